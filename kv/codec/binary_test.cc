@@ -1,0 +1,166 @@
+#include "kv/codec/binary.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kv/store/clock.h"
+#include "kv/store/store.h"
+
+namespace kv::codec {
+namespace {
+
+using store::Event;
+using store::KeyState;
+
+// Events of every kind, made by a real store so they are realistic.
+std::vector<Event> SampleEvents() {
+  store::FakeClock clock;
+  store::Store s(7, &clock);
+  std::vector<Event> events;
+  auto keep = [&](auto change) {
+    ASSERT_TRUE(change.ok()) << change.status();
+    if (change->event) events.push_back(*change->event);
+  };
+  keep(s.Set("reg", std::string("bin\0ary", 7), absl::Seconds(30)));
+  keep(s.Add("counter", -5));
+  keep(s.Push("list", "a"));
+  keep(s.Push("list", "b"));
+  keep(s.ListDel("list", "a"));
+  keep(s.SetAdd("set", "x"));
+  keep(s.SetAdd("set", "x"));
+  keep(s.SetRemove("set", "x"));
+  keep(s.Del("counter"));
+  keep(s.Del("reg"));
+  return events;
+}
+
+// Two key states are equal when they encode alike (the encoding covers every field).
+std::string Canonical(const std::vector<Event>& events) { return EncodeEvents(events); }
+
+TEST(Binary, EventsRoundTrip) {
+  const std::vector<Event> events = SampleEvents();
+  ASSERT_EQ(events.size(), 10u);
+  const std::string bytes = EncodeEvents(events);
+  auto decoded = DecodeEvents(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), events.size());
+  EXPECT_EQ(Canonical(*decoded), bytes);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ((*decoded)[i].dot, events[i].dot);
+    EXPECT_EQ((*decoded)[i].delta.key, events[i].delta.key);
+  }
+  EXPECT_EQ((*decoded)[0].delta.reg->value, std::string("bin\0ary", 7));
+}
+
+TEST(Binary, DecodedEventsRebuildTheSameState) {
+  store::FakeClock clock;
+  store::Store source(7, &clock);
+  std::vector<Event> events;
+  for (int i = 0; i < 50; ++i) {
+    auto c = source.Add("n" + std::to_string(i % 5), i);
+    ASSERT_TRUE(c.ok());
+    events.push_back(*c->event);
+  }
+  auto decoded = DecodeEvents(EncodeEvents(events));
+  ASSERT_TRUE(decoded.ok());
+  store::Store replica(8, &clock);
+  for (const Event& e : *decoded) ASSERT_TRUE(replica.Apply(e).ok());
+  EXPECT_EQ(replica.digest(), source.digest());
+}
+
+TEST(Binary, DeltaChunkRoundTrip) {
+  store::FakeClock clock;
+  store::Store source(7, &clock);
+  for (const Event& e : SampleEvents()) ASSERT_TRUE(source.Apply(e).ok());
+  DeltaChunk chunk{42, true, source.DeltaAbove({})};
+  auto decoded = DecodeDeltaChunk(EncodeDeltaChunk(chunk));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->from, 42u);
+  EXPECT_TRUE(decoded->last);
+  EXPECT_EQ(decoded->delta.vv, chunk.delta.vv);
+  store::Store replica(9, &clock);
+  ASSERT_TRUE(replica.MergeDelta(decoded->delta).ok());
+  EXPECT_EQ(replica.digest(), source.digest());
+  EXPECT_EQ(replica.vv(), source.vv());
+}
+
+TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
+  SyncRequest request{5, "_INBOX.abc", {{1, 10}, {2, 20}}};
+  auto r = DecodeSyncRequest(EncodeSyncRequest(request));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->from, 5u);
+  EXPECT_EQ(r->reply_to, "_INBOX.abc");
+  EXPECT_EQ(r->vv, request.vv);
+
+  Heartbeat hb{3, {{3, 9}}, {11, 12}, 100, 1ull << 40};
+  auto h = DecodeHeartbeat(EncodeHeartbeat(hb));
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->node, 3u);
+  EXPECT_EQ(h->vv, hb.vv);
+  EXPECT_EQ(h->digest, hb.digest);
+  EXPECT_EQ(h->keys, 100u);
+  EXPECT_EQ(h->hlc, 1ull << 40);
+}
+
+TEST(Binary, RejectsOtherKindsAndVersions) {
+  const std::string events = EncodeEvents(SampleEvents());
+  EXPECT_FALSE(DecodeDeltaChunk(events).ok());
+  EXPECT_FALSE(DecodeHeartbeat(events).ok());
+  std::string wrong_version = events;
+  // Header: endianness byte, 4-byte magic, kind, then the version's first byte.
+  wrong_version[6] = 2;
+  EXPECT_FALSE(DecodeEvents(wrong_version).ok());
+  EXPECT_FALSE(DecodeEvents(events + "x").ok());
+}
+
+TEST(Binary, EveryTruncationIsAnError) {
+  const std::string bytes = EncodeEvents(SampleEvents());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto decoded = DecodeEvents(absl::string_view(bytes.data(), n));
+    EXPECT_FALSE(decoded.ok()) << "prefix of " << n << " bytes decoded";
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
+  }
+  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, true, {}});
+  for (size_t n = 0; n < delta.size(); ++n) {
+    EXPECT_FALSE(DecodeDeltaChunk(absl::string_view(delta.data(), n)).ok());
+  }
+}
+
+TEST(Binary, GarbledInputNeverCrashes) {
+  const std::string bytes = EncodeEvents(SampleEvents());
+  std::mt19937 rng(12345);
+  int decoded_ok = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string garbled = bytes;
+    const int flips = 1 + rng() % 8;
+    for (int i = 0; i < flips; ++i) {
+      garbled[rng() % garbled.size()] = static_cast<char>(rng());
+    }
+    auto decoded = DecodeEvents(garbled);  // must return, ok or not
+    if (decoded.ok()) ++decoded_ok;
+  }
+  // Flipping bytes inside values still decodes; flipping lengths or the header does not.
+  EXPECT_LT(decoded_ok, 3000);
+  for (int round = 0; round < 2000; ++round) {
+    std::string noise(rng() % 256, '\0');
+    for (char& c : noise) c = static_cast<char>(rng());
+    EXPECT_FALSE(DecodeDeltaChunk(noise).ok());
+    EXPECT_FALSE(DecodeEvents(noise).ok());
+  }
+}
+
+TEST(Binary, HugeLengthsAreRejectedBeforeAllocating) {
+  // A valid header, then a list count of 2^62 elements.
+  std::string bytes = EncodeEvents({});
+  bytes.resize(bytes.size() - 8);
+  const uint64_t huge = 1ull << 62;
+  bytes.append(reinterpret_cast<const char*>(&huge), 8);
+  auto decoded = DecodeEvents(bytes);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.status().message().find("length exceeds"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kv::codec

@@ -1,0 +1,170 @@
+// Plain, copyable descriptions of replicated state: what travels between replicas.
+//
+// The store keeps its own compact in-memory form; these structs are the exchange
+// format between the store and the codec (events and catch-up deltas). A KeyState is
+// a *state* of one key, possibly partial: applying an event or a delta is always a
+// merge (join) of such states, which is what makes replication order-insensitive.
+//
+// Identities:
+//   NodeId  a random non-zero 64-bit id, fresh for every process start.
+//   Dot     (node, seq): the seq-th operation of one node; never reused.
+//   Stamp   (hlc, node): hybrid-logical-clock time of an operation, totally ordered
+//           (hlc first, node id breaks ties). Per node, stamps grow with seq.
+#ifndef KV_STORE_STATE_H_
+#define KV_STORE_STATE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace kv::store {
+
+using NodeId = uint64_t;
+
+struct Dot {
+  NodeId node = 0;
+  uint64_t seq = 0;
+
+  friend bool operator==(const Dot& a, const Dot& b) {
+    return a.node == b.node && a.seq == b.seq;
+  }
+  friend bool operator!=(const Dot& a, const Dot& b) { return !(a == b); }
+  friend bool operator<(const Dot& a, const Dot& b) {
+    return std::tie(a.node, a.seq) < std::tie(b.node, b.seq);
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const Dot& d) {
+    return H::combine(std::move(h), d.node, d.seq);
+  }
+};
+
+struct Stamp {
+  uint64_t hlc = 0;
+  NodeId node = 0;
+
+  friend bool operator==(const Stamp& a, const Stamp& b) {
+    return a.hlc == b.hlc && a.node == b.node;
+  }
+  friend bool operator!=(const Stamp& a, const Stamp& b) { return !(a == b); }
+  friend bool operator<(const Stamp& a, const Stamp& b) {
+    return std::tie(a.hlc, a.node) < std::tie(b.hlc, b.node);
+  }
+  friend bool operator>(const Stamp& a, const Stamp& b) { return b < a; }
+};
+
+// A removed item (list item or set element dot) and the operation that removed it.
+struct Removal {
+  Dot item;
+  Dot by;
+
+  friend bool operator==(const Removal& a, const Removal& b) {
+    return a.item == b.item && a.by == b.by;
+  }
+  friend bool operator<(const Removal& a, const Removal& b) {
+    return std::tie(a.item, a.by) < std::tie(b.item, b.by);
+  }
+};
+
+// Last-writer-wins register: the winning `set` or `del` (live == false).
+struct RegisterState {
+  Stamp stamp;
+  uint64_t seq = 0;  // the winning write's dot is (stamp.node, seq)
+  bool live = false;
+  std::string value;
+  int64_t expires_ms = 0;  // absolute Unix time in ms; 0 = never
+};
+
+// One origin's cumulative counter contribution: after its n-th increment of this key
+// (made as operation `seq` of that origin) the origin had added `sum` in total.
+// For removals (`dels`), the contribution a `del` observed, removed by `by`.
+struct CounterPart {
+  NodeId node = 0;
+  uint64_t n = 0;
+  uint64_t seq = 0;  // incs: dot seq of the n-th increment; dels: unused (0)
+  int64_t sum = 0;
+  Dot by;            // dels only: the removing operation
+
+  friend bool operator==(const CounterPart& a, const CounterPart& b) {
+    return a.node == b.node && a.n == b.n && a.seq == b.seq && a.sum == b.sum &&
+           a.by == b.by;
+  }
+};
+
+struct CounterState {
+  Stamp stamp;  // highest stamp of any operation on this component
+  std::vector<CounterPart> incs;
+  std::vector<CounterPart> dels;
+};
+
+struct ListItem {
+  Stamp stamp;  // of the push; items are ordered by (stamp.hlc, stamp.node, seq)
+  uint64_t seq = 0;
+  std::string value;
+};
+
+struct ListState {
+  Stamp stamp;
+  std::vector<ListItem> items;
+  std::vector<Removal> removed;
+};
+
+struct SetItem {
+  std::string value;
+  Dot dot;
+};
+
+struct SetState {
+  Stamp stamp;
+  std::vector<SetItem> items;
+  std::vector<Removal> removed;
+};
+
+// The state (or a partial state: a delta) of one key. Absent components are unknown
+// to the sender, not deleted.
+struct KeyState {
+  std::string key;
+  std::optional<RegisterState> reg;
+  std::optional<CounterState> counter;
+  std::optional<ListState> list;
+  std::optional<SetState> set;
+};
+
+// For every origin, the highest seq up to which all its operations were applied.
+using VersionVector = std::map<NodeId, uint64_t>;
+
+// True when `v` has applied `d`.
+inline bool Covers(const VersionVector& v, const Dot& d) {
+  auto it = v.find(d.node);
+  return it != v.end() && d.seq <= it->second;
+}
+
+// One local mutation, as published to the other replicas.
+struct Event {
+  Dot dot;
+  KeyState delta;
+};
+
+// A catch-up answer: every key state holding an operation above the requester's
+// vector; once merged, the requester has applied everything up to `vv`.
+struct Delta {
+  VersionVector vv;
+  std::vector<KeyState> entries;
+};
+
+// 128-bit order-independent digest of a store's state.
+struct Digest {
+  uint64_t a = 0;
+  uint64_t b = 0;
+
+  friend bool operator==(const Digest& x, const Digest& y) {
+    return x.a == y.a && x.b == y.b;
+  }
+  friend bool operator!=(const Digest& x, const Digest& y) { return !(x == y); }
+};
+
+}  // namespace kv::store
+
+#endif  // KV_STORE_STATE_H_

@@ -1,0 +1,226 @@
+// The replicated data model of one link: registers, counters, lists and sets per key,
+// with merge rules that make replicas converge whatever the order, duplication or
+// batching of what they receive.
+//
+// Thread safety: a Store is not thread-safe; the owner serialises all calls.
+// The store does no I/O and has no threads; time comes from the injected Clock.
+//
+// Semantics (DESIGN.md, "Precise merge rules"):
+//   * set/del: last writer wins on the operation's Stamp (HLC, then node id).
+//   * counters: per-origin cumulative contributions; del removes what it observed,
+//     so a concurrent increment elsewhere is never lost.
+//   * lists: items ordered by the push's (hlc, node, seq); list_del/clear/del remove the
+//     observed item dots (a concurrent push survives).
+//   * sets: add-wins observed-remove; set_add of a present element gives it a fresh dot
+//     and removes the dots it had, so an add concurrent with a remove wins.
+//   * types: every component of a key (register, counter, list, set) merges on its own.
+//     A key shows the non-empty component whose latest operation has the highest
+//     stamp (ties, only possible after a del, go to register > counter > list > set).
+//     Locally, an operation on a key that shows another type fails with
+//     FailedPrecondition ("wrong type") and emits nothing. So when different types are
+//     created concurrently on two replicas, the later creation wins on every replica;
+//     the loser's data stays hidden until a del removes it or it is shown again.
+//   * TTL: a register holds its absolute expiry time; reads treat an expired register as
+//     absent. Expired registers are purged like tombstones (CollectGarbage).
+#ifndef KV_STORE_STORE_H_
+#define KV_STORE_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "kv/store/clock.h"
+#include "kv/store/state.h"
+
+namespace kv::store {
+
+// Explicit input limits; requests beyond them fail with OutOfRange ("too large").
+struct Limits {
+  size_t max_key_bytes = 1024;
+  size_t max_value_bytes = 1 << 20;
+  size_t max_list_items = 1 << 20;  // per list
+  size_t max_set_items = 1 << 20;   // per set
+  size_t max_keys_per_query = 128;  // set_union / set_intersection
+  size_t max_page = 10000;          // keys per page
+  size_t max_range = 100000;        // values returned by one range
+};
+
+// A mutation's result and the event to publish (none when nothing changed).
+template <typename T>
+struct Change {
+  T result;
+  std::optional<Event> event;
+};
+
+struct KeysPage {
+  std::vector<std::string> keys;
+  std::string cursor;  // empty when there are no more keys
+};
+
+// What Apply saw about an event's place in its origin's sequence.
+struct ApplyResult {
+  bool duplicate = false;  // already applied (nothing changed)
+  bool gap = false;        // seq > vv[origin] + 1: some earlier events are missing
+};
+
+struct StoreStats {
+  size_t keys = 0;            // entries held, including tombstones and expired ones
+  size_t memory_bytes = 0;    // heap bytes held by entries (approximate)
+  uint64_t events_applied = 0;
+  uint64_t events_duplicate = 0;
+};
+
+class Entry;  // compact in-memory form of one key, defined in store.cc
+
+class Store {
+ public:
+  // `node` must be non-zero and never reused; `clock` must outlive the store.
+  Store(NodeId node, Clock* clock, Limits limits = Limits());
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  ~Store();
+
+  NodeId node() const { return node_; }
+  const Limits& limits() const { return limits_; }
+
+  // ---- Local reads. Errors: InvalidArgument (bad key), FailedPrecondition (wrong
+  // type), OutOfRange (limit exceeded). An absent or expired key reads as empty.
+
+  // A register's value, or a counter's value in decimal. nullopt when absent.
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) const;
+  // True when the key holds a visible value of any type.
+  absl::StatusOr<bool> Exists(absl::string_view key) const;
+  // List items from `start` to `stop` inclusive; negative indices count from the end
+  // (-1 is the last), as Redis LRANGE.
+  absl::StatusOr<std::vector<std::string>> Range(absl::string_view key,
+                                                 int64_t start,
+                                                 int64_t stop) const;
+  absl::StatusOr<std::vector<std::string>> SetQuery(absl::string_view key) const;
+  absl::StatusOr<std::vector<std::string>> SetUnion(
+      const std::vector<std::string>& keys) const;
+  absl::StatusOr<std::vector<std::string>> SetIntersection(
+      const std::vector<std::string>& keys) const;
+  // Visible keys starting with `prefix`, in byte order, after `cursor` (exclusive;
+  // empty = from the start), at most `limit` (0 = max_page). The returned cursor
+  // resumes the listing; it stays valid whatever is written in between.
+  absl::StatusOr<KeysPage> Keys(absl::string_view prefix, size_t limit,
+                                absl::string_view cursor) const;
+
+  // ---- Local mutations. Each returns its result and the event to publish.
+
+  // `ttl` > 0 makes the value expire; nullopt = never.
+  absl::StatusOr<Change<bool>> Set(absl::string_view key, absl::string_view value,
+                                   std::optional<absl::Duration> ttl);
+  // Deletes whatever the key holds. Result: whether it held a visible value.
+  absl::StatusOr<Change<bool>> Del(absl::string_view key);
+  // Adds `delta` to a counter (created at 0). Result: the new value.
+  // OutOfRange when the new value would not fit in int64.
+  absl::StatusOr<Change<int64_t>> Add(absl::string_view key, int64_t delta);
+  // Appends to a list. Result: the new length.
+  absl::StatusOr<Change<int64_t>> Push(absl::string_view key,
+                                       absl::string_view value);
+  // Removes every item equal to `value`. Result: the new length.
+  absl::StatusOr<Change<int64_t>> ListDel(absl::string_view key,
+                                          absl::string_view value);
+  // Removes every item of a list. Result: whether the list had items.
+  absl::StatusOr<Change<bool>> Clear(absl::string_view key);
+  // Result: the set's new size.
+  absl::StatusOr<Change<int64_t>> SetAdd(absl::string_view key,
+                                         absl::string_view value);
+  absl::StatusOr<Change<int64_t>> SetRemove(absl::string_view key,
+                                            absl::string_view value);
+
+  // ---- Replication.
+
+  // Merges a peer's event. Idempotent; any order. InvalidArgument when the event is
+  // malformed (e.g. dot from node 0, empty key, no component): nothing changes.
+  absl::StatusOr<ApplyResult> Apply(const Event& event);
+  // Every key state that holds an operation not covered by `v` (tombstones
+  // included), with this store's vector. Merging it into a store whose vector is `v`
+  // gives that store everything this one has.
+  Delta DeltaAbove(const VersionVector& v) const;
+  // Merges key states (a catch-up answer, possibly in several chunks: pass the vector
+  // only with the last). InvalidArgument on a malformed entry: earlier entries of the
+  // same call stay merged (each is a valid merge on its own), the vector is not taken.
+  absl::Status MergeDelta(const Delta& delta);
+  // Highest seq applied contiguously, per origin (this node included).
+  const VersionVector& vv() const { return vv_; }
+  // Seqs applied above the contiguous mark (out of order), per origin.
+  bool HasGaps() const;
+  // Equal exactly when the states are equal (up to 128-bit hash collisions).
+  Digest digest() const { return digest_; }
+
+  // Tombstone collection. A removal record or register tombstone may only be dropped
+  // once no replica can still receive an operation it must hide:
+  //   * `stable`: every replica has applied everything up to this vector (the
+  //     element-wise minimum of all live replicas' vectors);
+  //   * `hlc_floor`: no replica will ever again emit or deliver an operation stamped
+  //     below this HLC (the minimum of the replicas' HLCs at the time `stable` was
+  //     taken).
+  // A register tombstone (or a register that expired before `now - grace`) goes when
+  // its dot is in `stable` and its stamp below `hlc_floor`; list/set removal records
+  // when both dots are in `stable`; a counter origin whose increments were all deleted
+  // when both are in `stable`. A key with nothing left goes entirely.
+  // Returns the number of records dropped.
+  size_t CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
+                        absl::Duration grace = absl::Minutes(1));
+  // The HLC this node has reached: every future local stamp is above it.
+  uint64_t hlc() const { return hlc_; }
+
+  // The full state of one key (nullopt when the store has no entry), for tests and
+  // diagnostics.
+  std::optional<KeyState> Export(absl::string_view key) const;
+  StoreStats stats() const;
+
+ private:
+  struct EntryLess {
+    using is_transparent = void;
+    bool operator()(const Entry* a, const Entry* b) const;
+    bool operator()(const Entry* a, absl::string_view b) const;
+    bool operator()(absl::string_view a, const Entry* b) const;
+  };
+  using Index = absl::btree_set<Entry*, EntryLess>;
+  enum class Kind { kNone, kRegister, kCounter, kList, kSet };
+
+  absl::Status CheckKey(absl::string_view key) const;
+  absl::Status CheckValue(absl::string_view value) const;
+  // The visible type of `e` now (kNone when it shows nothing).
+  Kind Visible(const Entry* e) const;
+  const Entry* Find(absl::string_view key) const;
+  // Fails with FailedPrecondition when `key` shows a type other than `kind`.
+  absl::StatusOr<const Entry*> FindAs(absl::string_view key, Kind kind) const;
+  Stamp NextStamp();
+  Dot NextDot();
+  // Merges `ks` into the store (creating the entry when needed), keeping the digest.
+  absl::Status Merge(const KeyState& ks);
+  // Merges a local operation's delta and wraps it as an event.
+  Event Emit(Dot dot, KeyState delta);
+  void Observe(const Dot& dot, ApplyResult* result);
+
+  const NodeId node_;
+  Clock* const clock_;
+  const Limits limits_;
+
+  Index index_;
+  uint64_t hlc_ = 0;
+  uint64_t seq_ = 0;
+  VersionVector vv_;
+  absl::flat_hash_map<NodeId, absl::btree_set<uint64_t>> above_;
+  Digest digest_;
+  size_t memory_bytes_ = 0;
+  uint64_t events_applied_ = 0;
+  uint64_t events_duplicate_ = 0;
+};
+
+}  // namespace kv::store
+
+#endif  // KV_STORE_STORE_H_

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every natskv test: installs what is missing (Debian 12), then
+#   1. bazel test //...            unit, integration and multi-node tests
+#   2. bazel test --config=asan    the unit tests under Address/UB sanitizers
+#   3. the JavaScript interoperability tests (npm clients against our services)
+# Exits non-zero when anything fails. Usage: tools/test.sh [extra bazel flags]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=tools/deps.sh
+source tools/deps.sh
+natskv_install_deps
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+echo "== bazel test //..."
+bazel test "$@" //... 2>&1 | tee -a "$log" || status=1
+
+echo "== bazel test --config=asan (unit tests)"
+bazel test --config=asan "$@" //kv/... //micro/... 2>&1 | tee -a "$log" || status=1
+
+js_passed=0
+js_failed=0
+for script in tests/js/run_*.sh; do
+  [ -e "$script" ] || continue
+  echo "== $script"
+  if bash "$script"; then
+    js_passed=$((js_passed + 1))
+  else
+    js_failed=$((js_failed + 1))
+    status=1
+  fi
+done
+
+passed=$(grep -cE '^//.* PASSED in' "$log" || true)
+failed=$(grep -cE '^//.* (FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD)' "$log" || true)
+if grep -q 'FAILED: Build did NOT complete successfully' "$log"; then
+  failed=$((failed + 1))
+fi
+echo
+echo "tests: $((passed + js_passed)) passed, $((failed + js_failed)) failed"
+exit "$status"
