@@ -1,0 +1,215 @@
+#include "kv/transport/connection.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "kv/transport/nkey.h"
+
+namespace kv::transport {
+namespace {
+
+// Lives as long as the connection: nats.c calls back with it as closure.
+struct Callbacks {
+  std::function<void(absl::string_view)> log;
+};
+
+void Log(void* closure, absl::string_view line) {
+  auto* cb = static_cast<Callbacks*>(closure);
+  if (cb != nullptr && cb->log) cb->log(line);
+}
+
+std::string Url(natsConnection* nc) {
+  char buf[256];
+  if (natsConnection_GetConnectedUrl(nc, buf, sizeof(buf)) == NATS_OK && buf[0]) {
+    return buf;
+  }
+  return "(none)";
+}
+
+void OnDisconnected(natsConnection* nc, void* closure) {
+  (void)nc;
+  Log(closure, "nats: disconnected; reconnecting");
+}
+void OnReconnected(natsConnection* nc, void* closure) {
+  Log(closure, absl::StrCat("nats: reconnected to ", Url(nc),
+                            "; subscriptions restored"));
+}
+void OnConnected(natsConnection* nc, void* closure) {
+  Log(closure, absl::StrCat("nats: connected to ", Url(nc)));
+}
+void OnClosed(natsConnection* nc, void* closure) {
+  (void)nc;
+  Log(closure, "nats: connection closed");
+}
+void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err,
+             void* closure) {
+  (void)nc;
+  (void)sub;
+  const char* last = nats_GetLastError(nullptr);
+  Log(closure, absl::StrCat("nats: asynchronous error: ", natsStatus_GetText(err),
+                            last != nullptr && *last ? absl::StrCat(" (", last, ")") : ""));
+}
+
+// Backoff for reconnects: 100 ms doubling to 5 s, plus jitter from nats.c.
+int64_t ReconnectDelay(natsConnection* nc, int attempts, void* closure) {
+  (void)nc;
+  (void)closure;
+  int64_t ms = 100;
+  for (int i = 1; i < attempts && ms < 5000; ++i) ms *= 2;
+  return ms < 5000 ? ms : 5000;
+}
+
+absl::Status FromNats(natsStatus s, absl::string_view what) {
+  if (s == NATS_OK) return absl::OkStatus();
+  const char* last = nats_GetLastError(nullptr);
+  std::string detail = absl::StrCat(what, ": ", natsStatus_GetText(s));
+  if (last != nullptr && *last) absl::StrAppend(&detail, " (", last, ")");
+  switch (s) {
+    case NATS_NO_SERVER:
+    case NATS_TIMEOUT:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_IO_ERROR:
+      return absl::UnavailableError(detail);
+    case NATS_NOT_PERMITTED:
+      return absl::PermissionDeniedError(detail);
+    case NATS_INVALID_ARG:
+    case NATS_SSL_ERROR:
+      return absl::InvalidArgumentError(detail);
+    default:
+      if (absl::StrContains(detail, "uthorization")) {
+        return absl::PermissionDeniedError(detail);
+      }
+      return absl::UnavailableError(detail);
+  }
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " file '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+void ApplyEnvironment(ConnectOptions* o) {
+  auto env = [](const char* name, std::string* field) {
+    const char* v = std::getenv(name);
+    if (field->empty() && v != nullptr) *field = v;
+  };
+  env("NATS_CREDS", &o->creds_file);
+  env("NATS_NKEY", &o->nkey_seed_file);
+  env("NATS_USER", &o->user);
+  env("NATS_PASSWORD", &o->password);
+  env("NATS_TOKEN", &o->token);
+}
+
+void ConnectionDeleter::operator()(natsConnection* nc) const {
+  if (nc == nullptr) return;
+  natsConnection_Close(nc);
+  natsConnection_Destroy(nc);
+}
+
+absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
+  const int auth_methods = !o.creds_file.empty() + !o.nkey_seed_file.empty() +
+                           (!o.user.empty() || !o.password.empty()) + !o.token.empty();
+  if (auth_methods > 1) {
+    return absl::InvalidArgumentError(
+        "use one of --creds, --nkey, --user/--password, --token");
+  }
+  natsOptions* opts = nullptr;
+  if (natsOptions_Create(&opts) != NATS_OK) {
+    return absl::InternalError("cannot allocate NATS options");
+  }
+  std::unique_ptr<natsOptions, void (*)(natsOptions*)> guard(opts, natsOptions_Destroy);
+
+  std::vector<std::string> urls;
+  for (absl::string_view u : absl::StrSplit(o.servers, ',', absl::SkipWhitespace())) {
+    urls.emplace_back(absl::StripAsciiWhitespace(u));
+  }
+  if (urls.empty()) return absl::InvalidArgumentError("--server must name at least one URL");
+  std::vector<const char*> url_ptrs;
+  for (const std::string& u : urls) url_ptrs.push_back(u.c_str());
+  absl::Status s = FromNats(
+      natsOptions_SetServers(opts, url_ptrs.data(), static_cast<int>(url_ptrs.size())),
+      "invalid --server");
+  if (!s.ok()) return absl::InvalidArgumentError(s.message());
+
+  if (!o.name.empty()) natsOptions_SetName(opts, o.name.c_str());
+  natsOptions_SetTimeout(opts, absl::ToInt64Milliseconds(o.timeout));
+  if (o.send_asap) natsOptions_SetSendAsap(opts, true);
+
+  if (!o.creds_file.empty()) {
+    if (auto f = ReadFile(o.creds_file, "credentials"); !f.ok()) return f.status();
+    s = FromNats(natsOptions_SetUserCredentialsFromFiles(opts, o.creds_file.c_str(), nullptr),
+                 "invalid --creds");
+    if (!s.ok()) return absl::InvalidArgumentError(s.message());
+  }
+  if (!o.nkey_seed_file.empty()) {
+    auto seed = ReadFile(o.nkey_seed_file, "nkey seed");
+    if (!seed.ok()) return seed.status();
+    auto pub = NKeyPublicFromSeed(absl::StripAsciiWhitespace(*seed));
+    if (!pub.ok()) return pub.status();
+    s = FromNats(natsOptions_SetNKeyFromSeed(opts, pub->c_str(), o.nkey_seed_file.c_str()),
+                 "invalid --nkey");
+    if (!s.ok()) return absl::InvalidArgumentError(s.message());
+  }
+  if (!o.user.empty() || !o.password.empty()) {
+    natsOptions_SetUserInfo(opts, o.user.c_str(), o.password.c_str());
+  }
+  if (!o.token.empty()) natsOptions_SetToken(opts, o.token.c_str());
+  if (!o.tls_ca.empty() || !o.tls_cert.empty()) {
+    natsOptions_SetSecure(opts, true);
+    if (!o.tls_ca.empty()) {
+      s = FromNats(natsOptions_LoadCATrustedCertificates(opts, o.tls_ca.c_str()),
+                   "cannot load --tls_ca");
+      if (!s.ok()) return absl::InvalidArgumentError(s.message());
+    }
+    if (!o.tls_cert.empty() || !o.tls_key.empty()) {
+      s = FromNats(natsOptions_LoadCertificatesChain(opts, o.tls_cert.c_str(), o.tls_key.c_str()),
+                   "cannot load --tls_cert/--tls_key");
+      if (!s.ok()) return absl::InvalidArgumentError(s.message());
+    }
+  }
+
+  // Leaked on purpose when the connection outlives this call: nats.c keeps the
+  // pointer for its callbacks until the connection is destroyed.
+  auto* callbacks = new Callbacks{o.log};
+  natsOptions_SetDisconnectedCB(opts, OnDisconnected, callbacks);
+  natsOptions_SetReconnectedCB(opts, OnReconnected, callbacks);
+  natsOptions_SetClosedCB(opts, OnClosed, callbacks);
+  natsOptions_SetErrorHandler(opts, OnError, callbacks);
+  if (o.reconnect_forever) {
+    natsOptions_SetMaxReconnect(opts, -1);
+    natsOptions_SetCustomReconnectDelay(opts, ReconnectDelay, nullptr);
+    natsOptions_SetRetryOnFailedConnect(opts, true, OnConnected, callbacks);
+    // Keep what is published while reconnecting (replies and events), up to 64 MiB.
+    natsOptions_SetReconnectBufSize(opts, 64 << 20);
+  } else {
+    natsOptions_SetAllowReconnect(opts, false);
+  }
+
+  natsConnection* nc = nullptr;
+  natsStatus st = natsConnection_Connect(&nc, opts);
+  if (st == NATS_NOT_YET_CONNECTED) {
+    Log(callbacks, absl::StrCat("nats: no server reachable at ", o.servers,
+                                " yet; retrying in the background"));
+    st = NATS_OK;
+  } else if (st == NATS_OK) {
+    Log(callbacks, absl::StrCat("nats: connected to ", Url(nc)));
+  }
+  if (st != NATS_OK) {
+    delete callbacks;
+    return FromNats(st, absl::StrCat("cannot connect to ", o.servers));
+  }
+  return Connection(nc);
+}
+
+}  // namespace kv::transport

@@ -1,0 +1,67 @@
+// Connecting to NATS: one place that turns user settings (servers, auth, TLS,
+// reconnect policy) into a nats.c connection, for kvd and the CLIs alike.
+#ifndef KV_TRANSPORT_CONNECTION_H_
+#define KV_TRANSPORT_CONNECTION_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nats/nats.h>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace kv::transport {
+
+struct ConnectOptions {
+  // Comma-separated server URLs.
+  std::string servers = "nats://127.0.0.1:4222";
+  // Connection name, shown by the server's monitoring.
+  std::string name;
+
+  // Authentication (at most one of creds / nkey / user+password / token).
+  std::string creds_file;      // a .creds file (JWT + seed)
+  std::string nkey_seed_file;  // a file holding an nkey seed ("SU...")
+  std::string user;
+  std::string password;
+  std::string token;
+
+  // TLS: a CA to verify the server, and a client certificate + key when required.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+
+  // Services reconnect forever (with backoff) and retry the first connect too;
+  // command-line tools fail fast.
+  bool reconnect_forever = false;
+  absl::Duration timeout = absl::Seconds(2);
+  // Send every publish at once instead of through nats.c's flusher.
+  bool send_asap = false;
+
+  // Receives one line per connection event (disconnected, reconnected, closed,
+  // asynchronous errors). Called on nats.c threads; must be thread-safe.
+  std::function<void(absl::string_view)> log;
+};
+
+// Fills the secrets left empty from the environment: NATS_CREDS, NATS_NKEY (seed
+// file), NATS_USER, NATS_PASSWORD, NATS_TOKEN.
+void ApplyEnvironment(ConnectOptions* options);
+
+// Owns a connection: closes and destroys it.
+struct ConnectionDeleter {
+  void operator()(natsConnection* nc) const;
+};
+using Connection = std::unique_ptr<natsConnection, ConnectionDeleter>;
+
+// Connects. Errors: InvalidArgument for unusable settings (unreadable files, two
+// auth methods), Unavailable when no server answers, PermissionDenied when the
+// server rejects the credentials.
+// With reconnect_forever, returns as soon as the connection is set up; if no
+// server is reachable yet, it keeps trying in the background (logged).
+absl::StatusOr<Connection> Connect(const ConnectOptions& options);
+
+}  // namespace kv::transport
+
+#endif  // KV_TRANSPORT_CONNECTION_H_

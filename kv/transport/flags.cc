@@ -1,0 +1,37 @@
+#include "kv/transport/flags.h"
+
+#include <string>
+
+#include "absl/flags/flag.h"
+
+ABSL_FLAG(std::string, server, "nats://127.0.0.1:4222",
+          "NATS server URL(s), comma-separated");
+ABSL_FLAG(std::string, name, "", "NATS connection name");
+ABSL_FLAG(std::string, creds, "", "user credentials file (env NATS_CREDS)");
+ABSL_FLAG(std::string, nkey, "", "nkey seed file (env NATS_NKEY)");
+ABSL_FLAG(std::string, user, "", "user name (env NATS_USER)");
+ABSL_FLAG(std::string, password, "", "password (env NATS_PASSWORD)");
+ABSL_FLAG(std::string, token, "", "authentication token (env NATS_TOKEN)");
+ABSL_FLAG(std::string, tls_ca, "", "CA certificate file to verify the server");
+ABSL_FLAG(std::string, tls_cert, "", "client certificate file");
+ABSL_FLAG(std::string, tls_key, "", "client private key file");
+
+namespace kv::transport {
+
+ConnectOptions OptionsFromFlags() {
+  ConnectOptions o;
+  o.servers = absl::GetFlag(FLAGS_server);
+  o.name = absl::GetFlag(FLAGS_name);
+  o.creds_file = absl::GetFlag(FLAGS_creds);
+  o.nkey_seed_file = absl::GetFlag(FLAGS_nkey);
+  o.user = absl::GetFlag(FLAGS_user);
+  o.password = absl::GetFlag(FLAGS_password);
+  o.token = absl::GetFlag(FLAGS_token);
+  o.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key = absl::GetFlag(FLAGS_tls_key);
+  ApplyEnvironment(&o);
+  return o;
+}
+
+}  // namespace kv::transport

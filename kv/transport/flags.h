@@ -1,0 +1,18 @@
+// The command-line flags every natskv program shares for reaching NATS:
+// --server, --name, --creds, --nkey, --user, --password, --token, --tls_ca,
+// --tls_cert, --tls_key. Secrets may come from the environment instead
+// (NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD, NATS_TOKEN).
+#ifndef KV_TRANSPORT_FLAGS_H_
+#define KV_TRANSPORT_FLAGS_H_
+
+#include "kv/transport/connection.h"
+
+namespace kv::transport {
+
+// The options the flags (and environment) give; reconnect policy and logging are
+// left for the program to set.
+ConnectOptions OptionsFromFlags();
+
+}  // namespace kv::transport
+
+#endif  // KV_TRANSPORT_FLAGS_H_
