@@ -1,0 +1,75 @@
+// The public API's JSON: requests of kv.<link>.<op> and their replies (DESIGN.md).
+//
+// JSON is read and written with rapidjson, the engine under cereal's JSON archive,
+// used directly here because the API needs two things the archive does not give:
+// compact single-line output, and errors that name the missing or mistyped field.
+// Input must be valid UTF-8; strings may hold any UTF-8 (including NUL, escaped).
+#ifndef KV_CODEC_JSON_H_
+#define KV_CODEC_JSON_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace kv::codec {
+
+enum class Op {
+  kGet,
+  kSet,
+  kDel,
+  kExists,
+  kAdd,
+  kPush,
+  kRange,
+  kListDel,
+  kClear,
+  kSetAdd,
+  kSetRemove,
+  kSetQuery,
+  kSetUnion,
+  kSetIntersection,
+  kKeys,
+};
+
+// Every operation, in API order.
+const std::vector<Op>& AllOps();
+// "get", "set_add", ...
+absl::string_view OpName(Op op);
+std::optional<Op> OpFromName(absl::string_view name);
+
+// The fields of any request; each op fills the ones it takes.
+struct ApiRequest {
+  std::string key;
+  std::string value;                  // set, push, list_del, set_add, set_remove
+  int64_t delta = 0;                  // add ("value" is an integer there)
+  std::optional<double> expires;      // set: seconds
+  int64_t start = 0;                  // range
+  int64_t stop = 0;                   // range
+  std::vector<std::string> keys;      // set_union, set_intersection
+  std::string prefix;                 // keys
+  uint64_t limit = 0;                 // keys (0 = server default)
+  std::string cursor;                 // keys
+};
+
+// Parses the body of a request for `op`. InvalidArgument names the field and the
+// accepted form, e.g. "field 'key' is required: a non-empty string". Unknown fields
+// are rejected (they are usually typos). At most `max_keys` entries in "keys".
+absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
+                                        size_t max_keys);
+
+// Reply bodies.
+std::string GetReply(const std::optional<std::string>& value);
+std::string OkReply();
+std::string BoolReply(absl::string_view field, bool value);  // {"deleted":true}
+std::string IntReply(absl::string_view field, int64_t value);  // {"length":3}
+std::string ValuesReply(absl::string_view field, const std::vector<std::string>& values);
+std::string KeysReply(const std::vector<std::string>& keys, absl::string_view cursor);
+std::string ErrorReply(int code, absl::string_view message);
+
+}  // namespace kv::codec
+
+#endif  // KV_CODEC_JSON_H_

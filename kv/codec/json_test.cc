@@ -1,0 +1,99 @@
+#include "kv/codec/json.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace kv::codec {
+namespace {
+
+TEST(Json, OpNamesRoundTrip) {
+  ASSERT_EQ(AllOps().size(), 15u);
+  for (Op op : AllOps()) EXPECT_EQ(OpFromName(OpName(op)), op);
+  EXPECT_EQ(OpFromName("nope"), std::nullopt);
+  EXPECT_EQ(OpName(Op::kSetIntersection), "set_intersection");
+}
+
+TEST(Json, ParsesEveryField) {
+  auto set = ParseRequest(Op::kSet, R"({"key":"k","value":"v\u0000w","expires":1.5})", 8);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->key, "k");
+  EXPECT_EQ(set->value, std::string("v\0w", 3));
+  EXPECT_EQ(set->expires, 1.5);
+
+  auto add = ParseRequest(Op::kAdd, R"({"key":"c","value":-7})", 8);
+  ASSERT_TRUE(add.ok());
+  EXPECT_EQ(add->delta, -7);
+
+  auto range = ParseRequest(Op::kRange, R"({"key":"l","start":0,"stop":-1})", 8);
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->start, 0);
+  EXPECT_EQ(range->stop, -1);
+
+  auto uni = ParseRequest(Op::kSetUnion, R"({"keys":["a","b"]})", 8);
+  ASSERT_TRUE(uni.ok());
+  EXPECT_EQ(uni->keys, (std::vector<std::string>{"a", "b"}));
+
+  auto keys = ParseRequest(Op::kKeys, "{}", 8);
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(keys->limit, 0u);
+  auto page = ParseRequest(Op::kKeys, R"({"prefix":"p:","limit":10,"cursor":"p:9"})", 8);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->prefix, "p:");
+  EXPECT_EQ(page->limit, 10u);
+  EXPECT_EQ(page->cursor, "p:9");
+}
+
+// Each bad body is rejected with a message that names the field or the problem.
+TEST(Json, RejectsBadRequestsNamingTheField) {
+  struct Case {
+    Op op;
+    const char* body;
+    const char* says;
+  };
+  const Case cases[] = {
+      {Op::kGet, "", "not valid JSON"},
+      {Op::kGet, "[1]", "must be a JSON object"},
+      {Op::kGet, "{}", "field 'key' is required"},
+      {Op::kGet, R"({"key":""})", "field 'key' must be a non-empty string"},
+      {Op::kGet, R"({"key":1})", "field 'key' must be a non-empty string"},
+      {Op::kGet, R"({"key":"a","extra":1})", "unknown field 'extra'"},
+      {Op::kSet, R"({"key":"a"})", "field 'value' is required"},
+      {Op::kSet, R"({"key":"a","value":5})", "field 'value' must be a string"},
+      {Op::kSet, R"({"key":"a","value":"v","expires":0})", "field 'expires'"},
+      {Op::kSet, R"({"key":"a","value":"v","expires":"5"})", "field 'expires'"},
+      {Op::kAdd, R"({"key":"a","value":"5"})", "field 'value' must be an integer"},
+      {Op::kAdd, R"({"key":"a","value":1.5})", "field 'value' must be an integer"},
+      {Op::kAdd, R"({"key":"a","value":1e300})", "field 'value' must be an integer"},
+      {Op::kRange, R"({"key":"a","start":0})", "field 'stop' is required"},
+      {Op::kSetUnion, R"({"keys":"a"})", "field 'keys' must be an array"},
+      {Op::kSetUnion, R"({"keys":["a",2]})", "field 'keys' must be an array"},
+      {Op::kKeys, R"({"limit":-1})", "field 'limit' must be a positive integer"},
+      {Op::kGet, "{\"key\":\"\xff\"}", "not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    auto r = ParseRequest(c.op, c.body, 8);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.body;
+    EXPECT_NE(r.status().message().find(c.says), std::string::npos)
+        << c.body << " -> " << r.status().message();
+  }
+  auto many = ParseRequest(Op::kSetUnion, R"({"keys":["a","b","c"]})", 2);
+  EXPECT_EQ(many.status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST(Json, WritesCompactReplies) {
+  EXPECT_EQ(GetReply(std::string("a\"b")), R"({"exists":true,"value":"a\"b"})");
+  EXPECT_EQ(GetReply(std::nullopt), R"({"exists":false,"value":""})");
+  EXPECT_EQ(OkReply(), R"({"ok":true})");
+  EXPECT_EQ(BoolReply("deleted", false), R"({"deleted":false})");
+  EXPECT_EQ(IntReply("value", -3), R"({"value":-3})");
+  EXPECT_EQ(ValuesReply("values", {"x", "y"}), R"({"values":["x","y"]})");
+  EXPECT_EQ(KeysReply({"a"}, ""), R"({"keys":["a"]})");
+  EXPECT_EQ(KeysReply({"a"}, "a"), R"({"keys":["a"],"cursor":"a"})");
+  EXPECT_EQ(ErrorReply(400, "bad"), R"({"error":{"code":400,"message":"bad"}})");
+  EXPECT_EQ(GetReply(std::string("\x01", 1)), R"({"exists":true,"value":"\u0001"})");
+}
+
+}  // namespace
+}  // namespace kv::codec
