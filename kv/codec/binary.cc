@@ -254,7 +254,7 @@ absl::StatusOr<std::vector<store::Event>> DecodeEvents(absl::string_view bytes) 
 
 std::string EncodeDeltaChunk(const DeltaChunk& chunk) {
   Writer w(MessageKind::kDelta);
-  w.ar(chunk.from, chunk.last);
+  w.ar(chunk.from, chunk.part, chunk.last);
   w.Vector(chunk.delta.vv);
   w.List(chunk.delta.entries, [&w](const KeyState& ks) { w.Key(ks); });
   return w.Take();
@@ -263,7 +263,7 @@ std::string EncodeDeltaChunk(const DeltaChunk& chunk) {
 absl::StatusOr<DeltaChunk> DecodeDeltaChunk(absl::string_view bytes) {
   return Decode<DeltaChunk>(bytes, MessageKind::kDelta, [](Reader& r) {
     DeltaChunk chunk;
-    r.ar(chunk.from, chunk.last);
+    r.ar(chunk.from, chunk.part, chunk.last);
     r.Vector(chunk.delta.vv);
     r.List(chunk.delta.entries, [&r](KeyState& ks) { r.Key(ks); });
     return chunk;

@@ -42,9 +42,11 @@ struct Heartbeat {
   uint64_t hlc = 0;
 };
 
-// One delta chunk; `last` says the vector may be taken.
+// One chunk of a catch-up answer, numbered from 0. The vector may be taken once
+// every chunk up to the `last` one has arrived.
 struct DeltaChunk {
   store::NodeId from = 0;
+  uint32_t part = 0;
   bool last = false;
   store::Delta delta;
 };

@@ -74,10 +74,11 @@ TEST(Binary, DeltaChunkRoundTrip) {
   store::FakeClock clock;
   store::Store source(7, &clock);
   for (const Event& e : SampleEvents()) ASSERT_TRUE(source.Apply(e).ok());
-  DeltaChunk chunk{42, true, source.DeltaAbove({})};
+  DeltaChunk chunk{42, 3, true, source.DeltaAbove({})};
   auto decoded = DecodeDeltaChunk(EncodeDeltaChunk(chunk));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->from, 42u);
+  EXPECT_EQ(decoded->part, 3u);
   EXPECT_TRUE(decoded->last);
   EXPECT_EQ(decoded->delta.vv, chunk.delta.vv);
   store::Store replica(9, &clock);
@@ -122,7 +123,7 @@ TEST(Binary, EveryTruncationIsAnError) {
     EXPECT_FALSE(decoded.ok()) << "prefix of " << n << " bytes decoded";
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
   }
-  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, true, {}});
+  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, 0, true, {}});
   for (size_t n = 0; n < delta.size(); ++n) {
     EXPECT_FALSE(DecodeDeltaChunk(absl::string_view(delta.data(), n)).ok());
   }
