@@ -20,6 +20,9 @@ namespace {
 constexpr int64_t kDrainTimeoutMs = 30000;
 // How long Stop() waits for the server to acknowledge the final flush.
 constexpr int64_t kFinalFlushTimeoutMs = 5000;
+// How long Start()/AddEndpoint() wait for the server to acknowledge new
+// subscriptions.
+constexpr int64_t kSubscribeFlushTimeoutMs = 5000;
 
 // Header lines end at CR/LF, so a value holding one would corrupt the
 // message: replace them.
@@ -196,6 +199,7 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Start(natsConnection* nc,
     service->Stop().IgnoreError();
     return status;
   }
+  service->AwaitSubscriptions();
   return service;
 }
 
@@ -284,14 +288,23 @@ absl::Status Service::AddEndpointWithPrefix(EndpointConfig config,
   endpoint->handler = std::move(config.handler);
   Endpoint* raw = endpoint.get();
 
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) return absl::FailedPreconditionError("service is stopped");
   auto sub = std::make_unique<Subscription>();
   sub->endpoint = std::move(endpoint);
   MICRO_RETURN_IF_ERROR(
       Subscribe(std::move(sub), raw->subject, raw->queue_group));
   endpoints_.push_back(raw);
+  lock.Release();
+  AwaitSubscriptions();
   return absl::OkStatus();
+}
+
+void Service::AwaitSubscriptions() {
+  // A PING/PONG round trip: once the PONG is back, the server has processed
+  // the SUBs sent before it. If the connection is down, nats.c re-sends the
+  // subscriptions on reconnect, so a failure here is not an error.
+  natsConnection_FlushTimeout(nc_, kSubscribeFlushTimeoutMs);
 }
 
 // ---------------------------------------------------------------------------

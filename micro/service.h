@@ -208,8 +208,11 @@ class Service {
  public:
   // Validates `config` and starts the service on `nc`: generates the id and
   // subscribes the nine discovery subjects. Add endpoints with AddEndpoint().
-  // For low reply latency create `nc` with natsOptions_SetSendAsap(true) (see
-  // the measurements at the top of this file).
+  // When it returns OK with the connection up, the server has registered the
+  // subscriptions (one PING/PONG round trip), so requests sent from any
+  // connection afterwards reach this instance. For low reply latency create
+  // `nc` with natsOptions_SetSendAsap(true) (see the measurements at the top
+  // of this file).
   // Returns InvalidArgument if the name is not [A-Za-z0-9_-]+ or the version
   // is not SemVer; Unavailable/Internal if nats.c refuses to subscribe (the
   // subscriptions made so far are removed).
@@ -223,7 +226,8 @@ class Service {
   // Stop()s the service.
   ~Service();
 
-  // Adds an endpoint and subscribes it; it is in INFO/STATS from then on.
+  // Adds an endpoint and subscribes it; it is in INFO/STATS from then on and,
+  // with the connection up, registered at the server when this returns.
   // Usable at any time before Stop().
   // Returns InvalidArgument for an invalid name, subject or queue group or a
   // missing handler, FailedPrecondition after Stop(), Unavailable/Internal if
@@ -275,6 +279,8 @@ class Service {
   absl::Status AddEndpointWithPrefix(EndpointConfig config,
                                      absl::string_view prefix)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits (bounded) until the server has processed the subscriptions made.
+  void AwaitSubscriptions();
 
   static void OnMessage(natsConnection* nc, natsSubscription* sub,
                         natsMsg* msg, void* closure);
