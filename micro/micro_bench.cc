@@ -9,6 +9,8 @@
 // Usage: micro_bench --url=nats://127.0.0.1:<port> [--rtts=2000]
 //        [--requests=100000] [--inflight=128]
 
+#include <nats/nats.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,14 +18,11 @@
 #include <string>
 #include <vector>
 
-#include <nats/nats.h>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "micro/service.h"
-
 
 namespace {
 
@@ -31,9 +30,9 @@ using Clock = std::chrono::steady_clock;
 
 struct Flags {
   std::string url = "nats://127.0.0.1:4222";
-  int rtts = 2000;         // single round trips per policy
-  int requests = 100000;   // pipelined requests per policy
-  int inflight = 128;      // requests in flight in the pipelined run
+  int rtts = 2000;        // single round trips per policy
+  int requests = 100000;  // pipelined requests per policy
+  int inflight = 128;     // requests in flight in the pipelined run
 };
 Flags flags;
 
@@ -102,12 +101,16 @@ bool RunPolicy(const std::string& policy) {
   auto service = micro::Service::Start(
       server_nc, {"bench", "1.0.0", "flush policy bench", {}, nullptr});
   if (!service.ok()) return false;
-  absl::Status st = (*service)->AddEndpoint(
-      {"echo", "bench.echo", micro::kDefaultQueueGroup, {},
-       [server_nc, flush_each](micro::Request& req) {
-         req.Respond(req.data()).IgnoreError();
-         if (flush_each) natsConnection_Flush(server_nc);
-       }});
+  absl::Status st =
+      (*service)->AddEndpoint({"echo",
+                               "bench.echo",
+                               micro::kDefaultQueueGroup,
+                               {},
+                               [server_nc, flush_each](micro::Request& req) {
+                                 req.Respond(req.data()).IgnoreError();
+                                 if (flush_each)
+                                   natsConnection_Flush(server_nc);
+                               }});
   if (!st.ok()) return false;
   natsConnection_Flush(server_nc);
   const std::string payload(16, 'x');
@@ -128,7 +131,8 @@ bool RunPolicy(const std::string& policy) {
     natsMsg_Destroy(reply);
     if (i >= 100) {  // warm-up excluded
       rtt_ns.push_back(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
+              .count());
     }
   }
 

@@ -6,11 +6,11 @@
 //
 // Usage: micro_demo [--url=nats://127.0.0.1:4222] [--name=demo]
 
+#include <nats/nats.h>
+
 #include <csignal>
 #include <cstdio>
 #include <string>
-
-#include <nats/nats.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    std::fprintf(stderr, "micro_demo: connect %s: %s\n",
-                 url.c_str(), natsStatus_GetText(s));
+    std::fprintf(stderr, "micro_demo: connect %s: %s\n", url.c_str(),
+                 natsStatus_GetText(s));
     return 1;
   }
 
@@ -72,11 +72,17 @@ int main(int argc, char** argv) {
   }
   micro::Group group = (*service)->AddGroup(name);
   absl::Status status = group.AddEndpoint(
-      {"echo", "echo", micro::kDefaultQueueGroup, {{"kind", "echo"}},
+      {"echo",
+       "echo",
+       micro::kDefaultQueueGroup,
+       {{"kind", "echo"}},
        [](micro::Request& req) { req.Respond(req.data()).IgnoreError(); }});
   if (status.ok()) {
     status = group.AddEndpoint(
-        {"fail", "fail", micro::kDefaultQueueGroup, {},
+        {"fail",
+         "fail",
+         micro::kDefaultQueueGroup,
+         {},
          [](micro::Request& req) {
            req.RespondError(400, "demo failure",
                             "{\"error\":{\"code\":400,\"message\":\"demo "

@@ -209,13 +209,12 @@ absl::Status Service::Subscribe(std::unique_ptr<Subscription> sub,
   sub->service = this;
   sub->tracker = tracker_;
   natsSubscription* nats_sub = nullptr;
-  natsStatus s =
-      queue_group.empty()
-          ? natsConnection_Subscribe(&nats_sub, nc_, subject.c_str(),
-                                     &Service::OnMessage, sub.get())
-          : natsConnection_QueueSubscribe(&nats_sub, nc_, subject.c_str(),
-                                          queue_group.c_str(),
-                                          &Service::OnMessage, sub.get());
+  natsStatus s = queue_group.empty()
+                     ? natsConnection_Subscribe(&nats_sub, nc_, subject.c_str(),
+                                                &Service::OnMessage, sub.get())
+                     : natsConnection_QueueSubscribe(
+                           &nats_sub, nc_, subject.c_str(), queue_group.c_str(),
+                           &Service::OnMessage, sub.get());
   if (s != NATS_OK) {
     return NatsStatusToStatus(s, absl::StrCat("subscribe ", subject));
   }
@@ -269,8 +268,8 @@ absl::Status Service::AddEndpointWithPrefix(EndpointConfig config,
   std::string subject = config.subject.empty() ? config.name : config.subject;
   if (!prefix.empty()) subject = absl::StrCat(prefix, ".", subject);
   if (!IsValidSubject(subject)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("endpoint subject '", subject, "' is not a valid subject"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint subject '", subject, "' is not a valid subject"));
   }
   if (!config.queue_group.empty() && !IsValidQueueGroup(config.queue_group)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -329,7 +328,8 @@ void Service::OnComplete(void* closure) {
   // Copy the shared pointer first: once `open` is decremented, Stop() may
   // return and the service (with `closure`) may be destroyed, but the tracker
   // and its mutex stay alive until this copy goes away after the unlock.
-  std::shared_ptr<Tracker> tracker = static_cast<Subscription*>(closure)->tracker;
+  std::shared_ptr<Tracker> tracker =
+      static_cast<Subscription*>(closure)->tracker;
   absl::MutexLock lock(&tracker->mu);
   --tracker->open;
 }
@@ -479,8 +479,8 @@ std::string Service::StatsJson() const {
   w.BeginObject();
   WriteCommonFields(w, kStatsResponseType, config_, id_);
   w.Key("started");
-  w.String(absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", started_,
-                            absl::UTCTimeZone()));
+  w.String(
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", started_, absl::UTCTimeZone()));
   w.Key("endpoints");
   w.BeginArray();
   for (const Snapshot& s : snapshots) {

@@ -23,8 +23,9 @@
 // the caller's connection allows reconnects (nats.c's default), a lost
 // connection (e.g. the server cutting a slow consumer) is re-established by
 // nats.c, which re-creates every subscription; the service keeps answering
-// without any action. Verified by MicroService.SurvivesSlowConsumerDisconnect
-// in //tests:micro_test.
+// without any action. Verified by
+// MicroServiceSlowConsumer.SurvivesSlowConsumerDisconnect in
+// //tests:micro_test.
 //
 // Reply flushing (measured). A reply is handed to nats.c with
 // natsConnection_Publish / natsConnection_PublishMsg and never followed by a
@@ -58,6 +59,8 @@
 #ifndef MICRO_SERVICE_H_
 #define MICRO_SERVICE_H_
 
+#include <nats/nats.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -65,8 +68,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nats/nats.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -282,8 +283,8 @@ class Service {
   // Waits (bounded) until the server has processed the subscriptions made.
   void AwaitSubscriptions();
 
-  static void OnMessage(natsConnection* nc, natsSubscription* sub,
-                        natsMsg* msg, void* closure);
+  static void OnMessage(natsConnection* nc, natsSubscription* sub, natsMsg* msg,
+                        void* closure);
   static void OnComplete(void* closure);
   void HandleEndpoint(Endpoint* endpoint, natsConnection* nc, natsMsg* msg);
   void HandleDiscovery(Verb verb, natsConnection* nc, natsMsg* msg);

@@ -7,9 +7,9 @@
 
 // Evaluates `expr` (an absl::Status) once and returns it from the enclosing
 // function if it is not OK.
-#define MICRO_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    const ::absl::Status micro_status_ = (expr); \
+#define MICRO_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    const ::absl::Status micro_status_ = (expr);   \
     if (!micro_status_.ok()) return micro_status_; \
   } while (false)
 

@@ -23,9 +23,10 @@ TEST(IsValidName, RejectsOthers) {
 TEST(IsValidVersion, AcceptsSemver) {
   for (const char* v :
        {"0.0.0", "1.2.3", "10.20.30", "1.0.0-alpha", "1.0.0-alpha.1",
-        "1.0.0-0.3.7", "1.0.0-x.7.z.92", "1.0.0-x-y-z.--", "1.0.0+20130313144700",
-        "1.0.0-beta+exp.sha.5114f85", "1.0.0+21AF26D3----117B344092BD",
-        "1.1.2-prerelease+meta", "99999999999999999999999.999999999999.99999"}) {
+        "1.0.0-0.3.7", "1.0.0-x.7.z.92", "1.0.0-x-y-z.--",
+        "1.0.0+20130313144700", "1.0.0-beta+exp.sha.5114f85",
+        "1.0.0+21AF26D3----117B344092BD", "1.1.2-prerelease+meta",
+        "99999999999999999999999.999999999999.99999"}) {
     EXPECT_TRUE(IsValidVersion(v)) << v;
   }
 }
@@ -34,8 +35,7 @@ TEST(IsValidVersion, RejectsNonSemver) {
   for (const char* v :
        {"", "1", "1.2", "1.2.3.4", "01.1.1", "1.01.1", "1.1.01", "v1.2.3",
         "1.2.3-", "1.2.3+", "1.2.3-0123", "1.2.3-01", "1.2.3+.", "1.2.3 ",
-        " 1.2.3", "1.2.3-alpha..1", "1.2.3-alpha_beta", "a.b.c",
-        "1.2.3\n"}) {
+        " 1.2.3", "1.2.3-alpha..1", "1.2.3-alpha_beta", "a.b.c", "1.2.3\n"}) {
     EXPECT_FALSE(IsValidVersion(v)) << v;
   }
 }

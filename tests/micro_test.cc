@@ -1,5 +1,8 @@
 // Integration tests of micro::Service against a real nats-server.
 
+#include <nats/nats.h>
+#include <rapidjson/document.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -9,9 +12,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nats/nats.h>
-#include <rapidjson/document.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -92,22 +92,21 @@ natsMsg* CallWithHeader(natsConnection* nc, const char* subject,
 // Publishes a request with body "{}" to `subject` and collects the replies
 // on an inbox until `expected` came (then waits `grace` for extra ones) or
 // the deadline passes.
-std::vector<std::string> Collect(natsConnection* nc, const std::string& subject,
-                                 size_t expected,
-                                 absl::Duration grace = absl::Milliseconds(200)) {
+std::vector<std::string> Collect(
+    natsConnection* nc, const std::string& subject, size_t expected,
+    absl::Duration grace = absl::Milliseconds(200)) {
   std::vector<std::string> replies;
   natsInbox* inbox = nullptr;
   natsSubscription* sub = nullptr;
   EXPECT_EQ(natsInbox_Create(&inbox), NATS_OK);
   EXPECT_EQ(natsConnection_SubscribeSync(&sub, nc, inbox), NATS_OK);
-  EXPECT_EQ(natsConnection_PublishRequestString(nc, subject.c_str(), inbox,
-                                                "{}"),
-            NATS_OK);
+  EXPECT_EQ(
+      natsConnection_PublishRequestString(nc, subject.c_str(), inbox, "{}"),
+      NATS_OK);
   const absl::Time deadline = absl::Now() + kTimeout;
   while (true) {
-    const absl::Duration left = replies.size() < expected
-                                    ? deadline - absl::Now()
-                                    : grace;
+    const absl::Duration left =
+        replies.size() < expected ? deadline - absl::Now() : grace;
     if (left <= absl::ZeroDuration()) break;
     natsMsg* msg = nullptr;
     if (natsSubscription_NextMsg(
@@ -212,8 +211,8 @@ TEST_F(MicroServiceTest, DiscoveryAtAllThreeLevelsWithTwoInstances) {
       EXPECT_EQ(std::string(doc["type"].GetString()), type);
       ids.insert(doc["id"].GetString());
     }
-    EXPECT_EQ(ids, (std::multiset<std::string>{s1->id(), s2->id(),
-                                                other->id()}));
+    EXPECT_EQ(ids,
+              (std::multiset<std::string>{s1->id(), s2->id(), other->id()}));
     // $SRV.<VERB>.<name>: the two instances of "svc".
     ids.clear();
     for (const std::string& json :
@@ -299,9 +298,9 @@ TEST_F(MicroServiceTest, ResponseShapesAndTypes) {
   auto stats = Call(client_.get(), "$SRV.STATS.shapes." + service->id());
   ASSERT_TRUE(stats.has_value());
   rapidjson::Document s = Parse(stats->data);
-  EXPECT_EQ(Keys(s), (std::set<std::string>{"type", "name", "id", "version",
-                                            "metadata", "started",
-                                            "endpoints"}));
+  EXPECT_EQ(Keys(s),
+            (std::set<std::string>{"type", "name", "id", "version", "metadata",
+                                   "started", "endpoints"}));
   EXPECT_STREQ(s["type"].GetString(), "io.nats.micro.v1.stats_response");
   const std::string started = s["started"].GetString();
   EXPECT_TRUE(std::regex_match(
@@ -318,11 +317,10 @@ TEST_F(MicroServiceTest, ResponseShapesAndTypes) {
   EXPECT_LE(started_time, absl::Now());
   ASSERT_EQ(s["endpoints"].Size(), 2u);
   const rapidjson::Value& st1 = s["endpoints"][0];
-  EXPECT_EQ(Keys(st1),
-            (std::set<std::string>{"name", "subject", "queue_group",
-                                   "num_requests", "num_errors", "last_error",
-                                   "processing_time", "average_processing_time",
-                                   "data"}));
+  EXPECT_EQ(Keys(st1), (std::set<std::string>{
+                           "name", "subject", "queue_group", "num_requests",
+                           "num_errors", "last_error", "processing_time",
+                           "average_processing_time", "data"}));
   ExpectNanos(st1, "num_requests");
   ExpectNanos(st1, "num_errors");
   ExpectNanos(st1, "processing_time");
@@ -359,8 +357,7 @@ TEST_F(MicroServiceTest, ErrorHeadersAndBody) {
   e.handler = [](Request& r) {
     EXPECT_TRUE(r.RespondError(409, "wrong type", "{\"error\":1}").ok());
     // A second reply is refused.
-    EXPECT_EQ(r.Respond("again").code(),
-              absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ(r.Respond("again").code(), absl::StatusCode::kFailedPrecondition);
   };
   ASSERT_TRUE(service->AddEndpoint(e).ok());
   EndpointConfig ok;
@@ -593,9 +590,9 @@ TEST_F(MicroServiceTest, RequestWithoutReplySubjectIsHandled) {
       kTimeout));
   ASSERT_TRUE(Call(client_.get(), "sink").has_value());
   absl::MutexLock lock(&mu);
-  EXPECT_EQ(codes, (std::vector<absl::StatusCode>{
-                       absl::StatusCode::kFailedPrecondition,
-                       absl::StatusCode::kOk}));
+  EXPECT_EQ(codes,
+            (std::vector<absl::StatusCode>{
+                absl::StatusCode::kFailedPrecondition, absl::StatusCode::kOk}));
 }
 
 TEST_F(MicroServiceTest, ValidatesNamesVersionsAndEndpoints) {
@@ -606,8 +603,8 @@ TEST_F(MicroServiceTest, ValidatesNamesVersionsAndEndpoints) {
               absl::StatusCode::kInvalidArgument)
         << name;
   }
-  for (const char* version : {"", "1", "1.0", "v1.0.0", "01.0.0", "1.0.0-",
-                              "1.0.0-01", "1.0.0 "}) {
+  for (const char* version :
+       {"", "1", "1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0-01", "1.0.0 "}) {
     ServiceConfig c = Config("v");
     c.version = version;
     EXPECT_EQ(Service::Start(nc.get(), c).status().code(),
@@ -642,16 +639,20 @@ TEST_F(MicroServiceTest, GroupsPrefixSubjectsAndEndpointsAddedLaterAppear) {
   EXPECT_EQ(Parse(service->InfoJson())["endpoints"].Size(), 0u);
   micro::Group kv = service->AddGroup("kv").AddGroup("default");
   EXPECT_EQ(kv.prefix(), "kv.default");
-  ASSERT_TRUE(kv.AddEndpoint({"get", "", "q", {},
-                              [](Request& r) {
-                                r.Respond(r.subject()).IgnoreError();
-                              }})
-                  .ok());
-  ASSERT_TRUE(kv.AddEndpoint({"any", "x.*", "", {},
-                              [](Request& r) {
-                                r.Respond(r.subject()).IgnoreError();
-                              }})
-                  .ok());
+  ASSERT_TRUE(
+      kv.AddEndpoint({"get",
+                      "",
+                      "q",
+                      {},
+                      [](Request& r) { r.Respond(r.subject()).IgnoreError(); }})
+          .ok());
+  ASSERT_TRUE(
+      kv.AddEndpoint({"any",
+                      "x.*",
+                      "",
+                      {},
+                      [](Request& r) { r.Respond(r.subject()).IgnoreError(); }})
+          .ok());
   auto get = Call(client_.get(), "kv.default.get");
   ASSERT_TRUE(get.has_value());
   EXPECT_EQ(get->data, "kv.default.get");
@@ -708,12 +709,14 @@ TEST_F(MicroServiceTest, SurvivesServerRestart) {
   ConnectionPtr nc = NewConnection(options);
   auto service = StartService(nc.get(), Config("restart"));
   ASSERT_TRUE(service);
-  ASSERT_TRUE(service
-                  ->AddEndpoint({"echo", "", "q", {},
-                                 [](Request& r) {
-                                   r.Respond(r.data()).IgnoreError();
-                                 }})
-                  .ok());
+  ASSERT_TRUE(
+      service
+          ->AddEndpoint({"echo",
+                         "",
+                         "q",
+                         {},
+                         [](Request& r) { r.Respond(r.data()).IgnoreError(); }})
+          .ok());
   ASSERT_TRUE(Call(client_.get(), "echo", "1").has_value());
   ASSERT_TRUE(server_->Restart().ok());
   ASSERT_TRUE(WaitFor([&] { return reconnects.load() >= 1; }, kTimeout));
@@ -721,8 +724,8 @@ TEST_F(MicroServiceTest, SurvivesServerRestart) {
   ASSERT_TRUE(WaitFor(
       [&] {
         natsMsg* m = nullptr;
-        if (natsConnection_RequestString(&m, client_.get(), "echo", "2",
-                                         500) != NATS_OK) {
+        if (natsConnection_RequestString(&m, client_.get(), "echo", "2", 500) !=
+            NATS_OK) {
           return false;
         }
         natsMsg_Destroy(m);
@@ -760,7 +763,10 @@ TEST(MicroServiceSlowConsumer, SurvivesSlowConsumerDisconnect) {
   auto service = Service::Start(nc->get(), {"slow", "1.0.0", "", {}, nullptr});
   ASSERT_TRUE(service.ok()) << service.status();
   ASSERT_TRUE((*service)
-                  ->AddEndpoint({"sink", "", "q", {},
+                  ->AddEndpoint({"sink",
+                                 "",
+                                 "q",
+                                 {},
                                  [](Request& r) {
                                    if (r.has_reply()) {
                                      r.Respond("alive").IgnoreError();

@@ -349,7 +349,8 @@ absl::StatusOr<ConnectionPtr> Connect(const std::string& url,
   const ConnectOptions& o = state->options;
   if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, o.send_asap);
-  if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, o.max_reconnect != 0);
+  if (s == NATS_OK)
+    s = natsOptions_SetAllowReconnect(opts, o.max_reconnect != 0);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, o.max_reconnect);
   if (s == NATS_OK) {
     s = natsOptions_SetReconnectWait(

@@ -9,14 +9,13 @@
 #ifndef TESTS_TESTING_HARNESS_H_
 #define TESTS_TESTING_HARNESS_H_
 
+#include <nats/nats.h>
 #include <sys/types.h>
 
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <nats/nats.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -71,8 +71,8 @@ TEST(NatsServer, StartsOnFreePortAndRestartsOnSamePort) {
 
   ASSERT_TRUE((*server)->Restart().ok());
   EXPECT_EQ((*server)->port(), port);
-  EXPECT_TRUE(WaitFor([&] { return reconnects.load() >= 1; },
-                      absl::Seconds(10)));
+  EXPECT_TRUE(
+      WaitFor([&] { return reconnects.load() >= 1; }, absl::Seconds(10)));
   EXPECT_EQ(natsConnection_Status(nc->get()), NATS_CONN_STATUS_CONNECTED);
 }
 
