@@ -34,7 +34,7 @@ void serialize(Archive& ar, Digest& d) {
 }
 template <class Archive>
 void serialize(Archive& ar, CounterPart& p) {
-  ar(p.node, p.n, p.seq, p.sum, p.by);
+  ar(p.node, p.seq, p.base, p.sum, p.by);
 }
 
 }  // namespace kv::store
@@ -93,12 +93,18 @@ struct Reader {
   void List(std::vector<T>& v) {
     List(v, [this](T& x) { ar(x); });
   }
+  // Bools travel as one byte; anything but 0 or 1 is garbage (and reading it
+  // straight into a bool would be undefined behaviour).
+  bool Bool() {
+    uint8_t b = 0;
+    ar(b);
+    if (b > 1) throw cereal::Exception("invalid boolean");
+    return b == 1;
+  }
   template <typename T, typename LoadOne>
   void Optional(std::optional<T>& o, LoadOne load_one) {
-    bool present = false;
-    ar(present);
     o.reset();
-    if (present) load_one(o.emplace());
+    if (Bool()) load_one(o.emplace());
   }
   void Vector(store::VersionVector& vv) {
     const uint64_t n = Count();
@@ -113,17 +119,18 @@ struct Reader {
   void Key(KeyState& ks) {
     String(ks.key);
     Optional(ks.reg, [this](store::RegisterState& r) {
-      ar(r.stamp, r.seq, r.live);
+      ar(r.stamp, r.seq);
+      r.live = Bool();
       String(r.value);
       ar(r.expires_ms);
     });
     Optional(ks.counter, [this](store::CounterState& c) {
-      ar(c.stamp);
+      ar(c.stamp, c.stamp_seq);
       List(c.incs);
       List(c.dels);
     });
     Optional(ks.list, [this](store::ListState& l) {
-      ar(l.stamp);
+      ar(l.stamp, l.stamp_seq);
       List(l.items, [this](store::ListItem& item) {
         ar(item.stamp, item.seq);
         String(item.value);
@@ -131,7 +138,7 @@ struct Reader {
       List(l.removed);
     });
     Optional(ks.set, [this](store::SetState& s) {
-      ar(s.stamp);
+      ar(s.stamp, s.stamp_seq);
       List(s.items, [this](store::SetItem& item) {
         String(item.value);
         ar(item.dot);
@@ -191,12 +198,12 @@ struct Writer {
       ar(r.expires_ms);
     });
     Optional(ks.counter, [this](const store::CounterState& c) {
-      ar(c.stamp);
+      ar(c.stamp, c.stamp_seq);
       List(c.incs);
       List(c.dels);
     });
     Optional(ks.list, [this](const store::ListState& l) {
-      ar(l.stamp);
+      ar(l.stamp, l.stamp_seq);
       List(l.items, [this](const store::ListItem& item) {
         ar(item.stamp, item.seq);
         String(item.value);
@@ -204,7 +211,7 @@ struct Writer {
       List(l.removed);
     });
     Optional(ks.set, [this](const store::SetState& s) {
-      ar(s.stamp);
+      ar(s.stamp, s.stamp_seq);
       List(s.items, [this](const store::SetItem& item) {
         String(item.value);
         ar(item.dot);
@@ -263,7 +270,8 @@ std::string EncodeDeltaChunk(const DeltaChunk& chunk) {
 absl::StatusOr<DeltaChunk> DecodeDeltaChunk(absl::string_view bytes) {
   return Decode<DeltaChunk>(bytes, MessageKind::kDelta, [](Reader& r) {
     DeltaChunk chunk;
-    r.ar(chunk.from, chunk.part, chunk.last);
+    r.ar(chunk.from, chunk.part);
+    chunk.last = r.Bool();
     r.Vector(chunk.delta.vv);
     r.List(chunk.delta.entries, [&r](KeyState& ks) { r.Key(ks); });
     return chunk;

@@ -61,7 +61,7 @@ std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
     cur->reg = ks.reg;
   }
   auto counter = [&]() -> store::CounterState& {
-    if (!cur->counter) cur->counter = store::CounterState{ks.counter->stamp, {}, {}};
+    if (!cur->counter) cur->counter = store::CounterState{ks.counter->stamp, ks.counter->stamp_seq, {}, {}};
     return *cur->counter;
   };
   if (ks.counter) {
@@ -70,7 +70,7 @@ std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
     for (const auto& p : ks.counter->dels) { room(56); counter().dels.push_back(p); }
   }
   auto list = [&]() -> store::ListState& {
-    if (!cur->list) cur->list = store::ListState{ks.list->stamp, {}, {}};
+    if (!cur->list) cur->list = store::ListState{ks.list->stamp, ks.list->stamp_seq, {}, {}};
     return *cur->list;
   };
   if (ks.list) {
@@ -79,7 +79,7 @@ std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
     for (const auto& i : ks.list->items) { room(40 + i.value.size()); list().items.push_back(i); }
   }
   auto set = [&]() -> store::SetState& {
-    if (!cur->set) cur->set = store::SetState{ks.set->stamp, {}, {}};
+    if (!cur->set) cur->set = store::SetState{ks.set->stamp, ks.set->stamp_seq, {}, {}};
     return *cur->set;
   };
   if (ks.set) {

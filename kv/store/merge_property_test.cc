@@ -106,7 +106,7 @@ std::string Canon(const std::optional<KeyState>& ks) {
   }
   if (ks->counter) {
     auto key = [](const CounterPart& p) {
-      return std::make_tuple(p.node, p.by.node, p.by.seq, p.n, p.seq, p.sum);
+      return std::make_tuple(p.node, p.by.node, p.by.seq, p.base, p.seq, p.sum);
     };
     auto less = [&](const CounterPart& x, const CounterPart& y) {
       return key(x) < key(y);
@@ -116,11 +116,11 @@ std::string Canon(const std::optional<KeyState>& ks) {
     std::sort(dels.begin(), dels.end(), less);
     absl::StrAppend(&out, " counter ", StampStr(ks->counter->stamp), "\n");
     for (const CounterPart& p : incs) {
-      absl::StrAppend(&out, "  inc node=", absl::Hex(p.node), " n=", p.n,
+      absl::StrAppend(&out, "  inc node=", absl::Hex(p.node), " n=", p.base,
                       " seq=", p.seq, " sum=", p.sum, "\n");
     }
     for (const CounterPart& p : dels) {
-      absl::StrAppend(&out, "  del node=", absl::Hex(p.node), " n=", p.n,
+      absl::StrAppend(&out, "  del node=", absl::Hex(p.node), " n=", p.base,
                       " sum=", p.sum, " by=", DotStr(p.by), "\n");
     }
   }

@@ -77,24 +77,33 @@ struct RegisterState {
   int64_t expires_ms = 0;  // absolute Unix time in ms; 0 = never
 };
 
-// One origin's cumulative counter contribution: after its n-th increment of this key
-// (made as operation `seq` of that origin) the origin had added `sum` in total.
-// For removals (`dels`), the contribution a `del` observed, removed by `by`.
+// One origin's counter contribution. Increments of an origin are cumulative within
+// an epoch: `sum` is what the origin added from its operation `base` up to its
+// operation `seq` (its latest increment of this key). An origin starts a new epoch
+// (base = seq of the increment) when its previous contribution was entirely
+// deleted, so a replica that has collected the old epoch and one that has not
+// agree on the value.
+// For removals (`dels`): the contribution a `del` observed (seq, base, sum),
+// removed by operation `by`.
 struct CounterPart {
   NodeId node = 0;
-  uint64_t n = 0;
-  uint64_t seq = 0;  // incs: dot seq of the n-th increment; dels: unused (0)
+  uint64_t seq = 0;
+  uint64_t base = 0;
   int64_t sum = 0;
-  Dot by;            // dels only: the removing operation
+  Dot by;  // dels only: the removing operation
 
   friend bool operator==(const CounterPart& a, const CounterPart& b) {
-    return a.node == b.node && a.n == b.n && a.seq == b.seq && a.sum == b.sum &&
+    return a.node == b.node && a.seq == b.seq && a.base == b.base && a.sum == b.sum &&
            a.by == b.by;
   }
 };
 
+// Containers (counter, list, set) carry the stamp of the latest operation on them,
+// with that operation's seq (its dot is (stamp.node, stamp_seq)); it decides which
+// type a key shows when types were created concurrently.
 struct CounterState {
-  Stamp stamp;  // highest stamp of any operation on this component
+  Stamp stamp;
+  uint64_t stamp_seq = 0;
   std::vector<CounterPart> incs;
   std::vector<CounterPart> dels;
 };
@@ -107,6 +116,7 @@ struct ListItem {
 
 struct ListState {
   Stamp stamp;
+  uint64_t stamp_seq = 0;
   std::vector<ListItem> items;
   std::vector<Removal> removed;
 };
@@ -118,6 +128,7 @@ struct SetItem {
 
 struct SetState {
   Stamp stamp;
+  uint64_t stamp_seq = 0;
   std::vector<SetItem> items;
   std::vector<Removal> removed;
 };

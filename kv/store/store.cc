@@ -56,8 +56,10 @@ void Minus(Digest* d, const Digest& x) {
   d->b -= x.b;
 }
 
-Digest StampAtom(absl::string_view key, AtomTag tag, const Stamp& s) {
-  return Atom(key, tag, [&](internal::Hasher& h) { h.Add(s.hlc).Add(s.node); });
+Digest StampAtom(absl::string_view key, AtomTag tag, const Stamp& s,
+                 uint64_t seq) {
+  return Atom(key, tag,
+              [&](internal::Hasher& h) { h.Add(s.hlc).Add(s.node).Add(seq); });
 }
 Digest RemovalAtom(absl::string_view key, AtomTag tag, const Dot& item,
                    const Dot& by) {
@@ -67,7 +69,7 @@ Digest RemovalAtom(absl::string_view key, AtomTag tag, const Dot& item,
 }
 Digest CounterAtom(absl::string_view key, AtomTag tag, const CounterPart& p) {
   return Atom(key, tag, [&](internal::Hasher& h) {
-    h.Add(p.node).Add(p.n).Add(p.seq).Add(static_cast<uint64_t>(p.sum));
+    h.Add(p.node).Add(p.seq).Add(p.base).Add(static_cast<uint64_t>(p.sum));
     h.Add(p.by.node).Add(p.by.seq);
   });
 }
@@ -129,32 +131,41 @@ struct ListPos {
 
 struct CounterComp {
   Stamp stamp;
-  std::map<NodeId, CounterPart> incs;
-  std::map<NodeId, CounterPart> dels;
+  uint64_t stamp_seq = 0;
+  std::map<NodeId, CounterPart> incs;  // per origin, the latest increment
+  std::map<NodeId, CounterPart> dels;  // per origin, the latest removal
 
+  // An origin's contribution is live unless a removal observed its latest
+  // increment; what a removal observed in the same epoch is subtracted, a removal
+  // of an older epoch no longer matters (that epoch was removed entirely).
+  static bool Live(const CounterPart& inc, const CounterPart* del) {
+    return del == nullptr || del->seq < inc.seq;
+  }
+  static int64_t Contribution(const CounterPart& inc, const CounterPart* del) {
+    if (!Live(inc, del)) return 0;
+    if (del != nullptr && del->base == inc.base) return WrapSub(inc.sum, del->sum);
+    return inc.sum;
+  }
+  const CounterPart* DelOf(NodeId node) const {
+    auto d = dels.find(node);
+    return d == dels.end() ? nullptr : &d->second;
+  }
   bool Live() const {
     for (const auto& [node, inc] : incs) {
-      auto d = dels.find(node);
-      if (d == dels.end() || d->second.n < inc.n) return true;
+      if (Live(inc, DelOf(node))) return true;
     }
     return false;
   }
   int64_t Value() const {
     int64_t v = 0;
-    for (const auto& [node, inc] : incs) {
-      auto d = dels.find(node);
-      if (d == dels.end()) {
-        v = WrapAdd(v, inc.sum);
-      } else if (d->second.n < inc.n) {
-        v = WrapAdd(v, WrapSub(inc.sum, d->second.sum));
-      }
-    }
+    for (const auto& [node, inc] : incs) v = WrapAdd(v, Contribution(inc, DelOf(node)));
     return v;
   }
 };
 
 struct ListComp {
   Stamp stamp;
+  uint64_t stamp_seq = 0;
   absl::btree_map<ListPos, std::string> items;
   absl::flat_hash_map<Dot, uint64_t> hlc_of;  // item dot -> its hlc (finds items)
   absl::btree_map<Dot, Dot> removed;          // item dot -> removing dot
@@ -162,6 +173,7 @@ struct ListComp {
 
 struct SetComp {
   Stamp stamp;
+  uint64_t stamp_seq = 0;
   std::map<std::string, std::vector<Dot>, std::less<>> elems;  // node-stable keys
   absl::flat_hash_map<Dot, const std::string*> elem_of;
   absl::btree_map<Dot, Dot> removed;
@@ -525,14 +537,17 @@ absl::StatusOr<Change<bool>> Store::Del(absl::string_view key) {
     if (x->counter && x->counter->Live()) {
       CounterState cs;
       cs.stamp = stamp;
+      cs.stamp_seq = dot.seq;
       for (const auto& [node, inc] : x->counter->incs) {
-        cs.dels.push_back(CounterPart{node, inc.n, 0, inc.sum, dot});
+        if (!CounterComp::Live(inc, x->counter->DelOf(node))) continue;
+        cs.dels.push_back(CounterPart{node, inc.seq, inc.base, inc.sum, dot});
       }
       ks.counter = std::move(cs);
     }
     if (x->list && !x->list->items.empty()) {
       ListState ls;
       ls.stamp = stamp;
+      ls.stamp_seq = dot.seq;
       for (const auto& [pos, value] : x->list->items) {
         ls.removed.push_back(Removal{Dot{pos.node, pos.seq}, dot});
       }
@@ -541,6 +556,7 @@ absl::StatusOr<Change<bool>> Store::Del(absl::string_view key) {
     if (x->set && !x->set->elems.empty()) {
       SetState ss;
       ss.stamp = stamp;
+      ss.stamp_seq = dot.seq;
       for (const auto& [value, dots] : x->set->elems) {
         for (const Dot& d : dots) ss.removed.push_back(Removal{d, dot});
       }
@@ -565,18 +581,20 @@ absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta)
         "counter '", key, "' would overflow: ", current, " + ", delta,
         " does not fit in a signed 64-bit integer"));
   }
-  CounterPart mine{node_, 0, 0, 0, Dot{}};
-  if (cc != nullptr) {
-    if (auto it = cc->incs.find(node_); it != cc->incs.end()) mine = it->second;
-  }
   const Stamp stamp = NextStamp();
   const Dot dot = NextDot();
-  mine.n += 1;
-  mine.seq = dot.seq;
-  mine.sum = WrapAdd(mine.sum, delta);
+  // Continue this node's epoch, or start a new one when the previous was removed.
+  CounterPart mine{node_, dot.seq, dot.seq, delta, Dot{}};
+  if (cc != nullptr) {
+    auto it = cc->incs.find(node_);
+    if (it != cc->incs.end() && CounterComp::Live(it->second, cc->DelOf(node_))) {
+      mine.base = it->second.base;
+      mine.sum = WrapAdd(it->second.sum, delta);
+    }
+  }
   KeyState ks;
   ks.key = std::string(key);
-  ks.counter = CounterState{stamp, {mine}, {}};
+  ks.counter = CounterState{stamp, dot.seq, {mine}, {}};
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{Find(key)->extras->counter->Value(), std::move(event)};
 }
@@ -595,7 +613,7 @@ absl::StatusOr<Change<int64_t>> Store::Push(absl::string_view key,
   const Dot dot = NextDot();
   KeyState ks;
   ks.key = std::string(key);
-  ks.list = ListState{stamp, {ListItem{stamp, dot.seq, std::string(value)}}, {}};
+  ks.list = ListState{stamp, dot.seq, {ListItem{stamp, dot.seq, std::string(value)}}, {}};
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{static_cast<int64_t>(Find(key)->extras->list->items.size()),
                          std::move(event)};
@@ -618,7 +636,7 @@ absl::StatusOr<Change<int64_t>> Store::ListDel(absl::string_view key,
   const Dot dot = NextDot();
   KeyState ks;
   ks.key = std::string(key);
-  ks.list = ListState{stamp, {}, {}};
+  ks.list = ListState{stamp, dot.seq, {}, {}};
   for (const Dot& d : victims) ks.list->removed.push_back(Removal{d, dot});
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{static_cast<int64_t>(Find(key)->extras->list->items.size()),
@@ -633,7 +651,7 @@ absl::StatusOr<Change<bool>> Store::Clear(absl::string_view key) {
   const Dot dot = NextDot();
   KeyState ks;
   ks.key = std::string(key);
-  ks.list = ListState{stamp, {}, {}};
+  ks.list = ListState{stamp, dot.seq, {}, {}};
   for (const auto& [pos, item] : (*found)->extras->list->items) {
     ks.list->removed.push_back(Removal{Dot{pos.node, pos.seq}, dot});
   }
@@ -659,7 +677,7 @@ absl::StatusOr<Change<int64_t>> Store::SetAdd(absl::string_view key,
   const Dot dot = NextDot();
   KeyState ks;
   ks.key = std::string(key);
-  ks.set = SetState{stamp, {SetItem{std::string(value), dot}}, {}};
+  ks.set = SetState{stamp, dot.seq, {SetItem{std::string(value), dot}}, {}};
   // Re-adding replaces the element's dots, so a concurrent remove of the old ones
   // cannot take the element away (add wins).
   if (old != nullptr) {
@@ -684,7 +702,7 @@ absl::StatusOr<Change<int64_t>> Store::SetRemove(absl::string_view key,
   const Dot dot = NextDot();
   KeyState ks;
   ks.key = std::string(key);
-  ks.set = SetState{stamp, {}, {}};
+  ks.set = SetState{stamp, dot.seq, {}, {}};
   for (const Dot& d : it->second) ks.set->removed.push_back(Removal{d, dot});
   Event event = Emit(dot, std::move(ks));
   const Entry* e = Find(key);
@@ -708,20 +726,24 @@ absl::Status Validate(const KeyState& ks, const Limits& limits) {
     return absl::InvalidArgumentError("register without a dot");
   }
   if (ks.counter) {
-    if (ks.counter->stamp.node == 0) return absl::InvalidArgumentError("counter without a stamp");
+    if (ks.counter->stamp.node == 0 || ks.counter->stamp_seq == 0) {
+      return absl::InvalidArgumentError("counter without a stamp");
+    }
     for (const CounterPart& p : ks.counter->incs) {
-      if (p.node == 0 || p.n == 0 || p.seq == 0) {
+      if (p.node == 0 || p.seq == 0 || p.base == 0 || p.base > p.seq) {
         return absl::InvalidArgumentError("counter increment without a dot");
       }
     }
     for (const CounterPart& p : ks.counter->dels) {
-      if (p.node == 0 || bad_dot(p.by)) {
+      if (p.node == 0 || p.seq == 0 || bad_dot(p.by)) {
         return absl::InvalidArgumentError("counter removal without a dot");
       }
     }
   }
   if (ks.list) {
-    if (ks.list->stamp.node == 0) return absl::InvalidArgumentError("list without a stamp");
+    if (ks.list->stamp.node == 0 || ks.list->stamp_seq == 0) {
+      return absl::InvalidArgumentError("list without a stamp");
+    }
     for (const ListItem& item : ks.list->items) {
       if (item.stamp.node == 0 || item.seq == 0) {
         return absl::InvalidArgumentError("list item without a dot");
@@ -734,7 +756,9 @@ absl::Status Validate(const KeyState& ks, const Limits& limits) {
     }
   }
   if (ks.set) {
-    if (ks.set->stamp.node == 0) return absl::InvalidArgumentError("set without a stamp");
+    if (ks.set->stamp.node == 0 || ks.set->stamp_seq == 0) {
+      return absl::InvalidArgumentError("set without a stamp");
+    }
     for (const SetItem& item : ks.set->items) {
       if (bad_dot(item.dot)) return absl::InvalidArgumentError("set item without a dot");
     }
@@ -751,14 +775,17 @@ absl::Status Validate(const KeyState& ks, const Limits& limits) {
 void MergeCounter(absl::string_view key, const CounterState& in, CounterComp* c,
                   Digest* digest) {
   if (in.stamp > c->stamp) {
-    if (c->stamp.node != 0) Minus(digest, StampAtom(key, kCounterStampAtom, c->stamp));
+    if (c->stamp.node != 0) {
+      Minus(digest, StampAtom(key, kCounterStampAtom, c->stamp, c->stamp_seq));
+    }
     c->stamp = in.stamp;
-    Plus(digest, StampAtom(key, kCounterStampAtom, c->stamp));
+    c->stamp_seq = in.stamp_seq;
+    Plus(digest, StampAtom(key, kCounterStampAtom, c->stamp, c->stamp_seq));
   }
   for (const CounterPart& p : in.incs) {
     auto [it, inserted] = c->incs.try_emplace(p.node, p);
     if (!inserted) {
-      if (p.n <= it->second.n) continue;  // an origin's parts only grow
+      if (p.seq <= it->second.seq) continue;  // an origin's latest increment wins
       Minus(digest, CounterAtom(key, kCounterIncAtom, it->second));
       it->second = p;
     }
@@ -768,7 +795,7 @@ void MergeCounter(absl::string_view key, const CounterState& in, CounterComp* c,
     auto [it, inserted] = c->dels.try_emplace(p.node, p);
     if (!inserted) {
       const CounterPart& cur = it->second;
-      if (std::tie(p.n, p.by) <= std::tie(cur.n, cur.by)) continue;
+      if (std::tie(p.seq, p.by) <= std::tie(cur.seq, cur.by)) continue;
       Minus(digest, CounterAtom(key, kCounterDelAtom, cur));
       it->second = p;
     }
@@ -792,9 +819,12 @@ bool MergeRemoval(absl::string_view key, AtomTag tag, const Removal& r,
 size_t MergeList(absl::string_view key, const ListState& in, ListComp* l,
                  Digest* digest, size_t* bytes) {
   if (in.stamp > l->stamp) {
-    if (l->stamp.node != 0) Minus(digest, StampAtom(key, kListStampAtom, l->stamp));
+    if (l->stamp.node != 0) {
+      Minus(digest, StampAtom(key, kListStampAtom, l->stamp, l->stamp_seq));
+    }
     l->stamp = in.stamp;
-    Plus(digest, StampAtom(key, kListStampAtom, l->stamp));
+    l->stamp_seq = in.stamp_seq;
+    Plus(digest, StampAtom(key, kListStampAtom, l->stamp, l->stamp_seq));
   }
   size_t changed = 0;
   for (const Removal& r : in.removed) {
@@ -826,9 +856,12 @@ size_t MergeList(absl::string_view key, const ListState& in, ListComp* l,
 void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
               Digest* digest, size_t* bytes) {
   if (in.stamp > s->stamp) {
-    if (s->stamp.node != 0) Minus(digest, StampAtom(key, kSetStampAtom, s->stamp));
+    if (s->stamp.node != 0) {
+      Minus(digest, StampAtom(key, kSetStampAtom, s->stamp, s->stamp_seq));
+    }
     s->stamp = in.stamp;
-    Plus(digest, StampAtom(key, kSetStampAtom, s->stamp));
+    s->stamp_seq = in.stamp_seq;
+    Plus(digest, StampAtom(key, kSetStampAtom, s->stamp, s->stamp_seq));
   }
   for (const Removal& r : in.removed) {
     if (!MergeRemoval(key, kSetRemovalAtom, r, &s->removed, digest)) continue;
@@ -963,6 +996,7 @@ std::optional<KeyState> Store::Export(absl::string_view key) const {
     if (x->counter) {
       CounterState cs;
       cs.stamp = x->counter->stamp;
+      cs.stamp_seq = x->counter->stamp_seq;
       for (const auto& [node, p] : x->counter->incs) cs.incs.push_back(p);
       for (const auto& [node, p] : x->counter->dels) cs.dels.push_back(p);
       ks.counter = std::move(cs);
@@ -970,6 +1004,7 @@ std::optional<KeyState> Store::Export(absl::string_view key) const {
     if (x->list) {
       ListState ls;
       ls.stamp = x->list->stamp;
+      ls.stamp_seq = x->list->stamp_seq;
       for (const auto& [pos, value] : x->list->items) {
         ls.items.push_back(ListItem{Stamp{pos.hlc, pos.node}, pos.seq, value});
       }
@@ -979,6 +1014,7 @@ std::optional<KeyState> Store::Export(absl::string_view key) const {
     if (x->set) {
       SetState ss;
       ss.stamp = x->set->stamp;
+      ss.stamp_seq = x->set->stamp_seq;
       for (const auto& [value, dots] : x->set->elems) {
         std::vector<Dot> sorted = dots;
         std::sort(sorted.begin(), sorted.end());
@@ -1005,6 +1041,7 @@ bool HoldsAbove(const Entry& e, const VersionVector& v) {
     return false;
   };
   if (x->counter) {
+    if (!Covers(v, Dot{x->counter->stamp.node, x->counter->stamp_seq})) return true;
     for (const auto& [node, p] : x->counter->incs) {
       if (!Covers(v, Dot{node, p.seq})) return true;
     }
@@ -1013,12 +1050,14 @@ bool HoldsAbove(const Entry& e, const VersionVector& v) {
     }
   }
   if (x->list) {
+    if (!Covers(v, Dot{x->list->stamp.node, x->list->stamp_seq})) return true;
     for (const auto& [pos, value] : x->list->items) {
       if (!Covers(v, Dot{pos.node, pos.seq})) return true;
     }
     if (removal_above(x->list->removed)) return true;
   }
   if (x->set) {
+    if (!Covers(v, Dot{x->set->stamp.node, x->set->stamp_seq})) return true;
     for (const auto& [dot, elem] : x->set->elem_of) {
       if (!Covers(v, dot)) return true;
     }
@@ -1070,7 +1109,6 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
   size_t dropped = 0;
   for (auto it = index_.begin(); it != index_.end();) {
     Entry* e = *it;
-    const absl::string_view key = e->key();
     if (e->has_register() &&
         (!e->live() || (e->expires_ms != 0 && e->expires_ms < purge_before)) &&
         Covers(stable, e->reg_dot()) && e->reg_hlc < hlc_floor) {
@@ -1084,6 +1122,7 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
       e->expires_ms = 0;
       ++dropped;
     }
+    const absl::string_view key = e->key();  // after any reallocation above
     if (Extras* x = e->extras) {
       const size_t bytes_before = x->bytes;
       auto drop_removals = [&](absl::btree_map<Dot, Dot>* removed, AtomTag tag) {
@@ -1102,11 +1141,22 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
         CounterComp& c = *x->counter;
         for (auto d = c.dels.begin(); d != c.dels.end();) {
           auto inc = c.incs.find(d->first);
-          const bool all_deleted = inc == c.incs.end() || inc->second.n <= d->second.n;
+          const bool has_inc = inc != c.incs.end();
+          // A removal of an older epoch: the origin has moved on.
+          const bool stale = has_inc && d->second.base < inc->second.base &&
+                             d->second.seq < inc->second.seq;
+          const bool all_deleted = !has_inc || inc->second.seq <= d->second.seq;
+          const bool stable_del = Covers(stable, Dot{d->first, d->second.seq}) &&
+                                  Covers(stable, d->second.by);
           const bool stable_inc =
-              inc == c.incs.end() || Covers(stable, Dot{inc->first, inc->second.seq});
-          if (all_deleted && stable_inc && Covers(stable, d->second.by)) {
-            if (inc != c.incs.end()) {
+              !has_inc || Covers(stable, Dot{inc->first, inc->second.seq});
+          if (stale && stable_del) {
+            Minus(&digest_, CounterAtom(key, kCounterDelAtom, d->second));
+            d = c.dels.erase(d);
+            x->bytes -= 64;
+            ++dropped;
+          } else if (all_deleted && stable_inc && stable_del) {
+            if (has_inc) {
               Minus(&digest_, CounterAtom(key, kCounterIncAtom, inc->second));
               c.incs.erase(inc);
               x->bytes -= 64;
@@ -1120,7 +1170,7 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
           }
         }
         if (c.incs.empty() && c.dels.empty() && c.stamp.hlc < hlc_floor) {
-          Minus(&digest_, StampAtom(key, kCounterStampAtom, c.stamp));
+          Minus(&digest_, StampAtom(key, kCounterStampAtom, c.stamp, c.stamp_seq));
           x->bytes -= sizeof(CounterComp);
           x->counter.reset();
         }
@@ -1129,7 +1179,7 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
         drop_removals(&x->list->removed, kListRemovalAtom);
         if (x->list->items.empty() && x->list->removed.empty() &&
             x->list->stamp.hlc < hlc_floor) {
-          Minus(&digest_, StampAtom(key, kListStampAtom, x->list->stamp));
+          Minus(&digest_, StampAtom(key, kListStampAtom, x->list->stamp, x->list->stamp_seq));
           x->bytes -= sizeof(ListComp);
           x->list.reset();
         }
@@ -1138,7 +1188,7 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
         drop_removals(&x->set->removed, kSetRemovalAtom);
         if (x->set->elems.empty() && x->set->removed.empty() &&
             x->set->stamp.hlc < hlc_floor) {
-          Minus(&digest_, StampAtom(key, kSetStampAtom, x->set->stamp));
+          Minus(&digest_, StampAtom(key, kSetStampAtom, x->set->stamp, x->set->stamp_seq));
           x->bytes -= sizeof(SetComp);
           x->set.reset();
         }
