@@ -44,6 +44,9 @@ ABSL_FLAG(int64_t, max_set_items, 1 << 20, "most members in one set");
 ABSL_FLAG(int64_t, max_range, 100000, "most values returned by one range request");
 ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(1),
           "interval of replication heartbeats");
+ABSL_FLAG(double, test_drop_events, 0,
+          "fault injection for tests: fraction of received replication events to "
+          "drop as if lost");
 ABSL_FLAG(bool, send_asap, false,
           "write every reply to the socket at once instead of through nats.c's "
           "flusher thread");
@@ -170,6 +173,7 @@ int main(int argc, char** argv) {
     ro.limits = limits;
     ro.heartbeat = absl::GetFlag(FLAGS_heartbeat);
     ro.log = Log;
+    ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
     auto replica = kv::replication::Replica::Start(nc->get(), &clock, ro);
     if (!replica.ok()) return Fail(replica.status().message());
     replicas.push_back(*std::move(replica));

@@ -260,6 +260,7 @@ void Replica::HandleEvents(absl::string_view data) {
   auto events = codec::DecodeEvents(data);
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
+  if (options_.drop_events > 0 && absl::Bernoulli(drop_gen_, options_.drop_events)) return;
   if (!events.ok()) {
     ++counters_.bad_messages;
     return;

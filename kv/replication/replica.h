@@ -46,6 +46,7 @@
 #include <nats/nats.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -70,6 +71,9 @@ struct ReplicaOptions {
   absl::Duration forget_after = absl::Minutes(10);
   // Delta chunks stay under this many bytes (and under the server's max payload).
   size_t max_chunk_bytes = 512 * 1024;
+  // Fault injection for tests: the fraction of received event messages dropped
+  // as if the network lost them (0 in production).
+  double drop_events = 0;
   // One line per event that matters (peer seen, catch-up, errors). Thread-safe.
   std::function<void(absl::string_view)> log;
 };
@@ -205,6 +209,7 @@ class Replica {
   std::vector<natsSubscription*> subs_;
   natsSubscription* any_sub_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread housekeeping_;
+  absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);
 };
 
 // A fresh random node id (never 0).
