@@ -47,9 +47,10 @@ ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(1),
 ABSL_FLAG(double, test_drop_events, 0,
           "fault injection for tests: fraction of received replication events to "
           "drop as if lost");
-ABSL_FLAG(bool, send_asap, false,
-          "write every reply to the socket at once instead of through nats.c's "
-          "flusher thread");
+ABSL_FLAG(bool, send_asap, true,
+          "write every reply to the socket at once (low latency); false batches "
+          "replies through nats.c's flusher thread (about 1 ms later, higher "
+          "throughput at hundreds in flight)");
 
 namespace {
 

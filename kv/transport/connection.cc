@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "kv/transport/nkey.h"
+#include "micro/nats_status.h"
 
 namespace kv::transport {
 namespace {
@@ -65,28 +66,13 @@ int64_t ReconnectDelay(natsConnection* nc, int attempts, void* closure) {
   return ms < 5000 ? ms : 5000;
 }
 
+// nats.c's status as an absl::Status, with nats.c's last error text (e.g. the
+// server's "Authorization Violation") when it has one.
 absl::Status FromNats(natsStatus s, absl::string_view what) {
-  if (s == NATS_OK) return absl::OkStatus();
+  absl::Status status = micro::NatsStatusToStatus(s, what);
   const char* last = nats_GetLastError(nullptr);
-  std::string detail = absl::StrCat(what, ": ", natsStatus_GetText(s));
-  if (last != nullptr && *last) absl::StrAppend(&detail, " (", last, ")");
-  switch (s) {
-    case NATS_NO_SERVER:
-    case NATS_TIMEOUT:
-    case NATS_CONNECTION_CLOSED:
-    case NATS_IO_ERROR:
-      return absl::UnavailableError(detail);
-    case NATS_NOT_PERMITTED:
-      return absl::PermissionDeniedError(detail);
-    case NATS_INVALID_ARG:
-    case NATS_SSL_ERROR:
-      return absl::InvalidArgumentError(detail);
-    default:
-      if (absl::StrContains(detail, "uthorization")) {
-        return absl::PermissionDeniedError(detail);
-      }
-      return absl::UnavailableError(detail);
-  }
+  if (status.ok() || last == nullptr || *last == 0) return status;
+  return absl::Status(status.code(), absl::StrCat(status.message(), " (", last, ")"));
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
