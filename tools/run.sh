@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs a natskv node on this machine (Debian 12):
+#   1. installs the packages that are missing (tools/deps.sh),
+#   2. builds kvd, kvctl and kvbench (optimised),
+#   3. starts a local nats-server on 127.0.0.1:4222 unless one answers there or
+#      --server names another,
+#   4. runs kvd in the foreground (Ctrl-C stops it, and the nats-server it started).
+# Arguments are passed to kvd, e.g.: tools/run.sh --link=default,sessions
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=tools/deps.sh
+source tools/deps.sh
+natskv_install_deps
+
+echo "natskv: building (first build takes a few minutes)..." >&2
+bazel build -c opt //kv:kvd //tools:kvctl //tools:kvbench
+bin=$(bazel info -c opt bazel-bin 2>/dev/null)
+
+server=""
+prev=""
+for arg in "$@"; do
+  case "$arg" in
+    --server=*) server=${arg#--server=} ;;
+  esac
+  [ "$prev" = "--server" ] && server=$arg
+  prev=$arg
+done
+
+nats_pid=""
+cleanup() {
+  if [ -n "$nats_pid" ]; then
+    kill "$nats_pid" 2>/dev/null || true
+    wait "$nats_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+if [ -z "$server" ]; then
+  server=nats://127.0.0.1:4222
+  if port_open 127.0.0.1 4222; then
+    echo "natskv: using the nats-server already listening on 127.0.0.1:4222" >&2
+  else
+    log=$(mktemp -t natskv-nats-server.XXXXXX.log)
+    nats-server -a 127.0.0.1 -p 4222 >"$log" 2>&1 &
+    nats_pid=$!
+    for _ in $(seq 100); do
+      port_open 127.0.0.1 4222 && break
+      kill -0 "$nats_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+      sleep 0.1
+    done
+    port_open 127.0.0.1 4222 || { echo "natskv: nats-server did not start" >&2; exit 1; }
+    echo "natskv: started nats-server on 127.0.0.1:4222 (log: $log)" >&2
+  fi
+  set -- --server="$server" "$@"
+fi
+
+cat >&2 <<MSG
+
+natskv is starting on $server. In another terminal:
+  $bin/tools/kvctl --server $server set greeting hello
+  $bin/tools/kvctl --server $server get greeting
+  $bin/tools/kvctl --server $server ls          # service discovery
+  $bin/tools/kvctl --help                        # every operation, with its 'nats req' line
+or from any NATS client, e.g. the nats CLI:
+  nats --server $server req kv.default.set '{"key":"greeting","value":"hello"}'
+  nats --server $server req kv.default.get '{"key":"greeting"}'
+A second node for the same link replicates: run '$bin/kv/kvd --server $server'.
+Stop with Ctrl-C.
+
+MSG
+
+"$bin/kv/kvd" "$@" &
+kvd_pid=$!
+trap 'kill -TERM "$kvd_pid" 2>/dev/null || true' INT TERM
+status=0
+wait "$kvd_pid" || status=$?
+# A signal interrupts the first wait; wait again for kvd's drain to finish.
+if kill -0 "$kvd_pid" 2>/dev/null; then wait "$kvd_pid" || status=$?; fi
+exit "$status"
