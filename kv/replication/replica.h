@@ -116,6 +116,7 @@ class Replica {
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& link() const { return options_.link; }
+  const store::Limits& limits() const { return options_.limits; }
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 
   // Runs a read on the store.

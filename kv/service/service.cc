@@ -40,9 +40,7 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     return absl::UnavailableError(
         "this node is catching up with its peers; retry shortly");
   }
-  const size_t max_keys = replica.Read(
-      [](const Store& s) { return s.limits().max_keys_per_query; });
-  auto parsed = codec::ParseRequest(op, body, max_keys);
+  auto parsed = codec::ParseRequest(op, body, replica.limits().max_keys_per_query);
   if (!parsed.ok()) return parsed.status();
   const codec::ApiRequest& r = *parsed;
 
