@@ -81,7 +81,7 @@ int Fail(absl::string_view message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  kv::transport::SetUsage(
       "natskv node: serves kv.<link>.<op> on NATS and replicates each link.\n"
       "  kvd [--server nats://127.0.0.1:4222] [--link default] [--replication=true]\n"
       "Secrets may come from NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD, "

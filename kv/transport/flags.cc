@@ -3,6 +3,9 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 
 ABSL_FLAG(std::string, server, "nats://127.0.0.1:4222",
           "NATS server URL(s), comma-separated");
@@ -17,6 +20,16 @@ ABSL_FLAG(std::string, tls_cert, "", "client certificate file");
 ABSL_FLAG(std::string, tls_key, "", "client private key file");
 
 namespace kv::transport {
+
+void SetUsage(absl::string_view message) {
+  absl::SetProgramUsageMessage(message);
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "kv/") || absl::StrContains(file, "tools/");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+}
 
 ConnectOptions OptionsFromFlags() {
   ConnectOptions o;

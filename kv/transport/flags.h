@@ -5,9 +5,15 @@
 #ifndef KV_TRANSPORT_FLAGS_H_
 #define KV_TRANSPORT_FLAGS_H_
 
+#include "absl/strings/string_view.h"
 #include "kv/transport/connection.h"
 
 namespace kv::transport {
+
+// Sets the program's usage message and makes --help list natskv's own flags
+// (these shared ones included) rather than only those of the main file.
+// Call before absl::ParseCommandLine.
+void SetUsage(absl::string_view message);
 
 // The options the flags (and environment) give; reconnect policy and logging are
 // left for the program to set.
