@@ -1,0 +1,285 @@
+// kvctl: the command-line client for natskv. Sends one request per op to
+// kv.<link>.<op> and prints the reply for people (or raw with --json); ls,
+// info and stats query the NATS micro-services discovery subjects.
+// `kvctl help` lists every op with its equivalent `nats req` line.
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <nats/nats.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "kv/transport/connection.h"
+#include "kv/transport/flags.h"
+#include "tools/kvctl_args.h"
+#include "tools/kvctl_discovery.h"
+#include "tools/kvctl_ops.h"
+
+ABSL_FLAG(std::string, link, "default", "link name: requests go to kv.<link>.<op>");
+ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
+          "reply timeout; 0 means 2s for operations and 500ms (the time to collect "
+          "replies) for ls/info/stats");
+ABSL_FLAG(bool, json, false, "print raw reply bodies (JSON) instead of text");
+ABSL_FLAG(int64_t, ttl, 0, "set: expire the key after this many seconds (0: never)");
+ABSL_FLAG(int64_t, limit, 0, "keys: print at most this many keys (0: all)");
+
+namespace kv::tools {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+constexpr absl::Duration kOpTimeout = absl::Seconds(2);
+constexpr absl::Duration kDiscoveryWait = absl::Milliseconds(500);
+
+// A reply: its body, and the service error it carries, if any.
+struct CallResult {
+  std::string body;
+  std::optional<ServiceError> error;
+};
+
+int UsageError(absl::string_view message, const OpSpec* op) {
+  std::cerr << "kvctl: " << message << "\n";
+  if (op != nullptr) {
+    std::cerr << "usage: kvctl [flags] " << op->name << " " << op->args << "\n";
+  } else {
+    std::cerr << "usage: kvctl [flags] <op> args...   (kvctl help: every op)\n";
+  }
+  return kExitUsage;
+}
+
+int Failure(absl::string_view message) {
+  std::cerr << "kvctl: " << message << "\n";
+  return kExitFailure;
+}
+
+std::string ServerUrls() { return transport::OptionsFromFlags().servers; }
+
+absl::StatusOr<transport::Connection> ConnectFromFlags(absl::Duration timeout) {
+  transport::ConnectOptions options = transport::OptionsFromFlags();
+  options.timeout = timeout;
+  if (options.name.empty()) options.name = "kvctl";
+  return transport::Connect(options);
+}
+
+// Sends one request. Unavailable: no responders, no reply in time or a lost
+// connection, with a message naming the subject and the server.
+absl::StatusOr<CallResult> Call(natsConnection* nc, const std::string& subject,
+                                const std::string& body, absl::Duration timeout) {
+  natsMsg* reply = nullptr;
+  natsStatus s = natsConnection_Request(&reply, nc, subject.c_str(), body.data(),
+                                        static_cast<int>(body.size()),
+                                        absl::ToInt64Milliseconds(timeout));
+  if (s == NATS_NO_RESPONDERS) {
+    return absl::UnavailableError(
+        absl::StrCat("no kv service answers on ", subject, "; is kvd running?"));
+  }
+  if (s == NATS_TIMEOUT) {
+    return absl::UnavailableError(absl::StrCat("no reply on ", subject, " within ",
+                                               absl::FormatDuration(timeout),
+                                               " (server ", ServerUrls(), ")"));
+  }
+  if (s != NATS_OK) {
+    return absl::UnavailableError(absl::StrCat("request on ", subject, " failed: ",
+                                               natsStatus_GetText(s), " (server ",
+                                               ServerUrls(), ")"));
+  }
+  CallResult result;
+  result.body.assign(natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
+  const char* code = nullptr;
+  const char* message = nullptr;
+  natsMsgHeader_Get(reply, "Nats-Service-Error-Code", &code);
+  natsMsgHeader_Get(reply, "Nats-Service-Error", &message);
+  result.error = FindServiceError(code, message, result.body);
+  natsMsg_Destroy(reply);
+  return result;
+}
+
+int PrintServiceError(const ServiceError& e) {
+  std::cerr << "error " << e.code << ": " << e.message << "\n";
+  return kExitFailure;
+}
+
+// Collects every reply to an empty request on `subject` for `wait`.
+absl::StatusOr<std::vector<std::string>> CollectReplies(natsConnection* nc,
+                                                        const std::string& subject,
+                                                        absl::Duration wait) {
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  natsStatus s = natsInbox_Create(&inbox);
+  if (s == NATS_OK) s = natsConnection_SubscribeSync(&sub, nc, inbox);
+  if (s == NATS_OK) s = natsConnection_PublishRequest(nc, subject.c_str(), inbox, "", 0);
+  if (s == NATS_OK) s = natsConnection_Flush(nc);
+  std::vector<std::string> replies;
+  const absl::Time deadline = absl::Now() + wait;
+  while (s == NATS_OK) {
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    natsMsg* msg = nullptr;
+    if (ms <= 0 || natsSubscription_NextMsg(&msg, sub, ms) != NATS_OK) break;
+    const bool no_responders = natsMsg_IsNoResponders(msg);
+    if (!no_responders) {
+      replies.emplace_back(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+    }
+    natsMsg_Destroy(msg);
+    if (no_responders) break;  // nobody subscribes: no reply will come
+  }
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  if (s != NATS_OK) {
+    return absl::UnavailableError(absl::StrCat("request on ", subject, " failed: ",
+                                               natsStatus_GetText(s)));
+  }
+  return replies;
+}
+
+int RunDiscovery(const std::string& verb, absl::Duration wait) {
+  absl::StatusOr<transport::Connection> nc = ConnectFromFlags(kOpTimeout);
+  if (!nc.ok()) return Failure(nc.status().message());
+  std::string upper = verb == "ls" ? "PING" : verb == "info" ? "INFO" : "STATS";
+  const std::string subject = absl::StrCat("$SRV.", upper, ".kv");
+  absl::StatusOr<std::vector<std::string>> replies = CollectReplies(nc->get(), subject, wait);
+  if (!replies.ok()) return Failure(replies.status().message());
+  if (replies->empty()) {
+    return Failure(absl::StrCat("no kv service answered on ", subject, " within ",
+                                absl::FormatDuration(wait), " (server ", ServerUrls(),
+                                "); is kvd running?"));
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    for (const std::string& r : *replies) std::cout << r << "\n";
+  } else if (verb == "ls") {
+    std::cout << FormatPingReplies(*replies);
+  } else if (verb == "info") {
+    std::cout << FormatInfoReplies(*replies);
+  } else {
+    std::cout << FormatStatsReplies(*replies);
+  }
+  return kExitOk;
+}
+
+absl::StatusOr<RequestOptions> OptionsFromFlags(const OpSpec& op) {
+  RequestOptions options;
+  if (int64_t ttl = absl::GetFlag(FLAGS_ttl); ttl != 0) options.ttl_seconds = ttl;
+  if (int64_t limit = absl::GetFlag(FLAGS_limit); limit != 0) {
+    if (absl::string_view(op.name) != "keys") {
+      return absl::InvalidArgumentError("--limit applies to keys only");
+    }
+    options.limit = limit;
+  }
+  return options;
+}
+
+// Follows the cursor through every page, printing as pages arrive, up to
+// options.limit keys in all.
+int RunKeys(natsConnection* nc, const OpSpec& op, const std::vector<std::string>& args,
+            RequestOptions options, absl::Duration timeout) {
+  const std::optional<int64_t> cap = options.limit;
+  const std::string subject = OpSubject(absl::GetFlag(FLAGS_link), op.name);
+  int64_t printed = 0;
+  while (true) {
+    if (cap) options.limit = *cap - printed;
+    absl::StatusOr<std::string> body = BuildRequest(op, args, options);
+    if (!body.ok()) return UsageError(body.status().message(), &op);
+    absl::StatusOr<CallResult> result = Call(nc, subject, *body, timeout);
+    if (!result.ok()) return Failure(result.status().message());
+    if (result->error) return PrintServiceError(*result->error);
+    absl::StatusOr<KeysPage> page = ParseKeysPage(result->body);
+    if (!page.ok()) return Failure(page.status().message());
+    if (absl::GetFlag(FLAGS_json)) std::cout << result->body << "\n";
+    for (const std::string& key : page->keys) {
+      if (cap && printed >= *cap) break;
+      if (!absl::GetFlag(FLAGS_json)) std::cout << key << "\n";
+      ++printed;
+    }
+    std::cout.flush();
+    if (page->cursor.empty() || (cap && printed >= *cap)) return kExitOk;
+    if (page->cursor == options.cursor) return Failure("keys: the cursor did not advance");
+    options.cursor = page->cursor;
+  }
+}
+
+int RunOp(const OpSpec& op, const std::vector<std::string>& args) {
+  absl::StatusOr<RequestOptions> options = OptionsFromFlags(op);
+  if (!options.ok()) return UsageError(options.status().message(), &op);
+  absl::StatusOr<std::string> body = BuildRequest(op, args, *options);
+  if (!body.ok()) return UsageError(body.status().message(), &op);
+  absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
+  if (timeout <= absl::ZeroDuration()) timeout = kOpTimeout;
+  absl::StatusOr<transport::Connection> nc = ConnectFromFlags(timeout);
+  if (!nc.ok()) return Failure(nc.status().message());
+  if (op.request == RequestShape::kScan) return RunKeys(nc->get(), op, args, *options, timeout);
+  absl::StatusOr<CallResult> result =
+      Call(nc->get(), OpSubject(absl::GetFlag(FLAGS_link), op.name), *body, timeout);
+  if (!result.ok()) return Failure(result.status().message());
+  if (result->error) return PrintServiceError(*result->error);
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << result->body << "\n";
+    return kExitOk;
+  }
+  absl::StatusOr<std::string> text = FormatReply(op, result->body);
+  if (!text.ok()) return Failure(text.status().message());
+  std::cout << *text;
+  return kExitOk;
+}
+
+int RunHelp(const std::vector<std::string>& args) {
+  const std::string link = absl::GetFlag(FLAGS_link);
+  if (args.empty()) {
+    std::cout << UsageText(link);
+    return kExitOk;
+  }
+  if (args.size() > 1) return UsageError("help takes at most one op", nullptr);
+  if (const OpSpec* op = FindOp(args[0])) {
+    std::cout << OpHelp(*op, link);
+    return kExitOk;
+  }
+  if (args[0] == "ls" || args[0] == "info" || args[0] == "stats") {
+    std::cout << UsageText(link);
+    return kExitOk;
+  }
+  return UsageError(absl::StrCat("unknown op '", args[0], "'"), nullptr);
+}
+
+// The positional arguments, negative numbers after the op included.
+std::vector<std::string> ParseArgs(int argc, char** argv) {
+  const ScannedArgs scanned =
+      PreScanArgs(std::vector<std::string>(argv, argv + argc), FlagTakesValue);
+  std::vector<char*> flag_argv;
+  for (const std::string& a : scanned.for_flag_parser) {
+    flag_argv.push_back(const_cast<char*>(a.c_str()));
+  }
+  std::vector<char*> rest =
+      absl::ParseCommandLine(static_cast<int>(flag_argv.size()), flag_argv.data());
+  return MergeNegatives(std::vector<std::string>(rest.begin() + 1, rest.end()),
+                        scanned.negatives);
+}
+
+int Main(int argc, char** argv) {
+  // absl prints "kvctl: " before the message itself.
+  ConfigureHelp("tools/kvctl", absl::StripPrefix(UsageText("default"), "kvctl: "));
+  std::vector<std::string> positional = ParseArgs(argc, argv);
+  if (positional.empty()) return UsageError("no op given", nullptr);
+  const std::string verb = positional[0];
+  const std::vector<std::string> args(positional.begin() + 1, positional.end());
+  if (verb == "help") return RunHelp(args);
+  if (verb == "ls" || verb == "info" || verb == "stats") {
+    if (!args.empty()) return UsageError(absl::StrCat(verb, " takes no arguments"), nullptr);
+    absl::Duration wait = absl::GetFlag(FLAGS_timeout);
+    return RunDiscovery(verb, wait > absl::ZeroDuration() ? wait : kDiscoveryWait);
+  }
+  const OpSpec* op = FindOp(verb);
+  if (op == nullptr) return UsageError(absl::StrCat("unknown op '", verb, "'"), nullptr);
+  return RunOp(*op, args);
+}
+
+}  // namespace
+}  // namespace kv::tools
+
+int main(int argc, char** argv) { return kv::tools::Main(argc, argv); }

@@ -1,0 +1,97 @@
+#include "tools/kvctl_args.h"
+
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace kv::tools {
+namespace {
+
+// The flag name in "--name=value", "-name" or "--name": no dashes, no value.
+absl::string_view FlagName(absl::string_view arg) {
+  while (!arg.empty() && arg.front() == '-') arg.remove_prefix(1);
+  return arg.substr(0, arg.find('='));
+}
+
+bool IsFlag(absl::string_view arg) {
+  return arg.size() > 1 && arg.front() == '-' && !IsNegativeNumber(arg);
+}
+
+}  // namespace
+
+bool IsNegativeNumber(absl::string_view arg) {
+  if (arg.size() < 2 || arg.front() != '-') return false;
+  for (char c : arg.substr(1)) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+ScannedArgs PreScanArgs(const std::vector<std::string>& args,
+                        const std::function<bool(absl::string_view)>& takes_value) {
+  ScannedArgs out;
+  if (args.empty()) return out;
+  out.for_flag_parser.push_back(args[0]);
+  size_t positional = 0;
+  bool only_positional = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    out.for_flag_parser.push_back(arg);
+    if (only_positional) continue;
+    if (arg == "--") {
+      only_positional = true;
+    } else if (positional > 0 && IsNegativeNumber(arg)) {
+      out.for_flag_parser.pop_back();
+      out.negatives.emplace_back(positional++, arg);
+    } else if (IsFlag(arg)) {
+      if (arg.find('=') == std::string::npos && takes_value(FlagName(arg)) &&
+          i + 1 < args.size()) {
+        out.for_flag_parser.push_back(args[++i]);
+      }
+    } else {
+      ++positional;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> MergeNegatives(
+    std::vector<std::string> positional,
+    const std::vector<std::pair<size_t, std::string>>& negatives) {
+  // Ascending indices: each insertion leaves the earlier places unchanged.
+  for (const auto& [index, text] : negatives) {
+    const size_t at = index < positional.size() ? index : positional.size();
+    positional.insert(positional.begin() + at, text);
+  }
+  return positional;
+}
+
+void ConfigureHelp(absl::string_view own_sources, absl::string_view usage) {
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [own = std::string(own_sources)](absl::string_view file) {
+    return absl::StrContains(file, own) || absl::StrContains(file, "kv/transport/flags");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+  absl::SetProgramUsageMessage(usage);
+}
+
+bool FlagTakesValue(absl::string_view name) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  return flag != nullptr && !flag->IsOfType<bool>();
+}
+
+absl::StatusOr<int64_t> ParseInt(absl::string_view what, absl::string_view text) {
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " must be an integer, got '", text, "'"));
+  }
+  return value;
+}
+
+}  // namespace kv::tools

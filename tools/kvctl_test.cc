@@ -1,0 +1,219 @@
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tools/kvctl_args.h"
+#include "tools/kvctl_discovery.h"
+#include "tools/kvctl_ops.h"
+#include "tools/kvctl_table.h"
+
+namespace kv::tools {
+namespace {
+
+bool TakesValue(absl::string_view name) {
+  return name == "server" || name == "link" || name == "ttl" || name == "limit";
+}
+
+std::vector<std::string> Positional(const std::vector<std::string>& args) {
+  ScannedArgs scanned = PreScanArgs(args, TakesValue);
+  std::vector<std::string> flagless;
+  for (size_t i = 1; i < scanned.for_flag_parser.size(); ++i) {
+    const std::string& a = scanned.for_flag_parser[i];
+    if (a.size() > 1 && a[0] == '-') {
+      if (a.find('=') == std::string::npos && TakesValue(a.substr(2))) ++i;
+      continue;
+    }
+    flagless.push_back(a);
+  }
+  return MergeNegatives(flagless, scanned.negatives);
+}
+
+TEST(PreScanArgs, NegativeIndicesStayPositional) {
+  ScannedArgs s = PreScanArgs({"kvctl", "range", "l", "0", "-1"}, TakesValue);
+  EXPECT_EQ(s.for_flag_parser, (std::vector<std::string>{"kvctl", "range", "l", "0"}));
+  ASSERT_EQ(s.negatives.size(), 1u);
+  EXPECT_EQ(s.negatives[0].first, 3u);
+  EXPECT_EQ(Positional({"kvctl", "range", "l", "0", "-1"}),
+            (std::vector<std::string>{"range", "l", "0", "-1"}));
+  EXPECT_EQ(Positional({"kvctl", "--json", "range", "l", "-3", "-1", "--link", "x"}),
+            (std::vector<std::string>{"range", "l", "-3", "-1"}));
+}
+
+TEST(PreScanArgs, FlagValuesAreNotPositional) {
+  // "--ttl -5" gives the flag its (bad) value rather than an argument.
+  ScannedArgs s = PreScanArgs({"kvctl", "set", "k", "v", "--ttl", "-5"}, TakesValue);
+  EXPECT_TRUE(s.negatives.empty());
+  EXPECT_EQ(Positional({"kvctl", "--server", "nats://h:1", "add", "c", "-7"}),
+            (std::vector<std::string>{"add", "c", "-7"}));
+  EXPECT_EQ(Positional({"kvctl", "add", "--link=x", "c", "-7"}),
+            (std::vector<std::string>{"add", "c", "-7"}));
+}
+
+TEST(PreScanArgs, BeforeTheOpAndAfterDoubleDashLeftAlone) {
+  ScannedArgs s = PreScanArgs({"kvctl", "-1", "get"}, TakesValue);
+  EXPECT_TRUE(s.negatives.empty());
+  s = PreScanArgs({"kvctl", "set", "k", "--", "-1"}, TakesValue);
+  EXPECT_TRUE(s.negatives.empty());
+  EXPECT_EQ(s.for_flag_parser.back(), "-1");
+}
+
+TEST(IsNegativeNumber, OnlyDashDigits) {
+  EXPECT_TRUE(IsNegativeNumber("-1"));
+  EXPECT_TRUE(IsNegativeNumber("-1234"));
+  EXPECT_FALSE(IsNegativeNumber("-"));
+  EXPECT_FALSE(IsNegativeNumber("-1x"));
+  EXPECT_FALSE(IsNegativeNumber("--1"));
+  EXPECT_FALSE(IsNegativeNumber("12"));
+}
+
+TEST(ParseInt, AcceptsSignedRejectsGarbage) {
+  EXPECT_EQ(*ParseInt("N", "-42"), -42);
+  EXPECT_FALSE(ParseInt("N", "4x").ok());
+  EXPECT_NE(ParseInt("N", "x").status().message().find("N must be an integer"),
+            std::string::npos);
+}
+
+std::string Request(const char* op, const std::vector<std::string>& args,
+                    RequestOptions options = {}) {
+  absl::StatusOr<std::string> body = BuildRequest(*FindOp(op), args, options);
+  return body.ok() ? *body : "ERROR: " + std::string(body.status().message());
+}
+
+TEST(BuildRequest, EveryShape) {
+  EXPECT_EQ(Request("get", {"a"}), R"({"key":"a"})");
+  EXPECT_EQ(Request("set", {"a", "b"}), R"({"key":"a","value":"b"})");
+  RequestOptions ttl;
+  ttl.ttl_seconds = 30;
+  EXPECT_EQ(Request("set", {"a", "b"}, ttl), R"({"key":"a","value":"b","expires":30})");
+  EXPECT_EQ(Request("add", {"c", "-5"}), R"({"key":"c","value":-5})");
+  EXPECT_EQ(Request("range", {"l", "0", "-1"}), R"({"key":"l","start":0,"stop":-1})");
+  EXPECT_EQ(Request("set_union", {"s", "t", "u"}), R"({"keys":["s","t","u"]})");
+  EXPECT_EQ(Request("keys", {}), "{}");
+  RequestOptions page;
+  page.limit = 10;
+  page.cursor = "k9";
+  EXPECT_EQ(Request("keys", {"p"}, page), R"({"prefix":"p","limit":10,"cursor":"k9"})");
+}
+
+TEST(BuildRequest, EscapesArbitraryUtf8) {
+  EXPECT_EQ(Request("set", {"k", "a\"b\\c\n\t\x01 é ☃"}),
+            "{\"key\":\"k\",\"value\":\"a\\\"b\\\\c\\n\\t\\u0001 é ☃\"}");
+  EXPECT_EQ(Request("set", {"k", std::string("a\0b", 3)}),
+            R"({"key":"k","value":"a\u0000b"})");
+  EXPECT_NE(Request("set", {"k", "\xff\xfe"}).find("not valid UTF-8"), std::string::npos);
+}
+
+TEST(BuildRequest, UsageErrors) {
+  EXPECT_NE(Request("get", {}).find("get takes KEY (got 0 arguments)"), std::string::npos);
+  EXPECT_NE(Request("get", {"a", "b"}).find("ERROR"), std::string::npos);
+  EXPECT_NE(Request("add", {"c", "x"}).find("N must be an integer"), std::string::npos);
+  EXPECT_NE(Request("range", {"l", "0", "end"}).find("STOP"), std::string::npos);
+  EXPECT_NE(Request("set_union", {}).find("ERROR"), std::string::npos);
+  RequestOptions ttl;
+  ttl.ttl_seconds = 5;
+  EXPECT_NE(Request("get", {"a"}, ttl).find("--ttl applies to set only"),
+            std::string::npos);
+  ttl.ttl_seconds = -1;
+  EXPECT_NE(Request("set", {"a", "b"}, ttl).find("positive"), std::string::npos);
+}
+
+std::string Reply(const char* op, absl::string_view body) {
+  absl::StatusOr<std::string> text = FormatReply(*FindOp(op), body);
+  return text.ok() ? *text : "ERROR: " + std::string(text.status().message());
+}
+
+TEST(FormatReply, ReadsLikeText) {
+  EXPECT_EQ(Reply("get", R"({"exists":true,"value":"hi there"})"), "hi there\n");
+  EXPECT_EQ(Reply("get", R"({"exists":false,"value":""})"), "(nil)\n");
+  EXPECT_EQ(Reply("set", R"({"ok":true})"), "OK\n");
+  EXPECT_EQ(Reply("del", R"({"deleted":false})"), "false\n");
+  EXPECT_EQ(Reply("exists", R"({"exists":true})"), "true\n");
+  EXPECT_EQ(Reply("add", R"({"value":-3})"), "-3\n");
+  EXPECT_EQ(Reply("push", R"({"length":2})"), "2\n");
+  EXPECT_EQ(Reply("set_add", R"({"size":7})"), "7\n");
+  EXPECT_EQ(Reply("range", R"({"values":["a","b"]})"), "a\nb\n");
+  EXPECT_EQ(Reply("set_query", R"({"values":[]})"), "");
+}
+
+TEST(FormatReply, UnexpectedBodiesAreErrors) {
+  EXPECT_NE(Reply("get", "not json").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(Reply("add", R"({"value":"x"})").find("'value'"), std::string::npos);
+  EXPECT_NE(Reply("range", R"({"values":[1]})").find("ERROR"), std::string::npos);
+}
+
+TEST(ParseKeysPage, KeysAndCursor) {
+  absl::StatusOr<KeysPage> page = ParseKeysPage(R"({"keys":["a","b"],"cursor":"b"})");
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->keys, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(page->cursor, "b");
+  page = ParseKeysPage(R"({"keys":[]})");
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->cursor.empty());
+}
+
+TEST(FindServiceError, HeadersFirstThenBody) {
+  auto e = FindServiceError("409", "wrong type", "");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, 409);
+  EXPECT_EQ(e->message, "wrong type");
+  e = FindServiceError(nullptr, nullptr, R"({"error":{"code":400,"message":"bad key"}})");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code, 400);
+  EXPECT_EQ(e->message, "bad key");
+  EXPECT_FALSE(FindServiceError(nullptr, nullptr, R"({"ok":true})").has_value());
+}
+
+TEST(Help, EveryOpHasItsNatsReqLine) {
+  const std::string usage = UsageText("default");
+  for (const OpSpec& op : AllOps()) {
+    EXPECT_NE(usage.find(NatsReqLine(op, "default")), std::string::npos) << op.name;
+  }
+  EXPECT_EQ(NatsReqLine(*FindOp("get"), "default"),
+            R"(nats req kv.default.get '{"key":"a"}')");
+  EXPECT_NE(usage.find("nats micro stats kv"), std::string::npos);
+  const std::string help = OpHelp(*FindOp("range"), "blue");
+  EXPECT_NE(help.find("kv.blue.range"), std::string::npos);
+  EXPECT_NE(help.find("kvctl range l 0 -1"), std::string::npos);
+}
+
+TEST(FormatTable, AlignsColumns) {
+  EXPECT_EQ(FormatTable({{"NAME"}, {"N", true}, {"NOTE"}},
+                        {{"a", "1", "x"}, {"long name", "100"}}),
+            "NAME         N  NOTE\n"
+            "a            1  x\n"
+            "long name  100\n");
+}
+
+TEST(Discovery, PingInfoStatsTables) {
+  const std::vector<std::string> ping = {
+      R"({"type":"io.nats.micro.v1.ping_response","name":"kv","id":"B2","version":"0.1.0"})",
+      R"({"type":"io.nats.micro.v1.ping_response","name":"kv","id":"A1","version":"0.1.0"})",
+      "garbage"};
+  EXPECT_EQ(FormatPingReplies(ping),
+            "NAME  ID  VERSION\n"
+            "kv    A1  0.1.0\n"
+            "kv    B2  0.1.0\n");
+  const std::vector<std::string> info = {
+      R"({"name":"kv","id":"A1","version":"0.1.0","description":"cache",
+          "endpoints":[{"name":"get","subject":"kv.default.get","queue_group":"q"}]})"};
+  EXPECT_EQ(FormatInfoReplies(info),
+            "kv 0.1.0  id A1  (cache)\n"
+            "  ENDPOINT  SUBJECT         QUEUE GROUP\n"
+            "  get       kv.default.get  q\n");
+  const std::vector<std::string> stats = {
+      R"({"name":"kv","id":"A1","endpoints":[{"name":"get","num_requests":12,
+          "num_errors":1,"last_error":"400:bad","average_processing_time":15300}]})"};
+  EXPECT_EQ(FormatStatsReplies(stats),
+            "INSTANCE  ENDPOINT  REQUESTS  ERRORS  AVG LATENCY  LAST ERROR\n"
+            "kv/A1     get             12       1       15.3us  400:bad\n");
+}
+
+TEST(FormatNanos, PicksAUnit) {
+  EXPECT_EQ(FormatNanos(850), "850ns");
+  EXPECT_EQ(FormatNanos(12345), "12.3us");
+  EXPECT_EQ(FormatNanos(4560000), "4.56ms");
+  EXPECT_EQ(FormatNanos(1200000000), "1.20s");
+}
+
+}  // namespace
+}  // namespace kv::tools
