@@ -263,7 +263,7 @@ std::vector<std::string> ParseArgs(int argc, char** argv) {
 
 int Main(int argc, char** argv) {
   // absl prints "kvctl: " before the message itself.
-  ConfigureHelp("tools/kvctl", absl::StripPrefix(UsageText("default"), "kvctl: "));
+  transport::SetUsage(absl::StripPrefix(UsageText("default"), "kvctl: "));
   std::vector<std::string> positional = ParseArgs(argc, argv);
   if (positional.empty()) return UsageError("no op given", nullptr);
   const std::string verb = positional[0];

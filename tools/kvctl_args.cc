@@ -1,10 +1,7 @@
 #include "tools/kvctl_args.h"
 
 #include "absl/flags/reflection.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -68,16 +65,6 @@ std::vector<std::string> MergeNegatives(
     positional.insert(positional.begin() + at, text);
   }
   return positional;
-}
-
-void ConfigureHelp(absl::string_view own_sources, absl::string_view usage) {
-  absl::FlagsUsageConfig config;
-  config.contains_help_flags = [own = std::string(own_sources)](absl::string_view file) {
-    return absl::StrContains(file, own) || absl::StrContains(file, "kv/transport/flags");
-  };
-  config.contains_helpshort_flags = config.contains_help_flags;
-  absl::SetFlagsUsageConfig(config);
-  absl::SetProgramUsageMessage(usage);
 }
 
 bool FlagTakesValue(absl::string_view name) {

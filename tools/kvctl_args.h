@@ -42,11 +42,6 @@ std::vector<std::string> MergeNegatives(
     std::vector<std::string> positional,
     const std::vector<std::pair<size_t, std::string>>& negatives);
 
-// Sets up absl's --help for a natskv tool: `usage` first (absl prints
-// "<program>: " before it), then the flags defined in source files whose path
-// contains `own_sources` and the shared connection flags (kv/transport).
-void ConfigureHelp(absl::string_view own_sources, absl::string_view usage);
-
 // True when the flag `name` exists and is not a bool (so "--name value" takes
 // the next argument as its value).
 bool FlagTakesValue(absl::string_view name);
