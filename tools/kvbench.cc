@@ -1,0 +1,253 @@
+// kvbench: a pipelined load generator for kvd. Keeps N requests in flight on
+// one NATS connection for a warm-up and a measured window, then prints
+// requests/s, latency percentiles and errors per op and in-flight setting.
+// With --baseline echo it also measures a bare nats.c echo responder (a child
+// process it starts and stops itself) and shows kvd's figures as ratios to it.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "kv/transport/connection.h"
+#include "kv/transport/flags.h"
+#include "tools/kvbench_echo.h"
+#include "tools/kvbench_load.h"
+#include "tools/kvbench_report.h"
+#include "tools/kvbench_workload.h"
+#include "tools/kvctl_ops.h"
+
+ABSL_FLAG(std::string, op, "get", "get, set, add, push or mixed (80% get, 20% set)");
+ABSL_FLAG(int64_t, keys, 10000, "key space: requests pick among this many keys");
+ABSL_FLAG(int64_t, value_size, 100, "bytes per value (set, push, mixed, preload)");
+ABSL_FLAG(std::string, inflight, "1",
+          "requests kept in flight; a comma list (1,128) runs each in turn");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "measured time per run");
+ABSL_FLAG(absl::Duration, warmup, absl::Seconds(2), "unmeasured time before each run");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5),
+          "a request without a reply after this long counts as an error");
+ABSL_FLAG(std::string, link, "default", "link name: requests go to kv.<link>.<op>");
+ABSL_FLAG(bool, json, false, "print the results as JSON instead of a table");
+ABSL_FLAG(bool, preload, true,
+          "set every key once before a get or mixed run, so reads hit data");
+ABSL_FLAG(std::string, baseline, "",
+          "'echo': also measure a bare nats.c echo responder and print ratios");
+ABSL_FLAG(bool, kvd, true, "measure kvd (--nokvd with --baseline echo: echo only)");
+ABSL_FLAG(bool, send_asap, true,
+          "write each publish at once (client and echo) rather than through "
+          "nats.c's flusher thread, which adds about 1 ms per hop at low load");
+ABSL_FLAG(bool, serve_echo, false, "internal: run as the echo responder");
+ABSL_FLAG(std::string, echo_subject, "", "internal: the echo responder's subject");
+
+namespace kv::tools {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kPreloadInflight = 128;
+
+constexpr const char* kUsage =
+    // absl prints "kvbench: " before it.
+    "pipelined load generator for kvd (kv.<link>.<op> over NATS).\n\n"
+    "usage: kvbench [--server URL] [--op get|set|add|push|mixed] [--inflight 1,128]\n"
+    "               [--duration 10s] [--warmup 2s] [--keys 10000] [--value_size 100]\n"
+    "               [--baseline echo] [--json]\n\n"
+    "Keeps --inflight requests in flight on one connection (each reply sends the\n"
+    "next), prints progress once a second on stderr and a table on stdout:\n"
+    "requests/s, p50/p90/p99/max latency in microseconds, errors (error replies\n"
+    "and timeouts). --baseline echo starts a bare nats.c echo responder as a\n"
+    "child process, measures it the same way at each in-flight setting, and\n"
+    "shows kvd's req/s and p50 as ratios to it. Exit status: 0 done, 1 no\n"
+    "connection or no kvd, 2 usage error.\n\n"
+    "example: kvbench --server nats://127.0.0.1:4222 --op get --inflight 1,128 "
+    "--baseline echo";
+
+struct Settings {
+  std::vector<int> inflight;
+  bool echo = false;
+  bool kvd = true;
+};
+
+int UsageError(absl::string_view message) {
+  std::cerr << "kvbench: " << message << "\n(kvbench --help lists every flag)\n";
+  return kExitUsage;
+}
+
+int Failure(absl::string_view message) {
+  std::cerr << "kvbench: " << message << "\n";
+  return kExitFailure;
+}
+
+absl::StatusOr<Settings> SettingsFromFlags() {
+  Settings s;
+  absl::StatusOr<std::vector<int>> inflight = ParseInflightList(absl::GetFlag(FLAGS_inflight));
+  if (!inflight.ok()) return inflight.status();
+  s.inflight = *inflight;
+  const std::string baseline = absl::GetFlag(FLAGS_baseline);
+  if (!baseline.empty() && baseline != "echo") {
+    return absl::InvalidArgumentError("--baseline takes 'echo' (or nothing)");
+  }
+  s.echo = baseline == "echo";
+  s.kvd = absl::GetFlag(FLAGS_kvd);
+  if (!s.kvd && !s.echo) return absl::InvalidArgumentError("--nokvd needs --baseline echo");
+  if (absl::GetFlag(FLAGS_duration) <= absl::ZeroDuration() ||
+      absl::GetFlag(FLAGS_warmup) < absl::ZeroDuration() ||
+      absl::GetFlag(FLAGS_timeout) <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--duration and --timeout must be positive, --warmup not negative");
+  }
+  return s;
+}
+
+LoadOptions BaseLoad(const Workload& workload, std::vector<std::string> subjects) {
+  LoadOptions load;
+  load.subjects = std::move(subjects);
+  load.next = [&workload](uint64_t seq) { return workload.Next(seq); };
+  load.warmup = absl::GetFlag(FLAGS_warmup);
+  load.duration = absl::GetFlag(FLAGS_duration);
+  load.timeout = absl::GetFlag(FLAGS_timeout);
+  return load;
+}
+
+// Fails with the message users need when nobody serves the kvd subjects.
+absl::Status CheckKvd(natsConnection* nc, const Workload& workload,
+                      const std::vector<std::string>& subjects) {
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    const std::string& body = workload.PreloadBody(0);
+    absl::Status s = Probe(nc, subjects[i], body, absl::GetFlag(FLAGS_timeout));
+    if (absl::IsNotFound(s)) {
+      return absl::UnavailableError(
+          absl::StrCat("no kv service answers on ", subjects[i], "; is kvd running?"));
+    }
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Preload(natsConnection* nc, const Workload& workload) {
+  LoadOptions load;
+  load.subjects = {OpSubject(absl::GetFlag(FLAGS_link), "set")};
+  load.next = [&workload](uint64_t seq) { return WorkItem{0, &workload.PreloadBody(seq)}; };
+  load.inflight = kPreloadInflight;
+  load.timeout = absl::GetFlag(FLAGS_timeout);
+  load.total = static_cast<uint64_t>(workload.keys());
+  load.progress_label = "preload";
+  std::cerr << "kvbench: preloading " << workload.keys() << " keys\n";
+  absl::StatusOr<LoadResult> result = RunLoad(nc, load);
+  if (!result.ok()) return result.status();
+  if (result->errors > 0) {
+    std::cerr << "kvbench: preload: " << result->errors << " of " << workload.keys()
+              << " sets failed\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BenchRow> Measure(natsConnection* nc, LoadOptions load,
+                                 const std::string& target, int inflight) {
+  const std::string op = absl::GetFlag(FLAGS_op);
+  load.inflight = inflight;
+  load.progress_label = absl::StrCat(target, " ", op, " x", inflight);
+  absl::StatusOr<LoadResult> result = RunLoad(nc, load);
+  if (!result.ok()) return result.status();
+  BenchRow row;
+  row.target = target;
+  row.op = op;
+  row.inflight = inflight;
+  row.seconds = result->seconds;
+  row.requests = result->requests;
+  row.errors = result->errors;
+  SetLatencies(&result->latencies, &row);
+  if (result->no_responders > 0) {
+    std::cerr << "kvbench: " << target << ": " << result->no_responders
+              << " requests found no responders\n";
+  }
+  return row;
+}
+
+absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
+                                             const transport::ConnectOptions& options,
+                                             const Settings& settings,
+                                             const Workload& workload) {
+  std::vector<std::string> kvd_subjects;
+  for (const std::string& op : workload.ops()) {
+    kvd_subjects.push_back(OpSubject(absl::GetFlag(FLAGS_link), op));
+  }
+  if (settings.kvd) {
+    if (absl::Status s = CheckKvd(nc, workload, kvd_subjects); !s.ok()) return s;
+    if (workload.reads() && absl::GetFlag(FLAGS_preload)) {
+      if (absl::Status s = Preload(nc, workload); !s.ok()) return s;
+    }
+  }
+  std::unique_ptr<EchoProcess> echo;  // stopped on every return below
+  const std::string echo_subject = absl::StrCat("_kvbench.echo.", getpid());
+  if (settings.echo) {
+    absl::StatusOr<std::unique_ptr<EchoProcess>> started =
+        EchoProcess::Start(options, nc, echo_subject);
+    if (!started.ok()) return started.status();
+    echo = *std::move(started);
+  }
+  std::vector<BenchRow> rows;
+  for (int inflight : settings.inflight) {
+    if (settings.echo) {
+      std::vector<std::string> subjects(workload.ops().size(), echo_subject);
+      absl::StatusOr<BenchRow> row =
+          Measure(nc, BaseLoad(workload, subjects), "echo", inflight);
+      if (!row.ok()) return row.status();
+      rows.push_back(*row);
+    }
+    if (settings.kvd) {
+      absl::StatusOr<BenchRow> row =
+          Measure(nc, BaseLoad(workload, kvd_subjects), "kvd", inflight);
+      if (!row.ok()) return row.status();
+      rows.push_back(*row);
+    }
+  }
+  return rows;
+}
+
+int Main(int argc, char** argv) {
+  transport::SetUsage(kUsage);
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) return UsageError(absl::StrCat("unexpected argument '", rest[1], "'"));
+  transport::ConnectOptions options = transport::OptionsFromFlags();
+  options.send_asap = absl::GetFlag(FLAGS_send_asap);
+  if (absl::GetFlag(FLAGS_serve_echo)) {
+    absl::Status s = ServeEcho(options, absl::GetFlag(FLAGS_echo_subject));
+    return s.ok() ? kExitOk : Failure(s.message());
+  }
+  absl::StatusOr<Settings> settings = SettingsFromFlags();
+  if (!settings.ok()) return UsageError(settings.status().message());
+  absl::StatusOr<Workload> workload = Workload::Create(
+      absl::GetFlag(FLAGS_op), absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_value_size));
+  if (!workload.ok()) return UsageError(workload.status().message());
+  if (options.name.empty()) options.name = "kvbench";
+  absl::StatusOr<transport::Connection> nc = transport::Connect(options);
+  if (!nc.ok()) return Failure(nc.status().message());
+  absl::StatusOr<std::vector<BenchRow>> rows = RunAll(nc->get(), options, *settings, *workload);
+  if (!rows.ok()) return Failure(rows.status().message());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << FormatBenchJson(*rows) << "\n";
+  } else {
+    std::cout << "# kvbench --op " << absl::GetFlag(FLAGS_op) << " --keys "
+              << absl::GetFlag(FLAGS_keys) << " --value_size "
+              << absl::GetFlag(FLAGS_value_size) << " --warmup "
+              << absl::FormatDuration(absl::GetFlag(FLAGS_warmup)) << " --duration "
+              << absl::FormatDuration(absl::GetFlag(FLAGS_duration)) << " (server "
+              << options.servers << ")\n"
+              << FormatBenchTable(*rows);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace kv::tools
+
+int main(int argc, char** argv) { return kv::tools::Main(argc, argv); }

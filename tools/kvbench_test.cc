@@ -1,0 +1,128 @@
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tools/kvbench_report.h"
+#include "tools/kvbench_workload.h"
+
+namespace kv::tools {
+namespace {
+
+TEST(LatencyRecorder, NearestRankPercentiles) {
+  LatencyRecorder r;
+  EXPECT_EQ(r.Percentile(0.5), 0);
+  EXPECT_EQ(r.Max(), 0);
+  for (int i = 100; i >= 1; --i) r.Record(i);  // out of order on purpose
+  EXPECT_EQ(r.count(), 100u);
+  EXPECT_EQ(r.Percentile(0.5), 50);
+  EXPECT_EQ(r.Percentile(0.9), 90);
+  EXPECT_EQ(r.Percentile(0.99), 99);
+  EXPECT_EQ(r.Percentile(0.0), 1);
+  EXPECT_EQ(r.Percentile(1.0), 100);
+  EXPECT_EQ(r.Max(), 100);
+  r.Record(5);  // recording after reading sorts again
+  EXPECT_EQ(r.Max(), 100);
+  EXPECT_EQ(r.Percentile(0.05), 5);  // 1,2,3,4,5,5,...: rank 6 of 101
+}
+
+TEST(LatencyRecorder, SingleSample) {
+  LatencyRecorder r;
+  r.Record(42);
+  EXPECT_EQ(r.Percentile(0.5), 42);
+  EXPECT_EQ(r.Percentile(0.99), 42);
+}
+
+BenchRow Row(const char* target, int inflight, uint64_t requests, int64_t p50_us) {
+  BenchRow r;
+  r.target = target;
+  r.op = "get";
+  r.inflight = inflight;
+  r.seconds = 10;
+  r.requests = requests;
+  r.p50_ns = p50_us * 1000;
+  r.p90_ns = r.p99_ns = r.max_ns = r.p50_ns * 2;
+  return r;
+}
+
+TEST(FormatBenchTable, RatiosToTheEchoRowOfTheSameInflight) {
+  const std::string table = FormatBenchTable(
+      {Row("echo", 1, 100000, 50), Row("kvd", 1, 90000, 60),
+       Row("echo", 128, 1000000, 500), Row("kvd", 128, 500000, 1000)});
+  EXPECT_EQ(table,
+            "target  op   in-flight   req/s  p50 us  p90 us  p99 us  max us  errors"
+            "  req/s vs echo  p50 vs echo\n"
+            "echo    get          1   10000    50.0   100.0   100.0   100.0       0\n"
+            "kvd     get          1    9000    60.0   120.0   120.0   120.0       0"
+            "          0.90x        1.20x\n"
+            "echo    get        128  100000   500.0  1000.0  1000.0  1000.0       0\n"
+            "kvd     get        128   50000  1000.0  2000.0  2000.0  2000.0       0"
+            "          0.50x        2.00x\n");
+}
+
+TEST(FormatBenchTable, NoRatioColumnsWithoutEcho) {
+  const std::string table = FormatBenchTable({Row("kvd", 1, 1000, 80)});
+  EXPECT_EQ(table.find("vs echo"), std::string::npos);
+}
+
+TEST(FormatBenchJson, CarriesFiguresAndRatios) {
+  const std::string json =
+      FormatBenchJson({Row("echo", 1, 100000, 50), Row("kvd", 1, 90000, 60)});
+  EXPECT_NE(json.find(R"("target":"kvd","op":"get","inflight":1)"), std::string::npos);
+  EXPECT_NE(json.find(R"("requests_per_second":9000.0)"), std::string::npos);
+  EXPECT_NE(json.find(R"("requests_per_second_vs_echo":0.9)"), std::string::npos);
+  EXPECT_NE(json.find(R"("p50_vs_echo":1.2)"), std::string::npos);
+}
+
+TEST(ParseInflightList, OneOrMany) {
+  EXPECT_EQ(*ParseInflightList("1"), std::vector<int>{1});
+  EXPECT_EQ(*ParseInflightList("1,128"), (std::vector<int>{1, 128}));
+  EXPECT_FALSE(ParseInflightList("0").ok());
+  EXPECT_FALSE(ParseInflightList("1,").ok());
+  EXPECT_FALSE(ParseInflightList("x").ok());
+  EXPECT_FALSE(ParseInflightList("100000").ok());
+}
+
+TEST(Workload, RealisticBodies) {
+  absl::StatusOr<Workload> w = Workload::Create("get", 1000, 8);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->ops(), std::vector<std::string>{"get"});
+  EXPECT_TRUE(w->reads());
+  EXPECT_EQ(w->PreloadBody(123).substr(0, 27), R"({"key":"k:000123","value":")");
+  EXPECT_EQ(w->PreloadBody(123).size(), 27u + 8 + 2);
+  const WorkItem item = w->Next(7);
+  EXPECT_EQ(item.op, 0u);
+  EXPECT_EQ(item.body->substr(0, 10), R"({"key":"k:)");
+  EXPECT_EQ(w->Next(7).body, item.body);  // depends on seq only
+
+  absl::StatusOr<Workload> add = Workload::Create("add", 10, 0);
+  ASSERT_TRUE(add.ok());
+  EXPECT_FALSE(add->reads());
+  EXPECT_EQ(add->Next(0).body->substr(0, 10), R"({"key":"c:)");
+  EXPECT_NE(add->Next(0).body->find(R"("value":1})"), std::string::npos);
+}
+
+TEST(Workload, KeysSpreadAndMixedIsMostlyReads) {
+  absl::StatusOr<Workload> w = Workload::Create("mixed", 100, 10);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->ops(), (std::vector<std::string>{"get", "set"}));
+  std::set<const std::string*> seen;
+  int gets = 0;
+  for (uint64_t seq = 0; seq < 10000; ++seq) {
+    WorkItem item = w->Next(seq);
+    if (item.op == 0) ++gets;
+    seen.insert(item.body);
+  }
+  EXPECT_GT(gets, 7700);
+  EXPECT_LT(gets, 8300);
+  EXPECT_GT(seen.size(), 190u);  // nearly every get and set body
+}
+
+TEST(Workload, RejectsBadSettings) {
+  EXPECT_FALSE(Workload::Create("scan", 10, 10).ok());
+  EXPECT_FALSE(Workload::Create("get", 0, 10).ok());
+  EXPECT_FALSE(Workload::Create("get", 10, -1).ok());
+}
+
+}  // namespace
+}  // namespace kv::tools

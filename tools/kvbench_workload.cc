@@ -1,0 +1,103 @@
+#include "tools/kvbench_workload.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tools/kvctl_ops.h"
+
+namespace kv::tools {
+namespace {
+
+constexpr int64_t kMaxKeys = 10000000;
+constexpr int64_t kMaxValueSize = int64_t{64} << 20;
+constexpr uint64_t kGetPercentInMixed = 80;
+
+std::string Key(absl::string_view prefix, int64_t i) {
+  return absl::StrFormat("%s:%06d", prefix, i);
+}
+
+// Printable, varied, JSON-safe: no quotes or backslashes to escape.
+std::string Value(int64_t size) {
+  static constexpr char kAlphabet[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::string v(static_cast<size_t>(size), 'x');
+  for (int64_t i = 0; i < size; ++i) v[i] = kAlphabet[Mix64(i) % (sizeof(kAlphabet) - 1)];
+  return v;
+}
+
+absl::StatusOr<std::string> Body(absl::string_view op,
+                                 const std::vector<std::string>& args) {
+  return BuildRequest(*FindOp(op), args, {});
+}
+
+// One body per key: {"key"} when value is nullptr, else {"key","value"}.
+absl::Status Fill(absl::string_view op, absl::string_view prefix, int64_t keys,
+                  const std::string* value, std::vector<std::string>* out) {
+  out->reserve(keys);
+  for (int64_t i = 0; i < keys; ++i) {
+    std::vector<std::string> args = {Key(prefix, i)};
+    if (value != nullptr) args.push_back(*value);
+    absl::StatusOr<std::string> body = Body(op, args);
+    if (!body.ok()) return body.status();
+    out->push_back(*std::move(body));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+uint64_t Mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
+                                          int64_t value_size) {
+  if (op != "get" && op != "set" && op != "add" && op != "push" && op != "mixed") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--op must be get, set, add, push or mixed; got '", op, "'"));
+  }
+  if (keys < 1 || keys > kMaxKeys) {
+    return absl::InvalidArgumentError(absl::StrCat("--keys must be 1..", kMaxKeys));
+  }
+  if (value_size < 0 || value_size > kMaxValueSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--value_size must be 0..", kMaxValueSize));
+  }
+  Workload w;
+  w.name_ = std::string(op);
+  const std::string value = Value(value_size);
+  const std::string one = "1";
+  absl::Status s = Fill("set", "k", keys, &value, &w.set_bodies_);
+  if (s.ok() && (op == "get" || op == "mixed")) {
+    s = Fill("get", "k", keys, nullptr, &w.get_bodies_);
+  }
+  if (s.ok() && op == "add") s = Fill("add", "c", keys, &one, &w.main_bodies_);
+  if (s.ok() && op == "push") s = Fill("push", "l", keys, &value, &w.main_bodies_);
+  if (!s.ok()) return s;
+  if (op == "mixed") {
+    w.ops_ = {"get", "set"};
+  } else {
+    w.ops_ = {std::string(op)};
+  }
+  return w;
+}
+
+WorkItem Workload::Next(uint64_t seq) const {
+  const uint64_t r = Mix64(seq);
+  const size_t key = static_cast<size_t>(r % set_bodies_.size());
+  if (name_ == "mixed") {
+    const bool get = (r >> 40) % 100 < kGetPercentInMixed;
+    return get ? WorkItem{0, &get_bodies_[key]} : WorkItem{1, &set_bodies_[key]};
+  }
+  if (name_ == "get") return {0, &get_bodies_[key]};
+  if (name_ == "set") return {0, &set_bodies_[key]};
+  return {0, &main_bodies_[key]};
+}
+
+const std::string& Workload::PreloadBody(uint64_t i) const {
+  return set_bodies_[i % set_bodies_.size()];
+}
+
+}  // namespace kv::tools
