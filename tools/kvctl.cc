@@ -248,9 +248,15 @@ int RunHelp(const std::vector<std::string>& args) {
 }
 
 // The positional arguments, negative numbers after the op included.
-std::vector<std::string> ParseArgs(int argc, char** argv) {
+// InvalidArgument for a flag this program does not define.
+absl::StatusOr<std::vector<std::string>> ParseArgs(int argc, char** argv) {
   const ScannedArgs scanned =
-      PreScanArgs(std::vector<std::string>(argv, argv + argc), FlagTakesValue);
+      PreScanArgs(std::vector<std::string>(argv, argv + argc), AbslFlagKind);
+  if (!scanned.unknown_flags.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown flag '", scanned.unknown_flags[0],
+        "' (a value starting with '-' goes after --: kvctl set k -- -x)"));
+  }
   std::vector<char*> flag_argv;
   for (const std::string& a : scanned.for_flag_parser) {
     flag_argv.push_back(const_cast<char*>(a.c_str()));
@@ -264,7 +270,9 @@ std::vector<std::string> ParseArgs(int argc, char** argv) {
 int Main(int argc, char** argv) {
   // absl prints "kvctl: " before the message itself.
   transport::SetUsage(absl::StripPrefix(UsageText("default"), "kvctl: "));
-  std::vector<std::string> positional = ParseArgs(argc, argv);
+  absl::StatusOr<std::vector<std::string>> parsed = ParseArgs(argc, argv);
+  if (!parsed.ok()) return UsageError(parsed.status().message(), nullptr);
+  const std::vector<std::string>& positional = *parsed;
   if (positional.empty()) return UsageError("no op given", nullptr);
   const std::string verb = positional[0];
   const std::vector<std::string> args(positional.begin() + 1, positional.end());

@@ -4,6 +4,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace kv::tools {
 namespace {
@@ -29,7 +30,7 @@ bool IsNegativeNumber(absl::string_view arg) {
 }
 
 ScannedArgs PreScanArgs(const std::vector<std::string>& args,
-                        const std::function<bool(absl::string_view)>& takes_value) {
+                        const std::function<FlagKind(absl::string_view)>& kind) {
   ScannedArgs out;
   if (args.empty()) return out;
   out.for_flag_parser.push_back(args[0]);
@@ -45,7 +46,9 @@ ScannedArgs PreScanArgs(const std::vector<std::string>& args,
       out.for_flag_parser.pop_back();
       out.negatives.emplace_back(positional++, arg);
     } else if (IsFlag(arg)) {
-      if (arg.find('=') == std::string::npos && takes_value(FlagName(arg)) &&
+      const FlagKind k = kind(FlagName(arg));
+      if (k == FlagKind::kUnknown) out.unknown_flags.push_back(arg);
+      if (k == FlagKind::kTakesValue && arg.find('=') == std::string::npos &&
           i + 1 < args.size()) {
         out.for_flag_parser.push_back(args[++i]);
       }
@@ -67,9 +70,22 @@ std::vector<std::string> MergeNegatives(
   return positional;
 }
 
-bool FlagTakesValue(absl::string_view name) {
-  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-  return flag != nullptr && !flag->IsOfType<bool>();
+FlagKind AbslFlagKind(absl::string_view name) {
+  // absl's usage flags are handled by its parser, not registered.
+  static constexpr const char* kUsageFlags[] = {
+      "help",      "helpfull",  "helpshort", "helppackage",
+      "helpon",    "helpmatch", "version",   "only_check_args"};
+  for (const char* usage : kUsageFlags) {
+    if (name == usage) return FlagKind::kSwitch;
+  }
+  if (const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) {
+    return flag->IsOfType<bool>() ? FlagKind::kSwitch : FlagKind::kTakesValue;
+  }
+  if (absl::ConsumePrefix(&name, "no")) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag != nullptr && flag->IsOfType<bool>()) return FlagKind::kSwitch;
+  }
+  return FlagKind::kUnknown;
 }
 
 absl::StatusOr<int64_t> ParseInt(absl::string_view what, absl::string_view text) {

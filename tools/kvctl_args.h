@@ -17,6 +17,13 @@ namespace kv::tools {
 // True for arguments like "-1" or "-42": ^-[0-9]+$.
 bool IsNegativeNumber(absl::string_view arg);
 
+// What a flag name (without dashes) on the command line is.
+enum class FlagKind {
+  kUnknown,     // no such flag
+  kSwitch,      // a bool flag: never consumes the next argument
+  kTakesValue,  // "--name value" consumes the next argument
+};
+
 // The outcome of PreScanArgs: what to hand to the flag parser, and the
 // negative numbers taken out of it together with their place among the
 // positional arguments.
@@ -25,16 +32,19 @@ struct ScannedArgs {
   std::vector<std::string> for_flag_parser;
   // (index among the positional arguments, argv[0] excluded; the text).
   std::vector<std::pair<size_t, std::string>> negatives;
+  // Flags (as written) that `kind` does not know; "--" makes what follows
+  // positional, e.g. a value that starts with '-'.
+  std::vector<std::string> unknown_flags;
 };
 
 // Takes the arguments matching ^-[0-9]+$ that come after the first positional
 // argument (the op) out of `args` (args[0] is the program name), so that a flag
-// parser does not read them as flags. `takes_value(name)` says whether the flag
-// `name` (without dashes) consumes the next argument when written without '=';
-// such a value is never taken for a positional argument. Everything after "--"
-// is positional and left in place.
+// parser does not read them as flags. `kind(name)` classifies each flag name
+// (without dashes); the value of a kTakesValue flag written without '=' is
+// never taken for a positional argument. Everything after "--" is positional
+// and left in place.
 ScannedArgs PreScanArgs(const std::vector<std::string>& args,
-                        const std::function<bool(absl::string_view)>& takes_value);
+                        const std::function<FlagKind(absl::string_view)>& kind);
 
 // Puts the negative numbers back among the positional arguments the flag
 // parser returned (`positional` excludes the program name).
@@ -42,9 +52,8 @@ std::vector<std::string> MergeNegatives(
     std::vector<std::string> positional,
     const std::vector<std::pair<size_t, std::string>>& negatives);
 
-// True when the flag `name` exists and is not a bool (so "--name value" takes
-// the next argument as its value).
-bool FlagTakesValue(absl::string_view name);
+// The kind of the absl flag `name` in this program ("noX" is the switch X).
+FlagKind AbslFlagKind(absl::string_view name);
 
 // Parses a decimal integer (optional sign). InvalidArgument names `what` and
 // the offending text.

@@ -14,8 +14,13 @@ bool TakesValue(absl::string_view name) {
   return name == "server" || name == "link" || name == "ttl" || name == "limit";
 }
 
+FlagKind Kind(absl::string_view name) {
+  if (TakesValue(name)) return FlagKind::kTakesValue;
+  return name == "json" ? FlagKind::kSwitch : FlagKind::kUnknown;
+}
+
 std::vector<std::string> Positional(const std::vector<std::string>& args) {
-  ScannedArgs scanned = PreScanArgs(args, TakesValue);
+  ScannedArgs scanned = PreScanArgs(args, Kind);
   std::vector<std::string> flagless;
   for (size_t i = 1; i < scanned.for_flag_parser.size(); ++i) {
     const std::string& a = scanned.for_flag_parser[i];
@@ -29,7 +34,7 @@ std::vector<std::string> Positional(const std::vector<std::string>& args) {
 }
 
 TEST(PreScanArgs, NegativeIndicesStayPositional) {
-  ScannedArgs s = PreScanArgs({"kvctl", "range", "l", "0", "-1"}, TakesValue);
+  ScannedArgs s = PreScanArgs({"kvctl", "range", "l", "0", "-1"}, Kind);
   EXPECT_EQ(s.for_flag_parser, (std::vector<std::string>{"kvctl", "range", "l", "0"}));
   ASSERT_EQ(s.negatives.size(), 1u);
   EXPECT_EQ(s.negatives[0].first, 3u);
@@ -41,7 +46,7 @@ TEST(PreScanArgs, NegativeIndicesStayPositional) {
 
 TEST(PreScanArgs, FlagValuesAreNotPositional) {
   // "--ttl -5" gives the flag its (bad) value rather than an argument.
-  ScannedArgs s = PreScanArgs({"kvctl", "set", "k", "v", "--ttl", "-5"}, TakesValue);
+  ScannedArgs s = PreScanArgs({"kvctl", "set", "k", "v", "--ttl", "-5"}, Kind);
   EXPECT_TRUE(s.negatives.empty());
   EXPECT_EQ(Positional({"kvctl", "--server", "nats://h:1", "add", "c", "-7"}),
             (std::vector<std::string>{"add", "c", "-7"}));
@@ -50,11 +55,18 @@ TEST(PreScanArgs, FlagValuesAreNotPositional) {
 }
 
 TEST(PreScanArgs, BeforeTheOpAndAfterDoubleDashLeftAlone) {
-  ScannedArgs s = PreScanArgs({"kvctl", "-1", "get"}, TakesValue);
+  ScannedArgs s = PreScanArgs({"kvctl", "-1", "get"}, Kind);
   EXPECT_TRUE(s.negatives.empty());
-  s = PreScanArgs({"kvctl", "set", "k", "--", "-1"}, TakesValue);
+  s = PreScanArgs({"kvctl", "set", "k", "--", "-1"}, Kind);
   EXPECT_TRUE(s.negatives.empty());
   EXPECT_EQ(s.for_flag_parser.back(), "-1");
+}
+
+TEST(PreScanArgs, ReportsUnknownFlags) {
+  ScannedArgs s = PreScanArgs({"kvctl", "--json", "set", "k", "-x", "--bogus=1"}, Kind);
+  EXPECT_EQ(s.unknown_flags, (std::vector<std::string>{"-x", "--bogus=1"}));
+  s = PreScanArgs({"kvctl", "set", "k", "--", "-x"}, Kind);
+  EXPECT_TRUE(s.unknown_flags.empty());
 }
 
 TEST(IsNegativeNumber, OnlyDashDigits) {
