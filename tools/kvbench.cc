@@ -250,4 +250,8 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace kv::tools
 
-int main(int argc, char** argv) { return kv::tools::Main(argc, argv); }
+int main(int argc, char** argv) {
+  const int status = kv::tools::Main(argc, argv);
+  std::cout.flush();  // before any exit-time checker may end the process
+  return status;
+}
