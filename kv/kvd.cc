@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -21,8 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "kv/codec/json.h"
 #include "kv/replication/replica.h"
 #include "kv/service/service.h"
 #include "kv/store/clock.h"
@@ -147,7 +150,17 @@ int main(int argc, char** argv) {
 
   kv::store::SystemClock clock;
   std::vector<std::unique_ptr<kv::replication::Replica>> replicas;
-  std::vector<std::unique_ptr<kv::service::LinkService>> link_services;
+  // Filled while the service already answers STATS, hence the lock.
+  absl::Mutex links_mu;
+  std::vector<std::unique_ptr<kv::service::LinkService>> link_services
+      ABSL_GUARDED_BY(links_mu);
+  // Endpoint "<link>_<op>" -> index of its link.
+  absl::flat_hash_map<std::string, size_t> link_of_endpoint;
+  for (size_t i = 0; i < links.size(); ++i) {
+    for (kv::codec::Op op : kv::codec::AllOps()) {
+      link_of_endpoint[absl::StrCat(links[i], "_", kv::codec::OpName(op))] = i;
+    }
+  }
 
   micro::ServiceConfig config;
   config.name = "kv";
@@ -155,14 +168,14 @@ int main(int argc, char** argv) {
   config.description = "natskv: distributed in-memory key-value cache";
   config.metadata = {{"links", absl::StrJoin(links, ",")},
                      {"replication", absl::GetFlag(FLAGS_replication) ? "on" : "off"}};
-  // Endpoint names are "<link>_<op>": report the figures of that endpoint's link.
-  config.stats_data = [&link_services, &links](absl::string_view endpoint) {
-    for (size_t i = 0; i < link_services.size(); ++i) {
-      if (absl::StartsWith(endpoint, absl::StrCat(links[i], "_"))) {
-        return link_services[i]->StatsData();
-      }
+  // Each endpoint reports the figures of its link.
+  config.stats_data = [&](absl::string_view endpoint) {
+    auto it = link_of_endpoint.find(endpoint);
+    absl::MutexLock lock(&links_mu);
+    if (it == link_of_endpoint.end() || it->second >= link_services.size()) {
+      return std::string();
     }
-    return std::string();
+    return link_services[it->second]->StatsData();
   };
   auto service = micro::Service::Start(nc->get(), config);
   if (!service.ok()) return Fail(service.status().message());
@@ -178,10 +191,12 @@ int main(int argc, char** argv) {
     auto replica = kv::replication::Replica::Start(nc->get(), &clock, ro);
     if (!replica.ok()) return Fail(replica.status().message());
     replicas.push_back(*std::move(replica));
-    auto ls = kv::service::LinkService::Start(nc->get(), service->get(),
-                                              replicas.back().get());
+    auto ls = kv::service::LinkService::Start(service->get(), replicas.back().get());
     if (!ls.ok()) return Fail(ls.status().message());
-    link_services.push_back(*std::move(ls));
+    {
+      absl::MutexLock lock(&links_mu);
+      link_services.push_back(*std::move(ls));
+    }
     Log(absl::StrCat("serving kv.", link, ".* (node ", replicas.back()->stats().node,
                      ", replication ", ro.enabled ? "on" : "off", ")"));
   }
@@ -193,11 +208,13 @@ int main(int argc, char** argv) {
   Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                    "; draining"));
   absl::Status stopped = (*service)->Stop();
-  for (auto& ls : link_services) ls->Stop();
   for (auto& r : replicas) r->Stop();
   natsConnection_FlushTimeout(nc->get(), 2000);
   Log(stopped.ok() ? "stopped" : absl::StrCat("stopped: ", stopped.message()));
-  link_services.clear();
+  {
+    absl::MutexLock lock(&links_mu);
+    link_services.clear();
+  }
   replicas.clear();
   service->reset();
   nc->reset();

@@ -1,10 +1,13 @@
 #include "micro/service.h"
 
+#include "absl/container/flat_hash_map.h"
+
 #include <chrono>
 #include <climits>
 #include <exception>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "micro/id.h"
@@ -146,6 +149,10 @@ struct Service::Subscription {
   Service* service = nullptr;
   // Owned endpoint for endpoint subscriptions, null for discovery ones.
   std::unique_ptr<Endpoint> endpoint;
+  // Routers: the owned endpoints by subject, and the handler of the rest.
+  std::vector<std::unique_ptr<Endpoint>> routed;
+  absl::flat_hash_map<std::string, Endpoint*> routes;
+  Handler unmatched;
   Verb verb = Verb::kPing;
   std::shared_ptr<Tracker> tracker;
   // Destroyed by Stop().
@@ -257,8 +264,8 @@ absl::Status Group::AddEndpoint(EndpointConfig config) const {
   return service_->AddEndpointWithPrefix(std::move(config), prefix_);
 }
 
-absl::Status Service::AddEndpointWithPrefix(EndpointConfig config,
-                                            absl::string_view prefix) {
+absl::StatusOr<std::unique_ptr<Service::Endpoint>> Service::MakeEndpoint(
+    EndpointConfig config, absl::string_view prefix) {
   if (!IsValidName(config.name)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "endpoint name '", config.name,
@@ -285,15 +292,62 @@ absl::Status Service::AddEndpointWithPrefix(EndpointConfig config,
   endpoint->queue_group = std::move(config.queue_group);
   endpoint->metadata = std::move(config.metadata);
   endpoint->handler = std::move(config.handler);
-  Endpoint* raw = endpoint.get();
+  return endpoint;
+}
+
+absl::Status Service::AddEndpointWithPrefix(EndpointConfig config,
+                                            absl::string_view prefix) {
+  auto endpoint = MakeEndpoint(std::move(config), prefix);
+  if (!endpoint.ok()) return endpoint.status();
+  Endpoint* raw = endpoint->get();
 
   absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) return absl::FailedPreconditionError("service is stopped");
   auto sub = std::make_unique<Subscription>();
-  sub->endpoint = std::move(endpoint);
+  sub->endpoint = *std::move(endpoint);
   MICRO_RETURN_IF_ERROR(
       Subscribe(std::move(sub), raw->subject, raw->queue_group));
   endpoints_.push_back(raw);
+  lock.Release();
+  AwaitSubscriptions();
+  return absl::OkStatus();
+}
+
+absl::Status Service::AddRouter(RouterConfig config) {
+  const std::string wildcard = absl::StrCat(config.prefix, ".*");
+  if (config.prefix.empty() || !IsValidSubject(wildcard)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "router prefix '", config.prefix, "' is not a valid subject"));
+  }
+  if (!config.unmatched) {
+    return absl::InvalidArgumentError("router has no unmatched handler");
+  }
+  auto sub = std::make_unique<Subscription>();
+  sub->unmatched = std::move(config.unmatched);
+  for (EndpointConfig& ec : config.endpoints) {
+    ec.queue_group = config.queue_group;
+    auto endpoint = MakeEndpoint(std::move(ec), config.prefix);
+    if (!endpoint.ok()) return endpoint.status();
+    const std::string& subject = (*endpoint)->subject;
+    if (subject.find('.', config.prefix.size() + 1) != std::string::npos ||
+        subject.find_first_of("*>", config.prefix.size()) != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "endpoint subject '", subject, "' is not one token under '",
+          config.prefix, "'"));
+    }
+    if (!sub->routes.emplace(subject, endpoint->get()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("endpoint subject '", subject, "' is listed twice"));
+    }
+    sub->routed.push_back(*std::move(endpoint));
+  }
+  std::vector<Endpoint*> raw;
+  for (const auto& e : sub->routed) raw.push_back(e.get());
+
+  absl::ReleasableMutexLock lock(&mu_);
+  if (stopping_) return absl::FailedPreconditionError("service is stopped");
+  MICRO_RETURN_IF_ERROR(Subscribe(std::move(sub), wildcard, config.queue_group));
+  endpoints_.insert(endpoints_.end(), raw.begin(), raw.end());
   lock.Release();
   AwaitSubscriptions();
   return absl::OkStatus();
@@ -316,6 +370,13 @@ void Service::OnMessage(natsConnection* nc, natsSubscription* /*sub*/,
   try {
     if (sub->endpoint != nullptr) {
       sub->service->HandleEndpoint(sub->endpoint.get(), nc, msg);
+    } else if (sub->unmatched) {
+      auto route = sub->routes.find(absl::string_view(natsMsg_GetSubject(msg)));
+      if (route != sub->routes.end()) {
+        sub->service->HandleEndpoint(route->second, nc, msg);
+      } else {
+        sub->service->HandleUnmatched(sub->unmatched, nc, msg);
+      }
     } else {
       sub->service->HandleDiscovery(sub->verb, nc, msg);
     }
@@ -370,6 +431,18 @@ void Service::HandleEndpoint(Endpoint* endpoint, natsConnection* nc,
   if (request.failed_) {
     ++endpoint->num_errors;
     endpoint->last_error = std::move(request.last_error_);
+  }
+}
+
+void Service::HandleUnmatched(const Handler& handler, natsConnection* nc,
+                              natsMsg* msg) {
+  Request request(nc, msg);
+  try {
+    handler(request);
+  } catch (...) {
+    if (!request.responded_) {
+      request.RespondError(500, "handler failed").IgnoreError();
+    }
   }
 }
 

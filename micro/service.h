@@ -179,6 +179,24 @@ struct ServiceConfig {
   std::function<std::string(absl::string_view endpoint)> stats_data;
 };
 
+// Endpoints served by one subscription: `<prefix>.*` in `queue_group`. Each
+// request is routed by its subject to the endpoint of that subject; every
+// endpoint keeps its own INFO entry and stats, exactly as if it had its own
+// subscription. For services with many endpoints under one prefix this saves a
+// subscription (and a delivery thread) per endpoint, and lets `unmatched`
+// answer requests for subjects no endpoint has (e.g. with a 404) without
+// every request being delivered twice, as a second wildcard subscription
+// would cause. Requests handled by `unmatched` count in no endpoint's stats.
+// Endpoints of one router run one at a time, in arrival order.
+struct RouterConfig {
+  // Subject prefix; each endpoint's subject (or, if empty, its name) is
+  // appended after a dot and must be a single token.
+  std::string prefix;
+  std::string queue_group = kDefaultQueueGroup;
+  std::vector<EndpointConfig> endpoints;  // their queue_group is ignored
+  Handler unmatched;                      // required
+};
+
 // Endpoints whose subjects share a prefix. A cheap value; valid as long as
 // its Service.
 class Group {
@@ -235,6 +253,12 @@ class Service {
   // nats.c refuses the subscription.
   absl::Status AddEndpoint(EndpointConfig config) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Adds the endpoints of `config` on one subscription (see RouterConfig).
+  // Returns InvalidArgument for an invalid prefix, endpoint or subject (not
+  // one token under the prefix, or listed twice) or a missing handler, and
+  // otherwise as AddEndpoint().
+  absl::Status AddRouter(RouterConfig config) ABSL_LOCKS_EXCLUDED(mu_);
+
   // A group of endpoints under subject prefix `prefix` (ADR-32 groups). The
   // prefix is validated when an endpoint is added.
   Group AddGroup(absl::string_view prefix);
@@ -280,6 +304,12 @@ class Service {
   absl::Status AddEndpointWithPrefix(EndpointConfig config,
                                      absl::string_view prefix)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Validates `config` and makes its endpoint, with subject
+  // `<prefix>.<subject or name>` (or without prefix when empty).
+  static absl::StatusOr<std::unique_ptr<Endpoint>> MakeEndpoint(
+      EndpointConfig config, absl::string_view prefix);
+  void HandleUnmatched(const Handler& handler, natsConnection* nc,
+                       natsMsg* msg);
   // Waits (bounded) until the server has processed the subscriptions made.
   void AwaitSubscriptions();
 

@@ -26,7 +26,10 @@
 namespace {
 
 using ::micro::EndpointConfig;
+using ::micro::kErrorCodeHeader;
+using ::micro::kErrorHeader;
 using ::micro::Request;
+using ::micro::RouterConfig;
 using ::micro::Service;
 using ::micro::ServiceConfig;
 using ::testing_util::ConnectionPtr;
@@ -668,6 +671,71 @@ TEST_F(MicroServiceTest, GroupsPrefixSubjectsAndEndpointsAddedLaterAppear) {
   EXPECT_STREQ(i["endpoints"][1]["subject"].GetString(), "kv.default.x.*");
   // No queue group: a plain subscription, reported without queue_group.
   EXPECT_FALSE(i["endpoints"][1].HasMember("queue_group"));
+}
+
+TEST_F(MicroServiceTest, RouterServesEndpointsOnOneSubscription) {
+  ConnectionPtr nc = NewConnection();
+  auto service = StartService(nc.get(), Config("routed"));
+  ASSERT_TRUE(service);
+  RouterConfig router;
+  router.prefix = "app.v1";
+  for (const char* name : {"alpha", "beta"}) {
+    EndpointConfig e;
+    e.name = name;
+    e.handler = [name](Request& r) {
+      if (r.data() == "bad") {
+        r.RespondError(409, "conflict").IgnoreError();
+      } else {
+        r.Respond(absl::StrCat(name, ":", r.data())).IgnoreError();
+      }
+    };
+    router.endpoints.push_back(std::move(e));
+  }
+  router.unmatched = [](Request& r) {
+    r.RespondError(404, absl::StrCat("no ", r.subject())).IgnoreError();
+  };
+  ASSERT_TRUE(service->AddRouter(router).ok());
+
+  auto a = Call(client_.get(), "app.v1.alpha", "x");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->data, "alpha:x");
+  auto b = Call(client_.get(), "app.v1.beta", "y");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->data, "beta:y");
+  auto bad = Call(client_.get(), "app.v1.beta", "bad");
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->headers[kErrorCodeHeader], "409");
+  auto unknown = Call(client_.get(), "app.v1.gamma", "z");
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_EQ(unknown->headers[kErrorCodeHeader], "404");
+  EXPECT_EQ(unknown->headers[kErrorHeader], "no app.v1.gamma");
+
+  // INFO lists each endpoint with its own subject and the router's queue group;
+  // STATS counts per endpoint, and the unmatched request in none.
+  rapidjson::Document info = Parse(service->InfoJson());
+  ASSERT_EQ(info["endpoints"].Size(), 2u);
+  EXPECT_STREQ(info["endpoints"][0]["subject"].GetString(), "app.v1.alpha");
+  EXPECT_STREQ(info["endpoints"][1]["subject"].GetString(), "app.v1.beta");
+  EXPECT_STREQ(info["endpoints"][1]["queue_group"].GetString(), "q");
+  rapidjson::Document stats = Parse(service->StatsJson());
+  EXPECT_EQ(stats["endpoints"][0]["num_requests"].GetInt64(), 1);
+  EXPECT_EQ(stats["endpoints"][1]["num_requests"].GetInt64(), 2);
+  EXPECT_EQ(stats["endpoints"][1]["num_errors"].GetInt64(), 1);
+  EXPECT_STREQ(stats["endpoints"][1]["last_error"].GetString(), "409:conflict");
+
+  // Invalid routers are refused.
+  RouterConfig nested = router;
+  nested.prefix = "app.v2";
+  nested.endpoints[0].subject = "a.b";
+  EXPECT_EQ(service->AddRouter(nested).code(), absl::StatusCode::kInvalidArgument);
+  RouterConfig twice = router;
+  twice.prefix = "app.v3";
+  twice.endpoints[1].subject = "alpha";
+  EXPECT_EQ(service->AddRouter(twice).code(), absl::StatusCode::kInvalidArgument);
+  RouterConfig no_unmatched = router;
+  no_unmatched.prefix = "app.v4";
+  no_unmatched.unmatched = nullptr;
+  EXPECT_EQ(service->AddRouter(no_unmatched).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(MicroServiceTest, EndpointsRunConcurrently) {

@@ -131,44 +131,25 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
 }
 
 absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
-    natsConnection* nc, micro::Service* service, replication::Replica* replica) {
-  std::unique_ptr<LinkService> ls(new LinkService(nc, replica));
+    micro::Service* service, replication::Replica* replica) {
+  std::unique_ptr<LinkService> ls(new LinkService(replica));
+  LinkService* self = ls.get();
   const std::string& link = replica->link();
+  // One subscription per link (kv.<link>.*) routes to the op endpoints and
+  // answers unknown ops with 404.
+  micro::RouterConfig router;
+  router.prefix = absl::StrCat("kv.", link);
   for (Op op : codec::AllOps()) {
     micro::EndpointConfig ep;
     ep.name = absl::StrCat(link, "_", codec::OpName(op));
-    ep.subject = absl::StrCat("kv.", link, ".", codec::OpName(op));
+    ep.subject = std::string(codec::OpName(op));
     ep.metadata = {{"link", link}, {"op", std::string(codec::OpName(op))}};
-    LinkService* self = ls.get();
     ep.handler = [self, op](micro::Request& request) { self->Serve(op, request); };
-    if (absl::Status s = service->AddEndpoint(std::move(ep)); !s.ok()) return s;
+    router.endpoints.push_back(std::move(ep));
   }
-  // Requests for unknown operations. NATS delivers a request for a known op to its
-  // endpoint and to this wildcard (another queue group); this one answers only
-  // unknown ops.
-  const std::string subject = absl::StrCat("kv.", link, ".*");
-  natsStatus st = natsConnection_QueueSubscribe(&ls->unknown_sub_, nc, subject.c_str(),
-                                                "unknown", &LinkService::OnUnknown,
-                                                ls.get());
-  if (st != NATS_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot subscribe to ", subject, ": ", natsStatus_GetText(st)));
-  }
-  natsSubscription_SetPendingLimits(ls->unknown_sub_, -1, -1);
+  router.unmatched = [self](micro::Request& request) { self->Unknown(request); };
+  if (absl::Status s = service->AddRouter(std::move(router)); !s.ok()) return s;
   return ls;
-}
-
-LinkService::~LinkService() { Stop(); }
-
-void LinkService::Stop() {
-  if (unknown_sub_ == nullptr) return;
-  if (natsSubscription_Drain(unknown_sub_) == NATS_OK) {
-    natsSubscription_WaitForDrainCompletion(unknown_sub_, 2000);
-  } else {
-    natsSubscription_Unsubscribe(unknown_sub_);
-  }
-  natsSubscription_Destroy(unknown_sub_);
-  unknown_sub_ = nullptr;
 }
 
 void LinkService::Serve(Op op, micro::Request& request) {
@@ -184,29 +165,16 @@ void LinkService::Serve(Op op, micro::Request& request) {
   (void)request.RespondError(code, message, codec::ErrorReply(code, message));
 }
 
-void LinkService::OnUnknown(natsConnection* nc, natsSubscription*, natsMsg* msg,
-                            void* closure) {
-  auto* self = static_cast<LinkService*>(closure);
-  const absl::string_view subject = natsMsg_GetSubject(msg);
+void LinkService::Unknown(micro::Request& request) {
+  if (!request.has_reply()) return;
+  unknown_ops_.fetch_add(1, std::memory_order_relaxed);
+  const absl::string_view subject = request.subject();
   const absl::string_view op = subject.substr(subject.rfind('.') + 1);
-  const char* reply = natsMsg_GetReply(msg);
-  if (!codec::OpFromName(op).has_value() && reply != nullptr && *reply) {
-    self->unknown_ops_.fetch_add(1, std::memory_order_relaxed);
-    std::vector<std::string> names;
-    for (Op known : codec::AllOps()) names.emplace_back(codec::OpName(known));
-    const std::string message = absl::StrCat("unknown operation '", op,
-                                             "'; known: ", absl::StrJoin(names, ", "));
-    const std::string body = codec::ErrorReply(404, message);
-    natsMsg* out = nullptr;
-    if (natsMsg_Create(&out, reply, nullptr, body.data(), static_cast<int>(body.size())) ==
-        NATS_OK) {
-      natsMsgHeader_Set(out, micro::kErrorHeader, message.c_str());
-      natsMsgHeader_Set(out, micro::kErrorCodeHeader, "404");
-      natsConnection_PublishMsg(nc, out);
-      natsMsg_Destroy(out);
-    }
-  }
-  natsMsg_Destroy(msg);
+  std::vector<std::string> names;
+  for (Op known : codec::AllOps()) names.emplace_back(codec::OpName(known));
+  const std::string message =
+      absl::StrCat("unknown operation '", op, "'; known: ", absl::StrJoin(names, ", "));
+  (void)request.RespondError(404, message, codec::ErrorReply(404, message));
 }
 
 std::string LinkService::StatsData() const {

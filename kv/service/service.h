@@ -7,8 +7,6 @@
 #include <cstdint>
 #include <string>
 
-#include <nats/nats.h>
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -32,32 +30,25 @@ std::string StatsData(const replication::ReplicaStats& stats, uint64_t bad_reque
                       uint64_t unknown_ops);
 
 // Serves one link: registers an endpoint per operation on `service` (name
-// "<link>_<op>", subject kv.<link>.<op>, queue group "q") and answers requests for
-// unknown operations (kv.<link>.<anything else>) with 404.
+// "<link>_<op>", subject kv.<link>.<op>, queue group "q", all on one
+// subscription) and answers requests for unknown operations with 404.
 class LinkService {
  public:
-  // `nc`, `service` and `replica` must outlive the LinkService.
+  // `service` and `replica` must outlive the LinkService; requests stop with the
+  // service.
   static absl::StatusOr<std::unique_ptr<LinkService>> Start(
-      natsConnection* nc, micro::Service* service, replication::Replica* replica);
+      micro::Service* service, replication::Replica* replica);
   LinkService(const LinkService&) = delete;
   LinkService& operator=(const LinkService&) = delete;
-  ~LinkService();
-
-  // Stops answering unknown operations (the endpoints stop with the service).
-  void Stop();
 
   std::string StatsData() const;
 
  private:
-  LinkService(natsConnection* nc, replication::Replica* replica)
-      : nc_(nc), replica_(replica) {}
+  explicit LinkService(replication::Replica* replica) : replica_(replica) {}
   void Serve(codec::Op op, micro::Request& request);
-  static void OnUnknown(natsConnection* nc, natsSubscription* sub, natsMsg* msg,
-                        void* closure);
+  void Unknown(micro::Request& request);
 
-  natsConnection* const nc_;
   replication::Replica* const replica_;
-  natsSubscription* unknown_sub_ = nullptr;
   std::atomic<uint64_t> bad_requests_{0};
   std::atomic<uint64_t> unknown_ops_{0};
 };

@@ -1,0 +1,264 @@
+// kvd against nats-servers that require authentication: user/password,
+// token (flag and NATS_TOKEN), and nkey (seed file). Without the right
+// secret kvd must not serve, and must say why in its log.
+
+#include <nats/nats.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "kv/transport/nkey.h"
+#include "tests/testing/harness.h"
+
+namespace {
+
+using ::testing_util::ConnectionPtr;
+using ::testing_util::NatsServer;
+using ::testing_util::Process;
+using ::testing_util::WaitFor;
+
+constexpr absl::Duration kTimeout = absl::Seconds(20);
+
+std::string KvdPath() {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  if (srcdir != nullptr) {
+    const std::string path = absl::StrCat(srcdir, "/natskv/kv/kvd");
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "kv/kvd";
+}
+
+// "nats://<userinfo>@127.0.0.1:<port>".
+std::string UrlWith(const NatsServer& server, const std::string& userinfo) {
+  return absl::StrCat("nats://", userinfo, "@127.0.0.1:", server.port());
+}
+
+// A set followed by a get through kvd; true when both answer as expected.
+bool SetAndGet(natsConnection* nc, absl::Duration timeout = absl::Seconds(2)) {
+  natsMsg* msg = nullptr;
+  if (natsConnection_RequestString(
+          &msg, nc, "kv.default.set", R"({"key":"k","value":"authed"})",
+          absl::ToInt64Milliseconds(timeout)) != NATS_OK) {
+    return false;
+  }
+  const std::string set_reply(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+  natsMsg_Destroy(msg);
+  if (set_reply != R"({"ok":true})") return false;
+  if (natsConnection_RequestString(&msg, nc, "kv.default.get", R"({"key":"k"})",
+                                   absl::ToInt64Milliseconds(timeout)) !=
+      NATS_OK) {
+    return false;
+  }
+  const std::string get_reply(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+  natsMsg_Destroy(msg);
+  return get_reply == R"({"exists":true,"value":"authed"})";
+}
+
+// Starts kvd (standalone) with `args` and `env`; waits until it serves and
+// answers through `nc`.
+std::unique_ptr<Process> StartServingKvd(
+    const NatsServer& server, natsConnection* nc, std::vector<std::string> args,
+    const std::vector<std::string>& env = {}) {
+  args.insert(args.begin(),
+              {absl::StrCat("--server=", server.url()), "--replication=false"});
+  auto kvd = Process::Start(KvdPath(), args, env);
+  if (!kvd.ok()) {
+    ADD_FAILURE() << kvd.status();
+    return nullptr;
+  }
+  std::unique_ptr<Process> p = *std::move(kvd);
+  if (!p->WaitForOutput("service kv ", kTimeout)) {
+    ADD_FAILURE() << "kvd did not serve; output:\n" << p->Output();
+    return nullptr;
+  }
+  if (!WaitFor([&] { return SetAndGet(nc); }, kTimeout)) {
+    ADD_FAILURE() << "kvd does not answer; output:\n" << p->Output();
+    return nullptr;
+  }
+  return p;
+}
+
+// Starts kvd with credentials the server refuses; expects it never to serve
+// and to log an authorization error. Stops it (it may retry forever).
+void ExpectRejected(const NatsServer& server, natsConnection* nc,
+                    std::vector<std::string> args,
+                    const std::vector<std::string>& env = {}) {
+  args.insert(args.begin(),
+              {absl::StrCat("--server=", server.url()), "--replication=false"});
+  auto kvd = Process::Start(KvdPath(), args, env);
+  ASSERT_TRUE(kvd.ok()) << kvd.status();
+  // kvd may give up (exit non-zero) or keep retrying; either way it must say
+  // why. Wait for the line, or for the exit.
+  WaitFor(
+      [&] {
+        return absl::StrContains((*kvd)->Output(), "uthorization") ||
+               !(*kvd)->Running();
+      },
+      kTimeout);
+  const std::string output = (*kvd)->Output();
+  const bool logged = absl::StrContains(output, "uthorization");
+  EXPECT_TRUE(logged) << "kvd did not log an authorization error; output:\n"
+                      << output;
+  EXPECT_FALSE(absl::StrContains(output, "serving kv.")) << output;
+  natsMsg* msg = nullptr;
+  EXPECT_EQ(natsConnection_RequestString(&msg, nc, "kv.default.get",
+                                         R"({"key":"k"})", 2000),
+            NATS_NO_RESPONDERS);
+  if (msg != nullptr) natsMsg_Destroy(msg);
+  if ((*kvd)->Running()) {
+    (*kvd)->Signal(SIGTERM);
+    EXPECT_TRUE((*kvd)->Wait(kTimeout).ok());
+  } else {
+    EXPECT_NE((*kvd)->Wait(kTimeout).value_or(-1), 0) << "gave up with exit 0";
+  }
+}
+
+TEST(KvdAuth, UserPassword) {
+  auto server = NatsServer::Start({"--user", "u", "--pass", "p"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto nc = testing_util::Connect(UrlWith(**server, "u:p"));
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  auto kvd = StartServingKvd(**server, nc->get(), {"--user=u", "--password=p"});
+  ASSERT_NE(kvd, nullptr);
+  kvd.reset();
+  // The same secrets from the environment.
+  auto from_env = StartServingKvd(**server, nc->get(), {},
+                                  {"NATS_USER=u", "NATS_PASSWORD=p"});
+  ASSERT_NE(from_env, nullptr);
+}
+
+TEST(KvdAuth, WithoutOrWithWrongPasswordIsRejected) {
+  auto server = NatsServer::Start({"--user", "u", "--pass", "p"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto nc = testing_util::Connect(UrlWith(**server, "u:p"));
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  {
+    SCOPED_TRACE("no credentials");
+    ExpectRejected(**server, nc->get(), {});
+  }
+  {
+    SCOPED_TRACE("wrong password");
+    ExpectRejected(**server, nc->get(), {"--user=u", "--password=wrong"});
+  }
+}
+
+TEST(KvdAuth, TokenFlagAndEnvironment) {
+  auto server = NatsServer::Start({"--auth", "s3cr3t-tok"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto nc = testing_util::Connect(UrlWith(**server, "s3cr3t-tok"));
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  {
+    SCOPED_TRACE("--token");
+    auto kvd = StartServingKvd(**server, nc->get(), {"--token=s3cr3t-tok"});
+    ASSERT_NE(kvd, nullptr);
+  }
+  {
+    SCOPED_TRACE("NATS_TOKEN");
+    auto kvd =
+        StartServingKvd(**server, nc->get(), {}, {"NATS_TOKEN=s3cr3t-tok"});
+    ASSERT_NE(kvd, nullptr);
+  }
+}
+
+TEST(KvdAuth, WrongTokenIsRejected) {
+  auto server = NatsServer::Start({"--auth", "s3cr3t-tok"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto nc = testing_util::Connect(UrlWith(**server, "s3cr3t-tok"));
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  ExpectRejected(**server, nc->get(), {"--token=wrong"});
+}
+
+// A client connection authenticated with an nkey seed file.
+absl::StatusOr<ConnectionPtr> ConnectNKey(const std::string& url,
+                                          const std::string& public_key,
+                                          const std::string& seed_file) {
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
+  if (s == NATS_OK) {
+    s = natsOptions_SetNKeyFromSeed(opts, public_key.c_str(),
+                                    seed_file.c_str());
+  }
+  natsConnection* nc = nullptr;
+  if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("nkey connect: ", natsStatus_GetText(s)));
+  }
+  return ConnectionPtr(nc);
+}
+
+// A fresh user nkey: the seed file's path and the public key.
+std::pair<std::string, std::string> NewNKey(const std::string& name) {
+  std::mt19937_64 rng(std::random_device{}());
+  std::string raw(32, '\0');
+  for (char& c : raw) c = static_cast<char>(rng());
+  const std::string seed = kv::transport::NKeyUserSeedFromRaw(raw);
+  auto pub = kv::transport::NKeyPublicFromSeed(seed);
+  EXPECT_TRUE(pub.ok()) << pub.status();
+  EXPECT_TRUE(absl::StartsWith(seed, "SU")) << seed;
+  static int counter = 0;
+  const std::string path = absl::StrCat(testing_util::TempDir(), "/", name, "-",
+                                        getpid(), "-", counter++, ".nk");
+  std::ofstream(path) << seed << "\n";
+  return {path, pub.ok() ? *pub : ""};
+}
+
+// A nats-server that accepts one user nkey, and a client connected with it.
+class KvdNKeyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::tie(seed_file_, public_key_) = NewNKey("kvd");
+    ASSERT_TRUE(absl::StartsWith(public_key_, "U")) << public_key_;
+    const std::string conf = absl::StrCat(seed_file_, ".conf");
+    std::ofstream(conf) << "authorization {\n  users = [\n    { nkey: \""
+                        << public_key_ << "\" }\n  ]\n}\n";
+    auto server = NatsServer::Start({"-c", conf});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    auto nc = ConnectNKey(server_->url(), public_key_, seed_file_);
+    ASSERT_TRUE(nc.ok()) << nc.status();
+    nc_ = *std::move(nc);
+  }
+
+  std::string seed_file_;
+  std::string public_key_;
+  std::unique_ptr<NatsServer> server_;
+  ConnectionPtr nc_;
+};
+
+TEST_F(KvdNKeyTest, SeedFileFromFlagAndEnvironment) {
+  {
+    SCOPED_TRACE("--nkey");
+    auto kvd = StartServingKvd(*server_, nc_.get(), {"--nkey=" + seed_file_});
+    ASSERT_NE(kvd, nullptr);
+  }
+  {
+    SCOPED_TRACE("NATS_NKEY");
+    auto kvd =
+        StartServingKvd(*server_, nc_.get(), {}, {"NATS_NKEY=" + seed_file_});
+    ASSERT_NE(kvd, nullptr);
+  }
+}
+
+TEST_F(KvdNKeyTest, UnknownNKeyIsRejected) {
+  const std::string other_seed = NewNKey("unknown").first;
+  ExpectRejected(*server_, nc_.get(), {"--nkey=" + other_seed});
+}
+
+}  // namespace

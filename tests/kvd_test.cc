@@ -1,0 +1,1438 @@
+// Integration tests of kvd (the kv.<link>.<op> service) against a real
+// nats-server: every operation of DESIGN.md's table through NATS
+// request/reply, every error code, 1,000 malformed requests, two isolated
+// links, SIGTERM drain, reconnect after a server restart, discovery, and
+// standalone mode staying off the replication subjects.
+//
+// Each test starts its own nats-server and kvd child processes.
+
+#include <nats/nats.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "tests/testing/harness.h"
+
+namespace {
+
+using ::testing_util::ConnectionPtr;
+using ::testing_util::NatsServer;
+using ::testing_util::Process;
+using ::testing_util::WaitFor;
+
+constexpr absl::Duration kTimeout = absl::Seconds(20);
+constexpr absl::Duration kRequestTimeout = absl::Seconds(10);
+
+constexpr const char* kOps[] = {"get",        "set",
+                                "del",        "exists",
+                                "add",        "push",
+                                "range",      "list_del",
+                                "clear",      "set_add",
+                                "set_remove", "set_query",
+                                "set_union",  "set_intersection",
+                                "keys"};
+constexpr int kNumOps = sizeof(kOps) / sizeof(kOps[0]);
+
+// The kvd binary: from the runfiles under Bazel, else relative to the cwd.
+std::string KvdPath() {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  if (srcdir != nullptr) {
+    const std::string path = absl::StrCat(srcdir, "/natskv/kv/kvd");
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "kv/kvd";
+}
+
+// A JSON string literal for `s` (any bytes; NUL and controls escaped).
+std::string Q(const std::string& s) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string KeyBody(const std::string& key) {
+  return absl::StrCat("{\"key\":", Q(key), "}");
+}
+std::string KvBody(const std::string& key, const std::string& value) {
+  return absl::StrCat("{\"key\":", Q(key), ",\"value\":", Q(value), "}");
+}
+std::string AddBody(const std::string& key, int64_t value) {
+  return absl::StrCat("{\"key\":", Q(key), ",\"value\":", value, "}");
+}
+std::string RangeBody(const std::string& key, int64_t start, int64_t stop) {
+  return absl::StrCat("{\"key\":", Q(key), ",\"start\":", start,
+                      ",\"stop\":", stop, "}");
+}
+std::string KeysListBody(const std::vector<std::string>& keys) {
+  std::vector<std::string> quoted;
+  for (const std::string& k : keys) quoted.push_back(Q(k));
+  return absl::StrCat("{\"keys\":[", absl::StrJoin(quoted, ","), "]}");
+}
+
+// Parses and re-serializes JSON (compact, member order kept), so replies
+// compare as text independent of whitespace. "<invalid JSON: ...>" if the
+// text does not parse.
+std::string Canon(const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError()) return absl::StrCat("<invalid JSON: ", json, ">");
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  doc.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// A reply (or the failure to get one).
+struct Reply {
+  natsStatus status = NATS_OK;
+  std::string data;
+  std::map<std::string, std::string> headers;
+
+  bool ok() const { return status == NATS_OK; }
+  // Nats-Service-Error-Code as a number, 0 when absent.
+  int code() const {
+    auto it = headers.find("Nats-Service-Error-Code");
+    int c = 0;
+    if (it == headers.end() || !absl::SimpleAtoi(it->second, &c)) return 0;
+    return c;
+  }
+};
+
+Reply ToReply(natsMsg* msg) {
+  Reply r;
+  r.data.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+  const char** keys = nullptr;
+  int count = 0;
+  if (natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK) {
+    for (int i = 0; i < count; ++i) {
+      const char* value = nullptr;
+      if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK) {
+        r.headers[keys[i]] = value;
+      }
+    }
+    free(keys);
+  }
+  natsMsg_Destroy(msg);
+  return r;
+}
+
+Reply Call(natsConnection* nc, const std::string& subject,
+           const std::string& body, absl::Duration timeout = kRequestTimeout) {
+  natsMsg* msg = nullptr;
+  Reply r;
+  r.status = natsConnection_Request(&msg, nc, subject.c_str(), body.data(),
+                                    static_cast<int>(body.size()),
+                                    absl::ToInt64Milliseconds(timeout));
+  if (r.status != NATS_OK) return r;
+  return ToReply(msg);
+}
+
+// Checks that `r` is an error reply with `code`: both headers, and the body
+// {"error":{"code":code,"message":<the header's message>}}, whose message
+// contains `needle`.
+void ExpectError(const Reply& r, int code, absl::string_view needle,
+                 const std::string& context = "") {
+  SCOPED_TRACE(context);
+  ASSERT_TRUE(r.ok()) << "no reply: " << natsStatus_GetText(r.status);
+  auto err = r.headers.find("Nats-Service-Error");
+  auto err_code = r.headers.find("Nats-Service-Error-Code");
+  ASSERT_NE(err, r.headers.end()) << "no Nats-Service-Error; body " << r.data;
+  ASSERT_NE(err_code, r.headers.end())
+      << "no Nats-Service-Error-Code; body " << r.data;
+  EXPECT_EQ(err_code->second, absl::StrCat(code)) << err->second;
+  EXPECT_TRUE(absl::StrContains(err->second, needle))
+      << "message '" << err->second << "' lacks '" << needle << "'";
+  rapidjson::Document doc;
+  doc.Parse(r.data.data(), r.data.size());
+  ASSERT_FALSE(doc.HasParseError()) << r.data;
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("error") &&
+              doc["error"].IsObject())
+      << r.data;
+  const auto& e = doc["error"];
+  ASSERT_TRUE(e.HasMember("code") && e["code"].IsInt()) << r.data;
+  ASSERT_TRUE(e.HasMember("message") && e["message"].IsString()) << r.data;
+  EXPECT_EQ(e["code"].GetInt(), code) << r.data;
+  EXPECT_EQ(
+      std::string(e["message"].GetString(), e["message"].GetStringLength()),
+      err->second);
+}
+
+class KvdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = NatsServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    auto nc = testing_util::Connect(server_->url());
+    ASSERT_TRUE(nc.ok()) << nc.status();
+    nc_ = *std::move(nc);
+  }
+
+  // Starts kvd against the test's server with `args` and waits until every
+  // link in `links` answers (not 503). nullptr (with a test failure) if it
+  // does not come up.
+  std::unique_ptr<Process> StartKvd(
+      std::vector<std::string> args,
+      const std::vector<std::string>& links = {"default"},
+      bool wait_ready = true) {
+    args.insert(args.begin(), absl::StrCat("--server=", server_->url()));
+    auto kvd = Process::Start(KvdPath(), args);
+    if (!kvd.ok()) {
+      ADD_FAILURE() << kvd.status();
+      return nullptr;
+    }
+    std::unique_ptr<Process> p = *std::move(kvd);
+    if (!p->WaitForOutput("service kv ", kTimeout)) {
+      ADD_FAILURE() << "kvd did not start; output:\n" << p->Output();
+      return nullptr;
+    }
+    if (!wait_ready) return p;
+    for (const std::string& link : links) {
+      const bool ready = WaitFor(
+          [&] {
+            const Reply r =
+                Call(nc_.get(), absl::StrCat("kv.", link, ".exists"),
+                     KeyBody("ready-probe"), absl::Seconds(2));
+            return r.ok() && r.code() == 0;
+          },
+          kTimeout);
+      if (!ready) {
+        ADD_FAILURE() << "kvd link " << link << " not ready; output:\n"
+                      << p->Output();
+        return nullptr;
+      }
+    }
+    return p;
+  }
+
+  Reply Req(const std::string& op, const std::string& body,
+            const std::string& link = "default") {
+    return Call(nc_.get(), absl::StrCat("kv.", link, ".", op), body);
+  }
+
+  // A successful request's reply in canonical form; a test failure (and
+  // "<error ...>") if it was an error or got no reply.
+  std::string Ok(const std::string& op, const std::string& body,
+                 const std::string& link = "default") {
+    const Reply r = Req(op, body, link);
+    if (!r.ok()) {
+      ADD_FAILURE() << op << " " << body << ": "
+                    << natsStatus_GetText(r.status);
+      return "<no reply>";
+    }
+    if (r.code() != 0 || r.headers.count("Nats-Service-Error") != 0) {
+      ADD_FAILURE() << op << " " << body.substr(0, 200) << ": error "
+                    << r.code() << " " << r.data;
+      return absl::StrCat("<error ", r.code(), ">");
+    }
+    return Canon(r.data);
+  }
+
+  // A successful reply, parsed.
+  rapidjson::Document OkDoc(const std::string& op, const std::string& body,
+                            const std::string& link = "default") {
+    rapidjson::Document doc;
+    const std::string text = Ok(op, body, link);
+    doc.Parse(text.data(), text.size());
+    return doc;
+  }
+
+  // The value of a string key, byte-exact; nullopt-like "<absent>" marker
+  // is avoided by returning exists separately.
+  std::pair<bool, std::string> Get(const std::string& key,
+                                   const std::string& link = "default") {
+    rapidjson::Document doc = OkDoc("get", KeyBody(key), link);
+    if (!doc.IsObject() || !doc.HasMember("exists") ||
+        !doc.HasMember("value")) {
+      ADD_FAILURE() << "bad get reply for " << key;
+      return {false, ""};
+    }
+    return {
+        doc["exists"].GetBool(),
+        std::string(doc["value"].GetString(), doc["value"].GetStringLength())};
+  }
+
+  // Every key of `link` with `prefix`, through keys paging of `limit`.
+  std::vector<std::string> AllKeys(const std::string& prefix = "",
+                                   int limit = 10000,
+                                   const std::string& link = "default",
+                                   int* pages = nullptr) {
+    std::vector<std::string> keys;
+    std::string cursor;
+    int n = 0;
+    for (int guard = 0; guard < 100000; ++guard) {
+      std::string body =
+          absl::StrCat("{\"prefix\":", Q(prefix), ",\"limit\":", limit);
+      if (!cursor.empty()) absl::StrAppend(&body, ",\"cursor\":", Q(cursor));
+      body += "}";
+      rapidjson::Document doc = OkDoc("keys", body, link);
+      if (!doc.IsObject() || !doc.HasMember("keys")) break;
+      ++n;
+      EXPECT_LE(static_cast<int>(doc["keys"].Size()), limit);
+      for (const auto& k : doc["keys"].GetArray()) {
+        keys.emplace_back(k.GetString(), k.GetStringLength());
+      }
+      if (!doc.HasMember("cursor")) break;
+      cursor.assign(doc["cursor"].GetString(), doc["cursor"].GetStringLength());
+    }
+    if (pages != nullptr) *pages = n;
+    return keys;
+  }
+
+  // The parsed reply of $SRV.<verb>.kv (one service instance expected).
+  rapidjson::Document Discover(const std::string& verb) {
+    rapidjson::Document doc;
+    const Reply r = Call(nc_.get(), absl::StrCat("$SRV.", verb, ".kv"), "");
+    if (!r.ok()) {
+      ADD_FAILURE() << verb << ": " << natsStatus_GetText(r.status);
+      return doc;
+    }
+    doc.Parse(r.data.data(), r.data.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      ADD_FAILURE() << verb << ": " << r.data;
+      doc.SetObject();
+    }
+    return doc;
+  }
+
+  // Sum of num_errors over the endpoints, and the unknown_ops figure of the
+  // default link's data.
+  std::pair<int64_t, int64_t> ErrorStats() {
+    rapidjson::Document doc = Discover("STATS");
+    int64_t errors = 0, unknown = -1;
+    if (!doc.HasMember("endpoints")) return {-1, -1};
+    for (const auto& e : doc["endpoints"].GetArray()) {
+      errors += e["num_errors"].GetInt64();
+      if (e.HasMember("data") && e["data"].HasMember("unknown_ops")) {
+        unknown = e["data"]["unknown_ops"].GetInt64();
+      }
+    }
+    return {errors, unknown};
+  }
+
+  std::unique_ptr<NatsServer> server_;
+  ConnectionPtr nc_;
+};
+
+// ---------------------------------------------------------------------------
+// Operations
+
+TEST_F(KvdTest, GetSetDelExists) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":false,"value":""})");
+  EXPECT_EQ(Ok("exists", KeyBody("k")), R"({"exists":false})");
+  EXPECT_EQ(Ok("set", KvBody("k", "v1")), R"({"ok":true})");
+  EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":true,"value":"v1"})");
+  EXPECT_EQ(Ok("exists", KeyBody("k")), R"({"exists":true})");
+  EXPECT_EQ(Ok("set", KvBody("k", "v2")), R"({"ok":true})");
+  EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":true,"value":"v2"})");
+  // The empty string is a value.
+  EXPECT_EQ(Ok("set", KvBody("empty", "")), R"({"ok":true})");
+  EXPECT_EQ(Ok("get", KeyBody("empty")), R"({"exists":true,"value":""})");
+  EXPECT_EQ(Ok("exists", KeyBody("empty")), R"({"exists":true})");
+  EXPECT_EQ(Ok("del", KeyBody("k")), R"({"deleted":true})");
+  EXPECT_EQ(Ok("del", KeyBody("k")), R"({"deleted":false})");
+  EXPECT_EQ(Ok("del", KeyBody("never")), R"({"deleted":false})");
+  EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":false,"value":""})");
+  EXPECT_EQ(Ok("exists", KeyBody("k")), R"({"exists":false})");
+  // A deleted key can be written again.
+  EXPECT_EQ(Ok("set", KvBody("k", "v3")), R"({"ok":true})");
+  EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":true,"value":"v3"})");
+  // del works on every type.
+  Ok("add", AddBody("c", 1));
+  Ok("push", KvBody("l", "x"));
+  Ok("set_add", KvBody("s", "x"));
+  for (const char* key : {"c", "l", "s"}) {
+    EXPECT_EQ(Ok("del", KeyBody(key)), R"({"deleted":true})") << key;
+    EXPECT_EQ(Ok("exists", KeyBody(key)), R"({"exists":false})") << key;
+  }
+}
+
+TEST_F(KvdTest, SetWithExpiresDisappears) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  EXPECT_EQ(Ok("set", R"({"key":"ttl","value":"soon gone","expires":1})"),
+            R"({"ok":true})");
+  EXPECT_EQ(Ok("set", R"({"key":"fractional","value":"x","expires":0.5})"),
+            R"({"ok":true})");
+  EXPECT_EQ(Ok("set", R"({"key":"long","value":"stays","expires":3600})"),
+            R"({"ok":true})");
+  const absl::Time set_at = absl::Now();
+  EXPECT_EQ(Ok("get", KeyBody("ttl")),
+            R"({"exists":true,"value":"soon gone"})");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Ok("get", KeyBody("ttl")) == R"({"exists":false,"value":""})";
+      },
+      kTimeout));
+  EXPECT_GE(absl::Now() - set_at, absl::Milliseconds(900));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Ok("exists", KeyBody("fractional")) == R"({"exists":false})";
+      },
+      kTimeout));
+  EXPECT_EQ(Ok("exists", KeyBody("ttl")), R"({"exists":false})");
+  EXPECT_EQ(AllKeys(), std::vector<std::string>{"long"});
+  EXPECT_EQ(Ok("get", KeyBody("long")), R"({"exists":true,"value":"stays"})");
+  // A set without expires clears an earlier TTL.
+  EXPECT_EQ(Ok("set", R"({"key":"ttl2","value":"a","expires":1})"),
+            R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KvBody("ttl2", "b")), R"({"ok":true})");
+  EXPECT_TRUE(WaitFor([&] { return absl::Now() - set_at > absl::Seconds(2.5); },
+                      kTimeout));
+  EXPECT_EQ(Ok("get", KeyBody("ttl2")), R"({"exists":true,"value":"b"})");
+}
+
+TEST_F(KvdTest, Counters) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  EXPECT_EQ(Ok("add", AddBody("c", 5)), R"({"value":5})");
+  EXPECT_EQ(Ok("add", AddBody("c", -7)), R"({"value":-2})");
+  EXPECT_EQ(Ok("get", KeyBody("c")), R"({"exists":true,"value":"-2"})");
+  EXPECT_EQ(Ok("add", AddBody("zero", 0)), R"({"value":0})");
+  EXPECT_EQ(Ok("exists", KeyBody("zero")), R"({"exists":true})");
+  EXPECT_EQ(Ok("get", KeyBody("zero")), R"({"exists":true,"value":"0"})");
+  EXPECT_EQ(Ok("add", AddBody("neg", -3)), R"({"value":-3})");
+  // A deleted counter starts again at 0.
+  EXPECT_EQ(Ok("del", KeyBody("c")), R"({"deleted":true})");
+  EXPECT_EQ(Ok("add", AddBody("c", 1)), R"({"value":1})");
+
+  // Overflow in both directions: 413, value unchanged.
+  EXPECT_EQ(Ok("add", AddBody("max", INT64_MAX)),
+            R"({"value":9223372036854775807})");
+  ExpectError(Req("add", AddBody("max", 1)), 413, "overflow");
+  EXPECT_EQ(Ok("get", KeyBody("max")),
+            R"({"exists":true,"value":"9223372036854775807"})");
+  EXPECT_EQ(Ok("add", R"({"key":"min","value":-9223372036854775808})"),
+            R"({"value":-9223372036854775808})");
+  ExpectError(Req("add", AddBody("min", -1)), 413, "overflow");
+  EXPECT_EQ(Ok("add", AddBody("min", 0)), R"({"value":-9223372036854775808})");
+  EXPECT_EQ(Ok("add", AddBody("min", 1)), R"({"value":-9223372036854775807})");
+}
+
+TEST_F(KvdTest, Lists) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":[]})");
+  int n = 0;
+  for (const char* v : {"a", "b", "c", "d", "e"}) {
+    EXPECT_EQ(Ok("push", KvBody("l", v)),
+              absl::StrCat("{\"length\":", ++n, "}"));
+  }
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)),
+            R"({"values":["a","b","c","d","e"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 1, 2)), R"({"values":["b","c"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", -2, -1)), R"({"values":["d","e"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", -3, 3)), R"({"values":["c","d"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", -100, 1)), R"({"values":["a","b"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 3, 100)), R"({"values":["d","e"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, 0)), R"({"values":["a"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", -1, -1)), R"({"values":["e"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 3, 1)), R"({"values":[]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 5, 10)), R"({"values":[]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", -1, -2)), R"({"values":[]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, -6)), R"({"values":[]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", INT64_MIN, INT64_MAX)),
+            R"({"values":["a","b","c","d","e"]})");
+
+  // Duplicates are kept in order; list_del removes every equal item.
+  EXPECT_EQ(Ok("push", KvBody("l", "b")), R"({"length":6})");
+  EXPECT_EQ(Ok("list_del", KvBody("l", "b")), R"({"length":4})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)),
+            R"({"values":["a","c","d","e"]})");
+  EXPECT_EQ(Ok("list_del", KvBody("l", "zzz")), R"({"length":4})");
+  EXPECT_EQ(Ok("list_del", KvBody("absent", "a")), R"({"length":0})");
+
+  EXPECT_EQ(Ok("clear", KeyBody("l")), R"({"deleted":true})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":[]})");
+  EXPECT_EQ(Ok("clear", KeyBody("absent")), R"({"deleted":false})");
+  // A cleared list can grow again.
+  EXPECT_EQ(Ok("push", KvBody("l", "z")), R"({"length":1})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":["z"]})");
+}
+
+TEST_F(KvdTest, Sets) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  EXPECT_EQ(Ok("set_query", KeyBody("s1")), R"({"values":[]})");
+  EXPECT_EQ(Ok("set_add", KvBody("s1", "b")), R"({"size":1})");
+  EXPECT_EQ(Ok("set_add", KvBody("s1", "a")), R"({"size":2})");
+  EXPECT_EQ(Ok("set_add", KvBody("s1", "c")), R"({"size":3})");
+  EXPECT_EQ(Ok("set_add", KvBody("s1", "a")), R"({"size":3})");
+  EXPECT_EQ(Ok("set_query", KeyBody("s1")), R"({"values":["a","b","c"]})");
+  EXPECT_EQ(Ok("set_remove", KvBody("s1", "b")), R"({"size":2})");
+  EXPECT_EQ(Ok("set_remove", KvBody("s1", "b")), R"({"size":2})");
+  EXPECT_EQ(Ok("set_remove", KvBody("nosuch", "b")), R"({"size":0})");
+  EXPECT_EQ(Ok("set_query", KeyBody("s1")), R"({"values":["a","c"]})");
+
+  for (const char* v : {"d", "c", "e"}) Ok("set_add", KvBody("s2", v));
+  for (const char* v : {"z", "c", "a"}) Ok("set_add", KvBody("s3", v));
+  EXPECT_EQ(Ok("set_query", KeyBody("s2")), R"({"values":["c","d","e"]})");
+  EXPECT_EQ(Ok("set_union", KeysListBody({"s1", "s2"})),
+            R"({"values":["a","c","d","e"]})");
+  EXPECT_EQ(Ok("set_union", KeysListBody({"s1", "s2", "s3"})),
+            R"({"values":["a","c","d","e","z"]})");
+  EXPECT_EQ(Ok("set_intersection", KeysListBody({"s1", "s2"})),
+            R"({"values":["c"]})");
+  EXPECT_EQ(Ok("set_intersection", KeysListBody({"s1", "s3"})),
+            R"({"values":["a","c"]})");
+  EXPECT_EQ(Ok("set_intersection", KeysListBody({"s1", "s2", "s3"})),
+            R"({"values":["c"]})");
+  // An absent key is the empty set.
+  EXPECT_EQ(Ok("set_union", KeysListBody({"s1", "absent"})),
+            R"({"values":["a","c"]})");
+  EXPECT_EQ(Ok("set_intersection", KeysListBody({"s1", "absent"})),
+            R"({"values":[]})");
+  EXPECT_EQ(Ok("set_union", KeysListBody({})), R"({"values":[]})");
+  EXPECT_EQ(Ok("set_intersection", KeysListBody({})), R"({"values":[]})");
+  EXPECT_EQ(Ok("set_union", KeysListBody({"s1"})), R"({"values":["a","c"]})");
+  // Removing the last member empties the set.
+  EXPECT_EQ(Ok("set_remove", KvBody("s1", "a")), R"({"size":1})");
+  EXPECT_EQ(Ok("set_remove", KvBody("s1", "c")), R"({"size":0})");
+  EXPECT_EQ(Ok("set_query", KeyBody("s1")), R"({"values":[]})");
+}
+
+TEST_F(KvdTest, KeysPagesThrough2500KeysExactlyOnce) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  std::set<std::string> expected;
+  // Pipelined writes: publish all, then collect the replies.
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), inbox), NATS_OK);
+  natsSubscription_SetPendingLimits(sub, -1, -1);
+  for (int i = 0; i < 2500; ++i) {
+    const std::string key = absl::StrFormat("page/%05d", (i * 7919) % 2500);
+    expected.insert(key);
+    const std::string body = KvBody(key, absl::StrCat("v", i));
+    ASSERT_EQ(natsConnection_PublishRequest(nc_.get(), "kv.default.set", inbox,
+                                            body.data(),
+                                            static_cast<int>(body.size())),
+              NATS_OK);
+  }
+  for (int i = 0; i < 2500; ++i) {
+    natsMsg* msg = nullptr;
+    ASSERT_EQ(natsSubscription_NextMsg(&msg, sub,
+                                       absl::ToInt64Milliseconds(kTimeout)),
+              NATS_OK)
+        << "reply " << i;
+    const Reply r = ToReply(msg);
+    ASSERT_EQ(r.code(), 0) << r.data;
+  }
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  ASSERT_EQ(expected.size(), 2500u);
+  for (const char* other : {"other/1", "other/2", "pag", "pagf", "page"}) {
+    Ok("set", KvBody(other, "x"));
+  }
+
+  for (int limit : {1, 7, 100, 333, 2500, 10000}) {
+    SCOPED_TRACE(absl::StrCat("limit ", limit));
+    int pages = 0;
+    const std::vector<std::string> keys =
+        AllKeys("page/", limit, "default", &pages);
+    // Each key exactly once, in a stable (sorted) order.
+    EXPECT_EQ(keys.size(), 2500u);
+    EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()), expected);
+    EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+    EXPECT_GE(pages, (2500 + limit - 1) / limit);
+    EXPECT_LE(pages, (2500 + limit - 1) / limit + 1);
+  }
+  EXPECT_EQ(AllKeys("other/"),
+            (std::vector<std::string>{"other/1", "other/2"}));
+  EXPECT_EQ(AllKeys("nothing-here"), std::vector<std::string>{});
+  EXPECT_EQ(AllKeys("", 500).size(), 2505u);
+  // Without prefix or limit: the default page size (10000) covers it all.
+  rapidjson::Document all = OkDoc("keys", "{}");
+  ASSERT_TRUE(all.HasMember("keys"));
+  EXPECT_EQ(all["keys"].Size(), 2505u);
+  EXPECT_FALSE(all.HasMember("cursor"));
+  // A deleted key disappears from the listing; the cursor of a deleted key
+  // still pages on.
+  rapidjson::Document first = OkDoc("keys", R"({"prefix":"page/","limit":10})");
+  ASSERT_TRUE(first.HasMember("cursor"));
+  const std::string cursor = first["cursor"].GetString();
+  EXPECT_EQ(Ok("del", KeyBody(cursor)), R"({"deleted":true})");
+  rapidjson::Document next =
+      OkDoc("keys", absl::StrCat(R"({"prefix":"page/","limit":10,"cursor":)",
+                                 Q(cursor), "}"));
+  ASSERT_TRUE(next.HasMember("keys"));
+  ASSERT_EQ(next["keys"].Size(), 10u);
+  EXPECT_EQ(std::string(next["keys"][0].GetString()), "page/00010");
+  EXPECT_EQ(AllKeys("page/", 250).size(), 2499u);
+}
+
+TEST_F(KvdTest, ValuesRoundTripByteExactly) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  const std::vector<std::string> values = {
+      "plain",
+      "h\xC3\xA9llo w\xC3\xB6rld \xE2\x9C\x93 \xE6\x97\xA5\xE6\x9C\xAC "
+      "\xF0\x9F\x8E\x89",
+      "\"quoted\" 'single' \\backslash\\ /slash",
+      "line1\nline2\r\nline3\ttab\b\f",
+      std::string("nul\0inside\0", 11),
+      std::string(1, '\0'),
+      std::string("\x01\x02\x1f\x7f", 4),
+      "{\"looks\":[\"like\",\"json\"]}",
+      "",
+      std::string(900, 'x') + "\xE2\x82\xAC",
+  };
+  for (size_t i = 0; i < values.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("value ", i));
+    const std::string key = absl::StrCat("v", i);
+    EXPECT_EQ(Ok("set", KvBody(key, values[i])), R"({"ok":true})");
+    const auto got = Get(key);
+    EXPECT_TRUE(got.first);
+    EXPECT_EQ(got.second, values[i]);
+    EXPECT_EQ(Ok("push", KvBody("list", values[i])),
+              absl::StrCat("{\"length\":", i + 1, "}"));
+    Ok("set_add", KvBody("set", values[i]));
+  }
+  // Lists keep order and bytes.
+  rapidjson::Document range = OkDoc("range", RangeBody("list", 0, -1));
+  ASSERT_TRUE(range.HasMember("values"));
+  ASSERT_EQ(range["values"].Size(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(std::string(range["values"][i].GetString(),
+                          range["values"][i].GetStringLength()),
+              values[i])
+        << i;
+  }
+  // Sets return the same bytes, sorted bytewise.
+  std::vector<std::string> sorted = values;
+  std::sort(sorted.begin(), sorted.end());
+  rapidjson::Document set = OkDoc("set_query", KeyBody("set"));
+  ASSERT_TRUE(set.HasMember("values"));
+  ASSERT_EQ(set["values"].Size(), sorted.size());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    EXPECT_EQ(std::string(set["values"][i].GetString(),
+                          set["values"][i].GetStringLength()),
+              sorted[i])
+        << i;
+  }
+  // list_del and set_remove match byte-exactly (NUL included).
+  EXPECT_EQ(Ok("list_del", KvBody("list", std::string(1, '\0'))),
+            absl::StrCat("{\"length\":", values.size() - 1, "}"));
+  EXPECT_EQ(Ok("set_remove", KvBody("set", std::string("nul\0inside\0", 11))),
+            absl::StrCat("{\"size\":", values.size() - 1, "}"));
+  // Keys may be any UTF-8 too, NUL included.
+  const std::string odd_key = std::string("k\xE2\x9C\x93 \"q\"\n\0z", 12);
+  EXPECT_EQ(Ok("set", KvBody(odd_key, "odd")), R"({"ok":true})");
+  EXPECT_EQ(Get(odd_key).second, "odd");
+  const std::vector<std::string> listed = AllKeys("k");
+  EXPECT_EQ(listed, std::vector<std::string>{odd_key});
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+TEST_F(KvdTest, BadRequestsAre400AndNameTheField) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  Ok("set", KvBody("str", "v"));
+  struct Case {
+    const char* op;
+    std::string body;
+    const char* needle;
+  };
+  const std::vector<Case> cases = {
+      {"get", "not json", "not valid JSON"},
+      {"get", "", "not valid JSON"},
+      {"set", "{\"key\":\"k\",", "not valid JSON"},
+      {"get", "[\"key\"]", "JSON object"},
+      {"get", "\"key\"", "JSON object"},
+      {"get", "{}", "field 'key' is required"},
+      {"get", R"({"key":5})", "field 'key'"},
+      {"get", R"({"key":null})", "field 'key'"},
+      {"get", R"({"key":""})", "field 'key'"},
+      {"get", R"({"key":["a"]})", "field 'key'"},
+      {"get", R"({"key":"k","value":"v"})", "unknown field 'value'"},
+      {"exists", R"({"kee":"k"})", "unknown field 'kee'"},
+      {"del", R"({"key":{}})", "field 'key'"},
+      {"set", R"({"key":"k"})", "field 'value' is required"},
+      {"set", R"({"value":"v"})", "field 'key' is required"},
+      {"set", R"({"key":"k","value":5})", "field 'value'"},
+      {"set", R"({"key":"k","value":null})", "field 'value'"},
+      {"set", R"({"key":"k","value":"v","expires":0})", "field 'expires'"},
+      {"set", R"({"key":"k","value":"v","expires":-1})", "field 'expires'"},
+      {"set", R"({"key":"k","value":"v","expires":"10"})", "field 'expires'"},
+      {"set", R"({"key":"k","value":"v","expires":1e300})", "field 'expires'"},
+      {"add", R"({"key":"c"})", "field 'value' is required"},
+      {"add", R"({"key":"c","value":"5"})", "field 'value'"},
+      {"add", R"({"key":"c","value":1.5})", "field 'value'"},
+      {"add", R"({"key":"c","value":1e19})", "field 'value'"},
+      {"add", R"({"key":"c","value":true})", "field 'value'"},
+      {"push", R"({"key":"l","value":[1]})", "field 'value'"},
+      {"range", R"({"key":"l","start":0})", "field 'stop' is required"},
+      {"range", R"({"key":"l","start":"0","stop":1})", "field 'start'"},
+      {"range", R"({"key":"l","start":0,"stop":0.5})", "field 'stop'"},
+      {"list_del", R"({"key":"l"})", "field 'value' is required"},
+      {"clear", R"({"key":1})", "field 'key'"},
+      {"set_add", R"({"key":"s","value":false})", "field 'value'"},
+      {"set_remove", R"({"value":"x"})", "field 'key' is required"},
+      {"set_query", R"({"keys":["s"]})", "unknown field 'keys'"},
+      {"set_union", R"({})", "field 'keys' is required"},
+      {"set_union", R"({"keys":"s"})", "field 'keys'"},
+      {"set_union", R"({"keys":[1]})", "field 'keys'"},
+      {"set_intersection", R"({"keys":["a",""]})", "field 'keys'"},
+      {"keys", R"({"limit":0})", "field 'limit'"},
+      {"keys", R"({"limit":-1})", "field 'limit'"},
+      {"keys", R"({"limit":"10"})", "field 'limit'"},
+      {"keys", R"({"prefix":5})", "field 'prefix'"},
+      {"keys", R"({"cursor":[]})", "field 'cursor'"},
+      {"keys", R"({"key":"x"})", "unknown field 'key'"},
+      // Key longer than --max_key_bytes (1024).
+      {"get", KeyBody(std::string(1025, 'k')), "field 'key'"},
+      {"set", KvBody(std::string(5000, 'k'), "v"), "field 'key'"},
+      // Invalid UTF-8 inside a string.
+      {"set", "{\"key\":\"k\",\"value\":\"\xff\xfe\"}", "not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    ExpectError(Req(c.op, c.body), 400, c.needle,
+                absl::StrCat(c.op, " ", c.body.substr(0, 80)));
+  }
+  // Nothing changed.
+  EXPECT_EQ(AllKeys(), std::vector<std::string>{"str"});
+  EXPECT_EQ(Get("str").second, "v");
+  // A key of exactly the limit is fine.
+  EXPECT_EQ(Ok("set", KvBody(std::string(1024, 'k'), "v")), R"({"ok":true})");
+}
+
+TEST_F(KvdTest, UnknownOperationIs404) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  ExpectError(Req("nope", "{}"), 404, "unknown operation 'nope'");
+  const Reply r = Req("nope", KeyBody("k"));
+  ExpectError(r, 404, "get");  // lists what is known
+  ExpectError(Req("GET", KeyBody("k")), 404, "unknown operation 'GET'");
+  ExpectError(Req("set_unions", "garbage"), 404, "set_unions");
+  // Exactly one reply per request even though known ops also match the
+  // wildcard subscription: a known op gets its normal answer only.
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), inbox), NATS_OK);
+  ASSERT_EQ(natsConnection_PublishRequestString(nc_.get(), "kv.default.get",
+                                                inbox, KeyBody("k").c_str()),
+            NATS_OK);
+  ASSERT_EQ(natsConnection_PublishRequestString(nc_.get(), "kv.default.nope",
+                                                inbox, "{}"),
+            NATS_OK);
+  std::vector<Reply> replies;
+  natsMsg* msg = nullptr;
+  while (replies.size() < 3 &&
+         natsSubscription_NextMsg(
+             &msg, sub, replies.size() < 2 ? 10000 : 500) == NATS_OK) {
+    replies.push_back(ToReply(msg));
+  }
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  ASSERT_EQ(replies.size(), 2u);
+  std::multiset<int> codes = {replies[0].code(), replies[1].code()};
+  EXPECT_EQ(codes, (std::multiset<int>{0, 404}));
+}
+
+TEST_F(KvdTest, WrongTypeIs409AndChangesNothing) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  Ok("set", KvBody("str", "v"));
+  Ok("add", AddBody("cnt", 3));
+  Ok("push", KvBody("lst", "a"));
+  Ok("set_add", KvBody("st", "m"));
+  struct Case {
+    const char* op;
+    std::string body;
+  };
+  const std::vector<Case> cases = {
+      {"push", KvBody("str", "x")},
+      {"add", AddBody("str", 1)},
+      {"set_add", KvBody("str", "x")},
+      {"range", RangeBody("str", 0, -1)},
+      {"set_query", KeyBody("str")},
+      {"list_del", KvBody("str", "v")},
+      {"set", KvBody("cnt", "x")},
+      {"push", KvBody("cnt", "x")},
+      {"get", KeyBody("lst")},
+      {"set", KvBody("lst", "x")},
+      {"add", AddBody("lst", 1)},
+      {"set_add", KvBody("lst", "a")},
+      {"set_query", KeyBody("lst")},
+      {"get", KeyBody("st")},
+      {"push", KvBody("st", "m")},
+      {"range", RangeBody("st", 0, 1)},
+      {"clear", KeyBody("st")},
+      {"set_remove", KvBody("lst", "a")},
+      {"set_union", KeysListBody({"st", "lst"})},
+      {"set_intersection", KeysListBody({"st", "str"})},
+  };
+  for (const Case& c : cases) {
+    ExpectError(Req(c.op, c.body), 409, "wrong type",
+                absl::StrCat(c.op, " ", c.body));
+  }
+  EXPECT_EQ(Get("str").second, "v");
+  EXPECT_EQ(Get("cnt").second, "3");
+  EXPECT_EQ(Ok("range", RangeBody("lst", 0, -1)), R"({"values":["a"]})");
+  EXPECT_EQ(Ok("set_query", KeyBody("st")), R"({"values":["m"]})");
+  EXPECT_EQ(AllKeys(), (std::vector<std::string>{"cnt", "lst", "st", "str"}));
+}
+
+TEST_F(KvdTest, TooLargeIs413) {
+  auto kvd = StartKvd({"--replication=false", "--max_value_bytes=1000",
+                       "--max_range=10", "--max_keys_per_query=128",
+                       "--max_page=10000"});
+  ASSERT_NE(kvd, nullptr);
+  const std::string max_value(1000, 'v');
+  const std::string too_big(1001, 'v');
+  EXPECT_EQ(Ok("set", KvBody("big", max_value)), R"({"ok":true})");
+  ExpectError(Req("set", KvBody("big", too_big)), 413, "field 'value'");
+  ExpectError(Req("set", KvBody("new", std::string(100000, 'x'))), 413, "1000");
+  ExpectError(Req("push", KvBody("lst", too_big)), 413, "field 'value'");
+  ExpectError(Req("set_add", KvBody("st", too_big)), 413, "field 'value'");
+  EXPECT_EQ(Get("big").second, max_value);
+  EXPECT_EQ(Ok("exists", KeyBody("new")), R"({"exists":false})");
+  EXPECT_EQ(Ok("exists", KeyBody("lst")), R"({"exists":false})");
+
+  std::vector<std::string> keys;
+  for (int i = 0; i < 129; ++i) keys.push_back(absl::StrCat("s", i));
+  ExpectError(Req("set_union", KeysListBody(keys)), 413, "at most 128");
+  ExpectError(Req("set_intersection", KeysListBody(keys)), 413, "at most 128");
+  keys.pop_back();
+  EXPECT_EQ(Ok("set_union", KeysListBody(keys)), R"({"values":[]})");
+
+  ExpectError(Req("keys", R"({"limit":10001})"), 413, "field 'limit'");
+  EXPECT_EQ(Ok("keys", R"({"limit":10000})"), R"({"keys":["big"]})");
+
+  for (int i = 0; i < 20; ++i) Ok("push", KvBody("lst", absl::StrCat(i)));
+  ExpectError(Req("range", RangeBody("lst", 0, -1)), 413, "at most 10");
+  EXPECT_EQ(Ok("range", RangeBody("lst", 0, 9)),
+            R"({"values":["0","1","2","3","4","5","6","7","8","9"]})");
+}
+
+// 503 "not ready": a replicated node joining a link asks a peer for a
+// catch-up; a peer that never answers keeps it unready (503) until it gives
+// up waiting and becomes ready by itself.
+TEST_F(KvdTest, ReplicatedNodeIs503UntilReady) {
+  natsSubscription* silent_peer = nullptr;
+  ASSERT_EQ(natsConnection_SubscribeSync(&silent_peer, nc_.get(),
+                                         "_kv.default.sync.any"),
+            NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  auto kvd = StartKvd({}, {"default"}, /*wait_ready=*/false);
+  ASSERT_NE(kvd, nullptr);
+  const Reply early = Req("get", KeyBody("k"));
+  ExpectError(early, 503, "catching up");
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const Reply r = Req("get", KeyBody("k"));
+        return r.ok() && r.code() == 0;
+      },
+      kTimeout))
+      << kvd->Output();
+  EXPECT_GT(absl::Now() - start, absl::Seconds(1));
+  EXPECT_TRUE(kvd->WaitForOutput("ready", kTimeout)) << kvd->Output();
+  natsSubscription_Destroy(silent_peer);
+  EXPECT_EQ(Ok("set", KvBody("k", "v")), R"({"ok":true})");
+  EXPECT_EQ(Get("k").second, "v");
+}
+
+TEST_F(KvdTest, ReplicatedNodeServesAfterReady) {
+  auto kvd = StartKvd({});
+  ASSERT_NE(kvd, nullptr);
+  EXPECT_TRUE(kvd->WaitForOutput("ready", kTimeout)) << kvd->Output();
+  EXPECT_TRUE(absl::StrContains(kvd->Output(), "replication on"));
+  EXPECT_EQ(Ok("set", KvBody("k", "v")), R"({"ok":true})");
+  EXPECT_EQ(Ok("add", AddBody("c", 2)), R"({"value":2})");
+  EXPECT_EQ(Get("k").second, "v");
+  // A replicated node publishes its changes on _kv.<link>.events (this is
+  // the control for the standalone test below).
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), "_kv.default.events"),
+            NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  EXPECT_EQ(Ok("set", KvBody("k2", "v2")), R"({"ok":true})");
+  natsMsg* msg = nullptr;
+  EXPECT_EQ(natsSubscription_NextMsg(&msg, sub, 10000), NATS_OK);
+  if (msg != nullptr) natsMsg_Destroy(msg);
+  natsSubscription_Destroy(sub);
+}
+
+TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
+  auto kvd = StartKvd({"--replication=false", "--max_value_bytes=1000"});
+  ASSERT_NE(kvd, nullptr);
+
+  // Known data of every type.
+  for (int i = 0; i < 20; ++i) {
+    Ok("set", KvBody(absl::StrCat("str", i),
+                     absl::StrCat("value ", i, " \xE2\x9C\x93")));
+  }
+  for (int i = 0; i < 5; ++i) {
+    Ok("add", AddBody(absl::StrCat("cnt", i), i * 1000 - 2000));
+    for (int j = 0; j < 3; ++j) {
+      Ok("push", KvBody(absl::StrCat("lst", i), absl::StrCat("item", j)));
+      Ok("set_add", KvBody(absl::StrCat("st", i), absl::StrCat("m", j)));
+    }
+  }
+  // key -> rendered value of its type.
+  auto snapshot = [&] {
+    std::map<std::string, std::string> out;
+    for (const std::string& key : AllKeys()) {
+      if (absl::StartsWith(key, "lst")) {
+        out[key] = Ok("range", RangeBody(key, 0, -1));
+      } else if (absl::StartsWith(key, "st") && !absl::StartsWith(key, "str")) {
+        out[key] = Ok("set_query", KeyBody(key));
+      } else {
+        out[key] = Ok("get", KeyBody(key));
+      }
+    }
+    return out;
+  };
+  const std::map<std::string, std::string> before = snapshot();
+  ASSERT_EQ(before.size(), 35u);
+  const std::pair<int64_t, int64_t> stats_before = ErrorStats();
+  ASSERT_GE(stats_before.first, 0);
+  ASSERT_GE(stats_before.second, 0);
+
+  std::mt19937 rng(20240611);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  auto known_key = [&] {
+    switch (pick(4)) {
+      case 0:
+        return absl::StrCat("str", pick(20));
+      case 1:
+        return absl::StrCat("cnt", pick(5));
+      case 2:
+        return absl::StrCat("lst", pick(5));
+      default:
+        return absl::StrCat("st", pick(5));
+    }
+  };
+  // A valid body for `op` (used as the base that is then broken).
+  auto valid_body = [&](const std::string& op) -> std::string {
+    const std::string key = known_key();
+    if (op == "add") return AddBody(key, 1);
+    if (op == "range") return RangeBody(key, 0, -1);
+    if (op == "set_union" || op == "set_intersection") {
+      return KeysListBody({known_key(), known_key()});
+    }
+    if (op == "keys") return R"({"prefix":"str","limit":5})";
+    if (op == "set" || op == "push" || op == "list_del" || op == "set_add" ||
+        op == "set_remove") {
+      return KvBody(key, "x");
+    }
+    return KeyBody(key);
+  };
+  const std::vector<std::string> wrong_values = {
+      "5", "-1.5", "true", "false", "null", "[]", "[\"a\"]", "{}", "{\"a\":1}"};
+  struct Sent {
+    std::string op;
+    std::string body;
+    int expected;
+    int category;
+  };
+  std::map<int, int> per_code;
+  std::map<int, int> per_category;
+  int errors_on_endpoints = 0, unknown_ops = 0;
+  for (int i = 0; i < 1000; ++i) {
+    Sent s;
+    s.op = kOps[pick(kNumOps)];
+    s.category = pick(9);
+    s.expected = 400;
+    switch (s.category) {
+      case 0: {  // bad JSON: a proper prefix of a valid object
+        const std::string body = valid_body(s.op);
+        s.body = body.substr(0, 1 + pick(static_cast<int>(body.size()) - 1));
+        break;
+      }
+      case 1: {  // wrong type for one field
+        const std::string key = known_key();
+        const std::string bad = wrong_values[pick(wrong_values.size())];
+        if (s.op == "keys") {
+          s.body = pick(2) ? absl::StrCat("{\"prefix\":", bad, "}")
+                           : absl::StrCat(
+                                 "{\"limit\":", pick(2) ? "\"5\"" : "-3", "}");
+        } else if (s.op == "set_union" || s.op == "set_intersection") {
+          s.body =
+              absl::StrCat("{\"keys\":", pick(2) ? "\"s\"" : "[1,\"a\"]", "}");
+        } else if (s.op == "add") {
+          s.body = absl::StrCat("{\"key\":", Q(key),
+                                ",\"value\":", pick(2) ? "\"1\"" : "0.25", "}");
+        } else if (s.op == "range") {
+          s.body = absl::StrCat("{\"key\":", Q(key), ",\"start\":", bad,
+                                ",\"stop\":1}");
+          if (bad == "5")
+            s.body = absl::StrCat("{\"key\":", bad, ",\"start\":0,\"stop\":1}");
+        } else if (pick(2) == 0 && s.op != "get" && s.op != "del" &&
+                   s.op != "exists" && s.op != "clear" && s.op != "set_query") {
+          s.body = absl::StrCat("{\"key\":", Q(key), ",\"value\":", bad, "}");
+        } else {
+          s.body = absl::StrCat("{\"key\":", bad,
+                                ",\"value\":\"x\",\"start\":0,\"stop\":1}");
+          // Ops without value/start/stop reject the unknown fields or the key.
+        }
+        break;
+      }
+      case 2: {  // a required field missing (keys has none: use get)
+        if (s.op == "keys") s.op = "get";
+        if (s.op == "set_union" || s.op == "set_intersection") {
+          s.body = "{}";
+        } else if (s.op == "get" || s.op == "del" || s.op == "exists" ||
+                   s.op == "clear" || s.op == "set_query") {
+          s.body = "{}";
+        } else if (s.op == "range") {
+          s.body = absl::StrCat("{\"key\":", Q(known_key()), ",\"start\":0}");
+        } else {
+          s.body = pick(2) ? absl::StrCat("{\"key\":", Q(known_key()), "}")
+                           : R"({"value":"x"})";
+        }
+        break;
+      }
+      case 3: {  // oversized: value, key, keys list, page size
+        switch (pick(4)) {
+          case 0: {
+            const char* op_for[] = {"set", "push", "set_add"};
+            const char* prefix_for[] = {"str", "lst", "st"};
+            const int t = pick(3);
+            s.op = op_for[t];
+            const std::string key = pick(2)
+                                        ? absl::StrCat(prefix_for[t], pick(5))
+                                        : absl::StrCat("fresh", i);
+            s.body = KvBody(key, std::string(1001 + pick(100000), 'x'));
+            s.expected = 413;
+            break;
+          }
+          case 1:
+            s.op = "get";
+            s.body = KeyBody(std::string(1025 + pick(5000), 'k'));
+            s.expected = 400;
+            break;
+          case 2: {
+            s.op = pick(2) ? "set_union" : "set_intersection";
+            std::vector<std::string> keys(129 + pick(1000), "st0");
+            s.body = KeysListBody(keys);
+            s.expected = 413;
+            break;
+          }
+          default:
+            s.op = "keys";
+            s.body = absl::StrCat("{\"limit\":", 10001 + pick(1000000), "}");
+            s.expected = 413;
+        }
+        break;
+      }
+      case 4: {  // random binary garbage (first byte never starts JSON)
+        s.body.resize(1 + pick(300));
+        for (char& c : s.body) c = static_cast<char>(rng());
+        s.body[0] = static_cast<char>(0x80 | pick(128));
+        break;
+      }
+      case 5:  // empty body
+        s.body.clear();
+        break;
+      case 6: {  // unknown op
+        std::string name;
+        do {
+          name.clear();
+          const int len = 1 + pick(12);
+          for (int k = 0; k < len; ++k)
+            name += static_cast<char>('a' + pick(26));
+        } while (std::find(std::begin(kOps), std::end(kOps), name) !=
+                 std::end(kOps));
+        s.op = name;
+        s.body = valid_body("get");
+        s.expected = 404;
+        break;
+      }
+      case 7: {  // deeply nested arrays / objects
+        const int depth = pick(4) == 0 ? 100000 : 1 + pick(5000);
+        if (pick(2)) {
+          s.body = std::string(depth, '[');
+        } else {
+          s.body.reserve(depth * 5);
+          for (int k = 0; k < depth; ++k) s.body += "{\"a\":";
+        }
+        break;
+      }
+      default: {  // huge numbers
+        const char* huge[] = {
+            "1e400",  "-1e400",  "123456789012345678901234567890",
+            "9.3e18", "-9.3e18", "1e-400000"};
+        const std::string h = huge[pick(6)];
+        switch (pick(4)) {
+          case 0:
+            s.op = "add";
+            s.body = absl::StrCat("{\"key\":", Q(absl::StrCat("cnt", pick(5))),
+                                  ",\"value\":", h, "}");
+            break;
+          case 1:
+            s.op = "range";
+            s.body = absl::StrCat("{\"key\":", Q(absl::StrCat("lst", pick(5))),
+                                  ",\"start\":", h, ",\"stop\":-1}");
+            break;
+          case 2:
+            s.op = "keys";
+            s.body = absl::StrCat("{\"limit\":", h, "}");
+            break;
+          default:
+            s.op = "set";
+            s.body = absl::StrCat("{\"key\":", Q(absl::StrCat("str", pick(20))),
+                                  ",\"value\":\"changed\",\"expires\":",
+                                  h[0] == '-' ? h : absl::StrCat("-", h), "}");
+        }
+        if (h == "1e-400000" && s.op != "set") {
+          // Parses as 0.0 (an integer-valued double) for add/range: valid.
+          s.body = absl::StrCat("{\"key\":5}");
+        }
+        break;
+      }
+    }
+    const Reply r = Req(s.op, s.body);
+    const std::string what =
+        absl::StrCat("request ", i, " category ", s.category, " op ", s.op,
+                     " body ", Q(s.body.substr(0, 120)));
+    if (!r.ok()) {
+      const absl::StatusOr<int> exit = kvd->Wait(absl::Seconds(2));
+      FAIL() << what << ": no reply (" << natsStatus_GetText(r.status)
+             << "); kvd "
+             << (exit.ok() ? absl::StrCat("exited with ", *exit)
+                           : "still running")
+             << "\n"
+             << kvd->Output();
+    }
+    ExpectError(r, s.expected, "", what);
+    ++per_code[r.code()];
+    ++per_category[s.category];
+    if (r.code() == 404) {
+      ++unknown_ops;
+    } else {
+      ++errors_on_endpoints;
+    }
+  }
+  EXPECT_TRUE(kvd->Running());
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(Ok("get", KeyBody("str0")),
+            "{\"exists\":true,\"value\":\"value 0 \xE2\x9C\x93\"}");
+  for (const auto& [code, n] : per_code) {
+    std::printf("code %d: %d replies\n", code, n);
+  }
+  for (const auto& [category, n] : per_category) {
+    std::printf("category %d: %d requests\n", category, n);
+  }
+  std::pair<int64_t, int64_t> stats_after;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        stats_after = ErrorStats();
+        return stats_after.first - stats_before.first == errors_on_endpoints &&
+               stats_after.second - stats_before.second == unknown_ops;
+      },
+      kTimeout))
+      << "num_errors " << stats_before.first << " -> " << stats_after.first
+      << " (expected +" << errors_on_endpoints << "), unknown_ops "
+      << stats_before.second << " -> " << stats_after.second << " (expected +"
+      << unknown_ops << ")";
+}
+
+TEST_F(KvdTest, DeeplyNestedJsonDoesNotCrash) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  Ok("set", KvBody("k", "v"));
+  for (int depth : {10000, 100000, 1000000}) {
+    for (const std::string& unit : {std::string("["), std::string("{\"a\":")}) {
+      std::string body;
+      while (body.size() + unit.size() <= static_cast<size_t>(depth))
+        body += unit;
+      const Reply r = Req("get", body);
+      ExpectError(r, 400, "", absl::StrCat(depth, " bytes of ", unit));
+      if (!kvd->Running()) {
+        // 139 = 128 + SIGSEGV: the recursive JSON parser overflowed the stack.
+        FAIL() << "kvd died on " << depth << " bytes of " << unit
+               << ": exit code " << kvd->Wait(absl::Seconds(2)).value_or(-1)
+               << "\n"
+               << kvd->Output();
+      }
+    }
+  }
+  EXPECT_EQ(Get("k").second, "v");
+}
+
+// ---------------------------------------------------------------------------
+// Links, lifecycle, discovery
+
+TEST_F(KvdTest, TwoLinksAreIsolated) {
+  auto kvd = StartKvd({"--replication=false", "--link=a,b"}, {"a", "b"});
+  ASSERT_NE(kvd, nullptr);
+  EXPECT_TRUE(absl::StrContains(kvd->Output(), "serving kv.a.*"));
+  EXPECT_TRUE(absl::StrContains(kvd->Output(), "serving kv.b.*"));
+  EXPECT_EQ(Ok("set", KvBody("k", "on a"), "a"), R"({"ok":true})");
+  EXPECT_EQ(Ok("get", KeyBody("k"), "b"), R"({"exists":false,"value":""})");
+  EXPECT_EQ(Ok("exists", KeyBody("k"), "b"), R"({"exists":false})");
+  EXPECT_EQ(Ok("keys", "{}", "b"), R"({"keys":[]})");
+  EXPECT_EQ(Ok("set", KvBody("k", "on b"), "b"), R"({"ok":true})");
+  EXPECT_EQ(Get("k", "a").second, "on a");
+  EXPECT_EQ(Get("k", "b").second, "on b");
+  // The same key may even hold different types on the two links.
+  EXPECT_EQ(Ok("add", AddBody("c", 5), "a"), R"({"value":5})");
+  EXPECT_EQ(Ok("push", KvBody("c", "x"), "b"), R"({"length":1})");
+  EXPECT_EQ(Ok("add", AddBody("c", 1), "a"), R"({"value":6})");
+  EXPECT_EQ(Ok("set_add", KvBody("s", "only-a"), "a"), R"({"size":1})");
+  EXPECT_EQ(Ok("set_query", KeyBody("s"), "b"), R"({"values":[]})");
+  EXPECT_EQ(Ok("del", KeyBody("k"), "a"), R"({"deleted":true})");
+  EXPECT_EQ(Get("k", "b").second, "on b");
+  EXPECT_EQ(AllKeys("", 100, "a"), (std::vector<std::string>{"c", "s"}));
+  EXPECT_EQ(AllKeys("", 100, "b"), (std::vector<std::string>{"c", "k"}));
+  // The default link is not served by this node.
+  const Reply none =
+      Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(2));
+  EXPECT_EQ(none.status, NATS_NO_RESPONDERS);
+}
+
+TEST_F(KvdTest, SigtermDrainsInFlightRequests) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  for (int i = 0; i < 2000; ++i)
+    Ok("set", KvBody(absl::StrFormat("key%05d", i), "v"));
+
+  // Requests on inbox.<i>: half increments of one counter (each reply a
+  // distinct value), half full key listings (slower), all in flight.
+  constexpr int kRequests = 300;
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
+  const std::string prefix(reinterpret_cast<const char*>(inbox));
+  ASSERT_EQ(
+      natsConnection_SubscribeSync(&sub, nc_.get(), (prefix + ".*").c_str()),
+      NATS_OK);
+  natsSubscription_SetPendingLimits(sub, -1, -1);
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  for (int i = 0; i < kRequests; ++i) {
+    const bool add = i % 2 == 0;
+    const std::string body = add ? AddBody("counter", 1) : std::string("{}");
+    ASSERT_EQ(natsConnection_PublishRequest(
+                  nc_.get(), add ? "kv.default.add" : "kv.default.keys",
+                  absl::StrCat(prefix, ".", i).c_str(), body.data(),
+                  static_cast<int>(body.size())),
+              NATS_OK);
+  }
+  // Every request has reached the server (and so kvd's queue) before the
+  // signal.
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  kvd->Signal(SIGTERM);
+
+  std::set<int> answered;
+  std::set<int64_t> counter_values;
+  int errors = 0;
+  const absl::Time deadline = absl::Now() + kTimeout;
+  while (static_cast<int>(answered.size()) < kRequests &&
+         absl::Now() < deadline) {
+    natsMsg* msg = nullptr;
+    if (natsSubscription_NextMsg(
+            &msg, sub,
+            std::max<int64_t>(1, absl::ToInt64Milliseconds(
+                                     deadline - absl::Now()))) != NATS_OK) {
+      break;
+    }
+    const std::string subject = natsMsg_GetSubject(msg);
+    int index = -1;
+    EXPECT_TRUE(
+        absl::SimpleAtoi(subject.substr(subject.rfind('.') + 1), &index));
+    const Reply r = ToReply(msg);
+    if (r.code() != 0) {
+      ++errors;
+      continue;
+    }
+    answered.insert(index);
+    if (index % 2 == 0) {
+      rapidjson::Document doc;
+      doc.Parse(r.data.data(), r.data.size());
+      if (doc.IsObject() && doc.HasMember("value")) {
+        counter_values.insert(doc["value"].GetInt64());
+      }
+    }
+  }
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(static_cast<int>(answered.size()), kRequests) << kvd->Output();
+  // Each increment applied once and answered with its own value.
+  EXPECT_EQ(static_cast<int>(counter_values.size()), kRequests / 2);
+  if (!counter_values.empty()) {
+    EXPECT_EQ(*counter_values.begin(), 1);
+    EXPECT_EQ(*counter_values.rbegin(), kRequests / 2);
+  }
+  const absl::StatusOr<int> code = kvd->Wait(kTimeout);
+  ASSERT_TRUE(code.ok()) << code.status() << "\n" << kvd->Output();
+  EXPECT_EQ(*code, 0) << kvd->Output();
+  const std::string log = kvd->Output();
+  EXPECT_TRUE(absl::StrContains(log, "draining")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "stopped")) << log;
+  // Gone: nobody answers any more.
+  const Reply after =
+      Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(2));
+  EXPECT_EQ(after.status, NATS_NO_RESPONDERS);
+}
+
+TEST_F(KvdTest, SigintAlsoStopsCleanly) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  Ok("set", KvBody("k", "v"));
+  kvd->Signal(SIGINT);
+  const absl::StatusOr<int> code = kvd->Wait(kTimeout);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << kvd->Output();
+  EXPECT_TRUE(absl::StrContains(kvd->Output(), "SIGINT")) << kvd->Output();
+}
+
+TEST_F(KvdTest, ReconnectsAfterServerRestart) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  Ok("set", KvBody("k", "before restart"));
+  Ok("add", AddBody("c", 41));
+  ASSERT_TRUE(server_->Restart().ok());
+  EXPECT_TRUE(kvd->WaitForOutput("disconnected", kTimeout)) << kvd->Output();
+  EXPECT_TRUE(kvd->WaitForOutput("reconnected", kTimeout)) << kvd->Output();
+  // Requests work again (the store kept its data: it lives in kvd).
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const Reply r =
+            Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(1));
+        return r.ok() && r.code() == 0 &&
+               Canon(r.data) == R"({"exists":true,"value":"before restart"})";
+      },
+      kTimeout))
+      << kvd->Output();
+  EXPECT_EQ(Ok("add", AddBody("c", 1)), R"({"value":42})");
+  EXPECT_EQ(Ok("set", KvBody("k2", "after")), R"({"ok":true})");
+  EXPECT_EQ(AllKeys(), (std::vector<std::string>{"c", "k", "k2"}));
+  // Discovery came back too.
+  EXPECT_TRUE(Discover("PING").HasMember("id"));
+  // Unknown ops are answered again (the wildcard subscription came back).
+  ExpectError(Req("nope", "{}"), 404, "nope");
+  EXPECT_TRUE(kvd->Running());
+}
+
+TEST_F(KvdTest, DiscoveryListsEndpointsAndReplicaFigures) {
+  auto kvd = StartKvd({"--replication=false", "--link=a,b"}, {"a", "b"});
+  ASSERT_NE(kvd, nullptr);
+
+  rapidjson::Document ping = Discover("PING");
+  ASSERT_TRUE(ping.HasMember("type"));
+  EXPECT_STREQ(ping["type"].GetString(), "io.nats.micro.v1.ping_response");
+  EXPECT_STREQ(ping["name"].GetString(), "kv");
+  const std::string id = ping["id"].GetString();
+  EXPECT_FALSE(id.empty());
+  EXPECT_STREQ(ping["version"].GetString(), "0.1.0");
+  EXPECT_TRUE(absl::StrContains(kvd->Output(), id));
+  // Also reachable by id, and by the bare verb.
+  EXPECT_TRUE(Call(nc_.get(), absl::StrCat("$SRV.PING.kv.", id), "").ok());
+  EXPECT_TRUE(Call(nc_.get(), "$SRV.PING", "").ok());
+
+  rapidjson::Document info = Discover("INFO");
+  ASSERT_TRUE(info.HasMember("endpoints"));
+  EXPECT_STREQ(info["type"].GetString(), "io.nats.micro.v1.info_response");
+  EXPECT_STREQ(info["id"].GetString(), id.c_str());
+  ASSERT_TRUE(info.HasMember("metadata"));
+  EXPECT_STREQ(info["metadata"]["links"].GetString(), "a,b");
+  EXPECT_STREQ(info["metadata"]["replication"].GetString(), "off");
+  std::map<std::string, std::string> subjects;  // name -> subject
+  for (const auto& e : info["endpoints"].GetArray()) {
+    const std::string name = e["name"].GetString();
+    subjects[name] = e["subject"].GetString();
+    ASSERT_TRUE(e.HasMember("queue_group")) << name;
+    EXPECT_STREQ(e["queue_group"].GetString(), "q") << name;
+  }
+  EXPECT_EQ(info["endpoints"].Size(), 2u * kNumOps);
+  EXPECT_EQ(subjects.size(), 2u * kNumOps);
+  for (const char* link : {"a", "b"}) {
+    for (const char* op : kOps) {
+      const std::string name = absl::StrCat(link, "_", op);
+      EXPECT_EQ(subjects[name], absl::StrCat("kv.", link, ".", op)) << name;
+    }
+  }
+
+  for (int i = 0; i < 3; ++i) Ok("set", KvBody(absl::StrCat("a", i), "x"), "a");
+  Ok("add", AddBody("c", 1), "b");
+  Ok("push", KvBody("l", "x"), "b");
+  Ok("set_add", KvBody("s", "x"), "b");
+  Ok("set", KvBody("r", "x"), "b");
+  Ok("set", KvBody("r2", "x"), "b");
+  ExpectError(Req("get", "{}", "a"), 400, "key");
+  // Endpoint stats: per-endpoint counts and each link's replica figures.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        rapidjson::Document stats = Discover("STATS");
+        if (!stats.HasMember("endpoints")) return false;
+        bool all = stats["endpoints"].Size() == 2u * kNumOps;
+        for (const auto& e : stats["endpoints"].GetArray()) {
+          const std::string name = e["name"].GetString();
+          if (!e.HasMember("data")) return false;
+          const auto& d = e["data"];
+          const bool on_a = absl::StartsWith(name, "a_");
+          all = all && std::string(d["link"].GetString()) == (on_a ? "a" : "b");
+          all = all && d["keys"].GetInt64() == (on_a ? 3 : 5);
+          all = all && d["ready"].GetBool();
+          if (name == "a_set") all = all && e["num_requests"].GetInt64() == 3;
+          if (name == "a_get") {
+            all = all && e["num_errors"].GetInt64() == 1 &&
+                  absl::StartsWith(e["last_error"].GetString(), "400");
+          }
+          if (name == "b_set") all = all && e["num_requests"].GetInt64() == 2;
+        }
+        return all;
+      },
+      kTimeout))
+      << Call(nc_.get(), "$SRV.STATS.kv", "").data;
+}
+
+TEST_F(KvdTest, StandaloneDoesNotPublishReplicationTraffic) {
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), "_kv.>"), NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  Ok("set", KvBody("k", "v"));
+  Ok("add", AddBody("c", 1));
+  Ok("push", KvBody("l", "v"));
+  Ok("set_add", KvBody("s", "v"));
+  Ok("list_del", KvBody("l", "v"));
+  Ok("set_remove", KvBody("s", "v"));
+  Ok("del", KeyBody("k"));
+  // Anything kvd published before its last reply has reached the server
+  // before that reply; one more round trip of our own and a short bounded
+  // wait cover delivery to this subscription.
+  EXPECT_EQ(Ok("exists", KeyBody("k")), R"({"exists":false})");
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  natsMsg* msg = nullptr;
+  const natsStatus s = natsSubscription_NextMsg(&msg, sub, 300);
+  EXPECT_EQ(s, NATS_TIMEOUT) << "unexpected message on "
+                             << (msg != nullptr ? natsMsg_GetSubject(msg) : "");
+  if (msg != nullptr) natsMsg_Destroy(msg);
+  natsSubscription_Destroy(sub);
+  EXPECT_TRUE(absl::StrContains(kvd->Output(), "replication off"));
+}
+
+}  // namespace
