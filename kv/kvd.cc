@@ -7,6 +7,7 @@
 // (every request received is answered) and exits 0.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -47,6 +48,8 @@ ABSL_FLAG(int64_t, max_set_items, 1 << 20, "most members in one set");
 ABSL_FLAG(int64_t, max_range, 100000, "most values returned by one range request");
 ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(1),
           "interval of replication heartbeats");
+ABSL_FLAG(absl::Duration, gc_interval, absl::Seconds(30),
+          "how often replicas collect the tombstones every peer has applied");
 ABSL_FLAG(double, test_drop_events, 0,
           "fault injection for tests: fraction of received replication events to "
           "drop as if lost");
@@ -120,6 +123,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGUSR1);  // the NATS connection closed for good
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   kv::transport::ConnectOptions options = kv::transport::OptionsFromFlags();
@@ -127,13 +131,18 @@ int main(int argc, char** argv) {
   options.reconnect_forever = true;
   options.send_asap = absl::GetFlag(FLAGS_send_asap);
   options.log = Log;
+  options.on_closed = [] { kill(getpid(), SIGUSR1); };
   auto nc = kv::transport::Connect(options);
   if (!nc.ok()) return Fail(nc.status().message());
   // Limits depend on the server's max payload: wait for the first connection.
   while (natsConnection_Status(nc->get()) != NATS_CONN_STATUS_CONNECTED) {
-    if (natsConnection_IsClosed(nc->get())) return Fail("connection closed");
+    if (natsConnection_IsClosed(nc->get())) {
+      return Fail(absl::StrCat("cannot connect to ", options.servers,
+                               kv::transport::LastError(nc->get())));
+    }
     struct timespec wait = {0, 50 * 1000 * 1000};
-    if (sigtimedwait(&signals, nullptr, &wait) > 0) return 0;
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) return 0;
   }
 
   kv::store::Limits limits;
@@ -186,6 +195,7 @@ int main(int argc, char** argv) {
     ro.enabled = absl::GetFlag(FLAGS_replication);
     ro.limits = limits;
     ro.heartbeat = absl::GetFlag(FLAGS_heartbeat);
+    ro.gc_interval = absl::GetFlag(FLAGS_gc_interval);
     ro.log = Log;
     ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
     auto replica = kv::replication::Replica::Start(nc->get(), &clock, ro);
@@ -205,11 +215,17 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
+  if (sig == SIGUSR1) {
+    Log("the NATS connection is closed for good; exiting");
+    return 1;
+  }
   Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                    "; draining"));
   absl::Status stopped = (*service)->Stop();
   for (auto& r : replicas) r->Stop();
-  natsConnection_FlushTimeout(nc->get(), 2000);
+  if (natsConnection_Status(nc->get()) == NATS_CONN_STATUS_CONNECTED) {
+    natsConnection_FlushTimeout(nc->get(), 2000);
+  }
   Log(stopped.ok() ? "stopped" : absl::StrCat("stopped: ", stopped.message()));
   {
     absl::MutexLock lock(&links_mu);

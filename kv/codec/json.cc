@@ -135,7 +135,9 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
   const std::string accepted = absl::StrJoin(names, ", ");
 
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+  // Iterative parsing: no recursion, so no nesting depth can exhaust the stack.
+  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(
+      body.data(), body.size());
   if (doc.HasParseError()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "body is not valid JSON (", rapidjson::GetParseError_En(doc.GetParseError()),

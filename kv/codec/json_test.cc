@@ -82,6 +82,15 @@ TEST(Json, RejectsBadRequestsNamingTheField) {
   EXPECT_EQ(many.status().code(), absl::StatusCode::kOutOfRange);
 }
 
+TEST(Json, DeepNestingIsAnErrorNotACrash) {
+  const std::string deep(1 << 20, '[');
+  auto r = ParseRequest(Op::kGet, deep, 8);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  std::string objects;
+  for (int i = 0; i < 100000; ++i) objects += "{\"a\":";
+  EXPECT_FALSE(ParseRequest(Op::kGet, objects, 8).ok());
+}
+
 TEST(Json, WritesCompactReplies) {
   EXPECT_EQ(GetReply(std::string("a\"b")), R"({"exists":true,"value":"a\"b"})");
   EXPECT_EQ(GetReply(std::nullopt), R"({"exists":false,"value":""})");

@@ -182,9 +182,11 @@ void Replica::Stop() {
     any_sub_ = nullptr;
   }
   if (any != nullptr) subs_.push_back(any);
+  const bool connected = natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
   for (natsSubscription* sub : subs_) {
-    // Drain waits for the callbacks in progress, so none runs after Stop.
-    if (natsSubscription_Drain(sub) == NATS_OK) {
+    // Drain waits for the callbacks in progress, so none runs after Stop; it
+    // needs the server, so without one the subscription is just closed.
+    if (connected && natsSubscription_Drain(sub) == NATS_OK) {
       natsSubscription_WaitForDrainCompletion(sub, 2000);
     } else {
       natsSubscription_Unsubscribe(sub);
@@ -277,7 +279,7 @@ void Replica::HandleEvents(absl::string_view data) {
       continue;
     }
     ++counters_.events_in;
-    if (applied->gap) {
+    if (applied->gap && ready()) {  // before ready, the join catch-up covers it
       ++counters_.gaps;
       // The origin certainly has what we lack; if it is gone, the heartbeats of
       // the others will lead to another peer.
@@ -441,6 +443,7 @@ void Replica::HandleChunk(natsSubscription* sub, absl::string_view data) {
     return;
   }
   if (sync_->peer == 0) sync_->peer = chunk->from;
+  sync_->deadline = clock_->Now() + options_.sync_timeout;  // still making progress
   store::Delta entries_only;
   entries_only.entries = std::move(chunk->delta.entries);
   if (absl::Status s = store_->MergeDelta(entries_only); !s.ok()) {
@@ -474,13 +477,17 @@ void Replica::HandleChunk(natsSubscription* sub, absl::string_view data) {
 
 void Replica::Join() {
   const std::string subject = Subject("sync.any");
-  for (int attempt = 1; attempt <= 3; ++attempt) {
+  auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+  for (int attempt = 1;; ++attempt) {
     std::string inbox;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
-      // Peer 0: whoever answers.
-      if (!BeginSync(0, true)) continue;
+      // Peer 0: whoever answers. (No other catch-up runs before ready.)
+      if (!BeginSync(0, true)) {
+        mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.join_timeout);
+        continue;
+      }
       inbox = sync_->inbox;
     }
     const std::string bytes =
@@ -490,30 +497,31 @@ void Replica::Join() {
         natsConnection_Request(&reply, nc_, subject.c_str(), bytes.data(),
                                static_cast<int>(bytes.size()),
                                absl::ToInt64Milliseconds(options_.join_timeout));
+    absl::MutexLock lock(&mu_);
     if (st == NATS_NO_RESPONDERS) {
-      absl::MutexLock lock(&mu_);
       EndSync("done");
       ready_.store(true, std::memory_order_release);
       Log("ready: no peer answers, first replica of the link");
       return;
     }
-    if (st != NATS_OK) {
-      absl::MutexLock lock(&mu_);
-      EndSync(absl::StrCat("join attempt ", attempt, ": ", natsStatus_GetText(st)));
-      continue;
+    if (st == NATS_OK) {
+      natsMsg_Destroy(reply);
+      // Wait while chunks keep coming (each one pushes the deadline back).
+      auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !sync_;
+      };
+      while (!mu_.AwaitWithTimeout(absl::Condition(&done), options_.sync_timeout) &&
+             clock_->Now() < sync_->deadline) {
+      }
+      if (ready() || stopping_) return;
     }
-    natsMsg_Destroy(reply);
-    absl::MutexLock lock(&mu_);
-    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || !sync_;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&done), options_.sync_timeout);
-    if (ready() || stopping_) return;
-    EndSync(absl::StrCat("join attempt ", attempt, " timed out"));
+    // Not ready until caught up: answering from a partial copy would serve stale
+    // reads, and deletes would miss what this node has not seen.
+    EndSync(absl::StrCat("join attempt ", attempt, " failed (",
+                         st == NATS_OK ? "catch-up incomplete" : natsStatus_GetText(st),
+                         "); retrying"));
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.join_timeout);
   }
-  Log("ready without a complete catch-up (no peer answered in time); "
-      "anti-entropy will finish it");
-  ready_.store(true, std::memory_order_release);
 }
 
 void Replica::Housekeeping() {

@@ -20,7 +20,8 @@
 //     above it in numbered chunks under the NATS max payload; the requester merges
 //     every chunk and takes the peer's vector only when all chunks arrived.
 //   * Joining: a new replica asks any ready peer for everything and answers 503
-//     until it is caught up; when no peer answers it is the first, and ready.
+//     until it is caught up (retrying for as long as it takes); when no ready
+//     peer exists it is the first, and ready.
 //   * Tombstones are collected every `gc_interval`, only once every replica seen in
 //     the last `forget_after` has applied them and no operation stamped below them
 //     can still arrive (Store::CollectGarbage; the HLC floor comes from the peers'
@@ -64,6 +65,7 @@ struct ReplicaOptions {
   bool enabled = true;
   store::Limits limits;
   absl::Duration heartbeat = absl::Seconds(1);
+  // A catch-up fails when no chunk arrived for this long.
   absl::Duration sync_timeout = absl::Seconds(5);
   absl::Duration join_timeout = absl::Seconds(2);  // per attempt to find a peer
   absl::Duration divergence_grace = absl::Seconds(10);

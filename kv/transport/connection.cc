@@ -13,11 +13,21 @@
 #include "micro/nats_status.h"
 
 namespace kv::transport {
+
+// Why the connection failed last (e.g. the server's "Authorization Violation").
+std::string LastError(natsConnection* nc) {
+  const char* text = nullptr;
+  const natsStatus s = natsConnection_GetLastError(nc, &text);
+  if (s == NATS_OK) return "";
+  return absl::StrCat(": ", text != nullptr && *text ? text : natsStatus_GetText(s));
+}
+
 namespace {
 
 // Lives as long as the connection: nats.c calls back with it as closure.
 struct Callbacks {
   std::function<void(absl::string_view)> log;
+  std::function<void()> on_closed;
 };
 
 void Log(void* closure, absl::string_view line) {
@@ -45,8 +55,9 @@ void OnConnected(natsConnection* nc, void* closure) {
   Log(closure, absl::StrCat("nats: connected to ", Url(nc)));
 }
 void OnClosed(natsConnection* nc, void* closure) {
-  (void)nc;
-  Log(closure, "nats: connection closed");
+  Log(closure, absl::StrCat("nats: connection closed", LastError(nc)));
+  auto* cb = static_cast<Callbacks*>(closure);
+  if (cb != nullptr && cb->on_closed) cb->on_closed();
 }
 void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err,
              void* closure) {
@@ -167,7 +178,7 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
 
   // Leaked on purpose when the connection outlives this call: nats.c keeps the
   // pointer for its callbacks until the connection is destroyed.
-  auto* callbacks = new Callbacks{o.log};
+  auto* callbacks = new Callbacks{o.log, o.on_closed};
   natsOptions_SetDisconnectedCB(opts, OnDisconnected, callbacks);
   natsOptions_SetReconnectedCB(opts, OnReconnected, callbacks);
   natsOptions_SetClosedCB(opts, OnClosed, callbacks);
@@ -175,19 +186,24 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
   if (o.reconnect_forever) {
     natsOptions_SetMaxReconnect(opts, -1);
     natsOptions_SetCustomReconnectDelay(opts, ReconnectDelay, nullptr);
-    natsOptions_SetRetryOnFailedConnect(opts, true, OnConnected, callbacks);
     // Keep what is published while reconnecting (replies and events), up to 64 MiB.
     natsOptions_SetReconnectBufSize(opts, 64 << 20);
   } else {
     natsOptions_SetAllowReconnect(opts, false);
   }
 
+  // A first attempt tells "no server yet" (worth retrying) from a refusal such
+  // as bad credentials (not worth it, and only this attempt reports why).
   natsConnection* nc = nullptr;
   natsStatus st = natsConnection_Connect(&nc, opts);
-  if (st == NATS_NOT_YET_CONNECTED) {
+  const bool unreachable = st == NATS_NO_SERVER || st == NATS_TIMEOUT ||
+                           st == NATS_IO_ERROR || st == NATS_CONNECTION_CLOSED;
+  if (st != NATS_OK && unreachable && o.reconnect_forever) {
     Log(callbacks, absl::StrCat("nats: no server reachable at ", o.servers,
                                 " yet; retrying in the background"));
-    st = NATS_OK;
+    natsOptions_SetRetryOnFailedConnect(opts, true, OnConnected, callbacks);
+    st = natsConnection_Connect(&nc, opts);
+    if (st == NATS_NOT_YET_CONNECTED) st = NATS_OK;
   } else if (st == NATS_OK) {
     Log(callbacks, absl::StrCat("nats: connected to ", Url(nc)));
   }

@@ -43,6 +43,9 @@ struct ConnectOptions {
   // Receives one line per connection event (disconnected, reconnected, closed,
   // asynchronous errors). Called on nats.c threads; must be thread-safe.
   std::function<void(absl::string_view)> log;
+  // Called (on a nats.c thread) when the connection is closed for good: by
+  // Close, or because nats.c gave up (e.g. the server refused the credentials).
+  std::function<void()> on_closed;
 };
 
 // Fills the secrets left empty from the environment: NATS_CREDS, NATS_NKEY (seed
@@ -55,11 +58,15 @@ struct ConnectionDeleter {
 };
 using Connection = std::unique_ptr<natsConnection, ConnectionDeleter>;
 
+// The reason the connection failed or closed, as nats.c last saw it ("" if none).
+std::string LastError(natsConnection* nc);
+
 // Connects. Errors: InvalidArgument for unusable settings (unreadable files, two
 // auth methods), Unavailable when no server answers, PermissionDenied when the
 // server rejects the credentials.
 // With reconnect_forever, returns as soon as the connection is set up; if no
-// server is reachable yet, it keeps trying in the background (logged).
+// server is reachable yet, it keeps trying in the background (logged); a server
+// that refuses the connection (credentials) is an error at once.
 absl::StatusOr<Connection> Connect(const ConnectOptions& options);
 
 }  // namespace kv::transport
