@@ -618,8 +618,17 @@ absl::Status Service::Stop() {
   }
   absl::Status status;
   std::vector<natsSubscription*> draining;
+  // Without a server, a drain cannot complete (it needs the server to confirm
+  // the unsubscription): close the subscriptions at once instead.
+  const bool connected =
+      natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+  if (!connected) {
+    status = absl::UnavailableError("not connected: queued requests dropped");
+  }
   for (natsSubscription* sub : subs) {
-    const natsStatus s = natsSubscription_DrainTimeout(sub, kDrainTimeoutMs);
+    const natsStatus s = connected
+                             ? natsSubscription_DrainTimeout(sub, kDrainTimeoutMs)
+                             : NATS_CONNECTION_DISCONNECTED;
     if (s == NATS_OK) {
       draining.push_back(sub);
     } else {
@@ -642,8 +651,10 @@ absl::Status Service::Stop() {
   }
   // The handlers' replies sit in the connection's buffer: make sure the
   // server has them.
-  status.Update(NatsStatusToStatus(
-      natsConnection_FlushTimeout(nc_, kFinalFlushTimeoutMs), "final flush"));
+  if (connected) {
+    status.Update(NatsStatusToStatus(
+        natsConnection_FlushTimeout(nc_, kFinalFlushTimeoutMs), "final flush"));
+  }
   {
     absl::MutexLock lock(&mu_);
     for (const auto& s : subscriptions_) {
