@@ -302,7 +302,8 @@ struct NodeStats {
   std::string node;
   bool ready = false;
   uint64_t keys = 0, peers = 0, lag = 0, events_in = 0, events_out = 0,
-           gaps = 0, catchups = 0, catchups_served = 0;
+           gaps = 0, catchups = 0, catchups_served = 0,
+           tombstones_collected = 0;
   std::string digest;
   std::map<std::string, uint64_t> vv;
 
@@ -356,6 +357,7 @@ NodeStats Stats(natsConnection* nc, const std::string& service_id,
     s.gaps = U64(data, "gaps");
     s.catchups = U64(data, "catchups");
     s.catchups_served = U64(data, "catchups_served");
+    s.tombstones_collected = U64(data, "tombstones_collected");
     s.digest = data["digest"].GetString();
     for (auto it = data["vv"].MemberBegin(); it != data["vv"].MemberEnd();
          ++it) {
@@ -971,6 +973,46 @@ TEST_F(ReplicationTest, ExpiredEntriesKeepReplicasEqual) {
 
 // ---------------------------------------------------------------------------
 // 3. Lost events.
+
+// Tombstones are collected once every replica applied them, on every replica,
+// without making replicas differ; a deleted key can be written again.
+TEST_F(ReplicationTest, TombstonesAreCollectedEverywhere) {
+  StartServer();
+  Node* a = StartNode({"--gc_interval=500ms"});
+  Node* b = StartNode({"--gc_interval=500ms"});
+  ASSERT_TRUE(a && b);
+  const std::vector<Node*> two = {a, b};
+  for (int i = 0; i < 50; ++i) {
+    Op(nc(), "set", KeyValueBody(absl::StrCat("k", i), "v"));
+    Op(nc(), "add", KeyIntBody(absl::StrCat("n", i), i));
+    Op(nc(), "push", KeyValueBody(absl::StrCat("l", i), "x"));
+  }
+  for (int i = 0; i < 50; ++i) {
+    Op(nc(), "del", KeyBody(absl::StrCat("k", i)));
+    Op(nc(), "del", KeyBody(absl::StrCat("n", i)));
+    Op(nc(), "clear", KeyBody(absl::StrCat("l", i)));
+  }
+  Snapshot snap;
+  const bool collected = WaitFor(
+      [&] {
+        snap = Observe(nc(), two);
+        return snap.Converged() && snap.nodes[0].keys == 0 &&
+               snap.nodes[1].keys == 0;
+      },
+      kConvergeTimeout);
+  ASSERT_TRUE(collected) << snap.ToString() << Logs(two);
+  EXPECT_GE(snap.nodes[0].tombstones_collected, 150u) << snap.ToString();
+  EXPECT_GE(snap.nodes[1].tombstones_collected, 150u) << snap.ToString();
+
+  // Writing the keys again works and replicates.
+  Op(nc(), "set", KeyValueBody("k1", "again"));
+  EXPECT_EQ(IntField(Op(nc(), "add", KeyIntBody("n1", 4)), "value"), 4);
+  ASSERT_TRUE(ExpectConverge(nc(), two, "after rewriting collected keys"));
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(Get(nc(), "k1"), "again");
+    EXPECT_EQ(Get(nc(), "n1"), "4");
+  }
+}
 
 TEST_F(ReplicationTest, LostEventsAreDetectedAndRecovered) {
   StartServer();

@@ -39,6 +39,7 @@ struct Heartbeat {
   store::VersionVector vv;
   store::Digest digest;
   uint64_t keys = 0;
+  // Every operation of this node after vv[node] will be stamped at or above this.
   uint64_t hlc = 0;
 };
 

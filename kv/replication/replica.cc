@@ -220,7 +220,7 @@ void Replica::PublishHeartbeat() {
     hb.vv = store_->vv();
     hb.digest = store_->digest();
     hb.keys = store_->stats().keys;
-    hb.hlc = store_->hlc();
+    hb.hlc = store_->NextHlcFloor();
     Peer& self = peers_[node_];
     self.vv = hb.vv;
     self.last_seen = clock_->Now();

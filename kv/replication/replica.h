@@ -25,8 +25,9 @@
 //   * Tombstones are collected every `gc_interval`, only once every replica seen in
 //     the last `forget_after` has applied them and no operation stamped below them
 //     can still arrive (Store::CollectGarbage; the HLC floor comes from the peers'
-//     heartbeats: a heartbeat says "my operations up to seq s are stamped <= h", so
-//     once every replica applied s, nothing of that origin below h is in flight).
+//     heartbeats: a heartbeat says "my operations after seq s will be stamped at
+//     or above h", so once every replica applied s, nothing of that origin below
+//     h can still arrive).
 //
 // Thread safety: thread-safe. nats.c callbacks and one housekeeping thread run
 // concurrently with the service's calls; all state is under `mu_`.
@@ -149,8 +150,8 @@ class Replica {
     store::Digest digest;
     absl::Time last_seen;
     absl::Time mismatch_since = absl::InfiniteFuture();
-    // (own seq, hlc) of recent heartbeats, oldest first: "my operations up to
-    // seq are stamped <= hlc".
+    // (own seq, hlc) of recent heartbeats, oldest first: "my operations after
+    // seq will be stamped at or above hlc".
     std::deque<std::pair<uint64_t, uint64_t>> marks;
   };
   struct Sync {

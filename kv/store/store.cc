@@ -361,6 +361,11 @@ Stamp Store::NextStamp() {
 
 Dot Store::NextDot() { return {node_, ++seq_}; }
 
+uint64_t Store::NextHlcFloor() const {
+  const uint64_t physical = static_cast<uint64_t>(ToMillis(clock_->Now())) << 16;
+  return std::max(hlc_ + 1, physical);
+}
+
 Event Store::Emit(Dot dot, KeyState delta) {
   absl::Status merged = Merge(delta);
   // A local delta is well-formed by construction.

@@ -173,8 +173,10 @@ class Store {
   // Returns the number of records dropped.
   size_t CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
                         absl::Duration grace = absl::Minutes(1));
-  // The HLC this node has reached: every future local stamp is above it.
+  // The HLC this node has reached (the highest stamp it made or applied).
   uint64_t hlc() const { return hlc_; }
+  // The lowest HLC any future local operation can be stamped with.
+  uint64_t NextHlcFloor() const;
 
   // The full state of one key (nullopt when the store has no entry), for tests and
   // diagnostics.
