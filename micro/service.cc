@@ -53,6 +53,37 @@ const char* VerbName(int verb) {
 // ---------------------------------------------------------------------------
 // Request
 
+// An endpoint's statistics (Service::Endpoint adds its identity).
+struct Request::Counters {
+  mutable absl::Mutex mu;
+  int64_t num_requests ABSL_GUARDED_BY(mu) = 0;
+  int64_t num_errors ABSL_GUARDED_BY(mu) = 0;
+  std::string last_error ABSL_GUARDED_BY(mu);
+  int64_t processing_time_ns ABSL_GUARDED_BY(mu) = 0;
+};
+
+Request::Request(natsConnection* nc, natsMsg* msg, Counters* counters)
+    : nc_(nc),
+      msg_(msg),
+      counters_(counters),
+      start_(std::chrono::steady_clock::now()) {}
+
+void Request::Record() {
+  if (counters_ == nullptr || recorded_) return;
+  recorded_ = true;
+  const int64_t elapsed_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - start_)
+          .count();
+  absl::MutexLock lock(&counters_->mu);
+  ++counters_->num_requests;
+  counters_->processing_time_ns += elapsed_ns;
+  if (failed_) {
+    ++counters_->num_errors;
+    counters_->last_error = last_error_;
+  }
+}
+
 absl::string_view Request::data() const {
   const char* d = natsMsg_GetData(msg_);
   if (d == nullptr) return absl::string_view();
@@ -85,6 +116,7 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
     return absl::FailedPreconditionError("request was already responded to");
   }
   responded_ = true;
+  Record();
   if (!has_reply()) {
     return absl::FailedPreconditionError("request has no reply subject");
   }
@@ -129,19 +161,13 @@ struct Service::Tracker {
   int open ABSL_GUARDED_BY(mu) = 0;
 };
 
-struct Service::Endpoint {
+struct Service::Endpoint : Request::Counters {
   // Constant after construction.
   std::string name;
   std::string subject;
   std::string queue_group;
   std::map<std::string, std::string> metadata;
   Handler handler;
-
-  mutable absl::Mutex mu;
-  int64_t num_requests ABSL_GUARDED_BY(mu) = 0;
-  int64_t num_errors ABSL_GUARDED_BY(mu) = 0;
-  std::string last_error ABSL_GUARDED_BY(mu);
-  int64_t processing_time_ns ABSL_GUARDED_BY(mu) = 0;
 };
 
 // The callback closure of one nats.c subscription.
@@ -397,8 +423,7 @@ void Service::OnComplete(void* closure) {
 
 void Service::HandleEndpoint(Endpoint* endpoint, natsConnection* nc,
                              natsMsg* msg) {
-  Request request(nc, msg);
-  const auto start = std::chrono::steady_clock::now();
+  Request request(nc, msg, endpoint);
   bool threw = false;
   std::string what;
   try {
@@ -415,23 +440,15 @@ void Service::HandleEndpoint(Endpoint* endpoint, natsConnection* nc,
     if (!request.responded_) {
       request.RespondError(500, description).IgnoreError();
     } else {
-      request.failed_ = true;
-      request.last_error_ = absl::StrCat(500, ":", description);
+      // Replied, then failed: the request was counted; count the error too.
+      absl::MutexLock lock(&endpoint->mu);
+      if (!request.failed_) ++endpoint->num_errors;
+      endpoint->last_error = absl::StrCat(500, ":", description);
     }
   } else if (!request.responded_ && request.has_reply()) {
     request.RespondError(500, "no response").IgnoreError();
   }
-  const int64_t elapsed_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now() - start)
-          .count();
-  absl::MutexLock lock(&endpoint->mu);
-  ++endpoint->num_requests;
-  endpoint->processing_time_ns += elapsed_ns;
-  if (request.failed_) {
-    ++endpoint->num_errors;
-    endpoint->last_error = std::move(request.last_error_);
-  }
+  request.Record();  // a request without reply subject that got no reply
 }
 
 void Service::HandleUnmatched(const Handler& handler, natsConnection* nc,

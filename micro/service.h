@@ -61,6 +61,7 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -136,15 +137,27 @@ class Request {
  private:
   friend class Service;
 
-  Request(natsConnection* nc, natsMsg* msg) : nc_(nc), msg_(msg) {}
+  struct Counters;  // Service::Endpoint's statistics
+
+  Request(natsConnection* nc, natsMsg* msg, Counters* counters = nullptr);
+  // Counts the request in its endpoint's stats, once. Called just before the
+  // reply leaves, so a client that got a reply finds it counted.
+  void Record();
 
   natsConnection* const nc_;
   natsMsg* const msg_;  // not owned
+  Counters* const counters_;  // null for requests of no endpoint
+  const std::chrono::steady_clock::time_point start_;
   bool responded_ = false;
+  bool recorded_ = false;
   bool failed_ = false;  // RespondError was called
   std::string last_error_;
 };
 
+// Stats: a request is counted (with its processing time up to the reply) just
+// before its reply is sent, so a client that received a reply finds it in
+// STATS.
+//
 // Handles one request. May run concurrently with the handlers of other
 // endpoints (not with itself). If it throws, the service replies 500 (unless
 // it already replied) and counts an error; if it returns without replying to

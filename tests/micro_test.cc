@@ -416,6 +416,7 @@ TEST_F(MicroServiceTest, StatsCountRequestsErrorsAndTime) {
     ASSERT_NE(resp, nullptr);
     natsMsg_Destroy(resp);
   }
+  // Every request is counted before its reply leaves: no waiting needed.
   auto stats = Call(client_.get(), "$SRV.STATS.count");
   ASSERT_TRUE(stats.has_value());
   rapidjson::Document s = Parse(stats->data);
