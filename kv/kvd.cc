@@ -54,9 +54,9 @@ ABSL_FLAG(double, test_drop_events, 0,
           "fault injection for tests: fraction of received replication events to "
           "drop as if lost");
 ABSL_FLAG(bool, send_asap, true,
-          "write every reply to the socket at once (low latency); false batches "
-          "replies through nats.c's flusher thread (about 1 ms later, higher "
-          "throughput at hundreds in flight)");
+          "send a reply at once when no other request waits (a second "
+          "connection); false: every reply goes through nats.c's flusher "
+          "(about 1 ms later)");
 
 namespace {
 
@@ -132,8 +132,24 @@ int main(int argc, char** argv) {
   options.send_asap = absl::GetFlag(FLAGS_send_asap);
   options.log = Log;
   options.on_closed = [] { kill(getpid(), SIGUSR1); };
+  // The service's connection buffers what it publishes (batches under load);
+  // a second one writes at once, for replies when no other request waits
+  // (micro::ServiceConfig::prompt_nc).
+  const bool prompt_replies = options.send_asap;
+  options.send_asap = false;
   auto nc = kv::transport::Connect(options);
   if (!nc.ok()) return Fail(nc.status().message());
+  kv::transport::Connection prompt_nc;
+  if (prompt_replies) {
+    kv::transport::ConnectOptions prompt = options;
+    prompt.name = absl::StrCat(options.name, "-replies");
+    prompt.send_asap = true;
+    prompt.log = [](absl::string_view line) { Log(absl::StrCat("replies: ", line)); };
+    prompt.on_closed = nullptr;
+    auto c = kv::transport::Connect(prompt);
+    if (!c.ok()) return Fail(c.status().message());
+    prompt_nc = *std::move(c);
+  }
   // Limits depend on the server's max payload: wait for the first connection.
   while (natsConnection_Status(nc->get()) != NATS_CONN_STATUS_CONNECTED) {
     if (natsConnection_IsClosed(nc->get())) {
@@ -175,6 +191,7 @@ int main(int argc, char** argv) {
   config.name = "kv";
   config.version = kVersion;
   config.description = "natskv: distributed in-memory key-value cache";
+  config.prompt_nc = prompt_nc.get();
   config.metadata = {{"links", absl::StrJoin(links, ",")},
                      {"replication", absl::GetFlag(FLAGS_replication) ? "on" : "off"}};
   // Each endpoint reports the figures of its link.
@@ -233,6 +250,7 @@ int main(int argc, char** argv) {
   }
   replicas.clear();
   service->reset();
+  prompt_nc.reset();
   nc->reset();
   return 0;
 }

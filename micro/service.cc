@@ -26,6 +26,9 @@ constexpr int64_t kFinalFlushTimeoutMs = 5000;
 // How long Start()/AddEndpoint() wait for the server to acknowledge new
 // subscriptions.
 constexpr int64_t kSubscribeFlushTimeoutMs = 5000;
+// How long the flush after the last reply of a burst waits for the server's
+// PONG (the replies are written before the PING; this only bounds the wait).
+constexpr int64_t kBurstFlushTimeoutMs = 1000;
 
 // Header lines end at CR/LF, so a value holding one would corrupt the
 // message: replace them.
@@ -62,11 +65,32 @@ struct Request::Counters {
   int64_t processing_time_ns ABSL_GUARDED_BY(mu) = 0;
 };
 
-Request::Request(natsConnection* nc, natsMsg* msg, Counters* counters)
+Request::Request(natsConnection* nc, natsMsg* msg, Counters* counters,
+                 natsSubscription* sub, natsConnection* prompt_nc)
     : nc_(nc),
       msg_(msg),
       counters_(counters),
+      sub_(sub),
+      prompt_nc_(prompt_nc),
       start_(std::chrono::steady_clock::now()) {}
+
+natsConnection* Request::ReplyConnection(bool* flush) const {
+  *flush = false;
+  if (prompt_nc_ == nullptr || sub_ == nullptr) return nc_;
+  int pending = 0;
+  if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
+      pending > 0) {
+    return nc_;  // more requests wait: buffer, the next replies follow soon
+  }
+  if (natsConnection_Buffered(nc_) > 0) {
+    *flush = true;  // the last of a burst: send it with those buffered before
+    return nc_;
+  }
+  if (natsConnection_Status(prompt_nc_) != NATS_CONN_STATUS_CONNECTED) {
+    return nc_;
+  }
+  return prompt_nc_;
+}
 
 void Request::Record() {
   if (counters_ == nullptr || recorded_) return;
@@ -125,19 +149,23 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
   }
   const char* reply = natsMsg_GetReply(msg_);
   const int len = static_cast<int>(data.size());
+  bool flush = false;
+  natsConnection* out_nc = ReplyConnection(&flush);
+  natsStatus s = NATS_OK;
   if (headers.empty()) {
-    return NatsStatusToStatus(
-        natsConnection_Publish(nc_, reply, data.data(), len), "publish reply");
+    s = natsConnection_Publish(out_nc, reply, data.data(), len);
+  } else {
+    natsMsg* out = nullptr;
+    s = natsMsg_Create(&out, reply, nullptr, data.data(), len);
+    for (const auto& [key, value] : headers) {
+      if (s != NATS_OK) break;
+      s = natsMsgHeader_Add(out, SanitizeHeader(key).c_str(),
+                            SanitizeHeader(value).c_str());
+    }
+    if (s == NATS_OK) s = natsConnection_PublishMsg(out_nc, out);
+    natsMsg_Destroy(out);
   }
-  natsMsg* out = nullptr;
-  natsStatus s = natsMsg_Create(&out, reply, nullptr, data.data(), len);
-  for (const auto& [key, value] : headers) {
-    if (s != NATS_OK) break;
-    s = natsMsgHeader_Add(out, SanitizeHeader(key).c_str(),
-                          SanitizeHeader(value).c_str());
-  }
-  if (s == NATS_OK) s = natsConnection_PublishMsg(nc_, out);
-  natsMsg_Destroy(out);
+  if (s == NATS_OK && flush) natsConnection_FlushTimeout(nc_, kBurstFlushTimeoutMs);
   return NatsStatusToStatus(s, "publish reply");
 }
 
@@ -389,17 +417,17 @@ void Service::AwaitSubscriptions() {
 // ---------------------------------------------------------------------------
 // Message handling
 
-void Service::OnMessage(natsConnection* nc, natsSubscription* /*sub*/,
+void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub,
                         natsMsg* msg, void* closure) {
   auto* sub = static_cast<Subscription*>(closure);
   // No exception may unwind into nats.c.
   try {
     if (sub->endpoint != nullptr) {
-      sub->service->HandleEndpoint(sub->endpoint.get(), nc, msg);
+      sub->service->HandleEndpoint(sub->endpoint.get(), nc, nats_sub, msg);
     } else if (sub->unmatched) {
       auto route = sub->routes.find(absl::string_view(natsMsg_GetSubject(msg)));
       if (route != sub->routes.end()) {
-        sub->service->HandleEndpoint(route->second, nc, msg);
+        sub->service->HandleEndpoint(route->second, nc, nats_sub, msg);
       } else {
         sub->service->HandleUnmatched(sub->unmatched, nc, msg);
       }
@@ -422,8 +450,8 @@ void Service::OnComplete(void* closure) {
 }
 
 void Service::HandleEndpoint(Endpoint* endpoint, natsConnection* nc,
-                             natsMsg* msg) {
-  Request request(nc, msg, endpoint);
+                             natsSubscription* sub, natsMsg* msg) {
+  Request request(nc, msg, endpoint, sub, config_.prompt_nc);
   bool threw = false;
   std::string what;
   try {

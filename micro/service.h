@@ -139,7 +139,12 @@ class Request {
 
   struct Counters;  // Service::Endpoint's statistics
 
-  Request(natsConnection* nc, natsMsg* msg, Counters* counters = nullptr);
+  Request(natsConnection* nc, natsMsg* msg, Counters* counters = nullptr,
+          natsSubscription* sub = nullptr, natsConnection* prompt_nc = nullptr);
+  // The connection for the reply: `prompt_nc_` when nothing else waits and
+  // nothing is buffered; sets `flush` when the reply ends a burst of buffered
+  // ones, which must then be flushed.
+  natsConnection* ReplyConnection(bool* flush) const;
   // Counts the request in its endpoint's stats, once. Called just before the
   // reply leaves, so a client that got a reply finds it counted.
   void Record();
@@ -147,6 +152,8 @@ class Request {
   natsConnection* const nc_;
   natsMsg* const msg_;  // not owned
   Counters* const counters_;  // null for requests of no endpoint
+  natsSubscription* const sub_;      // the subscription it came on, or null
+  natsConnection* const prompt_nc_;  // or null
   const std::chrono::steady_clock::time_point start_;
   bool responded_ = false;
   bool recorded_ = false;
@@ -190,6 +197,15 @@ struct ServiceConfig {
   // STATS time, with no service lock held; it may run concurrently with
   // handlers.
   std::function<std::string(absl::string_view endpoint)> stats_data;
+  // Optional: a second connection, made with natsOptions_SetSendAsap, for
+  // prompt replies. While other requests wait on the endpoint's
+  // subscription, replies go out on the service's own connection, where
+  // nats.c buffers them (few writes under load); the reply that ends such a
+  // burst is flushed with them. A reply to a lone request goes out on this
+  // connection, written at once. Create the service's connection without
+  // SendAsap: latency stays that of SendAsap when traffic is light, and
+  // throughput that of buffering under load. Must outlive the service.
+  natsConnection* prompt_nc = nullptr;
 };
 
 // Endpoints served by one subscription: `<prefix>.*` in `queue_group`. Each
@@ -329,7 +345,8 @@ class Service {
   static void OnMessage(natsConnection* nc, natsSubscription* sub, natsMsg* msg,
                         void* closure);
   static void OnComplete(void* closure);
-  void HandleEndpoint(Endpoint* endpoint, natsConnection* nc, natsMsg* msg);
+  void HandleEndpoint(Endpoint* endpoint, natsConnection* nc,
+                      natsSubscription* sub, natsMsg* msg);
   void HandleDiscovery(Verb verb, natsConnection* nc, natsMsg* msg);
   static void WriteEndpointIdentity(JsonWriter& w, const Endpoint& e);
 

@@ -739,6 +739,51 @@ TEST_F(MicroServiceTest, RouterServesEndpointsOnOneSubscription) {
   EXPECT_EQ(service->AddRouter(no_unmatched).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// With a prompt connection, lone replies leave on it and bursts are buffered on
+// the service's connection; either way every request gets its own reply.
+TEST_F(MicroServiceTest, PromptConnectionAnswersLoneAndPipelinedRequests) {
+  testing_util::ConnectOptions buffered;
+  buffered.send_asap = false;
+  ConnectionPtr nc = NewConnection(buffered);
+  ConnectionPtr prompt = NewConnection();
+  ServiceConfig config = Config("prompt");
+  config.prompt_nc = prompt.get();
+  auto service = StartService(nc.get(), config);
+  ASSERT_TRUE(service);
+  EndpointConfig e;
+  e.name = "echo";
+  e.handler = [](Request& r) { r.Respond(r.data()).IgnoreError(); };
+  ASSERT_TRUE(service->AddEndpoint(e).ok());
+
+  for (int i = 0; i < 5; ++i) {
+    auto reply = Call(client_.get(), "echo", absl::StrCat("lone ", i));
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(reply->data, absl::StrCat("lone ", i));
+  }
+  // 300 requests published at once: replies are buffered while others wait.
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, client_.get(), inbox), NATS_OK);
+  constexpr int kBurst = 300;
+  for (int i = 0; i < kBurst; ++i) {
+    ASSERT_EQ(natsConnection_PublishRequestString(client_.get(), "echo", inbox,
+                                                  absl::StrCat(i).c_str()),
+              NATS_OK);
+  }
+  std::set<std::string> got;
+  for (int i = 0; i < kBurst; ++i) {
+    natsMsg* msg = nullptr;
+    ASSERT_EQ(natsSubscription_NextMsg(&msg, sub, absl::ToInt64Milliseconds(kTimeout)),
+              NATS_OK);
+    got.insert(ToReply(msg).data);
+  }
+  EXPECT_EQ(got.size(), static_cast<size_t>(kBurst));
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  EXPECT_TRUE(service->Stop().ok());
+}
+
 TEST_F(MicroServiceTest, EndpointsRunConcurrently) {
   ConnectionPtr nc = NewConnection();
   auto service = StartService(nc.get(), Config("conc"));
