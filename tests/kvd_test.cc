@@ -123,17 +123,7 @@ struct Reply {
 Reply ToReply(natsMsg* msg) {
   Reply r;
   r.data.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-  const char** keys = nullptr;
-  int count = 0;
-  if (natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK) {
-    for (int i = 0; i < count; ++i) {
-      const char* value = nullptr;
-      if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK) {
-        r.headers[keys[i]] = value;
-      }
-    }
-    free(keys);
-  }
+  r.headers = testing_util::MessageHeaders(msg);
   natsMsg_Destroy(msg);
   return r;
 }

@@ -375,4 +375,19 @@ absl::StatusOr<ConnectionPtr> Connect(const std::string& url,
   return ConnectionPtr(nc);
 }
 
+std::map<std::string, std::string> MessageHeaders(natsMsg* msg) {
+  std::map<std::string, std::string> headers;
+  const char** keys = nullptr;
+  int count = 0;
+  if (natsMsgHeader_Keys(msg, &keys, &count) != NATS_OK) return headers;
+  for (int i = 0; i < count; ++i) {
+    const char* value = nullptr;
+    if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK) {
+      headers.emplace(keys[i], value);
+    }
+  }
+  free(keys);
+  return headers;
+}
+
 }  // namespace testing_util

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -135,6 +136,9 @@ struct ConnectionDeleter {
   void operator()(natsConnection* nc) const { natsConnection_Destroy(nc); }
 };
 using ConnectionPtr = std::unique_ptr<natsConnection, ConnectionDeleter>;
+
+// Every header of `msg` (the first value of each name).
+std::map<std::string, std::string> MessageHeaders(natsMsg* msg);
 
 // Options of Connect() beyond the URL.
 struct ConnectOptions {
