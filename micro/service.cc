@@ -683,12 +683,26 @@ absl::Status Service::Stop() {
       status.Update(NatsStatusToStatus(s, "drain subscription"));
     }
   }
-  // Every handler has returned once every completion callback ran.
+  // Every handler has returned once every completion callback ran. A drain
+  // needs the server: if the connection is lost meanwhile, close the
+  // subscriptions instead of waiting for the drain timeout.
   {
     Tracker* t = tracker_.get();
-    t->mu.LockWhen(absl::Condition(
-        +[](int* open) { return *open <= 0; }, &t->open));
-    t->mu.Unlock();
+    const absl::Condition closed(+[](int* open) { return *open <= 0; },
+                                 &t->open);
+    bool abandoned = false;
+    absl::MutexLock lock(&t->mu);
+    while (!t->mu.AwaitWithTimeout(closed, absl::Milliseconds(100))) {
+      if (abandoned ||
+          natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) {
+        continue;
+      }
+      abandoned = true;
+      status.Update(absl::UnavailableError("connection lost while draining"));
+      t->mu.Unlock();
+      for (natsSubscription* sub : draining) natsSubscription_Unsubscribe(sub);
+      t->mu.Lock();
+    }
   }
   for (natsSubscription* sub : draining) {
     status.Update(NatsStatusToStatus(

@@ -43,7 +43,9 @@ if [ -z "$server" ]; then
     echo "natskv: using the nats-server already listening on 127.0.0.1:4222" >&2
   else
     log=$(mktemp -t natskv-nats-server.XXXXXX.log)
-    nats-server -a 127.0.0.1 -p 4222 >"$log" 2>&1 &
+    # In its own session, so that Ctrl-C reaches kvd (which drains) and not the
+    # server; it is stopped after kvd has exited.
+    setsid nats-server -a 127.0.0.1 -p 4222 >"$log" 2>&1 &
     nats_pid=$!
     for _ in $(seq 100); do
       port_open 127.0.0.1 4222 && break
