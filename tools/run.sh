@@ -14,7 +14,13 @@ natskv_install_deps
 
 echo "natskv: building (first build takes a few minutes)..." >&2
 bazel build -c opt //kv:kvd //tools:kvctl //tools:kvbench
-bin=$(bazel info -c opt bazel-bin 2>/dev/null)
+# Stable names for the binaries: bin/kvd, bin/kvctl, bin/kvbench.
+out=$(bazel info -c opt bazel-bin 2>/dev/null)
+mkdir -p bin
+ln -sfn "$out/kv/kvd" bin/kvd
+ln -sfn "$out/tools/kvctl" bin/kvctl
+ln -sfn "$out/tools/kvbench" bin/kvbench
+bin=$(pwd)/bin
 
 server=""
 prev=""
@@ -61,19 +67,19 @@ fi
 cat >&2 <<MSG
 
 natskv is starting on $server. In another terminal:
-  $bin/tools/kvctl --server $server set greeting hello
-  $bin/tools/kvctl --server $server get greeting
-  $bin/tools/kvctl --server $server ls          # service discovery
-  $bin/tools/kvctl --help                        # every operation, with its 'nats req' line
+  $bin/kvctl --server $server set greeting hello
+  $bin/kvctl --server $server get greeting
+  $bin/kvctl --server $server ls          # service discovery
+  $bin/kvctl --help                        # every operation, with its 'nats req' line
 or from any NATS client, e.g. the nats CLI:
   nats --server $server req kv.default.set '{"key":"greeting","value":"hello"}'
   nats --server $server req kv.default.get '{"key":"greeting"}'
-A second node for the same link replicates: run '$bin/kv/kvd --server $server'.
+A second node for the same link replicates: run '$bin/kvd --server $server'.
 Stop with Ctrl-C.
 
 MSG
 
-"$bin/kv/kvd" "$@" &
+"$bin/kvd" "$@" &
 kvd_pid=$!
 trap 'kill -TERM "$kvd_pid" 2>/dev/null || true' INT TERM
 status=0
