@@ -15,6 +15,9 @@ namespace {
 using store::NodeId;
 using store::VersionVector;
 
+// Keys examined per page of a catch-up (under the replica lock).
+constexpr size_t kSyncPageKeys = 4096;
+
 std::string Hex(NodeId node) { return absl::StrFormat("%016x", node); }
 
 uint64_t At(const VersionVector& v, NodeId node) {
@@ -351,10 +354,12 @@ void Replica::HandleSyncRequest(natsMsg* msg) {
 }
 
 void Replica::ServeSync(const codec::SyncRequest& request) {
-  store::Delta delta;
+  // The store is read in pages, letting requests in between: a large catch-up
+  // does not stall the service. The vector is the one before the first page.
+  VersionVector vv;
   {
     absl::MutexLock lock(&mu_);
-    delta = store_->DeltaAbove(request.vv);
+    vv = store_->vv();
     ++counters_.catchups_served;
   }
   const int64_t max_payload = natsConnection_GetMaxPayload(nc_);
@@ -368,7 +373,7 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
   size_t keys = 0;
   auto flush = [&](bool last) {
     chunk.last = last;
-    if (last) chunk.delta.vv = delta.vv;
+    if (last) chunk.delta.vv = vv;
     const std::string bytes = codec::EncodeDeltaChunk(chunk);
     natsConnection_Publish(nc_, request.reply_to.c_str(), bytes.data(),
                            static_cast<int>(bytes.size()));
@@ -381,18 +386,27 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
     chunk.delta.entries.push_back(std::move(ks));
     used += size;
   };
-  for (store::KeyState& ks : delta.entries) {
-    ++keys;
-    const size_t size = codec::EncodedSize(ks);
-    if (size <= budget) {
-      add(std::move(ks), size);
-    } else {
-      for (store::KeyState& part : Split(ks, budget / 2)) {
-        const size_t part_size = codec::EncodedSize(part);
-        add(std::move(part), part_size);
+  std::string after;
+  do {
+    std::vector<store::KeyState> page;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      page = store_->DeltaPage(request.vv, after, kSyncPageKeys, &after);
+    }
+    for (store::KeyState& ks : page) {
+      ++keys;
+      const size_t size = codec::EncodedSize(ks);
+      if (size <= budget) {
+        add(std::move(ks), size);
+      } else {
+        for (store::KeyState& part : Split(ks, budget / 2)) {
+          const size_t part_size = codec::EncodedSize(part);
+          add(std::move(part), part_size);
+        }
       }
     }
-  }
+  } while (!after.empty());
   flush(true);
   Log(absl::StrCat("served catch-up to ", Hex(request.from), ": ", keys, " keys in ",
                    chunk.part, " chunks"));

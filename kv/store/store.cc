@@ -991,6 +991,11 @@ bool Store::HasGaps() const { return !above_.empty(); }
 std::optional<KeyState> Store::Export(absl::string_view key) const {
   const Entry* e = Find(key);
   if (e == nullptr) return std::nullopt;
+  return ExportEntry(*e);
+}
+
+KeyState Store::ExportEntry(const Entry& entry) const {
+  const Entry* e = &entry;
   KeyState ks;
   ks.key = std::string(e->key());
   if (e->has_register()) {
@@ -1077,9 +1082,25 @@ Delta Store::DeltaAbove(const VersionVector& v) const {
   Delta delta;
   delta.vv = vv_;
   for (const Entry* e : index_) {
-    if (HoldsAbove(*e, v)) delta.entries.push_back(*Export(e->key()));
+    if (HoldsAbove(*e, v)) delta.entries.push_back(ExportEntry(*e));
   }
   return delta;
+}
+
+std::vector<KeyState> Store::DeltaPage(const VersionVector& v, absl::string_view after,
+                                       size_t max_scan, std::string* next) const {
+  std::vector<KeyState> page;
+  // Position first: `after` may view `*next`, which is rewritten below.
+  auto it = after.empty() ? index_.begin() : index_.upper_bound(after);
+  next->clear();
+  for (size_t scanned = 0; it != index_.end(); ++it, ++scanned) {
+    if (scanned == max_scan) {
+      next->assign((*std::prev(it))->key().data(), (*std::prev(it))->key().size());
+      break;
+    }
+    if (HoldsAbove(**it, v)) page.push_back(ExportEntry(**it));
+  }
+  return page;
 }
 
 absl::Status Store::MergeDelta(const Delta& delta) {

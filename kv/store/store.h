@@ -148,6 +148,15 @@ class Store {
   // included), with this store's vector. Merging it into a store whose vector is `v`
   // gives that store everything this one has.
   Delta DeltaAbove(const VersionVector& v) const;
+  // DeltaAbove in pages, so that a caller holding a lock around the store can let
+  // go between pages: the key states above `v` among at most `max_scan` keys after
+  // `after` (exclusive; "" = from the first key), in key order. `*next` receives
+  // the key to pass as `after` for the next page, "" when the scan is complete
+  // (`after` may view `*next`).
+  // Pages of a changing store still make a valid delta: the states only hold
+  // more. Take the vector to send (vv()) before the first page.
+  std::vector<KeyState> DeltaPage(const VersionVector& v, absl::string_view after,
+                                  size_t max_scan, std::string* next) const;
   // Merges key states (a catch-up answer, possibly in several chunks: pass the vector
   // only with the last). InvalidArgument on a malformed entry: earlier entries of the
   // same call stay merged (each is a valid merge on its own), the vector is not taken.
@@ -207,6 +216,7 @@ class Store {
   // Merges a local operation's delta and wraps it as an event.
   Event Emit(Dot dot, KeyState delta);
   void Observe(const Dot& dot, ApplyResult* result);
+  KeyState ExportEntry(const Entry& e) const;
 
   const NodeId node_;
   Clock* const clock_;

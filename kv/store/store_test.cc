@@ -1225,6 +1225,38 @@ TEST(StoreDelta, FullDeltaIntoFreshStoreReproducesState) {
   EXPECT_EQ(b.store.digest(), a.store.digest());
 }
 
+TEST(StoreDelta, PagesAddUpToTheDeltaEvenWhileTheStoreChanges) {
+  Replica a(kNodeA), b(kNodeB);
+  for (int i = 0; i < 100; ++i) {
+    Res(a.store.Set(absl::StrCat("k", i), "v", std::nullopt));
+  }
+  // Page through in small pages, writing between pages (as a catch-up that
+  // lets requests in does); the vector is the one before the first page.
+  const VersionVector vv = a.store.vv();
+  std::string after;
+  int pages = 0;
+  Delta paged;
+  do {
+    for (KeyState& ks : a.store.DeltaPage({}, after, 7, &after)) {
+      paged.entries.push_back(std::move(ks));
+    }
+    Res(a.store.Set(absl::StrCat("k", pages * 3), "changed", std::nullopt));
+    ++pages;
+  } while (!after.empty());
+  EXPECT_EQ(pages, 15);  // 100 keys, 7 per page
+  paged.vv = vv;
+  ASSERT_OK(b.store.MergeDelta(paged));
+  // b has every key and at least what a had when the vector was taken; the
+  // writes made during paging that b missed arrive as events, in sequence.
+  EXPECT_EQ(Val(b.store.Keys("", 0, "")).keys.size(), 100u);
+  Delta rest = a.store.DeltaAbove(b.store.vv());
+  ASSERT_OK(b.store.MergeDelta(rest));
+  EXPECT_EQ(b.store.digest(), a.store.digest());
+  // A page ends early only at max_scan keys: one page can hold everything.
+  EXPECT_EQ(a.store.DeltaPage({}, "", 1000, &after).size(), 100u);
+  EXPECT_TRUE(after.empty());
+}
+
 TEST(StoreDelta, ChunkedMergeTakesVectorFromLastChunk) {
   Replica a(kNodeA), b(kNodeB);
   Populate(a);
