@@ -1,6 +1,6 @@
 // kvd against nats-servers that require authentication: user/password,
-// token (flag and NATS_TOKEN), and nkey (seed file). Without the right
-// secret kvd must not serve, and must say why in its log.
+// token (flag and NATS_TOKEN), and nkey (seed file), and against a TLS server.
+// Without the right secret (or CA) kvd must not serve, and must say why.
 
 #include <nats/nats.h>
 #include <signal.h>
@@ -259,6 +259,66 @@ TEST_F(KvdNKeyTest, SeedFileFromFlagAndEnvironment) {
 TEST_F(KvdNKeyTest, UnknownNKeyIsRejected) {
   const std::string other_seed = NewNKey("unknown").first;
   ExpectRejected(*server_, nc_.get(), {"--nkey=" + other_seed});
+}
+
+// A CA and a certificate for 127.0.0.1 signed by it, made with the openssl
+// command-line tool in `dir`.
+struct Certs {
+  std::string ca, cert, key;
+};
+
+absl::StatusOr<Certs> MakeCerts(const std::string& dir) {
+  const std::string script = absl::StrCat(
+      "set -e; cd '", dir, "';",
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem",
+      " -days 2 -subj /CN=natskv-test-ca;",
+      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr",
+      " -subj /CN=127.0.0.1;",
+      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf;",
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key",
+      " -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
+  const std::string command =
+      absl::StrCat("bash -c \"", script, "\" > '", dir, "/openssl.log' 2>&1");
+  if (std::system(command.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("openssl failed: ", command));
+  }
+  return Certs{absl::StrCat(dir, "/ca.pem"), absl::StrCat(dir, "/server.pem"),
+               absl::StrCat(dir, "/server.key")};
+}
+
+TEST(KvdTls, VerifiesTheServerWithTheGivenCa) {
+  const std::string dir = testing_util::TempDir();
+  auto certs = MakeCerts(dir);
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  auto server = NatsServer::Start(
+      {"--tls", "--tlscert", certs->cert, "--tlskey", certs->key});
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  // The test's own client, over TLS.
+  natsOptions* opts = nullptr;
+  ASSERT_EQ(natsOptions_Create(&opts), NATS_OK);
+  natsOptions_SetURL(opts, (*server)->url().c_str());
+  natsOptions_SetSecure(opts, true);
+  ASSERT_EQ(natsOptions_LoadCATrustedCertificates(opts, certs->ca.c_str()), NATS_OK);
+  natsConnection* raw = nullptr;
+  ASSERT_EQ(natsConnection_Connect(&raw, opts), NATS_OK) << nats_GetLastError(nullptr);
+  natsOptions_Destroy(opts);
+  ConnectionPtr nc(raw);
+
+  auto kvd = StartServingKvd(**server, nc.get(), {absl::StrCat("--tls_ca=", certs->ca)});
+  ASSERT_NE(kvd, nullptr);
+  kvd.reset();
+
+  // Without the CA the server's certificate cannot be verified: kvd says so
+  // and exits 1 instead of serving.
+  auto untrusting = Process::Start(
+      KvdPath(), {absl::StrCat("--server=", (*server)->url()), "--replication=false"});
+  ASSERT_TRUE(untrusting.ok()) << untrusting.status();
+  auto code = (*untrusting)->Wait(kTimeout);
+  ASSERT_TRUE(code.ok()) << (*untrusting)->Output();
+  EXPECT_EQ(*code, 1) << (*untrusting)->Output();
+  EXPECT_TRUE(absl::StrContains((*untrusting)->Output(), "certificate"))
+      << (*untrusting)->Output();
 }
 
 }  // namespace

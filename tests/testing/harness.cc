@@ -57,9 +57,10 @@ bool PortAccepts(int port) {
 }
 
 // Finds the port in the client URL list of a nats-server ports file, e.g.
-// {"nats":["nats://127.0.0.1:4222"],...}.
+// {"nats":["nats://127.0.0.1:4222"],...} ("tls://" when TLS is on).
 absl::optional<int> ParsePortsFile(const std::string& text) {
-  const size_t at = text.find("nats://");
+  size_t at = text.find("nats://");
+  if (at == std::string::npos) at = text.find("tls://");
   if (at == std::string::npos) return absl::nullopt;
   const size_t end = text.find('"', at);
   const std::string url = text.substr(at, end - at);
