@@ -3,6 +3,8 @@
 //   default  connection buffers publishes, nats.c's flusher thread writes them
 //   asap     service connection made with natsOptions_SetSendAsap(true)
 //   flush    handler calls natsConnection_Flush() after each reply
+//   prompt   buffered service connection plus a SendAsap one for lone
+//            replies (ServiceConfig::prompt_nc)
 // For each: the latency of single round trips (one request at a time) and the
 // throughput with --inflight requests pipelined.
 //
@@ -98,8 +100,10 @@ bool RunPolicy(const std::string& policy) {
   natsConnection* client_nc = Connect(true);
   if (server_nc == nullptr || client_nc == nullptr) return false;
   const bool flush_each = policy == "flush";
-  auto service = micro::Service::Start(
-      server_nc, {"bench", "1.0.0", "flush policy bench", {}, nullptr});
+  natsConnection* prompt_nc = policy == "prompt" ? Connect(true) : nullptr;
+  micro::ServiceConfig config{"bench", "1.0.0", "flush policy bench", {}, nullptr};
+  config.prompt_nc = prompt_nc;
+  auto service = micro::Service::Start(server_nc, config);
   if (!service.ok()) return false;
   absl::Status st =
       (*service)->AddEndpoint({"echo",
@@ -190,6 +194,7 @@ bool RunPolicy(const std::string& policy) {
   service->reset();
   natsConnection_Destroy(client_nc);
   natsConnection_Destroy(server_nc);
+  if (prompt_nc != nullptr) natsConnection_Destroy(prompt_nc);
   return true;
 }
 
@@ -202,7 +207,7 @@ int main(int argc, char** argv) {
                  "[--inflight=N]\n");
     return 2;
   }
-  for (const char* policy : {"default", "asap", "flush"}) {
+  for (const char* policy : {"default", "asap", "flush", "prompt"}) {
     if (!RunPolicy(policy)) return 1;
   }
   nats_Close();

@@ -29,31 +29,33 @@
 //
 // Reply flushing (measured). A reply is handed to nats.c with
 // natsConnection_Publish / natsConnection_PublishMsg and never followed by a
-// per-reply flush: natsConnection_Flush costs a PING/PONG round trip and
+// blind per-reply flush: natsConnection_Flush costs a PING/PONG round trip and
 // blocks the handler thread meanwhile (throughput collapses to ~11k req/s,
 // "flush" below). Stop() flushes once, after the last handler returned, so
-// that no reply is lost on shutdown. How replies leave the buffer is the
-// connection's setting, i.e. the caller's choice, since the service does not
-// own the connection:
-//   - nats.c default (buffered): the flusher thread writes pending bytes
-//     about 1 ms after a publish, coalescing busy replies into few writes.
-//     Best throughput under deep pipelining, but every lone request waits
-//     ~1 ms for its reply.
+// that no reply is lost on shutdown. How replies leave depends on the
+// connections the caller gives the service:
+//   - default (buffered): nats.c's flusher thread writes pending bytes about
+//     1 ms after a publish, coalescing busy replies into few writes. Best
+//     throughput under deep pipelining, but a lone request waits ~1 ms.
 //   - natsOptions_SetSendAsap(opts, true): each reply is written at once.
-//     ~7x lower latency for one-at-a-time requests, about two thirds of the
-//     buffered throughput with 128 requests in flight.
-// Recommendation, used by micro_demo and meant for kvd (whose clients mostly
-// wait for each reply): make the service's connection with SendAsap(true).
+//     ~7x lower latency one at a time, two thirds of the buffered throughput
+//     with 128 requests in flight (a write and a wake-up per reply).
+//   - prompt (ServiceConfig::prompt_nc, what kvd uses): the service's
+//     connection buffers, and a second, SendAsap connection carries the reply
+//     to a request that nothing else waits behind. While requests queue up,
+//     replies are buffered, and the last of the burst is flushed with them.
+//     The latency of SendAsap and the throughput of buffering.
 //
-// Measured on the 2-core development machine (shared with other builds, so
-// +-20%), nats-server 2.9.10 on 127.0.0.1, 16-byte echo, service and client
-// on separate connections in one process, client with SendAsap(true):
-//   bazel build //micro:micro_bench && nats-server -a 127.0.0.1 -p 14567 &
-//   micro_bench --url=nats://127.0.0.1:14567 --inflight=128   (and 1024)
-// policy    single request p50/p99   128 in flight   1024 in flight
-// default   993 / 1103 us             99.8k req/s     217k req/s
-// asap      144 /  233 us             66.2k req/s     88.8k req/s
-// flush     149 /  244 us             10.7k req/s     11.0k req/s
+// Measured on the 2-core development machine, nats-server 2.9.10 on
+// 127.0.0.1, 16-byte echo, service and client on separate connections in one
+// process, client with SendAsap(true):
+//   bazel build -c opt //micro:micro_bench && nats-server -a 127.0.0.1 -p 14567 &
+//   micro_bench --url=nats://127.0.0.1:14567 --inflight=128   (and 16)
+// policy    single request p50/p99   16 in flight   128 in flight
+// default   993 / 1096 us             15.9k req/s    98.1k req/s
+// asap      138 /  226 us             35.8k req/s    67.4k req/s
+// flush     143 /  247 us             11.2k req/s    10.4k req/s
+// prompt    143 /  225 us             44.9k req/s    99.9k req/s
 // ("flush": natsConnection_Flush after each reply in the handler.)
 
 #ifndef MICRO_SERVICE_H_
