@@ -33,14 +33,7 @@ using ::testing_util::WaitFor;
 
 constexpr absl::Duration kTimeout = absl::Seconds(20);
 
-std::string KvdPath() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  if (srcdir != nullptr) {
-    const std::string path = absl::StrCat(srcdir, "/natskv/kv/kvd");
-    if (access(path.c_str(), X_OK) == 0) return path;
-  }
-  return "kv/kvd";
-}
+std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
 
 // "nats://<userinfo>@127.0.0.1:<port>".
 std::string UrlWith(const NatsServer& server, const std::string& userinfo) {

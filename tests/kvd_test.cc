@@ -55,14 +55,7 @@ constexpr const char* kOps[] = {"get",        "set",
 constexpr int kNumOps = sizeof(kOps) / sizeof(kOps[0]);
 
 // The kvd binary: from the runfiles under Bazel, else relative to the cwd.
-std::string KvdPath() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  if (srcdir != nullptr) {
-    const std::string path = absl::StrCat(srcdir, "/natskv/kv/kvd");
-    if (access(path.c_str(), X_OK) == 0) return path;
-  }
-  return "kv/kvd";
-}
+std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
 
 // A JSON string literal for `s` (any bytes; NUL and controls escaped).
 std::string Q(const std::string& s) {

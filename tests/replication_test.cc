@@ -53,10 +53,7 @@ constexpr absl::Duration kConvergeTimeout = absl::Seconds(30);
 constexpr absl::Duration kRequestTimeout = absl::Seconds(10);
 constexpr absl::Duration kStatsTimeout = absl::Seconds(2);
 
-std::string KvdPath() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir != nullptr ? srcdir : ".", "/natskv/kv/kvd");
-}
+std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
 
 // A JSON string literal (the tests use plain ASCII).
 std::string Quote(absl::string_view s) {

@@ -391,4 +391,13 @@ std::map<std::string, std::string> MessageHeaders(natsMsg* msg) {
   return headers;
 }
 
+std::string RunfilePath(absl::string_view relative) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  if (srcdir != nullptr) {
+    const std::string path = absl::StrCat(srcdir, "/natskv/", relative);
+    if (access(path.c_str(), F_OK) == 0) return path;
+  }
+  return std::string(relative);
+}
+
 }  // namespace testing_util

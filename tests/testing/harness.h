@@ -34,6 +34,10 @@ bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
 // directory under /tmp.
 std::string TempDir();
 
+// The path of `relative` (e.g. "kv/kvd", a `data` dependency of the test) in
+// the test's runfiles, or `relative` itself outside Bazel.
+std::string RunfilePath(absl::string_view relative);
+
 // A child process (fork/exec) whose stdout and stderr go to one file.
 //
 // Thread safety: not thread-safe, except that Output() and WaitForOutput()
