@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
       "  kvd [--server nats://127.0.0.1:4222] [--link default] [--replication=true]\n"
       "Secrets may come from NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD, "
       "NATS_TOKEN.");
+  kv::transport::HandleHelp(argc, argv);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::fprintf(stderr, "kvd: unexpected argument '%s' (see --help)\n", rest[1]);

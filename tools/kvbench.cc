@@ -215,6 +215,7 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
 
 int Main(int argc, char** argv) {
   transport::SetUsage(kUsage);
+  transport::HandleHelp(argc, argv);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) return UsageError(absl::StrCat("unexpected argument '", rest[1], "'"));
   transport::ConnectOptions options = transport::OptionsFromFlags();

@@ -270,6 +270,7 @@ absl::StatusOr<std::vector<std::string>> ParseArgs(int argc, char** argv) {
 int Main(int argc, char** argv) {
   // absl prints "kvctl: " before the message itself.
   transport::SetUsage(absl::StripPrefix(UsageText("default"), "kvctl: "));
+  transport::HandleHelp(argc, argv);
   absl::StatusOr<std::vector<std::string>> parsed = ParseArgs(argc, argv);
   if (!parsed.ok()) return UsageError(parsed.status().message(), nullptr);
   const std::vector<std::string>& positional = *parsed;

@@ -2,7 +2,12 @@
 
 #include <string>
 
+#include <cstdlib>
+#include <iostream>
+
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/program_name.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
@@ -29,6 +34,22 @@ void SetUsage(absl::string_view message) {
   };
   config.contains_helpshort_flags = config.contains_help_flags;
   absl::SetFlagsUsageConfig(config);
+}
+
+void HandleHelp(int argc, char** argv) {
+  using absl::flags_internal::HelpMode;
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--") return;
+    HelpMode mode = HelpMode::kNone;
+    if (arg == "--help" || arg == "-help" || arg == "-h") mode = HelpMode::kImportant;
+    if (arg == "--helpfull" || arg == "-helpfull") mode = HelpMode::kFull;
+    if (mode == HelpMode::kNone) continue;
+    absl::flags_internal::SetProgramInvocationName(argv[0]);
+    absl::flags_internal::SetFlagsHelpMode(mode);
+    absl::flags_internal::HandleUsageFlags(std::cout, absl::ProgramUsageMessage());
+    std::exit(0);
+  }
 }
 
 ConnectOptions OptionsFromFlags() {

@@ -15,6 +15,11 @@ namespace kv::transport {
 // Call before absl::ParseCommandLine.
 void SetUsage(absl::string_view message);
 
+// When the command line asks for help (--help, -h, --helpfull), prints it and
+// exits 0; otherwise returns. Call after SetUsage, before absl::ParseCommandLine
+// (whose own --help exits 1 in this abseil version).
+void HandleHelp(int argc, char** argv);
+
 // The options the flags (and environment) give; reconnect policy and logging are
 // left for the program to set.
 ConnectOptions OptionsFromFlags();
