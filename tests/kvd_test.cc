@@ -13,9 +13,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
+#include <regex>
 #include <set>
 #include <string>
 #include <utility>
@@ -1425,6 +1427,60 @@ TEST_F(KvdTest, StandaloneDoesNotPublishReplicationTraffic) {
   if (msg != nullptr) natsMsg_Destroy(msg);
   natsSubscription_Destroy(sub);
   EXPECT_TRUE(absl::StrContains(kvd->Output(), "replication off"));
+}
+
+// Nothing a peer sends may crash a node: garbage on every replication subject
+// is counted and dropped, and the data stays as it was.
+TEST_F(KvdTest, GarbageOnReplicationSubjectsIsCountedAndDropped) {
+  auto kvd = StartKvd({});
+  ASSERT_NE(kvd, nullptr);
+  std::smatch m;
+  const std::string out = kvd->Output();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("serving kv\\.default\\.\\* \\(node (\\w+)")))
+      << out;
+  const std::string node = m[1];
+  EXPECT_EQ(Ok("set", KvBody("keep", "me")), R"({"ok":true})");
+
+  std::mt19937 rng(2024);
+  const std::vector<std::string> subjects = {
+      "_kv.default.events", "_kv.default.hb",
+      absl::StrCat("_kv.default.sync.", node), "_kv.default.sync.any"};
+  int sent = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::string junk(rng() % 300, '\0');
+    for (char& c : junk) c = static_cast<char>(rng());
+    // Some start like a real message (magic and version) to get past the header.
+    if (i % 3 == 0 && junk.size() >= 10) {
+      const char header[] = {0x01, 0x6e, 0x73, 0x76, 0x6b};
+      std::memcpy(junk.data(), header, sizeof(header));
+    }
+    const std::string& subject = subjects[i % subjects.size()];
+    if (i % subjects.size() == 2 || i % subjects.size() == 3) {
+      // Sync requests are requests: give some a reply subject.
+      ASSERT_EQ(natsConnection_PublishRequest(nc_.get(), subject.c_str(), "_INBOX.junk",
+                                              junk.data(), static_cast<int>(junk.size())),
+                NATS_OK);
+    } else {
+      ASSERT_EQ(natsConnection_Publish(nc_.get(), subject.c_str(), junk.data(),
+                                       static_cast<int>(junk.size())),
+                NATS_OK);
+    }
+    ++sent;
+  }
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  // Counted (every undecodable message), and the node is alive and unchanged.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        rapidjson::Document stats = Discover("STATS");
+        if (!stats.HasMember("endpoints")) return false;
+        const auto& d = stats["endpoints"][0]["data"];
+        return d["bad_peer_messages"].GetInt64() >= sent / 2;
+      },
+      kTimeout))
+      << Call(nc_.get(), "$SRV.STATS.kv", "").data;
+  EXPECT_TRUE(kvd->Running()) << kvd->Output();
+  EXPECT_EQ(Get("keep").second, "me");
+  EXPECT_EQ(Ok("keys", "{}"), R"({"keys":["keep"]})");
 }
 
 }  // namespace
