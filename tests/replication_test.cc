@@ -888,12 +888,11 @@ TEST_F(ReplicationTest, JoinUnderWritesConverges) {
 
 // A joiner must not answer requests before it caught up (DESIGN.md: "answers
 // 503 until it is caught up"). Events that arrive while it joins reveal a
-// "gap" (its vector is empty) and start a catch-up before Join() does; Join()
-// then finds a catch-up running, counts each of its 3 attempts as failed at
-// once and declares the node ready with whatever it has. The race needs an
-// event callback to run before the new housekeeping thread reaches Join(), so
-// it shows mostly on a loaded machine; repeated joins under a flood of writes
-// give it many chances.
+// "gap" (its vector is empty); an earlier version started a catch-up for it,
+// which made Join() give up and declare the node ready with a partial copy.
+// The race needs an event callback to run before the new housekeeping thread
+// reaches Join(), so it showed mostly on a loaded machine; repeated joins
+// under a flood of writes give it many chances.
 TEST_F(ReplicationTest, JoinerIsNotReadyBeforeCatchingUp) {
   StartServer();
   Node* a = StartNode();
