@@ -101,6 +101,23 @@ std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
 
 }  // namespace
 
+void ReplicaStats::LagHistogram::Add(uint64_t ms) {
+  ++counts[ms < static_cast<uint64_t>(kBuckets) ? ms : kBuckets - 1];
+  ++total;
+  max_ms = std::max(max_ms, ms);
+}
+
+uint64_t ReplicaStats::LagHistogram::Quantile(double q) const {
+  if (total == 0) return 0;
+  const uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total - 1));
+  uint64_t seen = 0;
+  for (int ms = 0; ms < kBuckets; ++ms) {
+    seen += counts[ms];
+    if (seen > rank) return static_cast<uint64_t>(ms);
+  }
+  return kBuckets - 1;
+}
+
 NodeId NewNodeId() {
   absl::BitGen gen;
   NodeId id = 0;
@@ -282,6 +299,9 @@ void Replica::HandleEvents(absl::string_view data) {
       continue;
     }
     ++counters_.events_in;
+    const int64_t origin_ms = static_cast<int64_t>(store::EventHlc(e) >> 16);
+    const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
+    counters_.apply_lag.Add(now_ms > origin_ms ? now_ms - origin_ms : 0);
     if (applied->gap && ready()) {  // before ready, the join catch-up covers it
       ++counters_.gaps;
       // The origin certainly has what we lack; if it is gone, the heartbeats of

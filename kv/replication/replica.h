@@ -101,6 +101,18 @@ struct ReplicaStats {
   uint64_t catchups_served = 0;
   uint64_t bad_messages = 0;    // undecodable or invalid peer messages
   uint64_t tombstones_collected = 0;
+  // Replication lag of the events applied: from the operation's HLC time at
+  // its origin to its application here, in milliseconds (the HLC's physical
+  // part has millisecond resolution; across machines it includes clock skew).
+  struct LagHistogram {
+    static constexpr int kBuckets = 1001;  // 0..999 ms, then ">= 1 s"
+    std::vector<uint64_t> counts = std::vector<uint64_t>(kBuckets);
+    uint64_t total = 0;
+    uint64_t max_ms = 0;
+    void Add(uint64_t ms);
+    // The smallest bucket below which `q` of the samples lie (1000 = ">= 1 s").
+    uint64_t Quantile(double q) const;
+  } apply_lag;
 };
 
 class Replica {

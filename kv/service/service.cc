@@ -126,6 +126,9 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
       ",\"bad_peer_messages\":", s.bad_messages,
       ",\"tombstones_collected\":", s.tombstones_collected,
       ",\"bad_requests\":", bad_requests, ",\"unknown_ops\":", unknown_ops,
+      ",\"apply_lag_ms\":{\"count\":", s.apply_lag.total,
+      ",\"p50\":", s.apply_lag.Quantile(0.5), ",\"p99\":", s.apply_lag.Quantile(0.99),
+      ",\"max\":", s.apply_lag.max_ms, "}",
       ",\"digest\":\"", absl::StrFormat("%016x%016x", s.digest.a, s.digest.b),
       "\",\"vv\":{", absl::StrJoin(vv, ","), "}}");
 }

@@ -158,6 +158,17 @@ struct Event {
   KeyState delta;
 };
 
+// The HLC stamp of the operation an event carries (the highest stamp in it).
+inline uint64_t EventHlc(const Event& e) {
+  uint64_t hlc = 0;
+  const KeyState& d = e.delta;
+  if (d.reg && d.reg->stamp.hlc > hlc) hlc = d.reg->stamp.hlc;
+  if (d.counter && d.counter->stamp.hlc > hlc) hlc = d.counter->stamp.hlc;
+  if (d.list && d.list->stamp.hlc > hlc) hlc = d.list->stamp.hlc;
+  if (d.set && d.set->stamp.hlc > hlc) hlc = d.set->stamp.hlc;
+  return hlc;
+}
+
 // A catch-up answer: every key state holding an operation above the requester's
 // vector; once merged, the requester has applied everything up to `vv`.
 struct Delta {
