@@ -83,6 +83,9 @@ absl::Status FromNats(natsStatus s, absl::string_view what) {
   absl::Status status = micro::NatsStatusToStatus(s, what);
   const char* last = nats_GetLastError(nullptr);
   if (status.ok() || last == nullptr || *last == 0) return status;
+  // nats.c's text often repeats the status ("(conn.c:2088): No server ..."):
+  // add it only when it says more.
+  if (absl::StrContains(last, natsStatus_GetText(s))) return status;
   return absl::Status(status.code(), absl::StrCat(status.message(), " (", last, ")"));
 }
 
