@@ -6,7 +6,7 @@ set -euo pipefail
 NATSKV_PACKAGES=(
   bazel-bootstrap bazel-rules-cc bazel-rules-java
   g++ libnats-dev nats-server libabsl-dev libcereal-dev rapidjson-dev
-  googletest libgtest-dev libbenchmark-dev openssl
+  googletest libgtest-dev libbenchmark-dev libssl-dev openssl
 )
 
 natskv_missing_packages() {
