@@ -146,7 +146,8 @@ struct Reader {
       List(s.removed);
     });
   }
-  // Reads the header; false when it is not ours or not this version.
+  // Reads the header; throws cereal::Exception (caught by the Decode functions) when
+  // it is not ours, not the expected kind or not this version.
   void Header(MessageKind want) {
     uint32_t magic = 0, version = 0;
     uint8_t kind = 0;

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/random/distributions.h"
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -68,13 +70,11 @@ void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err,
                             last != nullptr && *last ? absl::StrCat(" (", last, ")") : ""));
 }
 
-// Backoff for reconnects: 100 ms doubling to 5 s, plus jitter from nats.c.
 int64_t ReconnectDelay(natsConnection* nc, int attempts, void* closure) {
   (void)nc;
   (void)closure;
-  int64_t ms = 100;
-  for (int i = 1; i < attempts && ms < 5000; ++i) ms *= 2;
-  return ms < 5000 ? ms : 5000;
+  thread_local absl::BitGen gen;
+  return absl::ToInt64Milliseconds(ReconnectBackoff(attempts, gen));
 }
 
 // nats.c's status as an absl::Status, with nats.c's last error text (e.g. the
@@ -98,6 +98,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
 }
 
 }  // namespace
+
+absl::Duration ReconnectBackoff(int attempts, absl::BitGenRef gen) {
+  int64_t ms = 100;
+  for (int i = 1; i < attempts && ms < 5000; ++i) ms *= 2;
+  if (ms > 5000) ms = 5000;
+  return absl::Milliseconds(ms) * absl::Uniform(gen, 0.8, 1.2);
+}
 
 void ApplyEnvironment(ConnectOptions* o) {
   auto env = [](const char* name, std::string* field) {

@@ -9,6 +9,7 @@
 
 #include <nats/nats.h>
 
+#include "absl/random/bit_gen_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -60,6 +61,11 @@ using Connection = std::unique_ptr<natsConnection, ConnectionDeleter>;
 
 // The reason the connection failed or closed, as nats.c last saw it ("" if none).
 std::string LastError(natsConnection* nc);
+
+// The wait before reconnect attempt `attempts` (1, 2, ...) of a service: 100 ms
+// doubling to 5 s, each scaled by a random factor in [0.8, 1.2) so that nodes that
+// lost the same server do not all come back in the same instant.
+absl::Duration ReconnectBackoff(int attempts, absl::BitGenRef gen);
 
 // Connects. Errors: InvalidArgument for unusable settings (unreadable files, two
 // auth methods), Unavailable when no server answers, PermissionDenied when the
