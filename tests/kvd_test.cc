@@ -31,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "kv/codec/ops.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -55,15 +56,17 @@ using ::testing_util::WaitFor;
 
 constexpr absl::Duration kTimeout = absl::Seconds(20);
 
-constexpr const char* kOps[] = {"get",        "set",
-                                "del",        "exists",
-                                "add",        "push",
-                                "range",      "list_del",
-                                "clear",      "set_add",
-                                "set_remove", "set_query",
-                                "set_union",  "set_intersection",
-                                "keys"};
-constexpr int kNumOps = sizeof(kOps) / sizeof(kOps[0]);
+// Every op name, in the order of the API's operation table.
+const std::vector<std::string>& Ops() {
+  static const auto* ops = [] {
+    auto* names = new std::vector<std::string>;
+    for (kv::codec::Op op : kv::codec::AllOps()) {
+      names->emplace_back(kv::codec::OpName(op));
+    }
+    return names;
+  }();
+  return *ops;
+}
 
 // The kvd binary: from the runfiles under Bazel, else relative to the cwd.
 std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
@@ -655,6 +658,34 @@ TEST_F(KvdTest, BadRequestsAre400AndNameTheField) {
   EXPECT_EQ(Ok("set", KeyValueBody(std::string(1024, 'k'), "v")), R"({"ok":true})");
 }
 
+// Every op of the API table answers its example request, names each missing
+// required field and refuses an unknown one.
+TEST_F(KvdTest, EveryOpOfTheTableAnswersAndChecksItsFields) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  for (const kv::codec::OpSpec& spec : kv::codec::OpTable()) {
+    const std::string op(spec.name);
+    const std::string example(spec.example);
+    Ok(op, example);
+    std::string extra = example;
+    extra.insert(extra.size() - 1, ",\"zzz\":1");
+    ExpectError(Req(op, extra), 400,
+                absl::StrCat("unknown field 'zzz' for ", op, "; accepted: "), op);
+    for (const kv::codec::FieldSpec& f : spec.fields) {
+      if (!f.required) continue;
+      rapidjson::Document doc;
+      doc.Parse(example.data(), example.size());
+      ASSERT_TRUE(doc.IsObject()) << example;
+      doc.RemoveMember(std::string(f.name).c_str());
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      doc.Accept(w);
+      ExpectError(Req(op, buf.GetString()), 400,
+                  absl::StrCat("field '", f.name, "' is required for ", op), op);
+    }
+  }
+}
+
 TEST_F(KvdTest, UnknownOperationIs404) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
@@ -901,7 +932,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
   int errors_on_endpoints = 0, unknown_ops = 0;
   for (int i = 0; i < 1000; ++i) {
     Sent s;
-    s.op = kOps[pick(kNumOps)];
+    s.op = Ops()[pick(Ops().size())];
     s.category = pick(9);
     s.expected = 400;
     switch (s.category) {
@@ -1002,8 +1033,8 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
           const int len = 1 + pick(12);
           for (int k = 0; k < len; ++k)
             name += static_cast<char>('a' + pick(26));
-        } while (std::find(std::begin(kOps), std::end(kOps), name) !=
-                 std::end(kOps));
+        } while (std::find(Ops().begin(), Ops().end(), name) !=
+                 Ops().end());
         s.op = name;
         s.body = valid_body("get");
         s.expected = 404;
@@ -1306,10 +1337,10 @@ TEST_F(KvdTest, DiscoveryListsEndpointsAndReplicaFigures) {
     ASSERT_TRUE(e.HasMember("queue_group")) << name;
     EXPECT_STREQ(e["queue_group"].GetString(), "q") << name;
   }
-  EXPECT_EQ(info["endpoints"].Size(), 2u * kNumOps);
-  EXPECT_EQ(subjects.size(), 2u * kNumOps);
+  EXPECT_EQ(info["endpoints"].Size(), 2u * Ops().size());
+  EXPECT_EQ(subjects.size(), 2u * Ops().size());
   for (const char* link : {"a", "b"}) {
-    for (const char* op : kOps) {
+    for (const std::string& op : Ops()) {
       const std::string name = absl::StrCat(link, "_", op);
       EXPECT_EQ(subjects[name], absl::StrCat("kv.", link, ".", op)) << name;
     }
@@ -1327,7 +1358,7 @@ TEST_F(KvdTest, DiscoveryListsEndpointsAndReplicaFigures) {
       [&] {
         rapidjson::Document stats = Discover("STATS");
         if (!stats.HasMember("endpoints")) return false;
-        bool all = stats["endpoints"].Size() == 2u * kNumOps;
+        bool all = stats["endpoints"].Size() == 2u * Ops().size();
         for (const auto& e : stats["endpoints"].GetArray()) {
           const std::string name = e["name"].GetString();
           if (!e.HasMember("data")) return false;
