@@ -214,9 +214,6 @@ OpSpec MakeOp(const codec::OpSpec& spec) {
   OpSpec op;
   op.api = &spec;
   op.name = spec.name;
-  op.min_args = 0;
-  op.max_args = 0;
-  op.paged = false;
   std::vector<std::string> usage;
   std::vector<std::string> flags;
   for (const codec::FieldSpec& f : spec.fields) {

@@ -28,12 +28,12 @@ struct RequestOptions {
 // the op's table row in order, except "expires", "limit" and "cursor", which
 // come from RequestOptions.
 struct OpSpec {
-  const codec::OpSpec* api;  // the op's row in the API table
-  absl::string_view name;    // api->name
-  std::string args;          // "KEY VALUE [--ttl SECONDS]"
-  int min_args;
-  int max_args;  // -1: no upper bound
-  bool paged;    // the reply has a cursor: kvctl follows it through every page
+  const codec::OpSpec* api = nullptr;  // the op's row in the API table
+  absl::string_view name;              // api->name
+  std::string args;                    // "KEY VALUE [--ttl SECONDS]"
+  int min_args = 0;
+  int max_args = 0;    // -1: no upper bound
+  bool paged = false;  // the reply has a cursor: kvctl follows it to every page
   // The table's example request as a command line: BuildRequest of these
   // gives api->example.
   std::vector<std::string> example_args;
