@@ -22,13 +22,18 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "kv/transport/nkey.h"
+#include "tests/testing/client.h"
 #include "tests/testing/harness.h"
 
 namespace {
 
+using ::testing_util::Call;
 using ::testing_util::ConnectionPtr;
+using ::testing_util::KeyBody;
+using ::testing_util::KeyValueBody;
 using ::testing_util::NatsServer;
 using ::testing_util::Process;
+using ::testing_util::Reply;
 using ::testing_util::WaitFor;
 
 constexpr absl::Duration kTimeout = absl::Seconds(20);
@@ -42,23 +47,10 @@ std::string UrlWith(const NatsServer& server, const std::string& userinfo) {
 
 // A set followed by a get through kvd; true when both answer as expected.
 bool SetAndGet(natsConnection* nc, absl::Duration timeout = absl::Seconds(2)) {
-  natsMsg* msg = nullptr;
-  if (natsConnection_RequestString(
-          &msg, nc, "kv.default.set", R"({"key":"k","value":"authed"})",
-          absl::ToInt64Milliseconds(timeout)) != NATS_OK) {
-    return false;
-  }
-  const std::string set_reply(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-  natsMsg_Destroy(msg);
-  if (set_reply != R"({"ok":true})") return false;
-  if (natsConnection_RequestString(&msg, nc, "kv.default.get", R"({"key":"k"})",
-                                   absl::ToInt64Milliseconds(timeout)) !=
-      NATS_OK) {
-    return false;
-  }
-  const std::string get_reply(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-  natsMsg_Destroy(msg);
-  return get_reply == R"({"exists":true,"value":"authed"})";
+  const Reply set = Call(nc, "kv.default.set", KeyValueBody("k", "authed"), timeout);
+  if (!set.ok() || set.data != R"({"ok":true})") return false;
+  const Reply get = Call(nc, "kv.default.get", KeyBody("k"), timeout);
+  return get.ok() && get.data == R"({"exists":true,"value":"authed"})";
 }
 
 // Starts kvd (standalone) with `args` and `env`; waits until it serves and
@@ -107,11 +99,8 @@ void ExpectRejected(const NatsServer& server, natsConnection* nc,
   EXPECT_TRUE(logged) << "kvd did not log an authorization error; output:\n"
                       << output;
   EXPECT_FALSE(absl::StrContains(output, "serving kv.")) << output;
-  natsMsg* msg = nullptr;
-  EXPECT_EQ(natsConnection_RequestString(&msg, nc, "kv.default.get",
-                                         R"({"key":"k"})", 2000),
+  EXPECT_EQ(Call(nc, "kv.default.get", KeyBody("k"), absl::Seconds(2)).status,
             NATS_NO_RESPONDERS);
-  if (msg != nullptr) natsMsg_Destroy(msg);
   if ((*kvd)->Running()) {
     (*kvd)->Signal(SIGTERM);
     EXPECT_TRUE((*kvd)->Wait(kTimeout).ok());

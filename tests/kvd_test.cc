@@ -31,60 +31,45 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "kv/codec/ops.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
+#include "tests/testing/client.h"
 #include "tests/testing/harness.h"
 
 namespace {
 
+using ::testing_util::Call;
 using ::testing_util::ConnectionPtr;
+using ::testing_util::KeyBody;
+using ::testing_util::KeyIntBody;
+using ::testing_util::KeysBody;
+using ::testing_util::KeyValueBody;
 using ::testing_util::NatsServer;
 using ::testing_util::Process;
+using ::testing_util::Quote;
+using ::testing_util::RangeBody;
+using ::testing_util::Reply;
+using ::testing_util::ToReply;
 using ::testing_util::WaitFor;
 
 constexpr absl::Duration kTimeout = absl::Seconds(20);
-constexpr absl::Duration kRequestTimeout = absl::Seconds(10);
 
-constexpr const char* kOps[] = {"get",        "set",
-                                "del",        "exists",
-                                "add",        "push",
-                                "range",      "list_del",
-                                "clear",      "set_add",
-                                "set_remove", "set_query",
-                                "set_union",  "set_intersection",
-                                "keys"};
-constexpr int kNumOps = sizeof(kOps) / sizeof(kOps[0]);
+// Every op name, in the order of the API's operation table.
+const std::vector<std::string>& Ops() {
+  static const auto* ops = [] {
+    auto* names = new std::vector<std::string>;
+    for (kv::codec::Op op : kv::codec::AllOps()) {
+      names->emplace_back(kv::codec::OpName(op));
+    }
+    return names;
+  }();
+  return *ops;
+}
 
 // The kvd binary: from the runfiles under Bazel, else relative to the cwd.
 std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
-
-// A JSON string literal for `s` (any bytes; NUL and controls escaped).
-std::string Q(const std::string& s) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
-std::string KeyBody(const std::string& key) {
-  return absl::StrCat("{\"key\":", Q(key), "}");
-}
-std::string KvBody(const std::string& key, const std::string& value) {
-  return absl::StrCat("{\"key\":", Q(key), ",\"value\":", Q(value), "}");
-}
-std::string AddBody(const std::string& key, int64_t value) {
-  return absl::StrCat("{\"key\":", Q(key), ",\"value\":", value, "}");
-}
-std::string RangeBody(const std::string& key, int64_t start, int64_t stop) {
-  return absl::StrCat("{\"key\":", Q(key), ",\"start\":", start,
-                      ",\"stop\":", stop, "}");
-}
-std::string KeysListBody(const std::vector<std::string>& keys) {
-  std::vector<std::string> quoted;
-  for (const std::string& k : keys) quoted.push_back(Q(k));
-  return absl::StrCat("{\"keys\":[", absl::StrJoin(quoted, ","), "]}");
-}
 
 // Parses and re-serializes JSON (compact, member order kept), so replies
 // compare as text independent of whitespace. "<invalid JSON: ...>" if the
@@ -97,41 +82,6 @@ std::string Canon(const std::string& json) {
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   doc.Accept(w);
   return std::string(buf.GetString(), buf.GetSize());
-}
-
-// A reply (or the failure to get one).
-struct Reply {
-  natsStatus status = NATS_OK;
-  std::string data;
-  std::map<std::string, std::string> headers;
-
-  bool ok() const { return status == NATS_OK; }
-  // Nats-Service-Error-Code as a number, 0 when absent.
-  int code() const {
-    auto it = headers.find("Nats-Service-Error-Code");
-    int c = 0;
-    if (it == headers.end() || !absl::SimpleAtoi(it->second, &c)) return 0;
-    return c;
-  }
-};
-
-Reply ToReply(natsMsg* msg) {
-  Reply r;
-  r.data.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-  r.headers = testing_util::MessageHeaders(msg);
-  natsMsg_Destroy(msg);
-  return r;
-}
-
-Reply Call(natsConnection* nc, const std::string& subject,
-           const std::string& body, absl::Duration timeout = kRequestTimeout) {
-  natsMsg* msg = nullptr;
-  Reply r;
-  r.status = natsConnection_Request(&msg, nc, subject.c_str(), body.data(),
-                                    static_cast<int>(body.size()),
-                                    absl::ToInt64Milliseconds(timeout));
-  if (r.status != NATS_OK) return r;
-  return ToReply(msg);
 }
 
 // Checks that `r` is an error reply with `code`: both headers, and the body
@@ -269,8 +219,8 @@ class KvdTest : public ::testing::Test {
     int n = 0;
     for (int guard = 0; guard < 100000; ++guard) {
       std::string body =
-          absl::StrCat("{\"prefix\":", Q(prefix), ",\"limit\":", limit);
-      if (!cursor.empty()) absl::StrAppend(&body, ",\"cursor\":", Q(cursor));
+          absl::StrCat("{\"prefix\":", Quote(prefix), ",\"limit\":", limit);
+      if (!cursor.empty()) absl::StrAppend(&body, ",\"cursor\":", Quote(cursor));
       body += "}";
       rapidjson::Document doc = OkDoc("keys", body, link);
       if (!doc.IsObject() || !doc.HasMember("keys")) break;
@@ -329,13 +279,13 @@ TEST_F(KvdTest, GetSetDelExists) {
   ASSERT_NE(kvd, nullptr);
   EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":false,"value":""})");
   EXPECT_EQ(Ok("exists", KeyBody("k")), R"({"exists":false})");
-  EXPECT_EQ(Ok("set", KvBody("k", "v1")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k", "v1")), R"({"ok":true})");
   EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":true,"value":"v1"})");
   EXPECT_EQ(Ok("exists", KeyBody("k")), R"({"exists":true})");
-  EXPECT_EQ(Ok("set", KvBody("k", "v2")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k", "v2")), R"({"ok":true})");
   EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":true,"value":"v2"})");
   // The empty string is a value.
-  EXPECT_EQ(Ok("set", KvBody("empty", "")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("empty", "")), R"({"ok":true})");
   EXPECT_EQ(Ok("get", KeyBody("empty")), R"({"exists":true,"value":""})");
   EXPECT_EQ(Ok("exists", KeyBody("empty")), R"({"exists":true})");
   EXPECT_EQ(Ok("del", KeyBody("k")), R"({"deleted":true})");
@@ -344,12 +294,12 @@ TEST_F(KvdTest, GetSetDelExists) {
   EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":false,"value":""})");
   EXPECT_EQ(Ok("exists", KeyBody("k")), R"({"exists":false})");
   // A deleted key can be written again.
-  EXPECT_EQ(Ok("set", KvBody("k", "v3")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k", "v3")), R"({"ok":true})");
   EXPECT_EQ(Ok("get", KeyBody("k")), R"({"exists":true,"value":"v3"})");
   // del works on every type.
-  Ok("add", AddBody("c", 1));
-  Ok("push", KvBody("l", "x"));
-  Ok("set_add", KvBody("s", "x"));
+  Ok("add", KeyIntBody("c", 1));
+  Ok("push", KeyValueBody("l", "x"));
+  Ok("set_add", KeyValueBody("s", "x"));
   for (const char* key : {"c", "l", "s"}) {
     EXPECT_EQ(Ok("del", KeyBody(key)), R"({"deleted":true})") << key;
     EXPECT_EQ(Ok("exists", KeyBody(key)), R"({"exists":false})") << key;
@@ -385,7 +335,7 @@ TEST_F(KvdTest, SetWithExpiresDisappears) {
   // A set without expires clears an earlier TTL.
   EXPECT_EQ(Ok("set", R"({"key":"ttl2","value":"a","expires":1})"),
             R"({"ok":true})");
-  EXPECT_EQ(Ok("set", KvBody("ttl2", "b")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("ttl2", "b")), R"({"ok":true})");
   EXPECT_TRUE(WaitFor([&] { return absl::Now() - set_at > absl::Seconds(2.5); },
                       kTimeout));
   EXPECT_EQ(Ok("get", KeyBody("ttl2")), R"({"exists":true,"value":"b"})");
@@ -394,28 +344,28 @@ TEST_F(KvdTest, SetWithExpiresDisappears) {
 TEST_F(KvdTest, Counters) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
-  EXPECT_EQ(Ok("add", AddBody("c", 5)), R"({"value":5})");
-  EXPECT_EQ(Ok("add", AddBody("c", -7)), R"({"value":-2})");
+  EXPECT_EQ(Ok("add", KeyIntBody("c", 5)), R"({"value":5})");
+  EXPECT_EQ(Ok("add", KeyIntBody("c", -7)), R"({"value":-2})");
   EXPECT_EQ(Ok("get", KeyBody("c")), R"({"exists":true,"value":"-2"})");
-  EXPECT_EQ(Ok("add", AddBody("zero", 0)), R"({"value":0})");
+  EXPECT_EQ(Ok("add", KeyIntBody("zero", 0)), R"({"value":0})");
   EXPECT_EQ(Ok("exists", KeyBody("zero")), R"({"exists":true})");
   EXPECT_EQ(Ok("get", KeyBody("zero")), R"({"exists":true,"value":"0"})");
-  EXPECT_EQ(Ok("add", AddBody("neg", -3)), R"({"value":-3})");
+  EXPECT_EQ(Ok("add", KeyIntBody("neg", -3)), R"({"value":-3})");
   // A deleted counter starts again at 0.
   EXPECT_EQ(Ok("del", KeyBody("c")), R"({"deleted":true})");
-  EXPECT_EQ(Ok("add", AddBody("c", 1)), R"({"value":1})");
+  EXPECT_EQ(Ok("add", KeyIntBody("c", 1)), R"({"value":1})");
 
   // Overflow in both directions: 413, value unchanged.
-  EXPECT_EQ(Ok("add", AddBody("max", INT64_MAX)),
+  EXPECT_EQ(Ok("add", KeyIntBody("max", INT64_MAX)),
             R"({"value":9223372036854775807})");
-  ExpectError(Req("add", AddBody("max", 1)), 413, "overflow");
+  ExpectError(Req("add", KeyIntBody("max", 1)), 413, "overflow");
   EXPECT_EQ(Ok("get", KeyBody("max")),
             R"({"exists":true,"value":"9223372036854775807"})");
   EXPECT_EQ(Ok("add", R"({"key":"min","value":-9223372036854775808})"),
             R"({"value":-9223372036854775808})");
-  ExpectError(Req("add", AddBody("min", -1)), 413, "overflow");
-  EXPECT_EQ(Ok("add", AddBody("min", 0)), R"({"value":-9223372036854775808})");
-  EXPECT_EQ(Ok("add", AddBody("min", 1)), R"({"value":-9223372036854775807})");
+  ExpectError(Req("add", KeyIntBody("min", -1)), 413, "overflow");
+  EXPECT_EQ(Ok("add", KeyIntBody("min", 0)), R"({"value":-9223372036854775808})");
+  EXPECT_EQ(Ok("add", KeyIntBody("min", 1)), R"({"value":-9223372036854775807})");
 }
 
 TEST_F(KvdTest, Lists) {
@@ -424,7 +374,7 @@ TEST_F(KvdTest, Lists) {
   EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":[]})");
   int n = 0;
   for (const char* v : {"a", "b", "c", "d", "e"}) {
-    EXPECT_EQ(Ok("push", KvBody("l", v)),
+    EXPECT_EQ(Ok("push", KeyValueBody("l", v)),
               absl::StrCat("{\"length\":", ++n, "}"));
   }
   EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)),
@@ -444,18 +394,18 @@ TEST_F(KvdTest, Lists) {
             R"({"values":["a","b","c","d","e"]})");
 
   // Duplicates are kept in order; list_del removes every equal item.
-  EXPECT_EQ(Ok("push", KvBody("l", "b")), R"({"length":6})");
-  EXPECT_EQ(Ok("list_del", KvBody("l", "b")), R"({"length":4})");
+  EXPECT_EQ(Ok("push", KeyValueBody("l", "b")), R"({"length":6})");
+  EXPECT_EQ(Ok("list_del", KeyValueBody("l", "b")), R"({"length":4})");
   EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)),
             R"({"values":["a","c","d","e"]})");
-  EXPECT_EQ(Ok("list_del", KvBody("l", "zzz")), R"({"length":4})");
-  EXPECT_EQ(Ok("list_del", KvBody("absent", "a")), R"({"length":0})");
+  EXPECT_EQ(Ok("list_del", KeyValueBody("l", "zzz")), R"({"length":4})");
+  EXPECT_EQ(Ok("list_del", KeyValueBody("absent", "a")), R"({"length":0})");
 
   EXPECT_EQ(Ok("clear", KeyBody("l")), R"({"deleted":true})");
   EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":[]})");
   EXPECT_EQ(Ok("clear", KeyBody("absent")), R"({"deleted":false})");
   // A cleared list can grow again.
-  EXPECT_EQ(Ok("push", KvBody("l", "z")), R"({"length":1})");
+  EXPECT_EQ(Ok("push", KeyValueBody("l", "z")), R"({"length":1})");
   EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":["z"]})");
 }
 
@@ -463,40 +413,40 @@ TEST_F(KvdTest, Sets) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
   EXPECT_EQ(Ok("set_query", KeyBody("s1")), R"({"values":[]})");
-  EXPECT_EQ(Ok("set_add", KvBody("s1", "b")), R"({"size":1})");
-  EXPECT_EQ(Ok("set_add", KvBody("s1", "a")), R"({"size":2})");
-  EXPECT_EQ(Ok("set_add", KvBody("s1", "c")), R"({"size":3})");
-  EXPECT_EQ(Ok("set_add", KvBody("s1", "a")), R"({"size":3})");
+  EXPECT_EQ(Ok("set_add", KeyValueBody("s1", "b")), R"({"size":1})");
+  EXPECT_EQ(Ok("set_add", KeyValueBody("s1", "a")), R"({"size":2})");
+  EXPECT_EQ(Ok("set_add", KeyValueBody("s1", "c")), R"({"size":3})");
+  EXPECT_EQ(Ok("set_add", KeyValueBody("s1", "a")), R"({"size":3})");
   EXPECT_EQ(Ok("set_query", KeyBody("s1")), R"({"values":["a","b","c"]})");
-  EXPECT_EQ(Ok("set_remove", KvBody("s1", "b")), R"({"size":2})");
-  EXPECT_EQ(Ok("set_remove", KvBody("s1", "b")), R"({"size":2})");
-  EXPECT_EQ(Ok("set_remove", KvBody("nosuch", "b")), R"({"size":0})");
+  EXPECT_EQ(Ok("set_remove", KeyValueBody("s1", "b")), R"({"size":2})");
+  EXPECT_EQ(Ok("set_remove", KeyValueBody("s1", "b")), R"({"size":2})");
+  EXPECT_EQ(Ok("set_remove", KeyValueBody("nosuch", "b")), R"({"size":0})");
   EXPECT_EQ(Ok("set_query", KeyBody("s1")), R"({"values":["a","c"]})");
 
-  for (const char* v : {"d", "c", "e"}) Ok("set_add", KvBody("s2", v));
-  for (const char* v : {"z", "c", "a"}) Ok("set_add", KvBody("s3", v));
+  for (const char* v : {"d", "c", "e"}) Ok("set_add", KeyValueBody("s2", v));
+  for (const char* v : {"z", "c", "a"}) Ok("set_add", KeyValueBody("s3", v));
   EXPECT_EQ(Ok("set_query", KeyBody("s2")), R"({"values":["c","d","e"]})");
-  EXPECT_EQ(Ok("set_union", KeysListBody({"s1", "s2"})),
+  EXPECT_EQ(Ok("set_union", KeysBody({"s1", "s2"})),
             R"({"values":["a","c","d","e"]})");
-  EXPECT_EQ(Ok("set_union", KeysListBody({"s1", "s2", "s3"})),
+  EXPECT_EQ(Ok("set_union", KeysBody({"s1", "s2", "s3"})),
             R"({"values":["a","c","d","e","z"]})");
-  EXPECT_EQ(Ok("set_intersection", KeysListBody({"s1", "s2"})),
+  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s2"})),
             R"({"values":["c"]})");
-  EXPECT_EQ(Ok("set_intersection", KeysListBody({"s1", "s3"})),
+  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s3"})),
             R"({"values":["a","c"]})");
-  EXPECT_EQ(Ok("set_intersection", KeysListBody({"s1", "s2", "s3"})),
+  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s2", "s3"})),
             R"({"values":["c"]})");
   // An absent key is the empty set.
-  EXPECT_EQ(Ok("set_union", KeysListBody({"s1", "absent"})),
+  EXPECT_EQ(Ok("set_union", KeysBody({"s1", "absent"})),
             R"({"values":["a","c"]})");
-  EXPECT_EQ(Ok("set_intersection", KeysListBody({"s1", "absent"})),
+  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "absent"})),
             R"({"values":[]})");
-  EXPECT_EQ(Ok("set_union", KeysListBody({})), R"({"values":[]})");
-  EXPECT_EQ(Ok("set_intersection", KeysListBody({})), R"({"values":[]})");
-  EXPECT_EQ(Ok("set_union", KeysListBody({"s1"})), R"({"values":["a","c"]})");
+  EXPECT_EQ(Ok("set_union", KeysBody({})), R"({"values":[]})");
+  EXPECT_EQ(Ok("set_intersection", KeysBody({})), R"({"values":[]})");
+  EXPECT_EQ(Ok("set_union", KeysBody({"s1"})), R"({"values":["a","c"]})");
   // Removing the last member empties the set.
-  EXPECT_EQ(Ok("set_remove", KvBody("s1", "a")), R"({"size":1})");
-  EXPECT_EQ(Ok("set_remove", KvBody("s1", "c")), R"({"size":0})");
+  EXPECT_EQ(Ok("set_remove", KeyValueBody("s1", "a")), R"({"size":1})");
+  EXPECT_EQ(Ok("set_remove", KeyValueBody("s1", "c")), R"({"size":0})");
   EXPECT_EQ(Ok("set_query", KeyBody("s1")), R"({"values":[]})");
 }
 
@@ -513,7 +463,7 @@ TEST_F(KvdTest, KeysPagesThrough2500KeysExactlyOnce) {
   for (int i = 0; i < 2500; ++i) {
     const std::string key = absl::StrFormat("page/%05d", (i * 7919) % 2500);
     expected.insert(key);
-    const std::string body = KvBody(key, absl::StrCat("v", i));
+    const std::string body = KeyValueBody(key, absl::StrCat("v", i));
     ASSERT_EQ(natsConnection_PublishRequest(nc_.get(), "kv.default.set", inbox,
                                             body.data(),
                                             static_cast<int>(body.size())),
@@ -532,7 +482,7 @@ TEST_F(KvdTest, KeysPagesThrough2500KeysExactlyOnce) {
   natsInbox_Destroy(inbox);
   ASSERT_EQ(expected.size(), 2500u);
   for (const char* other : {"other/1", "other/2", "pag", "pagf", "page"}) {
-    Ok("set", KvBody(other, "x"));
+    Ok("set", KeyValueBody(other, "x"));
   }
 
   for (int limit : {1, 7, 100, 333, 2500, 10000}) {
@@ -564,7 +514,7 @@ TEST_F(KvdTest, KeysPagesThrough2500KeysExactlyOnce) {
   EXPECT_EQ(Ok("del", KeyBody(cursor)), R"({"deleted":true})");
   rapidjson::Document next =
       OkDoc("keys", absl::StrCat(R"({"prefix":"page/","limit":10,"cursor":)",
-                                 Q(cursor), "}"));
+                                 Quote(cursor), "}"));
   ASSERT_TRUE(next.HasMember("keys"));
   ASSERT_EQ(next["keys"].Size(), 10u);
   EXPECT_EQ(std::string(next["keys"][0].GetString()), "page/00010");
@@ -590,13 +540,13 @@ TEST_F(KvdTest, ValuesRoundTripByteExactly) {
   for (size_t i = 0; i < values.size(); ++i) {
     SCOPED_TRACE(absl::StrCat("value ", i));
     const std::string key = absl::StrCat("v", i);
-    EXPECT_EQ(Ok("set", KvBody(key, values[i])), R"({"ok":true})");
+    EXPECT_EQ(Ok("set", KeyValueBody(key, values[i])), R"({"ok":true})");
     const auto got = Get(key);
     EXPECT_TRUE(got.first);
     EXPECT_EQ(got.second, values[i]);
-    EXPECT_EQ(Ok("push", KvBody("list", values[i])),
+    EXPECT_EQ(Ok("push", KeyValueBody("list", values[i])),
               absl::StrCat("{\"length\":", i + 1, "}"));
-    Ok("set_add", KvBody("set", values[i]));
+    Ok("set_add", KeyValueBody("set", values[i]));
   }
   // Lists keep order and bytes.
   rapidjson::Document range = OkDoc("range", RangeBody("list", 0, -1));
@@ -621,13 +571,13 @@ TEST_F(KvdTest, ValuesRoundTripByteExactly) {
         << i;
   }
   // list_del and set_remove match byte-exactly (NUL included).
-  EXPECT_EQ(Ok("list_del", KvBody("list", std::string(1, '\0'))),
+  EXPECT_EQ(Ok("list_del", KeyValueBody("list", std::string(1, '\0'))),
             absl::StrCat("{\"length\":", values.size() - 1, "}"));
-  EXPECT_EQ(Ok("set_remove", KvBody("set", std::string("nul\0inside\0", 11))),
+  EXPECT_EQ(Ok("set_remove", KeyValueBody("set", std::string("nul\0inside\0", 11))),
             absl::StrCat("{\"size\":", values.size() - 1, "}"));
   // Keys may be any UTF-8 too, NUL included.
   const std::string odd_key = std::string("k\xE2\x9C\x93 \"q\"\n\0z", 12);
-  EXPECT_EQ(Ok("set", KvBody(odd_key, "odd")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody(odd_key, "odd")), R"({"ok":true})");
   EXPECT_EQ(Get(odd_key).second, "odd");
   const std::vector<std::string> listed = AllKeys("k");
   EXPECT_EQ(listed, std::vector<std::string>{odd_key});
@@ -639,7 +589,7 @@ TEST_F(KvdTest, ValuesRoundTripByteExactly) {
 TEST_F(KvdTest, BadRequestsAre400AndNameTheField) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
-  Ok("set", KvBody("str", "v"));
+  Ok("set", KeyValueBody("str", "v"));
   struct Case {
     const char* op;
     std::string body;
@@ -693,7 +643,7 @@ TEST_F(KvdTest, BadRequestsAre400AndNameTheField) {
       {"keys", R"({"key":"x"})", "unknown field 'key'"},
       // Key longer than --max_key_bytes (1024).
       {"get", KeyBody(std::string(1025, 'k')), "field 'key'"},
-      {"set", KvBody(std::string(5000, 'k'), "v"), "field 'key'"},
+      {"set", KeyValueBody(std::string(5000, 'k'), "v"), "field 'key'"},
       // Invalid UTF-8 inside a string.
       {"set", "{\"key\":\"k\",\"value\":\"\xff\xfe\"}", "not valid JSON"},
   };
@@ -705,7 +655,35 @@ TEST_F(KvdTest, BadRequestsAre400AndNameTheField) {
   EXPECT_EQ(AllKeys(), std::vector<std::string>{"str"});
   EXPECT_EQ(Get("str").second, "v");
   // A key of exactly the limit is fine.
-  EXPECT_EQ(Ok("set", KvBody(std::string(1024, 'k'), "v")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody(std::string(1024, 'k'), "v")), R"({"ok":true})");
+}
+
+// Every op of the API table answers its example request, names each missing
+// required field and refuses an unknown one.
+TEST_F(KvdTest, EveryOpOfTheTableAnswersAndChecksItsFields) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  for (const kv::codec::OpSpec& spec : kv::codec::OpTable()) {
+    const std::string op(spec.name);
+    const std::string example(spec.example);
+    Ok(op, example);
+    std::string extra = example;
+    extra.insert(extra.size() - 1, ",\"zzz\":1");
+    ExpectError(Req(op, extra), 400,
+                absl::StrCat("unknown field 'zzz' for ", op, "; accepted: "), op);
+    for (const kv::codec::FieldSpec& f : spec.fields) {
+      if (!f.required) continue;
+      rapidjson::Document doc;
+      doc.Parse(example.data(), example.size());
+      ASSERT_TRUE(doc.IsObject()) << example;
+      doc.RemoveMember(std::string(f.name).c_str());
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+      doc.Accept(w);
+      ExpectError(Req(op, buf.GetString()), 400,
+                  absl::StrCat("field '", f.name, "' is required for ", op), op);
+    }
+  }
 }
 
 TEST_F(KvdTest, UnknownOperationIs404) {
@@ -745,35 +723,35 @@ TEST_F(KvdTest, UnknownOperationIs404) {
 TEST_F(KvdTest, WrongTypeIs409AndChangesNothing) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
-  Ok("set", KvBody("str", "v"));
-  Ok("add", AddBody("cnt", 3));
-  Ok("push", KvBody("lst", "a"));
-  Ok("set_add", KvBody("st", "m"));
+  Ok("set", KeyValueBody("str", "v"));
+  Ok("add", KeyIntBody("cnt", 3));
+  Ok("push", KeyValueBody("lst", "a"));
+  Ok("set_add", KeyValueBody("st", "m"));
   struct Case {
     const char* op;
     std::string body;
   };
   const std::vector<Case> cases = {
-      {"push", KvBody("str", "x")},
-      {"add", AddBody("str", 1)},
-      {"set_add", KvBody("str", "x")},
+      {"push", KeyValueBody("str", "x")},
+      {"add", KeyIntBody("str", 1)},
+      {"set_add", KeyValueBody("str", "x")},
       {"range", RangeBody("str", 0, -1)},
       {"set_query", KeyBody("str")},
-      {"list_del", KvBody("str", "v")},
-      {"set", KvBody("cnt", "x")},
-      {"push", KvBody("cnt", "x")},
+      {"list_del", KeyValueBody("str", "v")},
+      {"set", KeyValueBody("cnt", "x")},
+      {"push", KeyValueBody("cnt", "x")},
       {"get", KeyBody("lst")},
-      {"set", KvBody("lst", "x")},
-      {"add", AddBody("lst", 1)},
-      {"set_add", KvBody("lst", "a")},
+      {"set", KeyValueBody("lst", "x")},
+      {"add", KeyIntBody("lst", 1)},
+      {"set_add", KeyValueBody("lst", "a")},
       {"set_query", KeyBody("lst")},
       {"get", KeyBody("st")},
-      {"push", KvBody("st", "m")},
+      {"push", KeyValueBody("st", "m")},
       {"range", RangeBody("st", 0, 1)},
       {"clear", KeyBody("st")},
-      {"set_remove", KvBody("lst", "a")},
-      {"set_union", KeysListBody({"st", "lst"})},
-      {"set_intersection", KeysListBody({"st", "str"})},
+      {"set_remove", KeyValueBody("lst", "a")},
+      {"set_union", KeysBody({"st", "lst"})},
+      {"set_intersection", KeysBody({"st", "str"})},
   };
   for (const Case& c : cases) {
     ExpectError(Req(c.op, c.body), 409, "wrong type",
@@ -793,26 +771,26 @@ TEST_F(KvdTest, TooLargeIs413) {
   ASSERT_NE(kvd, nullptr);
   const std::string max_value(1000, 'v');
   const std::string too_big(1001, 'v');
-  EXPECT_EQ(Ok("set", KvBody("big", max_value)), R"({"ok":true})");
-  ExpectError(Req("set", KvBody("big", too_big)), 413, "field 'value'");
-  ExpectError(Req("set", KvBody("new", std::string(100000, 'x'))), 413, "1000");
-  ExpectError(Req("push", KvBody("lst", too_big)), 413, "field 'value'");
-  ExpectError(Req("set_add", KvBody("st", too_big)), 413, "field 'value'");
+  EXPECT_EQ(Ok("set", KeyValueBody("big", max_value)), R"({"ok":true})");
+  ExpectError(Req("set", KeyValueBody("big", too_big)), 413, "field 'value'");
+  ExpectError(Req("set", KeyValueBody("new", std::string(100000, 'x'))), 413, "1000");
+  ExpectError(Req("push", KeyValueBody("lst", too_big)), 413, "field 'value'");
+  ExpectError(Req("set_add", KeyValueBody("st", too_big)), 413, "field 'value'");
   EXPECT_EQ(Get("big").second, max_value);
   EXPECT_EQ(Ok("exists", KeyBody("new")), R"({"exists":false})");
   EXPECT_EQ(Ok("exists", KeyBody("lst")), R"({"exists":false})");
 
   std::vector<std::string> keys;
   for (int i = 0; i < 129; ++i) keys.push_back(absl::StrCat("s", i));
-  ExpectError(Req("set_union", KeysListBody(keys)), 413, "at most 128");
-  ExpectError(Req("set_intersection", KeysListBody(keys)), 413, "at most 128");
+  ExpectError(Req("set_union", KeysBody(keys)), 413, "at most 128");
+  ExpectError(Req("set_intersection", KeysBody(keys)), 413, "at most 128");
   keys.pop_back();
-  EXPECT_EQ(Ok("set_union", KeysListBody(keys)), R"({"values":[]})");
+  EXPECT_EQ(Ok("set_union", KeysBody(keys)), R"({"values":[]})");
 
   ExpectError(Req("keys", R"({"limit":10001})"), 413, "field 'limit'");
   EXPECT_EQ(Ok("keys", R"({"limit":10000})"), R"({"keys":["big"]})");
 
-  for (int i = 0; i < 20; ++i) Ok("push", KvBody("lst", absl::StrCat(i)));
+  for (int i = 0; i < 20; ++i) Ok("push", KeyValueBody("lst", absl::StrCat(i)));
   ExpectError(Req("range", RangeBody("lst", 0, -1)), 413, "at most 10");
   EXPECT_EQ(Ok("range", RangeBody("lst", 0, 9)),
             R"({"values":["0","1","2","3","4","5","6","7","8","9"]})");
@@ -851,7 +829,7 @@ TEST_F(KvdTest, ReplicatedNodeIs503UntilReady) {
       },
       kTimeout))
       << kvd->Output();
-  EXPECT_EQ(Ok("set", KvBody("k", "v")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k", "v")), R"({"ok":true})");
   EXPECT_EQ(Get("k").second, "v");
 }
 
@@ -860,8 +838,8 @@ TEST_F(KvdTest, ReplicatedNodeServesAfterReady) {
   ASSERT_NE(kvd, nullptr);
   EXPECT_TRUE(kvd->WaitForOutput("ready", kTimeout)) << kvd->Output();
   EXPECT_TRUE(absl::StrContains(kvd->Output(), "replication on"));
-  EXPECT_EQ(Ok("set", KvBody("k", "v")), R"({"ok":true})");
-  EXPECT_EQ(Ok("add", AddBody("c", 2)), R"({"value":2})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k", "v")), R"({"ok":true})");
+  EXPECT_EQ(Ok("add", KeyIntBody("c", 2)), R"({"value":2})");
   EXPECT_EQ(Get("k").second, "v");
   // A replicated node publishes its changes on _kv.<link>.events (this is
   // the control for the standalone test below).
@@ -869,7 +847,7 @@ TEST_F(KvdTest, ReplicatedNodeServesAfterReady) {
   ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), "_kv.default.events"),
             NATS_OK);
   ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
-  EXPECT_EQ(Ok("set", KvBody("k2", "v2")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k2", "v2")), R"({"ok":true})");
   natsMsg* msg = nullptr;
   EXPECT_EQ(natsSubscription_NextMsg(&msg, sub, 10000), NATS_OK);
   if (msg != nullptr) natsMsg_Destroy(msg);
@@ -882,14 +860,14 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
 
   // Known data of every type.
   for (int i = 0; i < 20; ++i) {
-    Ok("set", KvBody(absl::StrCat("str", i),
+    Ok("set", KeyValueBody(absl::StrCat("str", i),
                      absl::StrCat("value ", i, " \xE2\x9C\x93")));
   }
   for (int i = 0; i < 5; ++i) {
-    Ok("add", AddBody(absl::StrCat("cnt", i), i * 1000 - 2000));
+    Ok("add", KeyIntBody(absl::StrCat("cnt", i), i * 1000 - 2000));
     for (int j = 0; j < 3; ++j) {
-      Ok("push", KvBody(absl::StrCat("lst", i), absl::StrCat("item", j)));
-      Ok("set_add", KvBody(absl::StrCat("st", i), absl::StrCat("m", j)));
+      Ok("push", KeyValueBody(absl::StrCat("lst", i), absl::StrCat("item", j)));
+      Ok("set_add", KeyValueBody(absl::StrCat("st", i), absl::StrCat("m", j)));
     }
   }
   // key -> rendered value of its type.
@@ -929,15 +907,15 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
   // A valid body for `op` (used as the base that is then broken).
   auto valid_body = [&](const std::string& op) -> std::string {
     const std::string key = known_key();
-    if (op == "add") return AddBody(key, 1);
+    if (op == "add") return KeyIntBody(key, 1);
     if (op == "range") return RangeBody(key, 0, -1);
     if (op == "set_union" || op == "set_intersection") {
-      return KeysListBody({known_key(), known_key()});
+      return KeysBody({known_key(), known_key()});
     }
     if (op == "keys") return R"({"prefix":"str","limit":5})";
     if (op == "set" || op == "push" || op == "list_del" || op == "set_add" ||
         op == "set_remove") {
-      return KvBody(key, "x");
+      return KeyValueBody(key, "x");
     }
     return KeyBody(key);
   };
@@ -954,7 +932,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
   int errors_on_endpoints = 0, unknown_ops = 0;
   for (int i = 0; i < 1000; ++i) {
     Sent s;
-    s.op = kOps[pick(kNumOps)];
+    s.op = Ops()[pick(Ops().size())];
     s.category = pick(9);
     s.expected = 400;
     switch (s.category) {
@@ -974,16 +952,16 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
           s.body =
               absl::StrCat("{\"keys\":", pick(2) ? "\"s\"" : "[1,\"a\"]", "}");
         } else if (s.op == "add") {
-          s.body = absl::StrCat("{\"key\":", Q(key),
+          s.body = absl::StrCat("{\"key\":", Quote(key),
                                 ",\"value\":", pick(2) ? "\"1\"" : "0.25", "}");
         } else if (s.op == "range") {
-          s.body = absl::StrCat("{\"key\":", Q(key), ",\"start\":", bad,
+          s.body = absl::StrCat("{\"key\":", Quote(key), ",\"start\":", bad,
                                 ",\"stop\":1}");
           if (bad == "5")
             s.body = absl::StrCat("{\"key\":", bad, ",\"start\":0,\"stop\":1}");
         } else if (pick(2) == 0 && s.op != "get" && s.op != "del" &&
                    s.op != "exists" && s.op != "clear" && s.op != "set_query") {
-          s.body = absl::StrCat("{\"key\":", Q(key), ",\"value\":", bad, "}");
+          s.body = absl::StrCat("{\"key\":", Quote(key), ",\"value\":", bad, "}");
         } else {
           s.body = absl::StrCat("{\"key\":", bad,
                                 ",\"value\":\"x\",\"start\":0,\"stop\":1}");
@@ -999,9 +977,9 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
                    s.op == "clear" || s.op == "set_query") {
           s.body = "{}";
         } else if (s.op == "range") {
-          s.body = absl::StrCat("{\"key\":", Q(known_key()), ",\"start\":0}");
+          s.body = absl::StrCat("{\"key\":", Quote(known_key()), ",\"start\":0}");
         } else {
-          s.body = pick(2) ? absl::StrCat("{\"key\":", Q(known_key()), "}")
+          s.body = pick(2) ? absl::StrCat("{\"key\":", Quote(known_key()), "}")
                            : R"({"value":"x"})";
         }
         break;
@@ -1016,7 +994,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
             const std::string key = pick(2)
                                         ? absl::StrCat(prefix_for[t], pick(5))
                                         : absl::StrCat("fresh", i);
-            s.body = KvBody(key, std::string(1001 + pick(100000), 'x'));
+            s.body = KeyValueBody(key, std::string(1001 + pick(100000), 'x'));
             s.expected = 413;
             break;
           }
@@ -1028,7 +1006,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
           case 2: {
             s.op = pick(2) ? "set_union" : "set_intersection";
             std::vector<std::string> keys(129 + pick(1000), "st0");
-            s.body = KeysListBody(keys);
+            s.body = KeysBody(keys);
             s.expected = 413;
             break;
           }
@@ -1055,8 +1033,8 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
           const int len = 1 + pick(12);
           for (int k = 0; k < len; ++k)
             name += static_cast<char>('a' + pick(26));
-        } while (std::find(std::begin(kOps), std::end(kOps), name) !=
-                 std::end(kOps));
+        } while (std::find(Ops().begin(), Ops().end(), name) !=
+                 Ops().end());
         s.op = name;
         s.body = valid_body("get");
         s.expected = 404;
@@ -1080,12 +1058,12 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
         switch (pick(4)) {
           case 0:
             s.op = "add";
-            s.body = absl::StrCat("{\"key\":", Q(absl::StrCat("cnt", pick(5))),
+            s.body = absl::StrCat("{\"key\":", Quote(absl::StrCat("cnt", pick(5))),
                                   ",\"value\":", h, "}");
             break;
           case 1:
             s.op = "range";
-            s.body = absl::StrCat("{\"key\":", Q(absl::StrCat("lst", pick(5))),
+            s.body = absl::StrCat("{\"key\":", Quote(absl::StrCat("lst", pick(5))),
                                   ",\"start\":", h, ",\"stop\":-1}");
             break;
           case 2:
@@ -1094,7 +1072,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
             break;
           default:
             s.op = "set";
-            s.body = absl::StrCat("{\"key\":", Q(absl::StrCat("str", pick(20))),
+            s.body = absl::StrCat("{\"key\":", Quote(absl::StrCat("str", pick(20))),
                                   ",\"value\":\"changed\",\"expires\":",
                                   h[0] == '-' ? h : absl::StrCat("-", h), "}");
         }
@@ -1108,7 +1086,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
     const Reply r = Req(s.op, s.body);
     const std::string what =
         absl::StrCat("request ", i, " category ", s.category, " op ", s.op,
-                     " body ", Q(s.body.substr(0, 120)));
+                     " body ", Quote(s.body.substr(0, 120)));
     if (!r.ok()) {
       const absl::StatusOr<int> exit = kvd->Wait(absl::Seconds(2));
       FAIL() << what << ": no reply (" << natsStatus_GetText(r.status)
@@ -1154,7 +1132,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
 TEST_F(KvdTest, DeeplyNestedJsonDoesNotCrash) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
-  Ok("set", KvBody("k", "v"));
+  Ok("set", KeyValueBody("k", "v"));
   for (int depth : {10000, 100000, 1000000}) {
     for (const std::string& unit : {std::string("["), std::string("{\"a\":")}) {
       std::string body;
@@ -1182,18 +1160,18 @@ TEST_F(KvdTest, TwoLinksAreIsolated) {
   ASSERT_NE(kvd, nullptr);
   EXPECT_TRUE(absl::StrContains(kvd->Output(), "serving kv.a.*"));
   EXPECT_TRUE(absl::StrContains(kvd->Output(), "serving kv.b.*"));
-  EXPECT_EQ(Ok("set", KvBody("k", "on a"), "a"), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k", "on a"), "a"), R"({"ok":true})");
   EXPECT_EQ(Ok("get", KeyBody("k"), "b"), R"({"exists":false,"value":""})");
   EXPECT_EQ(Ok("exists", KeyBody("k"), "b"), R"({"exists":false})");
   EXPECT_EQ(Ok("keys", "{}", "b"), R"({"keys":[]})");
-  EXPECT_EQ(Ok("set", KvBody("k", "on b"), "b"), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k", "on b"), "b"), R"({"ok":true})");
   EXPECT_EQ(Get("k", "a").second, "on a");
   EXPECT_EQ(Get("k", "b").second, "on b");
   // The same key may even hold different types on the two links.
-  EXPECT_EQ(Ok("add", AddBody("c", 5), "a"), R"({"value":5})");
-  EXPECT_EQ(Ok("push", KvBody("c", "x"), "b"), R"({"length":1})");
-  EXPECT_EQ(Ok("add", AddBody("c", 1), "a"), R"({"value":6})");
-  EXPECT_EQ(Ok("set_add", KvBody("s", "only-a"), "a"), R"({"size":1})");
+  EXPECT_EQ(Ok("add", KeyIntBody("c", 5), "a"), R"({"value":5})");
+  EXPECT_EQ(Ok("push", KeyValueBody("c", "x"), "b"), R"({"length":1})");
+  EXPECT_EQ(Ok("add", KeyIntBody("c", 1), "a"), R"({"value":6})");
+  EXPECT_EQ(Ok("set_add", KeyValueBody("s", "only-a"), "a"), R"({"size":1})");
   EXPECT_EQ(Ok("set_query", KeyBody("s"), "b"), R"({"values":[]})");
   EXPECT_EQ(Ok("del", KeyBody("k"), "a"), R"({"deleted":true})");
   EXPECT_EQ(Get("k", "b").second, "on b");
@@ -1209,7 +1187,7 @@ TEST_F(KvdTest, SigtermDrainsInFlightRequests) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
   for (int i = 0; i < 2000; ++i)
-    Ok("set", KvBody(absl::StrFormat("key%05d", i), "v"));
+    Ok("set", KeyValueBody(absl::StrFormat("key%05d", i), "v"));
 
   // Requests on inbox.<i>: half increments of one counter (each reply a
   // distinct value), half full key listings (slower), all in flight.
@@ -1225,7 +1203,7 @@ TEST_F(KvdTest, SigtermDrainsInFlightRequests) {
   ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
   for (int i = 0; i < kRequests; ++i) {
     const bool add = i % 2 == 0;
-    const std::string body = add ? AddBody("counter", 1) : std::string("{}");
+    const std::string body = add ? KeyIntBody("counter", 1) : std::string("{}");
     ASSERT_EQ(natsConnection_PublishRequest(
                   nc_.get(), add ? "kv.default.add" : "kv.default.keys",
                   absl::StrCat(prefix, ".", i).c_str(), body.data(),
@@ -1293,7 +1271,7 @@ TEST_F(KvdTest, SigtermDrainsInFlightRequests) {
 TEST_F(KvdTest, SigintAlsoStopsCleanly) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
-  Ok("set", KvBody("k", "v"));
+  Ok("set", KeyValueBody("k", "v"));
   kvd->Signal(SIGINT);
   const absl::StatusOr<int> code = kvd->Wait(kTimeout);
   ASSERT_TRUE(code.ok()) << code.status();
@@ -1304,8 +1282,8 @@ TEST_F(KvdTest, SigintAlsoStopsCleanly) {
 TEST_F(KvdTest, ReconnectsAfterServerRestart) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
-  Ok("set", KvBody("k", "before restart"));
-  Ok("add", AddBody("c", 41));
+  Ok("set", KeyValueBody("k", "before restart"));
+  Ok("add", KeyIntBody("c", 41));
   ASSERT_TRUE(server_->Restart().ok());
   EXPECT_TRUE(kvd->WaitForOutput("disconnected", kTimeout)) << kvd->Output();
   EXPECT_TRUE(kvd->WaitForOutput("reconnected", kTimeout)) << kvd->Output();
@@ -1319,8 +1297,8 @@ TEST_F(KvdTest, ReconnectsAfterServerRestart) {
       },
       kTimeout))
       << kvd->Output();
-  EXPECT_EQ(Ok("add", AddBody("c", 1)), R"({"value":42})");
-  EXPECT_EQ(Ok("set", KvBody("k2", "after")), R"({"ok":true})");
+  EXPECT_EQ(Ok("add", KeyIntBody("c", 1)), R"({"value":42})");
+  EXPECT_EQ(Ok("set", KeyValueBody("k2", "after")), R"({"ok":true})");
   EXPECT_EQ(AllKeys(), (std::vector<std::string>{"c", "k", "k2"}));
   // Discovery came back too.
   EXPECT_TRUE(Discover("PING").HasMember("id"));
@@ -1359,28 +1337,28 @@ TEST_F(KvdTest, DiscoveryListsEndpointsAndReplicaFigures) {
     ASSERT_TRUE(e.HasMember("queue_group")) << name;
     EXPECT_STREQ(e["queue_group"].GetString(), "q") << name;
   }
-  EXPECT_EQ(info["endpoints"].Size(), 2u * kNumOps);
-  EXPECT_EQ(subjects.size(), 2u * kNumOps);
+  EXPECT_EQ(info["endpoints"].Size(), 2u * Ops().size());
+  EXPECT_EQ(subjects.size(), 2u * Ops().size());
   for (const char* link : {"a", "b"}) {
-    for (const char* op : kOps) {
+    for (const std::string& op : Ops()) {
       const std::string name = absl::StrCat(link, "_", op);
       EXPECT_EQ(subjects[name], absl::StrCat("kv.", link, ".", op)) << name;
     }
   }
 
-  for (int i = 0; i < 3; ++i) Ok("set", KvBody(absl::StrCat("a", i), "x"), "a");
-  Ok("add", AddBody("c", 1), "b");
-  Ok("push", KvBody("l", "x"), "b");
-  Ok("set_add", KvBody("s", "x"), "b");
-  Ok("set", KvBody("r", "x"), "b");
-  Ok("set", KvBody("r2", "x"), "b");
+  for (int i = 0; i < 3; ++i) Ok("set", KeyValueBody(absl::StrCat("a", i), "x"), "a");
+  Ok("add", KeyIntBody("c", 1), "b");
+  Ok("push", KeyValueBody("l", "x"), "b");
+  Ok("set_add", KeyValueBody("s", "x"), "b");
+  Ok("set", KeyValueBody("r", "x"), "b");
+  Ok("set", KeyValueBody("r2", "x"), "b");
   ExpectError(Req("get", "{}", "a"), 400, "key");
   // Endpoint stats: per-endpoint counts and each link's replica figures.
   EXPECT_TRUE(WaitFor(
       [&] {
         rapidjson::Document stats = Discover("STATS");
         if (!stats.HasMember("endpoints")) return false;
-        bool all = stats["endpoints"].Size() == 2u * kNumOps;
+        bool all = stats["endpoints"].Size() == 2u * Ops().size();
         for (const auto& e : stats["endpoints"].GetArray()) {
           const std::string name = e["name"].GetString();
           if (!e.HasMember("data")) return false;
@@ -1408,12 +1386,12 @@ TEST_F(KvdTest, StandaloneDoesNotPublishReplicationTraffic) {
   ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
-  Ok("set", KvBody("k", "v"));
-  Ok("add", AddBody("c", 1));
-  Ok("push", KvBody("l", "v"));
-  Ok("set_add", KvBody("s", "v"));
-  Ok("list_del", KvBody("l", "v"));
-  Ok("set_remove", KvBody("s", "v"));
+  Ok("set", KeyValueBody("k", "v"));
+  Ok("add", KeyIntBody("c", 1));
+  Ok("push", KeyValueBody("l", "v"));
+  Ok("set_add", KeyValueBody("s", "v"));
+  Ok("list_del", KeyValueBody("l", "v"));
+  Ok("set_remove", KeyValueBody("s", "v"));
   Ok("del", KeyBody("k"));
   // Anything kvd published before its last reply has reached the server
   // before that reply; one more round trip of our own and a short bounded
@@ -1439,7 +1417,7 @@ TEST_F(KvdTest, GarbageOnReplicationSubjectsIsCountedAndDropped) {
   ASSERT_TRUE(std::regex_search(out, m, std::regex("serving kv\\.default\\.\\* \\(node (\\w+)")))
       << out;
   const std::string node = m[1];
-  EXPECT_EQ(Ok("set", KvBody("keep", "me")), R"({"ok":true})");
+  EXPECT_EQ(Ok("set", KeyValueBody("keep", "me")), R"({"ok":true})");
 
   std::mt19937 rng(2024);
   const std::vector<std::string> subjects = {

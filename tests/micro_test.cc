@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "micro/service.h"
+#include "tests/testing/client.h"
 #include "tests/testing/harness.h"
 
 namespace {
@@ -34,34 +35,19 @@ using ::micro::Service;
 using ::micro::ServiceConfig;
 using ::testing_util::ConnectionPtr;
 using ::testing_util::NatsServer;
+using ::testing_util::Reply;
+using ::testing_util::ToReply;
 using ::testing_util::WaitFor;
 
 constexpr absl::Duration kTimeout = absl::Seconds(10);
-
-// A reply, parsed.
-struct Reply {
-  std::string data;
-  std::map<std::string, std::string> headers;
-};
-
-Reply ToReply(natsMsg* msg) {
-  Reply r;
-  r.data.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-  r.headers = testing_util::MessageHeaders(msg);
-  natsMsg_Destroy(msg);
-  return r;
-}
 
 // Sends one request and returns its reply, or nullopt on timeout / no
 // responders.
 absl::optional<Reply> Call(natsConnection* nc, const std::string& subject,
                            const std::string& data = "") {
-  natsMsg* msg = nullptr;
-  const natsStatus s = natsConnection_Request(
-      &msg, nc, subject.c_str(), data.data(), static_cast<int>(data.size()),
-      absl::ToInt64Milliseconds(kTimeout));
-  if (s != NATS_OK) return absl::nullopt;
-  return ToReply(msg);
+  Reply r = testing_util::Call(nc, subject, data, kTimeout);
+  if (!r.ok()) return absl::nullopt;
+  return r;
 }
 
 // Sends a request with one header; returns the reply message (caller

@@ -38,13 +38,20 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/testing/client.h"
 #include "tests/testing/harness.h"
 
 namespace {
 
+using ::testing_util::Call;
 using ::testing_util::ConnectionPtr;
+using ::testing_util::KeyBody;
+using ::testing_util::KeyIntBody;
+using ::testing_util::KeyValueBody;
 using ::testing_util::NatsServer;
 using ::testing_util::Process;
+using ::testing_util::Quote;
+using ::testing_util::Reply;
 using ::testing_util::WaitFor;
 
 // Generous: two cores, other tests running at the same time.
@@ -55,28 +62,6 @@ constexpr absl::Duration kStatsTimeout = absl::Seconds(2);
 
 std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
 
-// A JSON string literal (the tests use plain ASCII).
-std::string Quote(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
-std::string KeyBody(absl::string_view key) {
-  return absl::StrCat("{\"key\":", Quote(key), "}");
-}
-std::string KeyValueBody(absl::string_view key, absl::string_view value) {
-  return absl::StrCat("{\"key\":", Quote(key), ",\"value\":", Quote(value),
-                      "}");
-}
-std::string KeyIntBody(absl::string_view key, int64_t value) {
-  return absl::StrCat("{\"key\":", Quote(key), ",\"value\":", value, "}");
-}
-
 rapidjson::Document Parse(const std::string& json) {
   rapidjson::Document doc;
   doc.Parse(json.c_str(), json.size());
@@ -85,32 +70,6 @@ rapidjson::Document Parse(const std::string& json) {
 
 // ---------------------------------------------------------------------------
 // A kv client: one request, one reply.
-
-struct Reply {
-  bool answered = false;  // false: timeout or no responders
-  int code = 0;           // Nats-Service-Error-Code; 0 = success
-  std::string data;
-};
-
-Reply Call(natsConnection* nc, const std::string& subject,
-           const std::string& body, absl::Duration timeout = kRequestTimeout) {
-  Reply r;
-  natsMsg* msg = nullptr;
-  if (natsConnection_Request(&msg, nc, subject.c_str(), body.data(),
-                             static_cast<int>(body.size()),
-                             absl::ToInt64Milliseconds(timeout)) != NATS_OK) {
-    return r;
-  }
-  r.answered = true;
-  r.data.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-  const char* code = nullptr;
-  if (natsMsgHeader_Get(msg, "Nats-Service-Error-Code", &code) == NATS_OK &&
-      code != nullptr) {
-    r.code = std::atoi(code);
-  }
-  natsMsg_Destroy(msg);
-  return r;
-}
 
 std::string Subject(absl::string_view link, absl::string_view op) {
   return absl::StrCat("kv.", link, ".", op);
@@ -123,9 +82,9 @@ rapidjson::Document Op(natsConnection* nc, absl::string_view op,
                        absl::string_view link = "default") {
   const Reply r = Call(nc, Subject(link, op), body);
   rapidjson::Document doc;
-  if (!r.answered || r.code != 0) {
+  if (!r.ok() || r.code() != 0) {
     ADD_FAILURE() << "kv." << link << "." << op << " " << body << ": "
-                  << (r.answered ? r.data : "no answer");
+                  << (r.ok() ? r.data : "no answer");
     return doc;
   }
   doc = Parse(r.data);
@@ -327,7 +286,7 @@ NodeStats Stats(natsConnection* nc, const std::string& service_id,
   s.service_id = service_id;
   const Reply r =
       Call(nc, absl::StrCat("$SRV.STATS.kv.", service_id), "", kStatsTimeout);
-  if (!r.answered) {
+  if (!r.ok()) {
     s.error = "no STATS reply";
     return s;
   }
@@ -564,17 +523,17 @@ class Workload {
       for (int attempt = 0; attempt < 200; ++attempt) {
         r = Call(nc->get(), Subject(options_.link, op), body,
                  options_.request_timeout);
-        if (!r.answered || r.code != 503) break;
+        if (!r.ok() || r.code() != 503) break;
         not_ready_++;
         absl::SleepFor(absl::Milliseconds(5));
       }
-      if (!r.answered) {
+      if (!r.ok()) {
         unanswered_++;
         if (!counter.empty()) {
           absl::MutexLock lock(&mu_);
           counters_[counter].second += delta < 0 ? -delta : delta;
         }
-      } else if (r.code != 0) {
+      } else if (r.code() != 0) {
         errors_++;
         absl::MutexLock lock(&mu_);
         last_error_ = absl::StrCat(op, " ", body, " -> ", r.data);

@@ -164,15 +164,11 @@ int RunDiscovery(const std::string& verb, absl::Duration wait) {
   return kExitOk;
 }
 
-absl::StatusOr<RequestOptions> OptionsFromFlags(const OpSpec& op) {
+// The options set by flags; BuildRequest checks that they apply to the op.
+RequestOptions OptionsFromFlags() {
   RequestOptions options;
   if (int64_t ttl = absl::GetFlag(FLAGS_ttl); ttl != 0) options.ttl_seconds = ttl;
-  if (int64_t limit = absl::GetFlag(FLAGS_limit); limit != 0) {
-    if (absl::string_view(op.name) != "keys") {
-      return absl::InvalidArgumentError("--limit applies to keys only");
-    }
-    options.limit = limit;
-  }
+  if (int64_t limit = absl::GetFlag(FLAGS_limit); limit != 0) options.limit = limit;
   return options;
 }
 
@@ -206,15 +202,14 @@ int RunKeys(natsConnection* nc, const OpSpec& op, const std::vector<std::string>
 }
 
 int RunOp(const OpSpec& op, const std::vector<std::string>& args) {
-  absl::StatusOr<RequestOptions> options = OptionsFromFlags(op);
-  if (!options.ok()) return UsageError(options.status().message(), &op);
-  absl::StatusOr<std::string> body = BuildRequest(op, args, *options);
+  const RequestOptions options = OptionsFromFlags();
+  absl::StatusOr<std::string> body = BuildRequest(op, args, options);
   if (!body.ok()) return UsageError(body.status().message(), &op);
   absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
   if (timeout <= absl::ZeroDuration()) timeout = kOpTimeout;
   absl::StatusOr<transport::Connection> nc = ConnectFromFlags(timeout);
   if (!nc.ok()) return Failure(nc.status().message());
-  if (op.request == RequestShape::kScan) return RunKeys(nc->get(), op, args, *options, timeout);
+  if (op.paged) return RunKeys(nc->get(), op, args, options, timeout);
   absl::StatusOr<CallResult> result =
       Call(nc->get(), OpSubject(absl::GetFlag(FLAGS_link), op.name), *body, timeout);
   if (!result.ok()) return Failure(result.status().message());

@@ -2,8 +2,10 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -21,20 +23,20 @@ class RequestWriter {
  public:
   RequestWriter() : writer_(buffer_) { writer_.StartObject(); }
 
-  void String(const char* key, absl::string_view value) {
-    writer_.Key(key);
+  void String(absl::string_view key, absl::string_view value) {
+    Key(key);
     if (!writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size())) &&
         status_.ok()) {
       status_ = absl::InvalidArgumentError(
           absl::StrCat("'", key, "' is not valid UTF-8"));
     }
   }
-  void Int(const char* key, int64_t value) {
-    writer_.Key(key);
+  void Int(absl::string_view key, int64_t value) {
+    Key(key);
     writer_.Int64(value);
   }
-  void StringArray(const char* key, const std::vector<std::string>& values) {
-    writer_.Key(key);
+  void StringArray(absl::string_view key, const std::vector<std::string>& values) {
+    Key(key);
     writer_.StartArray();
     for (const std::string& v : values) {
       if (!writer_.String(v.data(), static_cast<rapidjson::SizeType>(v.size())) &&
@@ -53,10 +55,49 @@ class RequestWriter {
   }
 
  private:
+  void Key(absl::string_view key) {
+    writer_.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+  }
+
   rapidjson::StringBuffer buffer_;
   JsonWriter writer_;
   absl::Status status_;
 };
+
+// The request fields kvctl fills from flags, and how its usage shows them.
+struct FlagField {
+  absl::string_view field;
+  absl::string_view usage;  // empty: not for the user (cursor: kvctl pages)
+};
+constexpr FlagField kFlagFields[] = {
+    {"expires", "[--ttl SECONDS]"},
+    {"limit", "[--limit N]"},
+    {"cursor", ""},
+};
+
+const FlagField* FlagFieldOf(absl::string_view field) {
+  for (const FlagField& f : kFlagFields) {
+    if (f.field == field) return &f;
+  }
+  return nullptr;
+}
+
+// The placeholder of a positional field in usage text and errors.
+std::string Metavar(const codec::FieldSpec& f) {
+  if (f.type == codec::FieldType::kKeyList) return "KEY...";
+  if (f.type == codec::FieldType::kInt && f.name == "value") return "N";
+  return absl::AsciiStrToUpper(f.name);
+}
+
+// "--ttl applies to set only": the ops whose requests have `field`.
+absl::Status FlagNotApplicable(absl::string_view flag, absl::string_view field) {
+  std::vector<absl::string_view> ops;
+  for (const codec::OpSpec& spec : codec::OpTable()) {
+    if (codec::FindField(spec, field) != nullptr) ops.push_back(spec.name);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, " applies to ", absl::StrJoin(ops, ", "), " only"));
+}
 
 absl::Status CheckArgCount(const OpSpec& op, size_t n) {
   const bool too_few = static_cast<int>(n) < op.min_args;
@@ -67,44 +108,32 @@ absl::Status CheckArgCount(const OpSpec& op, size_t n) {
                    n == 1 ? "" : "s", ")"));
 }
 
-absl::Status AddShapedFields(const OpSpec& op, const std::vector<std::string>& args,
-                             const RequestOptions& options, RequestWriter* w) {
-  switch (op.request) {
-    case RequestShape::kKey:
-      w->String("key", args[0]);
-      return absl::OkStatus();
-    case RequestShape::kKeyValue:
-      w->String("key", args[0]);
-      w->String("value", args[1]);
-      if (options.ttl_seconds) w->Int("expires", *options.ttl_seconds);
-      return absl::OkStatus();
-    case RequestShape::kKeyInt: {
-      absl::StatusOr<int64_t> n = ParseInt("N", args[1]);
+// Writes the request fields in table order: positional ones from `args` (a
+// key list takes every argument left), the others from `options`.
+absl::Status AddFields(const OpSpec& op, const std::vector<std::string>& args,
+                       const RequestOptions& options, RequestWriter* w) {
+  size_t next = 0;
+  for (const codec::FieldSpec& f : op.api->fields) {
+    if (f.name == "expires") {
+      if (options.ttl_seconds) w->Int(f.name, *options.ttl_seconds);
+    } else if (f.name == "limit") {
+      if (options.limit) w->Int(f.name, *options.limit);
+    } else if (f.name == "cursor") {
+      if (!options.cursor.empty()) w->String(f.name, options.cursor);
+    } else if (next >= args.size()) {
+      continue;  // an optional positional field left out
+    } else if (f.type == codec::FieldType::kKeyList) {
+      w->StringArray(f.name, std::vector<std::string>(args.begin() + next, args.end()));
+      next = args.size();
+    } else if (f.type == codec::FieldType::kKey || f.type == codec::FieldType::kString) {
+      w->String(f.name, args[next++]);
+    } else {
+      absl::StatusOr<int64_t> n = ParseInt(Metavar(f), args[next++]);
       if (!n.ok()) return n.status();
-      w->String("key", args[0]);
-      w->Int("value", *n);
-      return absl::OkStatus();
+      w->Int(f.name, *n);
     }
-    case RequestShape::kKeyRange: {
-      absl::StatusOr<int64_t> start = ParseInt("START", args[1]);
-      if (!start.ok()) return start.status();
-      absl::StatusOr<int64_t> stop = ParseInt("STOP", args[2]);
-      if (!stop.ok()) return stop.status();
-      w->String("key", args[0]);
-      w->Int("start", *start);
-      w->Int("stop", *stop);
-      return absl::OkStatus();
-    }
-    case RequestShape::kKeys:
-      w->StringArray("keys", args);
-      return absl::OkStatus();
-    case RequestShape::kScan:
-      if (!args.empty()) w->String("prefix", args[0]);
-      if (options.limit) w->Int("limit", *options.limit);
-      if (!options.cursor.empty()) w->String("cursor", options.cursor);
-      return absl::OkStatus();
   }
-  return absl::InternalError("unknown request shape");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<rapidjson::Document> ParseObject(absl::string_view body) {
@@ -153,47 +182,61 @@ absl::StatusOr<std::string> FormatGet(const rapidjson::Document& doc,
       "\n");
 }
 
+// The example request of `spec` as kvctl arguments and options.
+void SetExample(const codec::OpSpec& spec, OpSpec* op) {
+  rapidjson::Document doc;
+  doc.Parse(spec.example.data(), spec.example.size());
+  if (doc.HasParseError() || !doc.IsObject()) return;
+  for (const codec::FieldSpec& f : spec.fields) {
+    auto it = doc.FindMember(rapidjson::Value(rapidjson::StringRef(
+        f.name.data(), static_cast<rapidjson::SizeType>(f.name.size()))));
+    if (it == doc.MemberEnd()) continue;
+    const rapidjson::Value& v = it->value;
+    if (f.name == "expires" && v.IsInt64()) {
+      op->example_options.ttl_seconds = v.GetInt64();
+    } else if (f.name == "limit" && v.IsInt64()) {
+      op->example_options.limit = v.GetInt64();
+    } else if (f.name == "cursor" && v.IsString()) {
+      op->example_options.cursor = v.GetString();
+    } else if (v.IsArray()) {
+      for (const rapidjson::Value& item : v.GetArray()) {
+        if (item.IsString()) op->example_args.push_back(item.GetString());
+      }
+    } else if (v.IsString()) {
+      op->example_args.emplace_back(v.GetString(), v.GetStringLength());
+    } else if (v.IsInt64()) {
+      op->example_args.push_back(absl::StrCat(v.GetInt64()));
+    }
+  }
+}
+
+OpSpec MakeOp(const codec::OpSpec& spec) {
+  OpSpec op;
+  op.api = &spec;
+  op.name = spec.name;
+  std::vector<std::string> usage;
+  std::vector<std::string> flags;
+  for (const codec::FieldSpec& f : spec.fields) {
+    if (const FlagField* flag = FlagFieldOf(f.name)) {
+      if (!flag->usage.empty()) flags.emplace_back(flag->usage);
+      op.paged |= f.name == "cursor";
+      continue;
+    }
+    const bool list = f.type == codec::FieldType::kKeyList;
+    usage.push_back(f.required ? Metavar(f) : absl::StrCat("[", Metavar(f), "]"));
+    if (f.required) ++op.min_args;
+    if (op.max_args >= 0) op.max_args = list ? -1 : op.max_args + 1;
+  }
+  usage.insert(usage.end(), flags.begin(), flags.end());
+  op.args = absl::StrJoin(usage, " ");
+  SetExample(spec, &op);
+  return op;
+}
+
 std::vector<OpSpec> MakeOps() {
-  using R = RequestShape;
-  using P = ReplyShape;
-  return {
-      {"get", "{\"key\"}", "KEY", "the value of KEY, or (nil) when absent",
-       "{\"exists\": bool, \"value\": string}", R::kKey, P::kGet, "value", 1, 1,
-       {"a"}},
-      {"set", "{\"key\", \"value\", \"expires\"?: seconds}", "KEY VALUE [--ttl SECONDS]",
-       "sets KEY (expiring after --ttl seconds)",
-       "{\"ok\": true}", R::kKeyValue, P::kOk, "ok", 2, 2, {"a", "hello"}},
-      {"del", "{\"key\"}", "KEY", "deletes KEY; true if it existed", "{\"deleted\": bool}",
-       R::kKey, P::kBool, "deleted", 1, 1, {"a"}},
-      {"exists", "{\"key\"}", "KEY", "true if KEY exists", "{\"exists\": bool}", R::kKey,
-       P::kBool, "exists", 1, 1, {"a"}},
-      {"add", "{\"key\", \"value\": int}", "KEY N", "adds N (may be < 0) to a counter; new value",
-       "{\"value\": int}", R::kKeyInt, P::kInt, "value", 2, 2, {"hits", "1"}},
-      {"push", "{\"key\", \"value\"}", "KEY VALUE", "appends VALUE to list KEY; new length",
-       "{\"length\": int}", R::kKeyValue, P::kInt, "length", 2, 2, {"l", "x"}},
-      {"range", "{\"key\", \"start\": int, \"stop\": int}", "KEY START STOP",
-       "list items START..STOP; -1 is the last",
-       "{\"values\": [..]}", R::kKeyRange, P::kList, "values", 3, 3,
-       {"l", "0", "-1"}},
-      {"list_del", "{\"key\", \"value\"}", "KEY VALUE", "removes each VALUE from list KEY; new length",
-       "{\"length\": int}", R::kKeyValue, P::kInt, "length", 2, 2, {"l", "x"}},
-      {"clear", "{\"key\"}", "KEY", "deletes list KEY; true if it existed",
-       "{\"deleted\": bool}", R::kKey, P::kBool, "deleted", 1, 1, {"l"}},
-      {"set_add", "{\"key\", \"value\"}", "KEY VALUE", "adds VALUE to set KEY; new size",
-       "{\"size\": int}", R::kKeyValue, P::kInt, "size", 2, 2, {"s", "x"}},
-      {"set_remove", "{\"key\", \"value\"}", "KEY VALUE", "removes VALUE from set KEY; new size",
-       "{\"size\": int}", R::kKeyValue, P::kInt, "size", 2, 2, {"s", "x"}},
-      {"set_query", "{\"key\"}", "KEY", "members of set KEY, sorted", "{\"values\": [..]}",
-       R::kKey, P::kList, "values", 1, 1, {"s"}},
-      {"set_union", "{\"keys\": [..]}", "KEY...", "union of the sets, sorted", "{\"values\": [..]}",
-       R::kKeys, P::kList, "values", 1, -1, {"s", "t"}},
-      {"set_intersection", "{\"keys\": [..]}", "KEY...", "intersection of the sets, sorted",
-       "{\"values\": [..]}", R::kKeys, P::kList, "values", 1, -1, {"s", "t"}},
-      {"keys", "{\"prefix\"?, \"limit\"?, \"cursor\"?}", "[PREFIX] [--limit N]",
-       "keys (with PREFIX), every page; --limit caps",
-       "{\"keys\": [..], \"cursor\"?: string} (pass \"cursor\" back for the next page)",
-       R::kScan, P::kList, "keys", 0, 1, {"user:"}},
-  };
+  std::vector<OpSpec> ops;
+  for (const codec::OpSpec& spec : codec::OpTable()) ops.push_back(MakeOp(spec));
+  return ops;
 }
 
 constexpr const char* kDiscoveryHelp =
@@ -213,7 +256,7 @@ constexpr const char* kFlagsHelp =
     "                     collect replies, default 500ms)\n"
     "  --json             print raw reply bodies (JSON) instead of text\n"
     "  --ttl SECONDS      set: expire the key after SECONDS\n"
-    "  --limit N          keys: print at most N keys\n"
+    "  --limit N          keys: print at most N keys (default: every page)\n"
     "  auth and TLS       --creds, --nkey, --user/--password, --token, --tls_ca,\n"
     "                     --tls_cert, --tls_key (secrets also from NATS_CREDS,\n"
     "                     NATS_NKEY, NATS_USER, NATS_PASSWORD, NATS_TOKEN)\n"
@@ -238,9 +281,12 @@ const OpSpec* FindOp(absl::string_view name) {
 absl::StatusOr<std::string> BuildRequest(const OpSpec& op,
                                          const std::vector<std::string>& args,
                                          const RequestOptions& options) {
+  if (options.limit && codec::FindField(*op.api, "limit") == nullptr) {
+    return FlagNotApplicable("--limit", "limit");
+  }
   if (absl::Status s = CheckArgCount(op, args.size()); !s.ok()) return s;
-  if (options.ttl_seconds && absl::string_view(op.name) != "set") {
-    return absl::InvalidArgumentError("--ttl applies to set only");
+  if (options.ttl_seconds && codec::FindField(*op.api, "expires") == nullptr) {
+    return FlagNotApplicable("--ttl", "expires");
   }
   if (options.ttl_seconds && *options.ttl_seconds <= 0) {
     return absl::InvalidArgumentError("--ttl must be a positive number of seconds");
@@ -249,35 +295,37 @@ absl::StatusOr<std::string> BuildRequest(const OpSpec& op,
     return absl::InvalidArgumentError("--limit must be positive");
   }
   RequestWriter w;
-  if (absl::Status s = AddShapedFields(op, args, options, &w); !s.ok()) return s;
+  if (absl::Status s = AddFields(op, args, options, &w); !s.ok()) return s;
   return w.Finish();
 }
 
 absl::StatusOr<std::string> FormatReply(const OpSpec& op, absl::string_view body) {
   absl::StatusOr<rapidjson::Document> doc = ParseObject(body);
   if (!doc.ok()) return doc.status();
-  switch (op.reply_shape) {
-    case ReplyShape::kGet:
+  const std::string field(op.api->reply_field);
+  switch (op.api->reply) {
+    case codec::ReplyShape::kGet:
       return FormatGet(*doc, body);
-    case ReplyShape::kOk:
+    case codec::ReplyShape::kOk:
       return std::string("OK\n");
-    case ReplyShape::kBool: {
-      auto it = doc->FindMember(op.reply_field);
+    case codec::ReplyShape::kBool: {
+      auto it = doc->FindMember(field.c_str());
       if (it == doc->MemberEnd() || !it->value.IsBool()) {
-        return MissingField(op.reply_field, "the boolean", body);
+        return MissingField(field, "the boolean", body);
       }
       return std::string(it->value.GetBool() ? "true\n" : "false\n");
     }
-    case ReplyShape::kInt: {
-      auto it = doc->FindMember(op.reply_field);
+    case codec::ReplyShape::kInt: {
+      auto it = doc->FindMember(field.c_str());
       if (it == doc->MemberEnd() || !it->value.IsInt64()) {
-        return MissingField(op.reply_field, "the integer", body);
+        return MissingField(field, "the integer", body);
       }
       return absl::StrCat(it->value.GetInt64(), "\n");
     }
-    case ReplyShape::kList: {
+    case codec::ReplyShape::kValues:
+    case codec::ReplyShape::kKeys: {
       absl::StatusOr<std::vector<std::string>> items =
-          StringList(*doc, op.reply_field, body);
+          StringList(*doc, field.c_str(), body);
       if (!items.ok()) return items.status();
       std::string out;
       for (const std::string& item : *items) absl::StrAppend(&out, item, "\n");
@@ -330,9 +378,8 @@ std::string OpSubject(absl::string_view link, absl::string_view op) {
 }
 
 std::string NatsReqLine(const OpSpec& op, absl::string_view link) {
-  absl::StatusOr<std::string> body = BuildRequest(op, op.example_args, {});
-  return absl::StrCat("nats req ", OpSubject(link, op.name), " '",
-                      body.ok() ? *body : "{}", "'");
+  return absl::StrCat("nats req ", OpSubject(link, op.name), " '", op.api->example,
+                      "'");
 }
 
 std::string UsageText(absl::string_view link) {
@@ -345,7 +392,7 @@ std::string UsageText(absl::string_view link) {
   for (const OpSpec& op : AllOps()) {
     std::string head = absl::StrCat("  ", op.name, " ", op.args);
     if (head.size() < 34) head.resize(34, ' ');
-    absl::StrAppend(&out, head, " ", op.summary, "\n      ", NatsReqLine(op, link),
+    absl::StrAppend(&out, head, " ", op.api->summary, "\n      ", NatsReqLine(op, link),
                     "\n");
   }
   absl::StrAppend(&out, "\nservice discovery (NATS micro protocol):\n",
@@ -356,11 +403,17 @@ std::string UsageText(absl::string_view link) {
 std::string OpHelp(const OpSpec& op, absl::string_view link) {
   std::string example = absl::StrCat("kvctl ", op.name);
   for (const std::string& a : op.example_args) absl::StrAppend(&example, " ", a);
+  if (const auto& ttl = op.example_options.ttl_seconds) {
+    absl::StrAppend(&example, " --ttl ", *ttl);
+  }
+  if (const auto& limit = op.example_options.limit) {
+    absl::StrAppend(&example, " --limit ", *limit);
+  }
   return absl::StrCat("usage: kvctl [flags] ", op.name, " ", op.args, "\n\n  ",
-                      op.summary, "\n\n  subject: ", OpSubject(link, op.name),
-                      "\n  request: ", op.request_doc, "\n  reply:   ",
-                      op.reply, "\n\n  example: ", example, "\n  same as: ",
-                      NatsReqLine(op, link), "\n");
+                      op.api->summary, "\n\n  subject: ", OpSubject(link, op.name),
+                      "\n  request: ", codec::RequestDoc(*op.api), "\n  reply:   ",
+                      codec::ReplyDoc(*op.api), "\n\n  example: ", example,
+                      "\n  same as: ", NatsReqLine(op, link), "\n");
 }
 
 }  // namespace kv::tools

@@ -1,6 +1,8 @@
-// The kv.<link>.<op> operations as kvctl knows them: arguments, the JSON
-// request each one sends, how its reply reads for a person, and its help text
-// (with the equivalent `nats req` line). Pure: no NATS here.
+// The kv.<link>.<op> operations as kvctl offers them: each op's row of the API
+// table (kv/codec/ops.h) plus how the command line fills it (positional
+// arguments, --ttl, --limit), the JSON request it sends, how its reply reads for
+// a person, and the help text (with the equivalent `nats req` line). Pure: no
+// NATS here.
 #ifndef TOOLS_KVCTL_OPS_H_
 #define TOOLS_KVCTL_OPS_H_
 
@@ -11,58 +13,43 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "kv/codec/ops.h"
 
 namespace kv::tools {
 
-// The request shape an op takes.
-enum class RequestShape {
-  kKey,       // {"key"}
-  kKeyValue,  // {"key","value"} (string value; set adds "expires" with --ttl)
-  kKeyInt,    // {"key","value": int}
-  kKeyRange,  // {"key","start","stop"}
-  kKeys,      // {"keys": [..]}
-  kScan,      // {"prefix"?,"limit"?,"cursor"?}
+// Settings that come from flags rather than positional arguments.
+struct RequestOptions {
+  std::optional<int64_t> ttl_seconds;  // "expires" (set)
+  std::optional<int64_t> limit;        // "limit" (keys)
+  std::string cursor;                  // "cursor" (keys) when not empty
 };
 
-// How the reply reads for a person.
-enum class ReplyShape {
-  kGet,   // the value, or "(nil)" when "exists" is false
-  kOk,    // "OK"
-  kBool,  // true / false of `reply_field`
-  kInt,   // the number in `reply_field`
-  kList,  // the strings of `reply_field`, one per line
-};
-
+// An op on the command line. Positional arguments fill the request fields of
+// the op's table row in order, except "expires", "limit" and "cursor", which
+// come from RequestOptions.
 struct OpSpec {
-  const char* name;
-  const char* request_doc;  // the request, as DESIGN.md's table gives it
-  const char* args;     // "KEY VALUE [--ttl SECONDS]"
-  const char* summary;  // one line
-  const char* reply;    // the reply, as DESIGN.md's table gives it
-  RequestShape request;
-  ReplyShape reply_shape;
-  const char* reply_field;
-  int min_args;
-  int max_args;  // -1: no upper bound
+  const codec::OpSpec* api = nullptr;  // the op's row in the API table
+  absl::string_view name;              // api->name
+  std::string args;                    // "KEY VALUE [--ttl SECONDS]"
+  int min_args = 0;
+  int max_args = 0;    // -1: no upper bound
+  bool paged = false;  // the reply has a cursor: kvctl follows it to every page
+  // The table's example request as a command line: BuildRequest of these
+  // gives api->example.
   std::vector<std::string> example_args;
+  RequestOptions example_options;
 };
 
-// Every op, in the order of DESIGN.md's table.
+// Every op, in the order of the API table.
 const std::vector<OpSpec>& AllOps();
 
 // The op named `name`, or nullptr.
 const OpSpec* FindOp(absl::string_view name);
 
-// Settings that come from flags rather than positional arguments.
-struct RequestOptions {
-  std::optional<int64_t> ttl_seconds;  // set: "expires"
-  std::optional<int64_t> limit;        // keys: "limit"
-  std::string cursor;                  // keys: "cursor" when not empty
-};
-
 // The JSON request body for `op` with positional `args` (op name excluded).
 // InvalidArgument (a usage error) for a wrong number of arguments, a bad number,
-// a --ttl on an op other than set, or a string that is not valid UTF-8.
+// a --ttl or --limit on an op without "expires" or "limit", or a string that is
+// not valid UTF-8.
 absl::StatusOr<std::string> BuildRequest(const OpSpec& op,
                                          const std::vector<std::string>& args,
                                          const RequestOptions& options);
@@ -94,7 +81,7 @@ std::optional<ServiceError> FindServiceError(const char* code_header,
 // "kv.<link>.<op>".
 std::string OpSubject(absl::string_view link, absl::string_view op);
 
-// `nats req kv.<link>.<op> '<json>'` for the op's example arguments.
+// `nats req kv.<link>.<op> '<json>'` for the op's example request.
 std::string NatsReqLine(const OpSpec& op, absl::string_view link);
 
 // The usage listing: every op with its arguments, summary and nats req line.

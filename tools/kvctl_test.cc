@@ -1,7 +1,9 @@
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kv/codec/ops.h"
 #include "tools/kvctl_args.h"
 #include "tools/kvctl_discovery.h"
 #include "tools/kvctl_ops.h"
@@ -186,6 +188,53 @@ TEST(Help, EveryOpHasItsNatsReqLine) {
   const std::string help = OpHelp(*FindOp("range"), "blue");
   EXPECT_NE(help.find("kv.blue.range"), std::string::npos);
   EXPECT_NE(help.find("kvctl range l 0 -1"), std::string::npos);
+  EXPECT_NE(help.find(R"(request: {"key", "start": int, "stop": int})"),
+            std::string::npos);
+  EXPECT_NE(help.find(R"(reply:   {"values": [..]})"), std::string::npos);
+}
+
+// kvctl's ops are the API table's: same names and order, and each op's example
+// arguments build the table's example request.
+TEST(AllOps, FollowTheApiTable) {
+  ASSERT_EQ(AllOps().size(), codec::OpTable().size());
+  for (size_t i = 0; i < AllOps().size(); ++i) {
+    const OpSpec& op = AllOps()[i];
+    EXPECT_EQ(op.api, &codec::OpTable()[i]);
+    EXPECT_EQ(op.name, op.api->name);
+    EXPECT_EQ(FindOp(op.name), &op);
+    absl::StatusOr<std::string> body =
+        BuildRequest(op, op.example_args, op.example_options);
+    ASSERT_TRUE(body.ok()) << op.name << ": " << body.status();
+    EXPECT_EQ(*body, op.api->example) << op.name;
+  }
+  EXPECT_EQ(FindOp("nope"), nullptr);
+}
+
+TEST(AllOps, ArgumentsFromTheRequestFields) {
+  const std::vector<std::pair<const char*, const char*>> usage = {
+      {"get", "KEY"},
+      {"set", "KEY VALUE [--ttl SECONDS]"},
+      {"add", "KEY N"},
+      {"push", "KEY VALUE"},
+      {"range", "KEY START STOP"},
+      {"set_union", "KEY..."},
+      {"keys", "[PREFIX] [--limit N]"},
+  };
+  for (const auto& [name, args] : usage) EXPECT_EQ(FindOp(name)->args, args) << name;
+  EXPECT_EQ(FindOp("get")->min_args, 1);
+  EXPECT_EQ(FindOp("get")->max_args, 1);
+  EXPECT_EQ(FindOp("range")->min_args, 3);
+  EXPECT_EQ(FindOp("range")->max_args, 3);
+  EXPECT_EQ(FindOp("set_union")->min_args, 1);
+  EXPECT_EQ(FindOp("set_union")->max_args, -1);
+  EXPECT_EQ(FindOp("keys")->min_args, 0);
+  EXPECT_EQ(FindOp("keys")->max_args, 1);
+  EXPECT_TRUE(FindOp("keys")->paged);
+  EXPECT_FALSE(FindOp("get")->paged);
+  RequestOptions limit;
+  limit.limit = 5;
+  EXPECT_NE(Request("get", {"a"}, limit).find("--limit applies to keys only"),
+            std::string::npos);
 }
 
 TEST(FormatTable, AlignsColumns) {

@@ -14,42 +14,15 @@
 namespace kv::codec {
 namespace {
 
-// Fields each op accepts, and which of them are required.
-struct Field {
-  const char* name;
-  bool required;
-};
-struct OpSpec {
-  Op op;
-  const char* name;
-  std::vector<Field> fields;
-};
-
-const std::vector<OpSpec>& Specs() {
-  static const auto* specs = new std::vector<OpSpec>{
-      {Op::kGet, "get", {{"key", true}}},
-      {Op::kSet, "set", {{"key", true}, {"value", true}, {"expires", false}}},
-      {Op::kDel, "del", {{"key", true}}},
-      {Op::kExists, "exists", {{"key", true}}},
-      {Op::kAdd, "add", {{"key", true}, {"value", true}}},
-      {Op::kPush, "push", {{"key", true}, {"value", true}}},
-      {Op::kRange, "range", {{"key", true}, {"start", true}, {"stop", true}}},
-      {Op::kListDel, "list_del", {{"key", true}, {"value", true}}},
-      {Op::kClear, "clear", {{"key", true}}},
-      {Op::kSetAdd, "set_add", {{"key", true}, {"value", true}}},
-      {Op::kSetRemove, "set_remove", {{"key", true}, {"value", true}}},
-      {Op::kSetQuery, "set_query", {{"key", true}}},
-      {Op::kSetUnion, "set_union", {{"keys", true}}},
-      {Op::kSetIntersection, "set_intersection", {{"keys", true}}},
-      {Op::kKeys, "keys", {{"prefix", false}, {"limit", false}, {"cursor", false}}},
-  };
-  return *specs;
-}
-
-const OpSpec& SpecOf(Op op) { return Specs()[static_cast<size_t>(op)]; }
-
 absl::string_view View(const rapidjson::Value& v) {
   return absl::string_view(v.GetString(), v.GetStringLength());
+}
+
+bool HasMember(const rapidjson::Value& obj, absl::string_view name) {
+  for (auto m = obj.MemberBegin(); m != obj.MemberEnd(); ++m) {
+    if (View(m->name) == name) return true;
+  }
+  return false;
 }
 
 absl::Status FieldError(absl::string_view field, absl::string_view accepted) {
@@ -84,6 +57,72 @@ absl::Status ReadInt(const rapidjson::Value& v, absl::string_view name,
   return absl::OkStatus();
 }
 
+// Where a string or integer field of the table lands in ApiRequest; nullptr
+// when ApiRequest has no place for it. "value" is the delta where it is an int.
+std::string* StringSlot(absl::string_view name, ApiRequest* r) {
+  if (name == "key") return &r->key;
+  if (name == "value") return &r->value;
+  if (name == "prefix") return &r->prefix;
+  if (name == "cursor") return &r->cursor;
+  return nullptr;
+}
+
+int64_t* IntSlot(absl::string_view name, ApiRequest* r) {
+  if (name == "value") return &r->delta;
+  if (name == "start") return &r->start;
+  if (name == "stop") return &r->stop;
+  return nullptr;
+}
+
+absl::Status NoSlot(absl::string_view name) {
+  return absl::InternalError(absl::StrCat("no place for field '", name, "'"));
+}
+
+// Reads `v`, the value of field `f`, into `r` as the field's type demands.
+absl::Status ReadField(const FieldSpec& f, const rapidjson::Value& v, size_t max_keys,
+                       ApiRequest* r) {
+  const absl::string_view name = f.name;
+  switch (f.type) {
+    case FieldType::kKey:
+    case FieldType::kString: {
+      std::string* out = StringSlot(name, r);
+      if (out == nullptr) return NoSlot(name);
+      return ReadString(v, name, f.type == FieldType::kKey, out);
+    }
+    case FieldType::kInt: {
+      int64_t* out = IntSlot(name, r);
+      if (out == nullptr) return NoSlot(name);
+      return ReadInt(v, name, out);
+    }
+    case FieldType::kSeconds:
+      if (!v.IsNumber() || !(v.GetDouble() > 0)) {
+        return FieldError(name, "a positive number of seconds");
+      }
+      r->expires = v.GetDouble();
+      return absl::OkStatus();
+    case FieldType::kPositiveInt:
+      if (!v.IsUint64() || v.GetUint64() == 0) {
+        return FieldError(name, "a positive integer");
+      }
+      r->limit = v.GetUint64();
+      return absl::OkStatus();
+    case FieldType::kKeyList:
+      if (!v.IsArray()) return FieldError(name, "an array of non-empty strings");
+      if (v.Size() > max_keys) {
+        return absl::OutOfRangeError(absl::StrCat(
+            "field '", name, "' must list at most ", max_keys, " keys"));
+      }
+      for (const auto& k : v.GetArray()) {
+        if (!k.IsString() || k.GetStringLength() == 0) {
+          return FieldError(name, "an array of non-empty strings");
+        }
+        r->keys.emplace_back(k.GetString(), k.GetStringLength());
+      }
+      return absl::OkStatus();
+  }
+  return absl::InternalError("unknown field type");
+}
+
 template <typename Writer>
 void String(Writer& w, absl::string_view s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
@@ -109,29 +148,11 @@ class Json {
 
 }  // namespace
 
-const std::vector<Op>& AllOps() {
-  static const auto* ops = [] {
-    auto* v = new std::vector<Op>;
-    for (const OpSpec& s : Specs()) v->push_back(s.op);
-    return v;
-  }();
-  return *ops;
-}
-
-absl::string_view OpName(Op op) { return SpecOf(op).name; }
-
-std::optional<Op> OpFromName(absl::string_view name) {
-  for (const OpSpec& s : Specs()) {
-    if (name == s.name) return s.op;
-  }
-  return std::nullopt;
-}
-
 absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
                                         size_t max_keys) {
   const OpSpec& spec = SpecOf(op);
-  std::vector<std::string> names;
-  for (const Field& f : spec.fields) names.push_back(f.name);
+  std::vector<absl::string_view> names;
+  for (const FieldSpec& f : spec.fields) names.push_back(f.name);
   const std::string accepted = absl::StrJoin(names, ", ");
 
   rapidjson::Document doc;
@@ -149,69 +170,24 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
         absl::StrCat("body must be a JSON object with ", accepted));
   }
   for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
-    bool known = false;
-    for (const Field& f : spec.fields) known |= View(m->name) == f.name;
-    if (!known) {
+    if (FindField(spec, View(m->name)) == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown field '", View(m->name), "' for ", spec.name, "; accepted: ",
           accepted));
     }
   }
-  for (const Field& f : spec.fields) {
-    if (f.required && !doc.HasMember(f.name)) {
+  for (const FieldSpec& f : spec.fields) {
+    if (f.required && !HasMember(doc, f.name)) {
       return absl::InvalidArgumentError(
           absl::StrCat("field '", f.name, "' is required for ", spec.name));
     }
   }
 
   ApiRequest r;
-  absl::Status s;
-  for (auto m = doc.MemberBegin(); m != doc.MemberEnd() && s.ok(); ++m) {
-    const absl::string_view name = View(m->name);
-    const rapidjson::Value& v = m->value;
-    if (name == "key") {
-      s = ReadString(v, name, true, &r.key);
-    } else if (name == "value") {
-      s = op == Op::kAdd ? ReadInt(v, name, &r.delta)
-                         : ReadString(v, name, false, &r.value);
-    } else if (name == "expires") {
-      if (!v.IsNumber() || !(v.GetDouble() > 0)) {
-        s = FieldError(name, "a positive number of seconds");
-      } else {
-        r.expires = v.GetDouble();
-      }
-    } else if (name == "start") {
-      s = ReadInt(v, name, &r.start);
-    } else if (name == "stop") {
-      s = ReadInt(v, name, &r.stop);
-    } else if (name == "keys") {
-      if (!v.IsArray()) {
-        s = FieldError(name, "an array of non-empty strings");
-      } else if (v.Size() > max_keys) {
-        s = absl::OutOfRangeError(absl::StrCat(
-            "field 'keys' must list at most ", max_keys, " keys"));
-      } else {
-        for (const auto& k : v.GetArray()) {
-          if (!k.IsString() || k.GetStringLength() == 0) {
-            s = FieldError(name, "an array of non-empty strings");
-            break;
-          }
-          r.keys.emplace_back(k.GetString(), k.GetStringLength());
-        }
-      }
-    } else if (name == "prefix") {
-      s = ReadString(v, name, false, &r.prefix);
-    } else if (name == "cursor") {
-      s = ReadString(v, name, false, &r.cursor);
-    } else if (name == "limit") {
-      if (!v.IsUint64() || v.GetUint64() == 0) {
-        s = FieldError(name, "a positive integer");
-      } else {
-        r.limit = v.GetUint64();
-      }
-    }
+  for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
+    const FieldSpec* f = FindField(spec, View(m->name));
+    if (absl::Status s = ReadField(*f, m->value, max_keys, &r); !s.ok()) return s;
   }
-  if (!s.ok()) return s;
   return r;
 }
 

@@ -14,32 +14,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "kv/codec/ops.h"
 
 namespace kv::codec {
-
-enum class Op {
-  kGet,
-  kSet,
-  kDel,
-  kExists,
-  kAdd,
-  kPush,
-  kRange,
-  kListDel,
-  kClear,
-  kSetAdd,
-  kSetRemove,
-  kSetQuery,
-  kSetUnion,
-  kSetIntersection,
-  kKeys,
-};
-
-// Every operation, in API order.
-const std::vector<Op>& AllOps();
-// "get", "set_add", ...
-absl::string_view OpName(Op op);
-std::optional<Op> OpFromName(absl::string_view name);
 
 // The fields of any request; each op fills the ones it takes.
 struct ApiRequest {
@@ -55,9 +32,11 @@ struct ApiRequest {
   std::string cursor;                 // keys
 };
 
-// Parses the body of a request for `op`. InvalidArgument names the field and the
-// accepted form, e.g. "field 'key' is required: a non-empty string". Unknown fields
-// are rejected (they are usually typos). At most `max_keys` entries in "keys".
+// Parses the body of a request for `op`, with the fields and types of its row in
+// the operation table (ops.h). InvalidArgument names the field and the accepted
+// form, e.g. "field 'key' must be a non-empty string"; a missing required field
+// ("field 'key' is required for get") and an unknown field (usually a typo) are
+// errors too. OutOfRange for more than `max_keys` entries in "keys".
 absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
                                         size_t max_keys);
 
