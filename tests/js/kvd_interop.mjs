@@ -18,14 +18,16 @@ import {
 
 const url = process.argv[2] ?? process.env.NATS_URL;
 if (!url) {
-  console.error("usage: node kvd_interop.mjs <nats-url>");
+  console.error("usage: node kvd_interop.mjs <nats-url> <op,op,...>");
   process.exit(2);
 }
 
-const OPS = [
-  "get", "set", "del", "exists", "add", "push", "range", "list_del", "clear",
-  "set_add", "set_remove", "set_query", "set_union", "set_intersection", "keys",
-];
+// Every op of the API table (kv/codec/ops.h), comma-separated, from the runner.
+const OPS = (process.argv[3] ?? "").split(",").filter((op) => op !== "");
+if (OPS.length === 0) {
+  console.error("usage: node kvd_interop.mjs <nats-url> <op,op,...>");
+  process.exit(2);
+}
 
 let checks = 0;
 function check(cond, what) {
