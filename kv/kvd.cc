@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
   config.version = kVersion;
   config.description = "natskv: distributed in-memory key-value cache";
   config.prompt_nc = prompt_nc.get();
+  kv::service::UseApiErrors(&config);
   config.metadata = {{"links", absl::StrJoin(links, ",")},
                      {"replication", absl::GetFlag(FLAGS_replication) ? "on" : "off"}};
   // Each endpoint reports the figures of its link.

@@ -1,5 +1,5 @@
 // Measures request/reply through a micro::Service on a running nats-server,
-// for each reply flush policy discussed in service.h:
+// for each reply flush policy described in micro/README.md:
 //   default  connection buffers publishes, nats.c's flusher thread writes them
 //   asap     service connection made with natsOptions_SetSendAsap(true)
 //   flush    handler calls natsConnection_Flush() after each reply
@@ -101,7 +101,10 @@ bool RunPolicy(const std::string& policy) {
   if (server_nc == nullptr || client_nc == nullptr) return false;
   const bool flush_each = policy == "flush";
   natsConnection* prompt_nc = policy == "prompt" ? Connect(true) : nullptr;
-  micro::ServiceConfig config{"bench", "1.0.0", "flush policy bench", {}, nullptr};
+  micro::ServiceConfig config;
+  config.name = "bench";
+  config.version = "1.0.0";
+  config.description = "flush policy bench";
   config.prompt_nc = prompt_nc;
   auto service = micro::Service::Start(server_nc, config);
   if (!service.ok()) return false;
@@ -112,8 +115,10 @@ bool RunPolicy(const std::string& policy) {
                                {},
                                [server_nc, flush_each](micro::Request& req) {
                                  req.Respond(req.data()).IgnoreError();
-                                 if (flush_each)
+                                 if (flush_each) {
                                    natsConnection_Flush(server_nc);
+                                 }
+                                 return absl::OkStatus();
                                }});
   if (!st.ok()) return false;
   natsConnection_Flush(server_nc);

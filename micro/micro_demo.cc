@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   natsStatus s = natsOptions_Create(&opts);
   if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
-  // Replies leave at once (see the measurements in micro/service.h).
+  // Replies leave at once (see the flush policies in micro/README.md).
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
@@ -63,6 +63,10 @@ int main(int argc, char** argv) {
   config.stats_data = [](absl::string_view endpoint) {
     return absl::StrCat("{\"endpoint\":", micro::JsonQuote(endpoint), "}");
   };
+  config.error_body = [](int code, absl::string_view message) {
+    return absl::StrCat("{\"error\":{\"code\":", code,
+                        ",\"message\":", micro::JsonQuote(message), "}}");
+  };
   auto service = micro::Service::Start(nc, std::move(config));
   if (!service.ok()) {
     std::fprintf(stderr, "micro_demo: %s\n",
@@ -76,19 +80,20 @@ int main(int argc, char** argv) {
        "echo",
        micro::kDefaultQueueGroup,
        {{"kind", "echo"}},
-       [](micro::Request& req) { req.Respond(req.data()).IgnoreError(); }});
+       [](micro::Request& req) {
+         // A failed reply means the requester is gone: nothing to do.
+         req.Respond(req.data()).IgnoreError();
+         return absl::OkStatus();
+       }});
   if (status.ok()) {
-    status = group.AddEndpoint(
-        {"fail",
-         "fail",
-         micro::kDefaultQueueGroup,
-         {},
-         [](micro::Request& req) {
-           req.RespondError(400, "demo failure",
-                            "{\"error\":{\"code\":400,\"message\":\"demo "
-                            "failure\"}}")
-               .IgnoreError();
-         }});
+    status = group.AddEndpoint({"fail",
+                                "fail",
+                                micro::kDefaultQueueGroup,
+                                {},
+                                [](micro::Request&) {
+                                  return absl::InvalidArgumentError(
+                                      "demo failure");
+                                }});
   }
   if (!status.ok()) {
     std::fprintf(stderr, "micro_demo: %s\n", status.ToString().c_str());

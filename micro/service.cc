@@ -1,18 +1,13 @@
+// Service: Start, endpoints, routers, groups, message delivery and Stop.
+
 #include "micro/service.h"
 
-#include "absl/container/flat_hash_map.h"
-
-#include <chrono>
-#include <climits>
-#include <exception>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "micro/id.h"
-#include "micro/json.h"
 #include "micro/nats_status.h"
+#include "micro/service_internal.h"
 #include "micro/status_macros.h"
 #include "micro/validate.h"
 
@@ -26,192 +21,41 @@ constexpr int64_t kFinalFlushTimeoutMs = 5000;
 // How long Start()/AddEndpoint() wait for the server to acknowledge new
 // subscriptions.
 constexpr int64_t kSubscribeFlushTimeoutMs = 5000;
-// How long the flush after the last reply of a burst waits for the server's
-// PONG (the replies are written before the PING; this only bounds the wait).
-constexpr int64_t kBurstFlushTimeoutMs = 1000;
 
-// Header lines end at CR/LF, so a value holding one would corrupt the
-// message: replace them.
-std::string SanitizeHeader(absl::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c == '\r' || c == '\n') c = ' ';
+// Validates `config` and makes its endpoint, with subject
+// `<prefix>.<subject or name>` (or without prefix when empty).
+absl::StatusOr<std::unique_ptr<internal::Endpoint>> MakeEndpoint(
+    EndpointConfig config, absl::string_view prefix) {
+  if (!IsValidName(config.name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint name '", config.name,
+        "' is invalid: it must be non-empty and hold only A-Z, a-z, 0-9, "
+        "'-' and '_'"));
   }
-  return out;
-}
-
-// True if `json` looks like the text of a JSON object.
-bool LooksLikeObject(absl::string_view json) {
-  json = absl::StripAsciiWhitespace(json);
-  return json.size() >= 2 && json.front() == '{' && json.back() == '}';
-}
-
-const char* VerbName(int verb) {
-  static const char* const kNames[] = {"PING", "INFO", "STATS"};
-  return kNames[verb];
+  std::string subject = config.subject.empty() ? config.name : config.subject;
+  if (!prefix.empty()) subject = absl::StrCat(prefix, ".", subject);
+  if (!IsValidSubject(subject)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "endpoint subject '", subject, "' is not a valid subject"));
+  }
+  if (!config.queue_group.empty() && !IsValidQueueGroup(config.queue_group)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "queue group '", config.queue_group, "' must not hold whitespace"));
+  }
+  if (!config.handler) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint '", config.name, "' has no handler"));
+  }
+  auto endpoint = std::make_unique<internal::Endpoint>();
+  endpoint->info.name = std::move(config.name);
+  endpoint->info.subject = std::move(subject);
+  endpoint->info.queue_group = std::move(config.queue_group);
+  endpoint->info.metadata = std::move(config.metadata);
+  endpoint->handler = std::move(config.handler);
+  return endpoint;
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------------------
-// Request
-
-// An endpoint's statistics (Service::Endpoint adds its identity).
-struct Request::Counters {
-  mutable absl::Mutex mu;
-  int64_t num_requests ABSL_GUARDED_BY(mu) = 0;
-  int64_t num_errors ABSL_GUARDED_BY(mu) = 0;
-  std::string last_error ABSL_GUARDED_BY(mu);
-  int64_t processing_time_ns ABSL_GUARDED_BY(mu) = 0;
-};
-
-Request::Request(natsConnection* nc, natsMsg* msg, Counters* counters,
-                 natsSubscription* sub, natsConnection* prompt_nc)
-    : nc_(nc),
-      msg_(msg),
-      counters_(counters),
-      sub_(sub),
-      prompt_nc_(prompt_nc),
-      start_(std::chrono::steady_clock::now()) {}
-
-natsConnection* Request::ReplyConnection(bool* flush) const {
-  *flush = false;
-  if (prompt_nc_ == nullptr || sub_ == nullptr) return nc_;
-  int pending = 0;
-  if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
-      pending > 0) {
-    return nc_;  // more requests wait: buffer, the next replies follow soon
-  }
-  if (natsConnection_Buffered(nc_) > 0) {
-    *flush = true;  // the last of a burst: send it with those buffered before
-    return nc_;
-  }
-  if (natsConnection_Status(prompt_nc_) != NATS_CONN_STATUS_CONNECTED) {
-    return nc_;
-  }
-  return prompt_nc_;
-}
-
-void Request::Record() {
-  if (counters_ == nullptr || recorded_) return;
-  recorded_ = true;
-  const int64_t elapsed_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now() - start_)
-          .count();
-  absl::MutexLock lock(&counters_->mu);
-  ++counters_->num_requests;
-  counters_->processing_time_ns += elapsed_ns;
-  if (failed_) {
-    ++counters_->num_errors;
-    counters_->last_error = last_error_;
-  }
-}
-
-absl::string_view Request::data() const {
-  const char* d = natsMsg_GetData(msg_);
-  if (d == nullptr) return absl::string_view();
-  return absl::string_view(d, natsMsg_GetDataLength(msg_));
-}
-
-absl::string_view Request::subject() const {
-  const char* s = natsMsg_GetSubject(msg_);
-  return s == nullptr ? absl::string_view() : absl::string_view(s);
-}
-
-absl::optional<absl::string_view> Request::header(
-    absl::string_view name) const {
-  const char* value = nullptr;
-  const std::string key(name);
-  if (natsMsgHeader_Get(msg_, key.c_str(), &value) != NATS_OK ||
-      value == nullptr) {
-    return absl::nullopt;
-  }
-  return absl::string_view(value);
-}
-
-bool Request::has_reply() const {
-  const char* reply = natsMsg_GetReply(msg_);
-  return reply != nullptr && reply[0] != '\0';
-}
-
-absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
-  if (responded_) {
-    return absl::FailedPreconditionError("request was already responded to");
-  }
-  responded_ = true;
-  Record();
-  if (!has_reply()) {
-    return absl::FailedPreconditionError("request has no reply subject");
-  }
-  if (data.size() > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError("reply too large");
-  }
-  const char* reply = natsMsg_GetReply(msg_);
-  const int len = static_cast<int>(data.size());
-  bool flush = false;
-  natsConnection* out_nc = ReplyConnection(&flush);
-  natsStatus s = NATS_OK;
-  if (headers.empty()) {
-    s = natsConnection_Publish(out_nc, reply, data.data(), len);
-  } else {
-    natsMsg* out = nullptr;
-    s = natsMsg_Create(&out, reply, nullptr, data.data(), len);
-    for (const auto& [key, value] : headers) {
-      if (s != NATS_OK) break;
-      s = natsMsgHeader_Add(out, SanitizeHeader(key).c_str(),
-                            SanitizeHeader(value).c_str());
-    }
-    if (s == NATS_OK) s = natsConnection_PublishMsg(out_nc, out);
-    natsMsg_Destroy(out);
-  }
-  if (s == NATS_OK && flush) natsConnection_FlushTimeout(nc_, kBurstFlushTimeoutMs);
-  return NatsStatusToStatus(s, "publish reply");
-}
-
-absl::Status Request::RespondError(int code, absl::string_view description,
-                                   absl::string_view data) {
-  if (responded_) {
-    return absl::FailedPreconditionError("request was already responded to");
-  }
-  failed_ = true;
-  last_error_ = absl::StrCat(code, ":", description);
-  return Respond(data, {{kErrorHeader, std::string(description)},
-                        {kErrorCodeHeader, absl::StrCat(code)}});
-}
-
-// ---------------------------------------------------------------------------
-// Service internals
-
-struct Service::Tracker {
-  absl::Mutex mu;
-  // Subscriptions whose completion callback has not run yet.
-  int open ABSL_GUARDED_BY(mu) = 0;
-};
-
-struct Service::Endpoint : Request::Counters {
-  // Constant after construction.
-  std::string name;
-  std::string subject;
-  std::string queue_group;
-  std::map<std::string, std::string> metadata;
-  Handler handler;
-};
-
-// The callback closure of one nats.c subscription.
-struct Service::Subscription {
-  Service* service = nullptr;
-  // Owned endpoint for endpoint subscriptions, null for discovery ones.
-  std::unique_ptr<Endpoint> endpoint;
-  // Routers: the owned endpoints by subject, and the handler of the rest.
-  std::vector<std::unique_ptr<Endpoint>> routed;
-  absl::flat_hash_map<std::string, Endpoint*> routes;
-  Handler unmatched;
-  Verb verb = Verb::kPing;
-  std::shared_ptr<Tracker> tracker;
-  // Destroyed by Stop().
-  natsSubscription* sub = nullptr;
-};
 
 Service::Service(natsConnection* nc, ServiceConfig config, std::string id)
     : nc_(nc),
@@ -241,20 +85,7 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Start(natsConnection* nc,
   absl::Status status;
   {
     absl::MutexLock lock(&service->mu_);
-    for (Verb verb : {Verb::kPing, Verb::kInfo, Verb::kStats}) {
-      const std::string base =
-          absl::StrCat("$SRV.", VerbName(static_cast<int>(verb)));
-      const std::string subjects[] = {
-          base, absl::StrCat(base, ".", service->config_.name),
-          absl::StrCat(base, ".", service->config_.name, ".", service->id_)};
-      for (const std::string& subject : subjects) {
-        auto sub = std::make_unique<Subscription>();
-        sub->verb = verb;
-        status = service->Subscribe(std::move(sub), subject, "");
-        if (!status.ok()) break;
-      }
-      if (!status.ok()) break;
-    }
+    status = service->SubscribeMonitoring();
   }
   if (!status.ok()) {
     service->Stop().IgnoreError();
@@ -318,49 +149,18 @@ absl::Status Group::AddEndpoint(EndpointConfig config) const {
   return service_->AddEndpointWithPrefix(std::move(config), prefix_);
 }
 
-absl::StatusOr<std::unique_ptr<Service::Endpoint>> Service::MakeEndpoint(
-    EndpointConfig config, absl::string_view prefix) {
-  if (!IsValidName(config.name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "endpoint name '", config.name,
-        "' is invalid: it must be non-empty and hold only A-Z, a-z, 0-9, "
-        "'-' and '_'"));
-  }
-  std::string subject = config.subject.empty() ? config.name : config.subject;
-  if (!prefix.empty()) subject = absl::StrCat(prefix, ".", subject);
-  if (!IsValidSubject(subject)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "endpoint subject '", subject, "' is not a valid subject"));
-  }
-  if (!config.queue_group.empty() && !IsValidQueueGroup(config.queue_group)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "queue group '", config.queue_group, "' must not hold whitespace"));
-  }
-  if (!config.handler) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("endpoint '", config.name, "' has no handler"));
-  }
-  auto endpoint = std::make_unique<Endpoint>();
-  endpoint->name = std::move(config.name);
-  endpoint->subject = std::move(subject);
-  endpoint->queue_group = std::move(config.queue_group);
-  endpoint->metadata = std::move(config.metadata);
-  endpoint->handler = std::move(config.handler);
-  return endpoint;
-}
-
 absl::Status Service::AddEndpointWithPrefix(EndpointConfig config,
                                             absl::string_view prefix) {
   auto endpoint = MakeEndpoint(std::move(config), prefix);
   if (!endpoint.ok()) return endpoint.status();
-  Endpoint* raw = endpoint->get();
+  internal::Endpoint* raw = endpoint->get();
 
   absl::ReleasableMutexLock lock(&mu_);
   if (stopping_) return absl::FailedPreconditionError("service is stopped");
   auto sub = std::make_unique<Subscription>();
   sub->endpoint = *std::move(endpoint);
   MICRO_RETURN_IF_ERROR(
-      Subscribe(std::move(sub), raw->subject, raw->queue_group));
+      Subscribe(std::move(sub), raw->info.subject, raw->info.queue_group));
   endpoints_.push_back(raw);
   lock.Release();
   AwaitSubscriptions();
@@ -382,7 +182,7 @@ absl::Status Service::AddRouter(RouterConfig config) {
     ec.queue_group = config.queue_group;
     auto endpoint = MakeEndpoint(std::move(ec), config.prefix);
     if (!endpoint.ok()) return endpoint.status();
-    const std::string& subject = (*endpoint)->subject;
+    const std::string& subject = (*endpoint)->info.subject;
     if (subject.find('.', config.prefix.size() + 1) != std::string::npos ||
         subject.find_first_of("*>", config.prefix.size()) != std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -395,7 +195,7 @@ absl::Status Service::AddRouter(RouterConfig config) {
     }
     sub->routed.push_back(*std::move(endpoint));
   }
-  std::vector<Endpoint*> raw;
+  std::vector<internal::Endpoint*> raw;
   for (const auto& e : sub->routed) raw.push_back(e.get());
 
   absl::ReleasableMutexLock lock(&mu_);
@@ -420,19 +220,23 @@ void Service::AwaitSubscriptions() {
 void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub,
                         natsMsg* msg, void* closure) {
   auto* sub = static_cast<Subscription*>(closure);
+  const internal::Dispatcher dispatcher(sub->service->config_);
   // No exception may unwind into nats.c.
   try {
     if (sub->endpoint != nullptr) {
-      sub->service->HandleEndpoint(sub->endpoint.get(), nc, nats_sub, msg);
+      internal::Endpoint* e = sub->endpoint.get();
+      dispatcher.Handle(e->handler, e, nc, nats_sub, msg);
     } else if (sub->unmatched) {
       auto route = sub->routes.find(absl::string_view(natsMsg_GetSubject(msg)));
       if (route != sub->routes.end()) {
-        sub->service->HandleEndpoint(route->second, nc, nats_sub, msg);
+        internal::Endpoint* e = route->second;
+        dispatcher.Handle(e->handler, e, nc, nats_sub, msg);
       } else {
-        sub->service->HandleUnmatched(sub->unmatched, nc, msg);
+        // Counted in no endpoint's stats, replied on `nc` only.
+        dispatcher.Handle(sub->unmatched, nullptr, nc, nullptr, msg);
       }
     } else {
-      sub->service->HandleDiscovery(sub->verb, nc, msg);
+      sub->service->HandleMonitoring(sub->verb, nc, msg);
     }
   } catch (...) {
   }
@@ -447,202 +251,6 @@ void Service::OnComplete(void* closure) {
       static_cast<Subscription*>(closure)->tracker;
   absl::MutexLock lock(&tracker->mu);
   --tracker->open;
-}
-
-void Service::HandleEndpoint(Endpoint* endpoint, natsConnection* nc,
-                             natsSubscription* sub, natsMsg* msg) {
-  Request request(nc, msg, endpoint, sub, config_.prompt_nc);
-  bool threw = false;
-  std::string what;
-  try {
-    endpoint->handler(request);
-  } catch (const std::exception& e) {
-    threw = true;
-    what = e.what();
-  } catch (...) {
-    threw = true;
-    what = "unknown exception";
-  }
-  if (threw) {
-    const std::string description = absl::StrCat("handler failed: ", what);
-    if (!request.responded_) {
-      request.RespondError(500, description).IgnoreError();
-    } else {
-      // Replied, then failed: the request was counted; count the error too.
-      absl::MutexLock lock(&endpoint->mu);
-      if (!request.failed_) ++endpoint->num_errors;
-      endpoint->last_error = absl::StrCat(500, ":", description);
-    }
-  } else if (!request.responded_ && request.has_reply()) {
-    request.RespondError(500, "no response").IgnoreError();
-  }
-  request.Record();  // a request without reply subject that got no reply
-}
-
-void Service::HandleUnmatched(const Handler& handler, natsConnection* nc,
-                              natsMsg* msg) {
-  Request request(nc, msg);
-  try {
-    handler(request);
-  } catch (...) {
-    if (!request.responded_) {
-      request.RespondError(500, "handler failed").IgnoreError();
-    }
-  }
-}
-
-void Service::HandleDiscovery(Verb verb, natsConnection* nc, natsMsg* msg) {
-  // The request body (often "{}") carries nothing: ignore it.
-  const char* reply = natsMsg_GetReply(msg);
-  if (reply == nullptr || reply[0] == '\0') return;
-  std::string body;
-  switch (verb) {
-    case Verb::kPing:
-      body = PingJson();
-      break;
-    case Verb::kInfo:
-      body = InfoJson();
-      break;
-    case Verb::kStats:
-      body = StatsJson();
-      break;
-  }
-  natsConnection_Publish(nc, reply, body.data(), static_cast<int>(body.size()));
-}
-
-// ---------------------------------------------------------------------------
-// Discovery responses
-
-namespace {
-
-void WriteCommonFields(JsonWriter& w, const char* type,
-                       const ServiceConfig& config, const std::string& id) {
-  w.Key("type");
-  w.String(type);
-  w.Key("name");
-  w.String(config.name);
-  w.Key("id");
-  w.String(id);
-  w.Key("version");
-  w.String(config.version);
-  w.Key("metadata");
-  w.StringMap(config.metadata);
-}
-
-}  // namespace
-
-// The name, subject and (unless none) queue group of an endpoint, as INFO
-// and STATS report them.
-void Service::WriteEndpointIdentity(JsonWriter& w, const Endpoint& e) {
-  w.Key("name");
-  w.String(e.name);
-  w.Key("subject");
-  w.String(e.subject);
-  if (!e.queue_group.empty()) {
-    w.Key("queue_group");
-    w.String(e.queue_group);
-  }
-}
-
-std::string Service::PingJson() const {
-  JsonWriter w;
-  w.BeginObject();
-  WriteCommonFields(w, kPingResponseType, config_, id_);
-  w.EndObject();
-  return w.Take();
-}
-
-std::string Service::InfoJson() const {
-  JsonWriter w;
-  w.BeginObject();
-  WriteCommonFields(w, kInfoResponseType, config_, id_);
-  w.Key("description");
-  w.String(config_.description);
-  w.Key("endpoints");
-  w.BeginArray();
-  {
-    absl::MutexLock lock(&mu_);
-    for (const Endpoint* e : endpoints_) {
-      w.BeginObject();
-      WriteEndpointIdentity(w, *e);
-      w.Key("metadata");
-      w.StringMap(e->metadata);
-      w.EndObject();
-    }
-  }
-  w.EndArray();
-  w.EndObject();
-  return w.Take();
-}
-
-std::string Service::StatsJson() const {
-  struct Snapshot {
-    const Endpoint* endpoint;
-    int64_t num_requests;
-    int64_t num_errors;
-    std::string last_error;
-    int64_t processing_time_ns;
-  };
-  std::vector<Snapshot> snapshots;
-  {
-    absl::MutexLock lock(&mu_);
-    snapshots.reserve(endpoints_.size());
-    for (const Endpoint* e : endpoints_) {
-      absl::MutexLock endpoint_lock(&e->mu);
-      snapshots.push_back({e, e->num_requests, e->num_errors, e->last_error,
-                           e->processing_time_ns});
-    }
-  }
-  JsonWriter w;
-  w.BeginObject();
-  WriteCommonFields(w, kStatsResponseType, config_, id_);
-  w.Key("started");
-  w.String(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", started_, absl::UTCTimeZone()));
-  w.Key("endpoints");
-  w.BeginArray();
-  for (const Snapshot& s : snapshots) {
-    const Endpoint* e = s.endpoint;
-    w.BeginObject();
-    WriteEndpointIdentity(w, *e);
-    w.Key("num_requests");
-    w.Int(s.num_requests);
-    w.Key("num_errors");
-    w.Int(s.num_errors);
-    w.Key("last_error");
-    w.String(s.last_error);
-    w.Key("processing_time");
-    w.Int(s.processing_time_ns);
-    w.Key("average_processing_time");
-    w.Int(s.num_requests == 0 ? 0 : s.processing_time_ns / s.num_requests);
-    if (config_.stats_data) {
-      std::string data;
-      try {
-        data = config_.stats_data(e->name);
-      } catch (...) {
-        data.clear();
-      }
-      if (LooksLikeObject(data)) {
-        w.Key("data");
-        w.Raw(absl::StripAsciiWhitespace(data));
-      }
-    }
-    w.EndObject();
-  }
-  w.EndArray();
-  w.EndObject();
-  return w.Take();
-}
-
-void Service::ResetStats() {
-  absl::MutexLock lock(&mu_);
-  for (Endpoint* e : endpoints_) {
-    absl::MutexLock endpoint_lock(&e->mu);
-    e->num_requests = 0;
-    e->num_errors = 0;
-    e->last_error.clear();
-    e->processing_time_ns = 0;
-  }
 }
 
 // ---------------------------------------------------------------------------

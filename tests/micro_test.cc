@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -227,7 +228,7 @@ TEST_F(MicroServiceTest, ResponseShapesAndTypes) {
   EndpointConfig one;
   one.name = "one";
   one.metadata = {{"k", "v"}};
-  one.handler = [](Request& r) { r.Respond("ok").IgnoreError(); };
+  one.handler = [](Request& r) { return r.Respond("ok"); };
   ASSERT_TRUE(service->AddEndpoint(one).ok());
   EndpointConfig two;
   two.name = "two";
@@ -329,31 +330,48 @@ TEST_F(MicroServiceTest, EscapesStringsInDiscovery) {
 
 TEST_F(MicroServiceTest, ErrorHeadersAndBody) {
   ConnectionPtr nc = NewConnection();
-  auto service = StartService(nc.get(), Config("err"));
+  ServiceConfig config = Config("err");
+  config.error_code = [](const absl::Status& status) {
+    return status.code() == absl::StatusCode::kPermissionDenied
+               ? 403
+               : micro::DefaultErrorCode(status);
+  };
+  config.error_body = [](int code, absl::string_view message) {
+    return absl::StrCat("{\"code\":", code, ",\"message\":\"", message, "\"}");
+  };
+  auto service = StartService(nc.get(), config);
   ASSERT_TRUE(service);
   EndpointConfig e;
   e.name = "fail";
   e.handler = [](Request& r) {
-    EXPECT_TRUE(r.RespondError(409, "wrong type", "{\"error\":1}").ok());
-    // A second reply is refused.
-    EXPECT_EQ(r.Respond("again").code(), absl::StatusCode::kFailedPrecondition);
+    if (r.data() == "denied") return absl::PermissionDeniedError("not yours");
+    return absl::FailedPreconditionError("wrong type");
   };
   ASSERT_TRUE(service->AddEndpoint(e).ok());
   EndpointConfig ok;
   ok.name = "hdr";
   ok.handler = [](Request& r) {
     const absl::optional<absl::string_view> h = r.header("X-In");
-    r.Respond(absl::StrCat("in=", h.value_or("none"), " subject=", r.subject()),
-              {{"X-Out", "a\r\nb"}, {"X-Out", "second"}})
-        .IgnoreError();
+    const absl::Status sent =
+        r.Respond(absl::StrCat("in=", h.value_or("none"), " subject=", r.subject()),
+                  {{"X-Out", "a\r\nb"}, {"X-Out", "second"}});
+    // A second reply is refused.
+    EXPECT_EQ(r.Respond("again").code(), absl::StatusCode::kFailedPrecondition);
+    return sent;
   };
   ASSERT_TRUE(service->AddEndpoint(ok).ok());
 
+  // The configured mapping gives the code and the body.
   auto reply = Call(client_.get(), "fail");
   ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->data, "{\"error\":1}");
+  EXPECT_EQ(reply->data, "{\"code\":409,\"message\":\"wrong type\"}");
   EXPECT_EQ(reply->headers["Nats-Service-Error"], "wrong type");
   EXPECT_EQ(reply->headers["Nats-Service-Error-Code"], "409");
+  auto denied = Call(client_.get(), "fail", "denied");
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_EQ(denied->data, "{\"code\":403,\"message\":\"not yours\"}");
+  EXPECT_EQ(denied->headers["Nats-Service-Error"], "not yours");
+  EXPECT_EQ(denied->headers["Nats-Service-Error-Code"], "403");
 
   natsMsg* resp = CallWithHeader(client_.get(), "hdr", "", "X-In", "yes");
   ASSERT_NE(resp, nullptr);
@@ -369,6 +387,47 @@ TEST_F(MicroServiceTest, ErrorHeadersAndBody) {
   EXPECT_EQ(r.headers.count("Nats-Service-Error"), 0u);
 }
 
+TEST_F(MicroServiceTest, DefaultErrorCodesEmptyBodyAndErrorAfterReply) {
+  ConnectionPtr nc = NewConnection();
+  auto service = StartService(nc.get(), Config("codes"));
+  ASSERT_TRUE(service);
+  EndpointConfig e;
+  e.name = "code";
+  e.handler = [](Request& r) -> absl::Status {
+    const std::string kind(r.data());
+    if (kind == "arg") return absl::InvalidArgumentError("arg");
+    if (kind == "missing") return absl::NotFoundError("missing");
+    if (kind == "state") return absl::FailedPreconditionError("state");
+    if (kind == "range") return absl::OutOfRangeError("range");
+    if (kind == "big") return absl::ResourceExhaustedError("big");
+    if (kind == "later") return absl::UnavailableError("later");
+    if (kind == "replied") {
+      // The reply stands; the error is counted.
+      r.Respond("first").IgnoreError();
+      return absl::InternalError("after reply");
+    }
+    return absl::DataLossError("other");
+  };
+  ASSERT_TRUE(service->AddEndpoint(e).ok());
+  const std::pair<const char*, const char*> cases[] = {
+      {"arg", "400"},   {"missing", "404"}, {"state", "409"}, {"range", "413"},
+      {"big", "413"},   {"later", "503"},   {"other", "500"}};
+  for (const auto& [kind, code] : cases) {
+    auto reply = Call(client_.get(), "code", kind);
+    ASSERT_TRUE(reply.has_value()) << kind;
+    EXPECT_EQ(reply->headers[kErrorCodeHeader], code) << kind;
+    EXPECT_EQ(reply->data, "") << kind;  // no error_body: empty
+  }
+  auto replied = Call(client_.get(), "code", "replied");
+  ASSERT_TRUE(replied.has_value());
+  EXPECT_EQ(replied->data, "first");
+  EXPECT_EQ(replied->headers.count(kErrorCodeHeader), 0u);
+  rapidjson::Document s = Parse(service->StatsJson());
+  EXPECT_EQ(s["endpoints"][0]["num_requests"].GetInt64(), 8);
+  EXPECT_EQ(s["endpoints"][0]["num_errors"].GetInt64(), 8);
+  EXPECT_STREQ(s["endpoints"][0]["last_error"].GetString(), "500:after reply");
+}
+
 TEST_F(MicroServiceTest, StatsCountRequestsErrorsAndTime) {
   ConnectionPtr nc = NewConnection();
   auto service = StartService(nc.get(), Config("count"));
@@ -378,11 +437,10 @@ TEST_F(MicroServiceTest, StatsCountRequestsErrorsAndTime) {
   e.handler = [](Request& r) {
     absl::SleepFor(absl::Milliseconds(2));  // known minimum processing time
     if (r.data() == "bad") {
-      r.RespondError(400, absl::StrCat("bad #", r.header("N").value_or("?")))
-          .IgnoreError();
-    } else {
-      r.Respond("ok").IgnoreError();
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad #", r.header("N").value_or("?")));
     }
+    return r.Respond("ok");
   };
   ASSERT_TRUE(service->AddEndpoint(e).ok());
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(Call(client_.get(), "op", "good"));
@@ -422,7 +480,7 @@ TEST_F(MicroServiceTest, QueueGroupSharesLoadBetweenInstances) {
     EndpointConfig e;
     e.name = "who";
     const std::string id = s->id();
-    e.handler = [id](Request& r) { r.Respond(id).IgnoreError(); };
+    e.handler = [id](Request& r) { return r.Respond(id); };
     ASSERT_TRUE(s->AddEndpoint(e).ok());
   }
   // Both subscriptions are registered at the server before requests flow.
@@ -458,7 +516,7 @@ TEST_F(MicroServiceTest, StopDrainsInFlightRequestsWithoutLosingReplies) {
   e.handler = [&started](Request& r) {
     ++started;
     absl::SleepFor(absl::Milliseconds(100));  // a slow handler, on purpose
-    r.Respond(r.data()).IgnoreError();
+    return r.Respond(r.data());
   };
   ASSERT_TRUE(service->AddEndpoint(e).ok());
   ASSERT_EQ(natsConnection_Flush(nc.get()), NATS_OK);
@@ -509,15 +567,17 @@ TEST_F(MicroServiceTest, HandlerExceptionOrNoReplyGives500) {
   ASSERT_TRUE(service);
   EndpointConfig thrower;
   thrower.name = "throw";
-  thrower.handler = [](Request&) { throw std::runtime_error("kaboom"); };
+  thrower.handler = [](Request&) -> absl::Status {
+    throw std::runtime_error("kaboom");
+  };
   ASSERT_TRUE(service->AddEndpoint(thrower).ok());
   EndpointConfig silent;
   silent.name = "silent";
-  silent.handler = [](Request&) {};
+  silent.handler = [](Request&) { return absl::OkStatus(); };
   ASSERT_TRUE(service->AddEndpoint(silent).ok());
   EndpointConfig throws_int;
   throws_int.name = "throwint";
-  throws_int.handler = [](Request&) { throw 42; };
+  throws_int.handler = [](Request&) -> absl::Status { throw 42; };
   ASSERT_TRUE(service->AddEndpoint(throws_int).ok());
 
   auto r1 = Call(client_.get(), "throw");
@@ -557,6 +617,7 @@ TEST_F(MicroServiceTest, RequestWithoutReplySubjectIsHandled) {
     const absl::Status s = r.Respond("x");
     absl::MutexLock lock(&mu);
     codes.push_back(has_reply ? absl::StatusCode::kOk : s.code());
+    return absl::OkStatus();
   };
   ASSERT_TRUE(service->AddEndpoint(e).ok());
   ASSERT_EQ(natsConnection_Flush(nc.get()), NATS_OK);
@@ -596,7 +657,7 @@ TEST_F(MicroServiceTest, ValidatesNamesVersionsAndEndpoints) {
 
   auto service = StartService(nc.get(), Config("valid"));
   ASSERT_TRUE(service);
-  const auto handler = [](Request& r) { r.Respond("").IgnoreError(); };
+  const auto handler = [](Request& r) { return r.Respond(""); };
   EXPECT_EQ(service->AddEndpoint({"bad.name", "", "q", {}, handler}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(service->AddEndpoint({"e", "a..b", "q", {}, handler}).code(),
@@ -624,14 +685,14 @@ TEST_F(MicroServiceTest, GroupsPrefixSubjectsAndEndpointsAddedLaterAppear) {
                       "",
                       "q",
                       {},
-                      [](Request& r) { r.Respond(r.subject()).IgnoreError(); }})
+                      [](Request& r) { return r.Respond(r.subject()); }})
           .ok());
   ASSERT_TRUE(
       kv.AddEndpoint({"any",
                       "x.*",
                       "",
                       {},
-                      [](Request& r) { r.Respond(r.subject()).IgnoreError(); }})
+                      [](Request& r) { return r.Respond(r.subject()); }})
           .ok());
   auto get = Call(client_.get(), "kv.default.get");
   ASSERT_TRUE(get.has_value());
@@ -660,16 +721,13 @@ TEST_F(MicroServiceTest, RouterServesEndpointsOnOneSubscription) {
     EndpointConfig e;
     e.name = name;
     e.handler = [name](Request& r) {
-      if (r.data() == "bad") {
-        r.RespondError(409, "conflict").IgnoreError();
-      } else {
-        r.Respond(absl::StrCat(name, ":", r.data())).IgnoreError();
-      }
+      if (r.data() == "bad") return absl::FailedPreconditionError("conflict");
+      return r.Respond(absl::StrCat(name, ":", r.data()));
     };
     router.endpoints.push_back(std::move(e));
   }
   router.unmatched = [](Request& r) {
-    r.RespondError(404, absl::StrCat("no ", r.subject())).IgnoreError();
+    return absl::NotFoundError(absl::StrCat("no ", r.subject()));
   };
   ASSERT_TRUE(service->AddRouter(router).ok());
 
@@ -728,7 +786,7 @@ TEST_F(MicroServiceTest, PromptConnectionAnswersLoneAndPipelinedRequests) {
   ASSERT_TRUE(service);
   EndpointConfig e;
   e.name = "echo";
-  e.handler = [](Request& r) { r.Respond(r.data()).IgnoreError(); };
+  e.handler = [](Request& r) { return r.Respond(r.data()); };
   ASSERT_TRUE(service->AddEndpoint(e).ok());
 
   for (int i = 0; i < 5; ++i) {
@@ -770,14 +828,14 @@ TEST_F(MicroServiceTest, EndpointsRunConcurrently) {
   wait.handler = [&release](Request& r) {
     const bool released =
         release.WaitForNotificationWithTimeout(absl::Seconds(10));
-    r.Respond(released ? "released" : "timeout").IgnoreError();
+    return r.Respond(released ? "released" : "timeout");
   };
   ASSERT_TRUE(service->AddEndpoint(wait).ok());
   EndpointConfig go;
   go.name = "go";
   go.handler = [&release](Request& r) {
     release.Notify();
-    r.Respond("go").IgnoreError();
+    return r.Respond("go");
   };
   ASSERT_TRUE(service->AddEndpoint(go).ok());
   ConnectionPtr other = NewConnection();
@@ -805,7 +863,7 @@ TEST_F(MicroServiceTest, SurvivesServerRestart) {
                          "",
                          "q",
                          {},
-                         [](Request& r) { r.Respond(r.data()).IgnoreError(); }})
+                         [](Request& r) { return r.Respond(r.data()); }})
           .ok());
   ASSERT_TRUE(Call(client_.get(), "echo", "1").has_value());
   ASSERT_TRUE(server_->Restart().ok());
@@ -850,7 +908,10 @@ TEST(MicroServiceSlowConsumer, SurvivesSlowConsumerDisconnect) {
   auto flooder = testing_util::Connect((*server)->url());
   ASSERT_TRUE(flooder.ok()) << flooder.status();
 
-  auto service = Service::Start(nc->get(), {"slow", "1.0.0", "", {}, nullptr});
+  ServiceConfig config;
+  config.name = "slow";
+  config.version = "1.0.0";
+  auto service = Service::Start(nc->get(), config);
   ASSERT_TRUE(service.ok()) << service.status();
   ASSERT_TRUE((*service)
                   ->AddEndpoint({"sink",
@@ -858,9 +919,11 @@ TEST(MicroServiceSlowConsumer, SurvivesSlowConsumerDisconnect) {
                                  "q",
                                  {},
                                  [](Request& r) {
+                                   // Replies fail while the connection is cut.
                                    if (r.has_reply()) {
                                      r.Respond("alive").IgnoreError();
                                    }
+                                   return absl::OkStatus();
                                  }})
                   .ok());
   ASSERT_EQ(natsConnection_Flush(nc->get()), NATS_OK);

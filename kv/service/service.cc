@@ -34,6 +34,11 @@ int ErrorCode(const absl::Status& status) {
   }
 }
 
+void UseApiErrors(micro::ServiceConfig* config) {
+  config->error_code = ErrorCode;
+  config->error_body = codec::ErrorReply;
+}
+
 absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
                                    replication::Replica& replica) {
   if (!replica.ready()) {
@@ -147,37 +152,36 @@ absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
     ep.name = absl::StrCat(link, "_", codec::OpName(op));
     ep.subject = std::string(codec::OpName(op));
     ep.metadata = {{"link", link}, {"op", std::string(codec::OpName(op))}};
-    ep.handler = [self, op](micro::Request& request) { self->Serve(op, request); };
+    ep.handler = [self, op](micro::Request& request) { return self->Serve(op, request); };
     router.endpoints.push_back(std::move(ep));
   }
-  router.unmatched = [self](micro::Request& request) { self->Unknown(request); };
+  router.unmatched = [self](micro::Request& request) { return self->Unknown(request); };
   if (absl::Status s = service->AddRouter(std::move(router)); !s.ok()) return s;
   return ls;
 }
 
-void LinkService::Serve(Op op, micro::Request& request) {
+absl::Status LinkService::Serve(Op op, micro::Request& request) {
   absl::StatusOr<std::string> reply = Handle(op, request.data(), *replica_);
-  // A failed reply means the requester or the connection is gone: nothing to do.
-  if (reply.ok()) {
-    (void)request.Respond(*reply);
-    return;
+  if (!reply.ok()) {
+    const int code = ErrorCode(reply.status());
+    if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
+    return reply.status();
   }
-  const int code = ErrorCode(reply.status());
-  if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
-  const std::string message(reply.status().message());
-  (void)request.RespondError(code, message, codec::ErrorReply(code, message));
+  // A failed reply means the requester or the connection is gone: nothing to do,
+  // and not an error of the request.
+  (void)request.Respond(*reply);
+  return absl::OkStatus();
 }
 
-void LinkService::Unknown(micro::Request& request) {
-  if (!request.has_reply()) return;
+absl::Status LinkService::Unknown(micro::Request& request) {
+  if (!request.has_reply()) return absl::OkStatus();
   unknown_ops_.fetch_add(1, std::memory_order_relaxed);
   const absl::string_view subject = request.subject();
   const absl::string_view op = subject.substr(subject.rfind('.') + 1);
   std::vector<std::string> names;
   for (Op known : codec::AllOps()) names.emplace_back(codec::OpName(known));
-  const std::string message =
-      absl::StrCat("unknown operation '", op, "'; known: ", absl::StrJoin(names, ", "));
-  (void)request.RespondError(404, message, codec::ErrorReply(404, message));
+  return absl::NotFoundError(
+      absl::StrCat("unknown operation '", op, "'; known: ", absl::StrJoin(names, ", ")));
 }
 
 std::string LinkService::StatsData() const {

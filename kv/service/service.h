@@ -20,6 +20,11 @@ namespace kv::service {
 // 413 too large, 500 internal, 503 not ready.
 int ErrorCode(const absl::Status& status);
 
+// Makes `config`'s service reply errors as the kv API does: the code from
+// ErrorCode() and the body {"error":{"code":int,"message":string}}
+// (codec::ErrorReply). Set on the service the LinkServices run on.
+void UseApiErrors(micro::ServiceConfig* config);
+
 // Runs one request of `op` on `replica`: the reply body, or an error whose code
 // ErrorCode() gives. Never changes data on error.
 absl::StatusOr<std::string> Handle(codec::Op op, absl::string_view body,
@@ -31,7 +36,8 @@ std::string StatsData(const replication::ReplicaStats& stats, uint64_t bad_reque
 
 // Serves one link: registers an endpoint per operation on `service` (name
 // "<link>_<op>", subject kv.<link>.<op>, queue group "q", all on one
-// subscription) and answers requests for unknown operations with 404.
+// subscription) and answers requests for unknown operations with 404. The
+// handlers return their errors; `service` replies them (see UseApiErrors).
 class LinkService {
  public:
   // `service` and `replica` must outlive the LinkService; requests stop with the
@@ -45,8 +51,11 @@ class LinkService {
 
  private:
   explicit LinkService(replication::Replica* replica) : replica_(replica) {}
-  void Serve(codec::Op op, micro::Request& request);
-  void Unknown(micro::Request& request);
+  // Replies the result of `op`, or returns its error (counted in
+  // bad_requests_ when ErrorCode() makes it a 4xx).
+  absl::Status Serve(codec::Op op, micro::Request& request);
+  // Returns NotFound naming the known operations (counted in unknown_ops_).
+  absl::Status Unknown(micro::Request& request);
 
   replication::Replica* const replica_;
   std::atomic<uint64_t> bad_requests_{0};

@@ -12,7 +12,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "kv/transport/nkey.h"
-#include "micro/nats_status.h"
 
 namespace kv::transport {
 
@@ -77,12 +76,39 @@ int64_t ReconnectDelay(natsConnection* nc, int attempts, void* closure) {
   return absl::ToInt64Milliseconds(ReconnectBackoff(attempts, gen));
 }
 
-// nats.c's status as an absl::Status, with nats.c's last error text (e.g. the
-// server's "Authorization Violation") when it has one.
+// The absl code of a failed nats.c call made here (options and connect), as
+// Connect() documents: Unavailable when no server answers, PermissionDenied when
+// the server refuses the credentials, InvalidArgument for unusable settings.
+absl::StatusCode CodeOf(natsStatus s) {
+  switch (s) {
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_STALE_CONNECTION:
+    case NATS_NO_SERVER:
+    case NATS_NOT_YET_CONNECTED:
+    case NATS_IO_ERROR:
+      return absl::StatusCode::kUnavailable;
+    case NATS_TIMEOUT:
+      return absl::StatusCode::kDeadlineExceeded;
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_TIMEOUT:
+    case NATS_ADDRESS_MISSING:
+      return absl::StatusCode::kInvalidArgument;
+    case NATS_NOT_PERMITTED:
+    case NATS_CONNECTION_AUTH_FAILED:
+      return absl::StatusCode::kPermissionDenied;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+// nats.c's status as an absl::Status ("<what>: <nats.c text>"), with nats.c's
+// last error text (e.g. the server's "Authorization Violation") when it has one.
 absl::Status FromNats(natsStatus s, absl::string_view what) {
-  absl::Status status = micro::NatsStatusToStatus(s, what);
+  if (s == NATS_OK) return absl::OkStatus();
+  absl::Status status(CodeOf(s), absl::StrCat(what, ": ", natsStatus_GetText(s)));
   const char* last = nats_GetLastError(nullptr);
-  if (status.ok() || last == nullptr || *last == 0) return status;
+  if (last == nullptr || *last == 0) return status;
   // nats.c's text often repeats the status ("(conn.c:2088): No server ..."):
   // add it only when it says more.
   if (absl::StrContains(last, natsStatus_GetText(s))) return status;

@@ -1,0 +1,227 @@
+// Request (replies, headers, the prompt connection choice, recording) and the
+// Dispatcher that runs handlers on requests.
+
+#include "micro/request.h"
+
+#include <chrono>
+#include <climits>
+#include <exception>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "micro/nats_status.h"
+#include "micro/service.h"
+#include "micro/service_internal.h"
+
+namespace micro {
+namespace {
+
+// How long the flush after the last reply of a burst waits for the server's
+// PONG (the replies are written before the PING; this only bounds the wait).
+constexpr int64_t kBurstFlushTimeoutMs = 1000;
+
+// Header lines end at CR/LF, so a value holding one would corrupt the
+// message: replace them.
+std::string SanitizeHeader(absl::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Request
+
+Request::Request(natsConnection* nc, natsMsg* msg, internal::Endpoint* endpoint,
+                 natsSubscription* sub, natsConnection* prompt_nc)
+    : nc_(nc),
+      msg_(msg),
+      endpoint_(endpoint),
+      sub_(sub),
+      prompt_nc_(prompt_nc),
+      start_(std::chrono::steady_clock::now()) {}
+
+absl::string_view Request::data() const {
+  const char* d = natsMsg_GetData(msg_);
+  if (d == nullptr) return absl::string_view();
+  return absl::string_view(d, natsMsg_GetDataLength(msg_));
+}
+
+absl::string_view Request::subject() const {
+  const char* s = natsMsg_GetSubject(msg_);
+  return s == nullptr ? absl::string_view() : absl::string_view(s);
+}
+
+absl::optional<absl::string_view> Request::header(
+    absl::string_view name) const {
+  const char* value = nullptr;
+  const std::string key(name);
+  if (natsMsgHeader_Get(msg_, key.c_str(), &value) != NATS_OK ||
+      value == nullptr) {
+    return absl::nullopt;
+  }
+  return absl::string_view(value);
+}
+
+bool Request::has_reply() const {
+  const char* reply = natsMsg_GetReply(msg_);
+  return reply != nullptr && reply[0] != '\0';
+}
+
+natsConnection* Request::ReplyConnection(bool* flush) const {
+  *flush = false;
+  if (prompt_nc_ == nullptr || sub_ == nullptr) return nc_;
+  int pending = 0;
+  if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
+      pending > 0) {
+    return nc_;  // more requests wait: buffer, the next replies follow soon
+  }
+  if (natsConnection_Buffered(nc_) > 0) {
+    *flush = true;  // the last of a burst: send it with those buffered before
+    return nc_;
+  }
+  if (natsConnection_Status(prompt_nc_) != NATS_CONN_STATUS_CONNECTED) {
+    return nc_;
+  }
+  return prompt_nc_;
+}
+
+void Request::Record() {
+  if (endpoint_ == nullptr || recorded_) return;
+  recorded_ = true;
+  const int64_t elapsed_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - start_)
+          .count();
+  absl::MutexLock lock(&endpoint_->mu);
+  internal::EndpointStats& stats = endpoint_->stats;
+  ++stats.num_requests;
+  stats.processing_time_ns += elapsed_ns;
+  if (failed_) {
+    ++stats.num_errors;
+    stats.last_error = last_error_;
+  }
+}
+
+void Request::CountError(int code, absl::string_view description) {
+  const bool counted = failed_;
+  failed_ = true;
+  last_error_ = absl::StrCat(code, ":", description);
+  if (endpoint_ == nullptr || !recorded_) return;  // Record() counts it
+  absl::MutexLock lock(&endpoint_->mu);
+  if (!counted) ++endpoint_->stats.num_errors;
+  endpoint_->stats.last_error = last_error_;
+}
+
+absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
+  if (responded_) {
+    return absl::FailedPreconditionError("request was already responded to");
+  }
+  responded_ = true;
+  Record();
+  if (!has_reply()) {
+    return absl::FailedPreconditionError("request has no reply subject");
+  }
+  if (data.size() > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError("reply too large");
+  }
+  const char* reply = natsMsg_GetReply(msg_);
+  const int len = static_cast<int>(data.size());
+  bool flush = false;
+  natsConnection* out_nc = ReplyConnection(&flush);
+  natsStatus s = NATS_OK;
+  if (headers.empty()) {
+    s = natsConnection_Publish(out_nc, reply, data.data(), len);
+  } else {
+    natsMsg* out = nullptr;
+    s = natsMsg_Create(&out, reply, nullptr, data.data(), len);
+    for (const auto& [key, value] : headers) {
+      if (s != NATS_OK) break;
+      s = natsMsgHeader_Add(out, SanitizeHeader(key).c_str(),
+                            SanitizeHeader(value).c_str());
+    }
+    if (s == NATS_OK) s = natsConnection_PublishMsg(out_nc, out);
+    natsMsg_Destroy(out);
+  }
+  if (s == NATS_OK && flush) {
+    natsConnection_FlushTimeout(nc_, kBurstFlushTimeoutMs);
+  }
+  return NatsStatusToStatus(s, "publish reply");
+}
+
+absl::Status Request::RespondError(int code, absl::string_view description,
+                                   absl::string_view body) {
+  if (responded_) {
+    return absl::FailedPreconditionError("request was already responded to");
+  }
+  CountError(code, description);
+  return Respond(body, {{kErrorHeader, std::string(description)},
+                        {kErrorCodeHeader, absl::StrCat(code)}});
+}
+
+// ---------------------------------------------------------------------------
+// Running handlers
+
+int DefaultErrorCode(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kFailedPrecondition:
+      return 409;
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kResourceExhausted:
+      return 413;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+namespace internal {
+
+void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint,
+                        natsConnection* nc, natsSubscription* sub,
+                        natsMsg* msg) const {
+  Request request(nc, msg, endpoint, sub, config_.prompt_nc);
+  absl::Status status;
+  std::string thrown;
+  try {
+    status = handler(request);
+  } catch (const std::exception& e) {
+    thrown = absl::StrCat("handler failed: ", e.what());
+  } catch (...) {
+    thrown = "handler failed: unknown exception";
+  }
+  if (!thrown.empty()) {
+    Fail(request, 500, thrown);
+  } else if (!status.ok()) {
+    const int code = config_.error_code ? config_.error_code(status)
+                                        : DefaultErrorCode(status);
+    Fail(request, code, status.message());
+  } else if (!request.responded_ && request.has_reply()) {
+    Fail(request, 500, "no response");
+  }
+  request.Record();  // a request without reply subject that got no reply
+}
+
+void Dispatcher::Fail(Request& request, int code,
+                      absl::string_view description) const {
+  if (request.responded_) {
+    // Replied, then failed: the reply stands; count the error.
+    request.CountError(code, description);
+    return;
+  }
+  const std::string body =
+      config_.error_body ? config_.error_body(code, description) : "";
+  // A failed reply means the requester or the connection is gone.
+  request.RespondError(code, description, body).IgnoreError();
+}
+
+}  // namespace internal
+}  // namespace micro

@@ -1,0 +1,114 @@
+// The request an endpoint handler sees, and the handler type (see
+// micro/README.md for the service as a whole).
+
+#ifndef MICRO_REQUEST_H_
+#define MICRO_REQUEST_H_
+
+#include <nats/nats.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
+
+namespace micro {
+
+namespace internal {
+class Dispatcher;
+struct Endpoint;
+}  // namespace internal
+
+// Header names of ADR-32 service errors.
+inline constexpr char kErrorHeader[] = "Nats-Service-Error";
+inline constexpr char kErrorCodeHeader[] = "Nats-Service-Error-Code";
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// One request as seen by an endpoint handler. Valid only during the handler
+// call: the views it returns point into the message, which is freed when the
+// handler returns.
+//
+// Thread safety: a Request is used by the one thread running its handler.
+class Request {
+ public:
+  Request(const Request&) = delete;
+  Request& operator=(const Request&) = delete;
+
+  // The request body (possibly empty).
+  absl::string_view data() const;
+  // The subject the request was published to.
+  absl::string_view subject() const;
+  // The first value of header `name` (case-sensitive, as nats.c matches
+  // header names), or nullopt if the request has no such header.
+  absl::optional<absl::string_view> header(absl::string_view name) const;
+  // True iff the requester gave a reply subject (a request, not a publish).
+  bool has_reply() const;
+
+  // Replies `data` with the given headers. Header names and values must not
+  // hold CR or LF; such characters are replaced by spaces.
+  // Returns OK when the reply was handed to the connection,
+  // FailedPrecondition if a reply was already sent or the request has no
+  // reply subject, InvalidArgument if `data` is larger than 2 GiB,
+  // Unavailable if the connection is closed, another code on another nats.c
+  // error. Only the first call replies. Errors are not replied with this:
+  // the handler returns them (see Handler).
+  absl::Status Respond(absl::string_view data, const Headers& headers = {});
+
+ private:
+  friend class internal::Dispatcher;
+
+  // `endpoint` (whose stats count the request) may be null; so may `sub`
+  // (the subscription the request came on) and `prompt_nc`.
+  Request(natsConnection* nc, natsMsg* msg, internal::Endpoint* endpoint,
+          natsSubscription* sub, natsConnection* prompt_nc);
+
+  // Replies an error: headers Nats-Service-Error: `description` and
+  // Nats-Service-Error-Code: `code`, body `body`, and counts the error.
+  // Returns as Respond().
+  absl::Status RespondError(int code, absl::string_view description,
+                            absl::string_view body);
+  // Counts error `code` with `description` (once per request; the last
+  // description wins) without replying.
+  void CountError(int code, absl::string_view description);
+  // The connection for the reply: `prompt_nc_` when nothing else waits and
+  // nothing is buffered; sets `flush` when the reply ends a burst of buffered
+  // ones, which must then be flushed.
+  natsConnection* ReplyConnection(bool* flush) const;
+  // Counts the request in its endpoint's stats, once. Called just before the
+  // reply leaves, so a client that got a reply finds it counted.
+  void Record();
+
+  natsConnection* const nc_;
+  natsMsg* const msg_;                    // not owned
+  internal::Endpoint* const endpoint_;    // null for requests of no endpoint
+  natsSubscription* const sub_;           // the subscription it came on, or null
+  natsConnection* const prompt_nc_;       // or null
+  const std::chrono::steady_clock::time_point start_;
+  bool responded_ = false;
+  bool recorded_ = false;
+  bool failed_ = false;  // an error was counted
+  std::string last_error_;
+};
+
+// Handles one request: replies with request.Respond() and returns OK, or
+// returns an error, which the service replies (ServiceConfig::error_code and
+// error_body give its code and body, the status message its description) and
+// counts in the endpoint's stats. An error returned after the handler replied
+// is counted but not replied. If the handler throws, the service replies 500
+// (unless it already replied) and counts an error; if it returns OK without
+// replying to a request that has a reply subject, the service replies 500
+// "no response". A request is counted (with its processing time up to the
+// reply) just before its reply is sent, so a client that received a reply
+// finds it in STATS.
+//
+// May run concurrently with the handlers of other endpoints, not with itself.
+using Handler = std::function<absl::Status(Request&)>;
+
+}  // namespace micro
+
+#endif  // MICRO_REQUEST_H_

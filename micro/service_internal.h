@@ -1,0 +1,120 @@
+// Private to micro/: the structures request.cc, monitoring.cc and service.cc
+// share. Not part of the library's API.
+
+#ifndef MICRO_SERVICE_INTERNAL_H_
+#define MICRO_SERVICE_INTERNAL_H_
+
+#include <nats/nats.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "micro/request.h"
+#include "micro/service.h"
+
+namespace micro {
+namespace internal {
+
+// What INFO and STATS report of an endpoint besides its counters.
+struct EndpointInfo {
+  std::string name;
+  std::string subject;
+  std::string queue_group;  // empty: a plain subscription
+  std::map<std::string, std::string> metadata;
+};
+
+// An endpoint's counters, as STATS reports them.
+struct EndpointStats {
+  int64_t num_requests = 0;
+  int64_t num_errors = 0;
+  std::string last_error;  // "<code>:<description>"
+  int64_t processing_time_ns = 0;
+};
+
+// One endpoint. Owned by the Service::Subscription it is served on; lives as
+// long as the service.
+struct Endpoint {
+  // Constant after construction.
+  EndpointInfo info;
+  Handler handler;
+
+  mutable absl::Mutex mu;
+  EndpointStats stats ABSL_GUARDED_BY(mu);
+};
+
+// Runs handlers on requests (nats.c's _handle_request): builds the Request,
+// calls the handler, replies and counts what it returned or threw, using the
+// error mapping of the service's configuration.
+class Dispatcher {
+ public:
+  // `config` must outlive the Dispatcher.
+  explicit Dispatcher(const ServiceConfig& config) : config_(config) {}
+
+  // Handles `msg`, received on `sub` (null: the reply never uses the prompt
+  // connection) over `nc`, with `handler`, and counts it in the stats of
+  // `endpoint` (none when null). An error status (or exception) is replied
+  // with its code and body unless the handler replied already, and counted.
+  // Never throws.
+  void Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
+              natsSubscription* sub, natsMsg* msg) const;
+
+ private:
+  // Replies error `code` with `description` unless `request` has been
+  // replied to, and counts the error.
+  void Fail(Request& request, int code, absl::string_view description) const;
+
+  const ServiceConfig& config_;
+};
+
+// A snapshot of one endpoint for a STATS response.
+struct EndpointReport {
+  const EndpointInfo* info;  // not owned
+  EndpointStats stats;
+  std::string data;  // a JSON object, or empty for none
+};
+
+// The io.nats.micro.v1 responses of one instance, as JSON text.
+std::string MarshalPing(const ServiceConfig& config, absl::string_view id);
+std::string MarshalInfo(const ServiceConfig& config, absl::string_view id,
+                        const std::vector<const EndpointInfo*>& endpoints);
+std::string MarshalStats(const ServiceConfig& config, absl::string_view id,
+                         absl::Time started,
+                         const std::vector<EndpointReport>& endpoints);
+
+}  // namespace internal
+
+// Counts a service's open subscriptions.
+struct Service::Tracker {
+  absl::Mutex mu;
+  // Subscriptions whose completion callback has not run yet.
+  int open ABSL_GUARDED_BY(mu) = 0;
+};
+
+// The callback closure of one nats.c subscription: a monitoring verb, one
+// endpoint, or a router's endpoints.
+struct Service::Subscription {
+  Service* service = nullptr;
+  // Owned endpoint for endpoint subscriptions, null for the others.
+  std::unique_ptr<internal::Endpoint> endpoint;
+  // Routers: the owned endpoints by subject, and the handler of the rest.
+  std::vector<std::unique_ptr<internal::Endpoint>> routed;
+  absl::flat_hash_map<std::string, internal::Endpoint*> routes;
+  Handler unmatched;
+  // Monitoring subscriptions (no endpoint, no unmatched handler).
+  Verb verb = Verb::kPing;
+  std::shared_ptr<Tracker> tracker;
+  // Destroyed by Stop().
+  natsSubscription* sub = nullptr;
+};
+
+}  // namespace micro
+
+#endif  // MICRO_SERVICE_INTERNAL_H_
