@@ -239,6 +239,17 @@ std::string KeysReply(const std::vector<std::string>& keys,
   return j.Done();
 }
 
+std::string Reply(Op op, bool result) {
+  const OpSpec& spec = SpecOf(op);
+  return spec.reply == ReplyShape::kOk ? OkReply() : BoolReply(spec.reply_field, result);
+}
+
+std::string Reply(Op op, int64_t result) { return IntReply(SpecOf(op).reply_field, result); }
+
+std::string Reply(Op op, const std::vector<std::string>& result) {
+  return ValuesReply(SpecOf(op).reply_field, result);
+}
+
 std::string ErrorReply(int code, absl::string_view message) {
   Json j;
   j.Key("error").w().StartObject();

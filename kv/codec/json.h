@@ -40,6 +40,13 @@ struct ApiRequest {
 absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
                                         size_t max_keys);
 
+// The reply of `op` to its result, in the shape and under the field name that the
+// operation table (ops.h) gives the op: `bool` for kOk and kBool ops, `int64_t` for
+// kInt ops, values for kValues ops. (get and keys have their own shapes, below.)
+std::string Reply(Op op, bool result);
+std::string Reply(Op op, int64_t result);
+std::string Reply(Op op, const std::vector<std::string>& result);
+
 // Reply bodies.
 std::string GetReply(const std::optional<std::string>& value);
 std::string OkReply();

@@ -104,5 +104,17 @@ TEST(Json, WritesCompactReplies) {
   EXPECT_EQ(GetReply(std::string("\x01", 1)), R"({"exists":true,"value":"\u0001"})");
 }
 
+TEST(Reply, ShapeAndFieldComeFromTheOperationTable) {
+  EXPECT_EQ(Reply(Op::kSet, true), R"({"ok":true})");
+  EXPECT_EQ(Reply(Op::kDel, false), R"({"deleted":false})");
+  EXPECT_EQ(Reply(Op::kExists, true), R"({"exists":true})");
+  EXPECT_EQ(Reply(Op::kClear, true), R"({"deleted":true})");
+  EXPECT_EQ(Reply(Op::kAdd, int64_t{-7}), R"({"value":-7})");
+  EXPECT_EQ(Reply(Op::kPush, int64_t{3}), R"({"length":3})");
+  EXPECT_EQ(Reply(Op::kSetAdd, int64_t{2}), R"({"size":2})");
+  EXPECT_EQ(Reply(Op::kSetQuery, std::vector<std::string>{"a", "b"}),
+            R"({"values":["a","b"]})");
+}
+
 }  // namespace
 }  // namespace kv::codec

@@ -49,68 +49,53 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
   if (!parsed.ok()) return parsed.status();
   const codec::ApiRequest& r = *parsed;
 
-  // Each case: one store call, one reply.
-  auto reply = [](auto result, auto make) -> absl::StatusOr<std::string> {
+  // Each case: one store call; the reply's shape comes from the operation table.
+  auto reply = [op](auto result) -> absl::StatusOr<std::string> {
     if (!result.ok()) return result.status();
-    return make(*result);
+    return codec::Reply(op, *result);
   };
   switch (op) {
-    case Op::kGet:
-      return reply(replica.Read([&](const Store& s) { return s.Get(r.key); }),
-                   [](const std::optional<std::string>& v) { return codec::GetReply(v); });
+    case Op::kGet: {
+      auto value = replica.Read([&](const Store& s) { return s.Get(r.key); });
+      if (!value.ok()) return value.status();
+      return codec::GetReply(*value);
+    }
     case Op::kExists:
-      return reply(replica.Read([&](const Store& s) { return s.Exists(r.key); }),
-                   [](bool v) { return codec::BoolReply("exists", v); });
+      return reply(replica.Read([&](const Store& s) { return s.Exists(r.key); }));
     case Op::kSet: {
       std::optional<absl::Duration> ttl;
       if (r.expires) ttl = absl::Seconds(*r.expires);
-      return reply(replica.Mutate([&](Store& s) { return s.Set(r.key, r.value, ttl); }),
-                   [](bool) { return codec::OkReply(); });
+      return reply(replica.Mutate([&](Store& s) { return s.Set(r.key, r.value, ttl); }));
     }
     case Op::kDel:
-      return reply(replica.Mutate([&](Store& s) { return s.Del(r.key); }),
-                   [](bool v) { return codec::BoolReply("deleted", v); });
+      return reply(replica.Mutate([&](Store& s) { return s.Del(r.key); }));
     case Op::kAdd:
-      return reply(replica.Mutate([&](Store& s) { return s.Add(r.key, r.delta); }),
-                   [](int64_t v) { return codec::IntReply("value", v); });
+      return reply(replica.Mutate([&](Store& s) { return s.Add(r.key, r.delta); }));
     case Op::kPush:
-      return reply(replica.Mutate([&](Store& s) { return s.Push(r.key, r.value); }),
-                   [](int64_t v) { return codec::IntReply("length", v); });
+      return reply(replica.Mutate([&](Store& s) { return s.Push(r.key, r.value); }));
     case Op::kRange:
       return reply(
-          replica.Read([&](const Store& s) { return s.Range(r.key, r.start, r.stop); }),
-          [](const std::vector<std::string>& v) { return codec::ValuesReply("values", v); });
+          replica.Read([&](const Store& s) { return s.Range(r.key, r.start, r.stop); }));
     case Op::kListDel:
-      return reply(replica.Mutate([&](Store& s) { return s.ListDel(r.key, r.value); }),
-                   [](int64_t v) { return codec::IntReply("length", v); });
+      return reply(replica.Mutate([&](Store& s) { return s.ListDel(r.key, r.value); }));
     case Op::kClear:
-      return reply(replica.Mutate([&](Store& s) { return s.Clear(r.key); }),
-                   [](bool v) { return codec::BoolReply("deleted", v); });
+      return reply(replica.Mutate([&](Store& s) { return s.Clear(r.key); }));
     case Op::kSetAdd:
-      return reply(replica.Mutate([&](Store& s) { return s.SetAdd(r.key, r.value); }),
-                   [](int64_t v) { return codec::IntReply("size", v); });
+      return reply(replica.Mutate([&](Store& s) { return s.SetAdd(r.key, r.value); }));
     case Op::kSetRemove:
-      return reply(replica.Mutate([&](Store& s) { return s.SetRemove(r.key, r.value); }),
-                   [](int64_t v) { return codec::IntReply("size", v); });
+      return reply(replica.Mutate([&](Store& s) { return s.SetRemove(r.key, r.value); }));
     case Op::kSetQuery:
-      return reply(replica.Read([&](const Store& s) { return s.SetQuery(r.key); }),
-                   [](const std::vector<std::string>& v) {
-                     return codec::ValuesReply("values", v);
-                   });
+      return reply(replica.Read([&](const Store& s) { return s.SetQuery(r.key); }));
     case Op::kSetUnion:
-      return reply(replica.Read([&](const Store& s) { return s.SetUnion(r.keys); }),
-                   [](const std::vector<std::string>& v) {
-                     return codec::ValuesReply("values", v);
-                   });
+      return reply(replica.Read([&](const Store& s) { return s.SetUnion(r.keys); }));
     case Op::kSetIntersection:
-      return reply(replica.Read([&](const Store& s) { return s.SetIntersection(r.keys); }),
-                   [](const std::vector<std::string>& v) {
-                     return codec::ValuesReply("values", v);
-                   });
-    case Op::kKeys:
-      return reply(
-          replica.Read([&](const Store& s) { return s.Keys(r.prefix, r.limit, r.cursor); }),
-          [](const store::KeysPage& p) { return codec::KeysReply(p.keys, p.cursor); });
+      return reply(replica.Read([&](const Store& s) { return s.SetIntersection(r.keys); }));
+    case Op::kKeys: {
+      auto page =
+          replica.Read([&](const Store& s) { return s.Keys(r.prefix, r.limit, r.cursor); });
+      if (!page.ok()) return page.status();
+      return codec::KeysReply(page->keys, page->cursor);
+    }
   }
   return absl::InternalError("unhandled operation");
 }
