@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "kv/store/hash.h"
+#include "kv/store/hlc.h"
 
 namespace kv::store {
 namespace {
@@ -354,16 +355,14 @@ absl::StatusOr<const Entry*> Store::FindAs(absl::string_view key,
 }
 
 Stamp Store::NextStamp() {
-  const uint64_t physical = static_cast<uint64_t>(ToMillis(clock_->Now())) << 16;
-  hlc_ = std::max(hlc_ + 1, physical);
+  hlc_ = NextHlc(hlc_, ToMillis(clock_->Now()));
   return {hlc_, node_};
 }
 
 Dot Store::NextDot() { return {node_, ++seq_}; }
 
 uint64_t Store::NextHlcFloor() const {
-  const uint64_t physical = static_cast<uint64_t>(ToMillis(clock_->Now())) << 16;
-  return std::max(hlc_ + 1, physical);
+  return NextHlc(hlc_, ToMillis(clock_->Now()));
 }
 
 Event Store::Emit(Dot dot, KeyState delta) {
