@@ -12,79 +12,29 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "kv/store/hash.h"
+#include "kv/store/digest.h"
 #include "kv/store/hlc.h"
 
 namespace kv::store {
 namespace {
 
-constexpr uint64_t kSeedA = 0x6b76737461746531ULL;
-constexpr uint64_t kSeedB = 0x6b76737461746532ULL;
+using internal::AtomTag;
+using internal::CounterAtom;
+using internal::kCounterDelAtom;
+using internal::kCounterIncAtom;
+using internal::kCounterStampAtom;
+using internal::kListRemovalAtom;
+using internal::kListStampAtom;
+using internal::kSetRemovalAtom;
+using internal::kSetStampAtom;
+using internal::ListItemAtom;
+using internal::Minus;
+using internal::Plus;
+using internal::RemovalAtom;
+using internal::SetItemAtom;
+using internal::StampAtom;
+
 constexpr absl::Duration kMaxTtl = absl::Hours(24 * 365 * 100);
-
-// Atom tags: every independent piece of a key's state hashes under its own tag, and
-// the digest is the sum of all atom hashes (so it is order-independent and can be
-// kept up to date incrementally).
-enum AtomTag : uint64_t {
-  kRegisterAtom = 1,
-  kCounterStampAtom,
-  kCounterIncAtom,
-  kCounterDelAtom,
-  kListStampAtom,
-  kListItemAtom,
-  kListRemovalAtom,
-  kSetStampAtom,
-  kSetItemAtom,
-  kSetRemovalAtom,
-};
-
-template <typename Fill>
-Digest Atom(absl::string_view key, AtomTag tag, Fill&& fill) {
-  internal::Hasher a(kSeedA), b(kSeedB);
-  a.Add(key).Add(tag);
-  b.Add(key).Add(tag);
-  fill(a);
-  fill(b);
-  return {a.value(), b.value()};
-}
-
-void Plus(Digest* d, const Digest& x) {
-  d->a += x.a;
-  d->b += x.b;
-}
-void Minus(Digest* d, const Digest& x) {
-  d->a -= x.a;
-  d->b -= x.b;
-}
-
-Digest StampAtom(absl::string_view key, AtomTag tag, const Stamp& s,
-                 uint64_t seq) {
-  return Atom(key, tag,
-              [&](internal::Hasher& h) { h.Add(s.hlc).Add(s.node).Add(seq); });
-}
-Digest RemovalAtom(absl::string_view key, AtomTag tag, const Dot& item,
-                   const Dot& by) {
-  return Atom(key, tag, [&](internal::Hasher& h) {
-    h.Add(item.node).Add(item.seq).Add(by.node).Add(by.seq);
-  });
-}
-Digest CounterAtom(absl::string_view key, AtomTag tag, const CounterPart& p) {
-  return Atom(key, tag, [&](internal::Hasher& h) {
-    h.Add(p.node).Add(p.seq).Add(p.base).Add(static_cast<uint64_t>(p.sum));
-    h.Add(p.by.node).Add(p.by.seq);
-  });
-}
-Digest ListItemAtom(absl::string_view key, const Stamp& s, uint64_t seq,
-                    absl::string_view value) {
-  return Atom(key, kListItemAtom, [&](internal::Hasher& h) {
-    h.Add(s.hlc).Add(s.node).Add(seq).Add(value);
-  });
-}
-Digest SetItemAtom(absl::string_view key, absl::string_view value,
-                   const Dot& d) {
-  return Atom(key, kSetItemAtom,
-              [&](internal::Hasher& h) { h.Add(value).Add(d.node).Add(d.seq); });
-}
 
 int64_t ToMillis(absl::Time t) {
   return std::max<int64_t>(0, absl::ToUnixMillis(t));
@@ -269,10 +219,8 @@ class Entry {
 namespace {
 
 Digest RegisterAtom(const Entry& e) {
-  return Atom(e.key(), kRegisterAtom, [&](internal::Hasher& h) {
-    h.Add(e.reg_hlc).Add(e.reg_node).Add(e.reg_seq).Add(e.live() ? 1 : 0);
-    h.Add(e.value()).Add(static_cast<uint64_t>(e.expires_ms));
-  });
+  return internal::RegisterAtom(e.key(), e.reg_stamp(), e.reg_seq, e.live(), e.value(),
+                                e.expires_ms);
 }
 
 size_t ItemBytes(absl::string_view value) { return 64 + value.size(); }
