@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "kv/store/digest.h"
+#include "kv/store/entry.h"
 #include "kv/store/hlc.h"
 
 namespace kv::store {
@@ -20,37 +21,35 @@ namespace {
 
 using internal::AtomTag;
 using internal::CounterAtom;
+using internal::CounterComp;
+using internal::Entry;
+using internal::Extras;
+using internal::ItemBytes;
 using internal::kCounterDelAtom;
 using internal::kCounterIncAtom;
+using internal::kCounterPartBytes;
 using internal::kCounterStampAtom;
 using internal::kListRemovalAtom;
 using internal::kListStampAtom;
+using internal::kRemovalBytes;
+using internal::kSetDotBytes;
 using internal::kSetRemovalAtom;
 using internal::kSetStampAtom;
+using internal::ListComp;
 using internal::ListItemAtom;
+using internal::ListPos;
 using internal::Minus;
 using internal::Plus;
 using internal::RemovalAtom;
+using internal::SetComp;
 using internal::SetItemAtom;
 using internal::StampAtom;
+using internal::WrapAdd;
 
 constexpr absl::Duration kMaxTtl = absl::Hours(24 * 365 * 100);
 
 int64_t ToMillis(absl::Time t) {
   return std::max<int64_t>(0, absl::ToUnixMillis(t));
-}
-
-bool Expired(int64_t expires_ms, int64_t now_ms) {
-  return expires_ms != 0 && now_ms >= expires_ms;
-}
-
-// Wrapping arithmetic: counter sums are kept modulo 2^64, so no merge order can
-// overflow; the visible value is checked when a local add is made.
-int64_t WrapAdd(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-}
-int64_t WrapSub(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
 }
 
 Stamp MaxStamp(const KeyState& ks) {
@@ -67,163 +66,10 @@ absl::Status ErrWrongType(absl::string_view key, absl::string_view holds) {
       absl::StrCat("wrong type: key '", key, "' holds a ", holds));
 }
 
-struct ListPos {
-  uint64_t hlc;
-  NodeId node;
-  uint64_t seq;
-  friend bool operator<(const ListPos& a, const ListPos& b) {
-    return std::tie(a.hlc, a.node, a.seq) < std::tie(b.hlc, b.node, b.seq);
-  }
-};
-
-}  // namespace
-
-// ---- Compact in-memory form of a key.
-
-struct CounterComp {
-  Stamp stamp;
-  uint64_t stamp_seq = 0;
-  std::map<NodeId, CounterPart> incs;  // per origin, the latest increment
-  std::map<NodeId, CounterPart> dels;  // per origin, the latest removal
-
-  // An origin's contribution is live unless a removal observed its latest
-  // increment; what a removal observed in the same epoch is subtracted, a removal
-  // of an older epoch no longer matters (that epoch was removed entirely).
-  static bool Live(const CounterPart& inc, const CounterPart* del) {
-    return del == nullptr || del->seq < inc.seq;
-  }
-  static int64_t Contribution(const CounterPart& inc, const CounterPart* del) {
-    if (!Live(inc, del)) return 0;
-    if (del != nullptr && del->base == inc.base) return WrapSub(inc.sum, del->sum);
-    return inc.sum;
-  }
-  const CounterPart* DelOf(NodeId node) const {
-    auto d = dels.find(node);
-    return d == dels.end() ? nullptr : &d->second;
-  }
-  bool Live() const {
-    for (const auto& [node, inc] : incs) {
-      if (Live(inc, DelOf(node))) return true;
-    }
-    return false;
-  }
-  int64_t Value() const {
-    int64_t v = 0;
-    for (const auto& [node, inc] : incs) v = WrapAdd(v, Contribution(inc, DelOf(node)));
-    return v;
-  }
-};
-
-struct ListComp {
-  Stamp stamp;
-  uint64_t stamp_seq = 0;
-  absl::btree_map<ListPos, std::string> items;
-  absl::flat_hash_map<Dot, uint64_t> hlc_of;  // item dot -> its hlc (finds items)
-  absl::btree_map<Dot, Dot> removed;          // item dot -> removing dot
-};
-
-struct SetComp {
-  Stamp stamp;
-  uint64_t stamp_seq = 0;
-  std::map<std::string, std::vector<Dot>, std::less<>> elems;  // node-stable keys
-  absl::flat_hash_map<Dot, const std::string*> elem_of;
-  absl::btree_map<Dot, Dot> removed;
-};
-
-// Counters, lists and sets: rare next to plain registers, so kept out of line.
-struct Extras {
-  std::optional<CounterComp> counter;
-  std::optional<ListComp> list;
-  std::optional<SetComp> set;
-  size_t bytes = 0;  // approximate heap bytes of the components
-};
-
-// One allocation per key: this header, then the key bytes, then the register value.
-// 48 bytes of header; a 16-byte key with a 100-byte value takes one 176-byte block.
-class Entry {
- public:
-  static constexpr uint8_t kHasRegister = 1;
-  static constexpr uint8_t kLive = 2;
-
-  static Entry* Create(absl::string_view key, absl::string_view value) {
-    void* mem = ::operator new(sizeof(Entry) + key.size() + value.size());
-    Entry* e = new (mem) Entry();
-    e->key_len_ = static_cast<uint16_t>(key.size());
-    e->value_len_ = static_cast<uint32_t>(value.size());
-    std::memcpy(e->bytes(), key.data(), key.size());
-    if (!value.empty()) {
-      std::memcpy(e->bytes() + key.size(), value.data(), value.size());
-    }
-    return e;
-  }
-  static void Destroy(Entry* e) {
-    delete e->extras;
-    e->~Entry();
-    ::operator delete(e);
-  }
-  // An entry like `e` but holding `value`; `e` is consumed (possibly reused).
-  static Entry* WithValue(Entry* e, absl::string_view value) {
-    if (value.size() == e->value_len_) {
-      if (!value.empty()) std::memcpy(e->bytes() + e->key_len_, value.data(), value.size());
-      return e;
-    }
-    Entry* n = Create(e->key(), value);
-    n->reg_hlc = e->reg_hlc;
-    n->reg_node = e->reg_node;
-    n->reg_seq = e->reg_seq;
-    n->expires_ms = e->expires_ms;
-    n->flags = e->flags;
-    n->extras = e->extras;
-    e->extras = nullptr;
-    Destroy(e);
-    return n;
-  }
-
-  absl::string_view key() const { return {bytes(), key_len_}; }
-  absl::string_view value() const { return {bytes() + key_len_, value_len_}; }
-  size_t AllocBytes() const { return sizeof(Entry) + key_len_ + value_len_; }
-
-  bool has_register() const { return flags & kHasRegister; }
-  bool live() const { return flags & kLive; }
-  Stamp reg_stamp() const { return {reg_hlc, reg_node}; }
-  Dot reg_dot() const { return {reg_node, reg_seq}; }
-  bool RegisterVisible(int64_t now_ms) const {
-    return has_register() && live() && !Expired(expires_ms, now_ms);
-  }
-  Extras& MutableExtras() {
-    if (extras == nullptr) extras = new Extras();
-    return *extras;
-  }
-  bool Empty() const {
-    return !has_register() &&
-           (extras == nullptr || (!extras->counter && !extras->list && !extras->set));
-  }
-
-  uint64_t reg_hlc = 0;
-  NodeId reg_node = 0;
-  uint64_t reg_seq = 0;
-  int64_t expires_ms = 0;
-  Extras* extras = nullptr;
-  uint8_t flags = 0;
-
- private:
-  Entry() = default;
-  ~Entry() = default;
-  char* bytes() { return reinterpret_cast<char*>(this + 1); }
-  const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
-
-  uint32_t value_len_ = 0;
-  uint16_t key_len_ = 0;
-};
-
-namespace {
-
 Digest RegisterAtom(const Entry& e) {
   return internal::RegisterAtom(e.key(), e.reg_stamp(), e.reg_seq, e.live(), e.value(),
                                 e.expires_ms);
 }
-
-size_t ItemBytes(absl::string_view value) { return 64 + value.size(); }
 
 }  // namespace
 
@@ -781,7 +627,7 @@ size_t MergeList(absl::string_view key, const ListState& in, ListComp* l,
   size_t changed = 0;
   for (const Removal& r : in.removed) {
     if (!MergeRemoval(key, kListRemovalAtom, r, &l->removed, digest)) continue;
-    *bytes += 48;
+    *bytes += kRemovalBytes;
     ++changed;
     auto h = l->hlc_of.find(r.item);
     if (h == l->hlc_of.end()) continue;
@@ -817,7 +663,7 @@ void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
   }
   for (const Removal& r : in.removed) {
     if (!MergeRemoval(key, kSetRemovalAtom, r, &s->removed, digest)) continue;
-    *bytes += 48;
+    *bytes += kRemovalBytes;
     auto where = s->elem_of.find(r.item);
     if (where == s->elem_of.end()) continue;
     auto elem = s->elems.find(*where->second);
@@ -825,7 +671,7 @@ void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
     auto& dots = elem->second;
     dots.erase(std::find(dots.begin(), dots.end(), r.item));
     Minus(digest, SetItemAtom(key, elem->first, r.item));
-    *bytes -= 24;
+    *bytes -= kSetDotBytes;
     if (dots.empty()) {
       *bytes -= ItemBytes(elem->first);
       s->elems.erase(elem);
@@ -838,7 +684,7 @@ void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
     elem->second.push_back(item.dot);
     s->elem_of.emplace(item.dot, &elem->first);
     Plus(digest, SetItemAtom(key, item.value, item.dot));
-    *bytes += 24;
+    *bytes += kSetDotBytes;
   }
 }
 
@@ -859,11 +705,7 @@ absl::Status Store::Merge(const KeyState& ks) {
     e = Entry::WithValue(e, ks.reg->live ? ks.reg->value : "");
     const_cast<Entry*&>(*it) = e;  // same key, so the index order is unchanged
     memory_bytes_ += e->AllocBytes();
-    e->reg_hlc = ks.reg->stamp.hlc;
-    e->reg_node = ks.reg->stamp.node;
-    e->reg_seq = ks.reg->seq;
-    e->expires_ms = ks.reg->live ? ks.reg->expires_ms : 0;
-    e->flags = Entry::kHasRegister | (ks.reg->live ? Entry::kLive : 0);
+    e->SetRegister(*ks.reg);
     Plus(&digest_, RegisterAtom(*e));
   }
   if (!ks.counter && !ks.list && !ks.set) return absl::OkStatus();
@@ -876,7 +718,8 @@ absl::Status Store::Merge(const KeyState& ks) {
     }
     const size_t parts_before = x.counter->incs.size() + x.counter->dels.size();
     MergeCounter(e->key(), *ks.counter, &*x.counter, &digest_);
-    x.bytes += 64 * (x.counter->incs.size() + x.counter->dels.size() - parts_before);
+    const size_t parts_after = x.counter->incs.size() + x.counter->dels.size();
+    x.bytes += kCounterPartBytes * (parts_after - parts_before);
   }
   if (ks.list) {
     if (!x.list) {
@@ -1090,9 +933,7 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
       e = Entry::WithValue(e, "");
       const_cast<Entry*&>(*it) = e;
       memory_bytes_ += e->AllocBytes();
-      e->flags = 0;
-      e->reg_hlc = e->reg_node = e->reg_seq = 0;
-      e->expires_ms = 0;
+      e->ClearRegister();
       ++dropped;
     }
     const absl::string_view key = e->key();  // after any reallocation above
@@ -1102,7 +943,7 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
         for (auto r = removed->begin(); r != removed->end();) {
           if (Covers(stable, r->first) && Covers(stable, r->second)) {
             Minus(&digest_, RemovalAtom(key, tag, r->first, r->second));
-            x->bytes -= 48;
+            x->bytes -= kRemovalBytes;
             r = removed->erase(r);
             ++dropped;
           } else {
@@ -1126,17 +967,17 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
           if (stale && stable_del) {
             Minus(&digest_, CounterAtom(key, kCounterDelAtom, d->second));
             d = c.dels.erase(d);
-            x->bytes -= 64;
+            x->bytes -= kCounterPartBytes;
             ++dropped;
           } else if (all_deleted && stable_inc && stable_del) {
             if (has_inc) {
               Minus(&digest_, CounterAtom(key, kCounterIncAtom, inc->second));
               c.incs.erase(inc);
-              x->bytes -= 64;
+              x->bytes -= kCounterPartBytes;
             }
             Minus(&digest_, CounterAtom(key, kCounterDelAtom, d->second));
             d = c.dels.erase(d);
-            x->bytes -= 64;
+            x->bytes -= kCounterPartBytes;
             ++dropped;
           } else {
             ++d;
@@ -1169,7 +1010,7 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
       memory_bytes_ -= bytes_before - x->bytes;
     }
     if (e->Empty()) {
-      memory_bytes_ -= e->AllocBytes() + (e->extras ? e->extras->bytes : 0);
+      memory_bytes_ -= e->HeapBytes();
       it = index_.erase(it);
       Entry::Destroy(e);
     } else {

@@ -79,7 +79,9 @@ struct StoreStats {
   uint64_t events_duplicate = 0;
 };
 
-class Entry;  // compact in-memory form of one key, defined in store.cc
+namespace internal {
+class Entry;  // compact in-memory form of one key (entry.h)
+}  // namespace internal
 
 class Store {
  public:
@@ -193,6 +195,8 @@ class Store {
   StoreStats stats() const;
 
  private:
+  using Entry = internal::Entry;
+  // Orders entries by key; finds them by key.
   struct EntryLess {
     using is_transparent = void;
     bool operator()(const Entry* a, const Entry* b) const;
