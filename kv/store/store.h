@@ -219,8 +219,8 @@ class Store {
   absl::Status Merge(const KeyState& ks);
   // Merges a local operation's delta and wraps it as an event.
   Event Emit(Dot dot, KeyState delta);
+  // Records `dot` as applied in the vector (or above it); sets `result`.
   void Observe(const Dot& dot, ApplyResult* result);
-  KeyState ExportEntry(const Entry& e) const;
 
   const NodeId node_;
   Clock* const clock_;
