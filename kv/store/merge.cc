@@ -84,17 +84,23 @@ absl::Status Validate(const KeyState& ks, const Limits& limits) {
 
 namespace {
 
+// Keeps the greater of a container's stamp and an incoming one, moving the
+// container's stamp atom (`tag`) in `*digest` along. `In` is a CounterState,
+// ListState or SetState; `Comp` the matching CounterComp, ListComp or SetComp.
+template <typename In, typename Comp>
+void MergeStamp(absl::string_view key, AtomTag tag, const In& in, Comp* c,
+                Digest* digest) {
+  if (!(in.stamp > c->stamp)) return;
+  if (c->stamp.node != 0) Minus(digest, StampAtom(key, tag, c->stamp, c->stamp_seq));
+  c->stamp = in.stamp;
+  c->stamp_seq = in.stamp_seq;
+  Plus(digest, StampAtom(key, tag, c->stamp, c->stamp_seq));
+}
+
 // Joins `in` into `c`; `key` names the atoms for the digest.
 void MergeCounter(absl::string_view key, const CounterState& in, CounterComp* c,
                   Digest* digest) {
-  if (in.stamp > c->stamp) {
-    if (c->stamp.node != 0) {
-      Minus(digest, StampAtom(key, kCounterStampAtom, c->stamp, c->stamp_seq));
-    }
-    c->stamp = in.stamp;
-    c->stamp_seq = in.stamp_seq;
-    Plus(digest, StampAtom(key, kCounterStampAtom, c->stamp, c->stamp_seq));
-  }
+  MergeStamp(key, kCounterStampAtom, in, c, digest);
   for (const CounterPart& p : in.incs) {
     auto [it, inserted] = c->incs.try_emplace(p.node, p);
     if (!inserted) {
@@ -133,14 +139,7 @@ bool MergeRemoval(absl::string_view key, AtomTag tag, const Removal& r,
 // Joins `in` into `l`, accounting the bytes of added and removed pieces in `*bytes`.
 void MergeList(absl::string_view key, const ListState& in, ListComp* l, Digest* digest,
                size_t* bytes) {
-  if (in.stamp > l->stamp) {
-    if (l->stamp.node != 0) {
-      Minus(digest, StampAtom(key, kListStampAtom, l->stamp, l->stamp_seq));
-    }
-    l->stamp = in.stamp;
-    l->stamp_seq = in.stamp_seq;
-    Plus(digest, StampAtom(key, kListStampAtom, l->stamp, l->stamp_seq));
-  }
+  MergeStamp(key, kListStampAtom, in, l, digest);
   for (const Removal& r : in.removed) {
     if (!MergeRemoval(key, kListRemovalAtom, r, &l->removed, digest)) continue;
     *bytes += kRemovalBytes;
@@ -167,14 +166,7 @@ void MergeList(absl::string_view key, const ListState& in, ListComp* l, Digest* 
 // Joins `in` into `s`, accounting the bytes of added and removed pieces in `*bytes`.
 void MergeSet(absl::string_view key, const SetState& in, SetComp* s, Digest* digest,
               size_t* bytes) {
-  if (in.stamp > s->stamp) {
-    if (s->stamp.node != 0) {
-      Minus(digest, StampAtom(key, kSetStampAtom, s->stamp, s->stamp_seq));
-    }
-    s->stamp = in.stamp;
-    s->stamp_seq = in.stamp_seq;
-    Plus(digest, StampAtom(key, kSetStampAtom, s->stamp, s->stamp_seq));
-  }
+  MergeStamp(key, kSetStampAtom, in, s, digest);
   for (const Removal& r : in.removed) {
     if (!MergeRemoval(key, kSetRemovalAtom, r, &s->removed, digest)) continue;
     *bytes += kRemovalBytes;
