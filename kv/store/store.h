@@ -43,7 +43,11 @@
 
 namespace kv::store {
 
-// Explicit input limits; requests beyond them fail with OutOfRange ("too large").
+// Explicit input limits of local requests. A key that is empty or longer than
+// max_key_bytes fails with InvalidArgument (as does a peer's key state with such a
+// key, in Apply and MergeDelta); a request beyond any other limit fails with
+// OutOfRange ("too large"). Peers' events and deltas are not held to the other
+// limits.
 struct Limits {
   size_t max_key_bytes = 1024;
   size_t max_value_bytes = 1 << 20;
@@ -118,6 +122,9 @@ class Store {
                                 absl::string_view cursor) const;
 
   // ---- Local mutations. Each returns its result and the event to publish.
+  // Errors: InvalidArgument (bad key or ttl), FailedPrecondition (wrong type),
+  // OutOfRange (a limit exceeded, counter overflow). A failed mutation changes
+  // nothing and emits nothing.
 
   // `ttl` > 0 makes the value expire; nullopt = never.
   absl::StatusOr<Change<bool>> Set(absl::string_view key, absl::string_view value,
