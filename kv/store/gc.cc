@@ -1,4 +1,6 @@
 // Tombstone collection: Store::CollectGarbage (see its contract in store.h).
+#include "kv/store/store.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -9,7 +11,6 @@
 #include "kv/store/digest.h"
 #include "kv/store/entry.h"
 #include "kv/store/state.h"
-#include "kv/store/store.h"
 #include "kv/store/store_internal.h"
 
 namespace kv::store {

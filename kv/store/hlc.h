@@ -17,7 +17,7 @@ namespace kv::store {
 inline constexpr int kHlcLogicalBits = 16;
 
 // The smallest stamp of millisecond `ms` (logical counter 0).
-// REQUIRES: 0 <= ms < 2^47.
+// REQUIRES: 0 <= ms < 2^48.
 inline constexpr uint64_t HlcFromMillis(int64_t ms) {
   return static_cast<uint64_t>(ms) << kHlcLogicalBits;
 }
