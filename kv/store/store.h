@@ -43,7 +43,11 @@
 
 namespace kv::store {
 
-// Explicit input limits; requests beyond them fail with OutOfRange ("too large").
+// Explicit input limits of local requests. A key that is empty or longer than
+// max_key_bytes fails with InvalidArgument (as does a peer's key state with such a
+// key, in Apply and MergeDelta); a request beyond any other limit fails with
+// OutOfRange ("too large"). Peers' events and deltas are not held to the other
+// limits.
 struct Limits {
   size_t max_key_bytes = 1024;
   size_t max_value_bytes = 1 << 20;
@@ -79,7 +83,9 @@ struct StoreStats {
   uint64_t events_duplicate = 0;
 };
 
-class Entry;  // compact in-memory form of one key, defined in store.cc
+namespace internal {
+class Entry;  // compact in-memory form of one key (entry.h)
+}  // namespace internal
 
 class Store {
  public:
@@ -116,6 +122,9 @@ class Store {
                                 absl::string_view cursor) const;
 
   // ---- Local mutations. Each returns its result and the event to publish.
+  // Errors: InvalidArgument (bad key or ttl), FailedPrecondition (wrong type),
+  // OutOfRange (a limit exceeded, counter overflow). A failed mutation changes
+  // nothing and emits nothing.
 
   // `ttl` > 0 makes the value expire; nullopt = never.
   absl::StatusOr<Change<bool>> Set(absl::string_view key, absl::string_view value,
@@ -193,6 +202,8 @@ class Store {
   StoreStats stats() const;
 
  private:
+  using Entry = internal::Entry;
+  // Orders entries by key; finds them by key.
   struct EntryLess {
     using is_transparent = void;
     bool operator()(const Entry* a, const Entry* b) const;
@@ -215,8 +226,8 @@ class Store {
   absl::Status Merge(const KeyState& ks);
   // Merges a local operation's delta and wraps it as an event.
   Event Emit(Dot dot, KeyState delta);
+  // Records `dot` as applied in the vector (or above it); sets `result`.
   void Observe(const Dot& dot, ApplyResult* result);
-  KeyState ExportEntry(const Entry& e) const;
 
   const NodeId node_;
   Clock* const clock_;

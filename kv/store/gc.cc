@@ -1,0 +1,152 @@
+// Tombstone collection: Store::CollectGarbage (see its contract in store.h).
+#include "kv/store/store.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "absl/container/btree_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "kv/store/digest.h"
+#include "kv/store/entry.h"
+#include "kv/store/state.h"
+#include "kv/store/store_internal.h"
+
+namespace kv::store {
+namespace {
+
+using internal::CounterComp;
+using internal::Entry;
+using internal::Extras;
+
+// Drops the records of `*removed` whose item and removing dots are both in
+// `stable`, with their `tag` atoms and bytes. Returns the number dropped.
+size_t DropStableRemovals(absl::string_view key, internal::AtomTag tag,
+                          const VersionVector& stable,
+                          absl::btree_map<Dot, Dot>* removed, Digest* digest,
+                          size_t* bytes) {
+  size_t dropped = 0;
+  for (auto r = removed->begin(); r != removed->end();) {
+    if (Covers(stable, r->first) && Covers(stable, r->second)) {
+      internal::Minus(digest, internal::RemovalAtom(key, tag, r->first, r->second));
+      *bytes -= internal::kRemovalBytes;
+      r = removed->erase(r);
+      ++dropped;
+    } else {
+      ++r;
+    }
+  }
+  return dropped;
+}
+
+// Drops a counter's removal records, with the increments they removed entirely,
+// once they are stable. Returns the number of removal records dropped.
+size_t DropStableCounterRemovals(absl::string_view key, const VersionVector& stable,
+                                 CounterComp* c, Digest* digest, size_t* bytes) {
+  size_t dropped = 0;
+  for (auto d = c->dels.begin(); d != c->dels.end();) {
+    auto inc = c->incs.find(d->first);
+    const bool has_inc = inc != c->incs.end();
+    // A removal of an older epoch: the origin has moved on.
+    const bool stale = has_inc && d->second.base < inc->second.base &&
+                       d->second.seq < inc->second.seq;
+    const bool all_deleted = !has_inc || inc->second.seq <= d->second.seq;
+    const bool stable_del =
+        Covers(stable, Dot{d->first, d->second.seq}) && Covers(stable, d->second.by);
+    const bool stable_inc = !has_inc || Covers(stable, Dot{inc->first, inc->second.seq});
+    if (stale && stable_del) {
+      internal::Minus(digest,
+                      internal::CounterAtom(key, internal::kCounterDelAtom, d->second));
+      d = c->dels.erase(d);
+      *bytes -= internal::kCounterPartBytes;
+      ++dropped;
+    } else if (all_deleted && stable_inc && stable_del) {
+      if (has_inc) {
+        internal::Minus(
+            digest, internal::CounterAtom(key, internal::kCounterIncAtom, inc->second));
+        c->incs.erase(inc);
+        *bytes -= internal::kCounterPartBytes;
+      }
+      internal::Minus(digest,
+                      internal::CounterAtom(key, internal::kCounterDelAtom, d->second));
+      d = c->dels.erase(d);
+      *bytes -= internal::kCounterPartBytes;
+      ++dropped;
+    } else {
+      ++d;
+    }
+  }
+  return dropped;
+}
+
+// Drops container `*comp` (with its stamp atom `tag` and its bytes) when it holds
+// nothing and its stamp is below `hlc_floor`. `Comp` is CounterComp, ListComp or
+// SetComp; `empty` says whether it holds nothing.
+template <typename Comp>
+void DropEmpty(absl::string_view key, internal::AtomTag tag, bool empty,
+               uint64_t hlc_floor, std::optional<Comp>* comp, Digest* digest,
+               size_t* bytes) {
+  if (!empty || (*comp)->stamp.hlc >= hlc_floor) return;
+  internal::Minus(digest,
+                  internal::StampAtom(key, tag, (*comp)->stamp, (*comp)->stamp_seq));
+  *bytes -= sizeof(Comp);
+  comp->reset();
+}
+
+}  // namespace
+
+size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
+                             absl::Duration grace) {
+  const int64_t purge_before = internal::ToMillis(clock_->Now() - grace);
+  size_t dropped = 0;
+  for (auto it = index_.begin(); it != index_.end();) {
+    Entry* e = *it;
+    if (e->has_register() &&
+        (!e->live() || (e->expires_ms != 0 && e->expires_ms < purge_before)) &&
+        Covers(stable, e->reg_dot()) && e->reg_hlc < hlc_floor) {
+      internal::Minus(&digest_, internal::RegisterAtom(*e));
+      memory_bytes_ -= e->AllocBytes();
+      e = Entry::WithValue(e, "");
+      const_cast<Entry*&>(*it) = e;  // same key, so the index order is unchanged
+      memory_bytes_ += e->AllocBytes();
+      e->ClearRegister();
+      ++dropped;
+    }
+    const absl::string_view key = e->key();  // after any reallocation above
+    if (Extras* x = e->extras) {
+      const size_t bytes_before = x->bytes;
+      if (x->counter) {
+        CounterComp& c = *x->counter;
+        dropped += DropStableCounterRemovals(key, stable, &c, &digest_, &x->bytes);
+        DropEmpty(key, internal::kCounterStampAtom, c.incs.empty() && c.dels.empty(),
+                  hlc_floor, &x->counter, &digest_, &x->bytes);
+      }
+      if (x->list) {
+        dropped += DropStableRemovals(key, internal::kListRemovalAtom, stable,
+                                      &x->list->removed, &digest_, &x->bytes);
+        DropEmpty(key, internal::kListStampAtom,
+                  x->list->items.empty() && x->list->removed.empty(), hlc_floor,
+                  &x->list, &digest_, &x->bytes);
+      }
+      if (x->set) {
+        dropped += DropStableRemovals(key, internal::kSetRemovalAtom, stable,
+                                      &x->set->removed, &digest_, &x->bytes);
+        DropEmpty(key, internal::kSetStampAtom,
+                  x->set->elems.empty() && x->set->removed.empty(), hlc_floor,
+                  &x->set, &digest_, &x->bytes);
+      }
+      memory_bytes_ -= bytes_before - x->bytes;
+    }
+    if (e->Empty()) {
+      memory_bytes_ -= e->HeapBytes();
+      it = index_.erase(it);
+      Entry::Destroy(e);
+    } else {
+      ++it;
+    }
+  }
+  return dropped;
+}
+
+}  // namespace kv::store

@@ -1,0 +1,39 @@
+// Helpers shared by the store's implementation files (store.cc, merge.cc, delta.cc,
+// gc.cc); not part of the store's API.
+#ifndef KV_STORE_STORE_INTERNAL_H_
+#define KV_STORE_STORE_INTERNAL_H_
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "kv/store/digest.h"
+#include "kv/store/entry.h"
+#include "kv/store/state.h"
+#include "kv/store/store.h"
+
+namespace kv::store::internal {
+
+// `t` in Unix milliseconds; times before the epoch give 0.
+inline int64_t ToMillis(absl::Time t) {
+  return std::max<int64_t>(0, absl::ToUnixMillis(t));
+}
+
+// The digest atom of `e`'s register. REQUIRES: e.has_register().
+inline Digest RegisterAtom(const Entry& e) {
+  return RegisterAtom(e.key(), e.reg_stamp(), e.reg_seq, e.live(), e.value(),
+                      e.expires_ms);
+}
+
+// The highest stamp of any component of `ks` (Stamp{} when it has none).
+Stamp MaxStamp(const KeyState& ks);
+
+// OK when `ks` can be merged: a key within the limit, at least one component, and
+// a dot (non-zero node and seq) on every stamp, item and removal. Otherwise
+// InvalidArgument, saying what is missing.
+absl::Status Validate(const KeyState& ks, const Limits& limits);
+
+}  // namespace kv::store::internal
+
+#endif  // KV_STORE_STORE_INTERNAL_H_
