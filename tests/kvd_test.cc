@@ -1,5 +1,5 @@
 // Integration tests of kvd (the kv.<link>.<op> service) against a real
-// nats-server: every operation of DESIGN.md's table through NATS
+// nats-server: every operation of the API table (kv/codec/ops.h, README.md) through NATS
 // request/reply, every error code, 1,000 malformed requests, two isolated
 // links, SIGTERM drain, reconnect after a server restart, discovery, and
 // standalone mode staying off the replication subjects.

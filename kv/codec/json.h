@@ -1,4 +1,5 @@
-// The public API's JSON: requests of kv.<link>.<op> and their replies (DESIGN.md).
+// The public API's JSON: requests of kv.<link>.<op> and their replies (the operation
+// table is kv/codec/ops.h; README.md documents the API).
 //
 // JSON is read and written with rapidjson, the engine under cereal's JSON archive,
 // used directly here because the API needs two things the archive does not give:

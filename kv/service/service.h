@@ -16,7 +16,7 @@
 
 namespace kv::service {
 
-// API error codes (DESIGN.md): 400 bad request, 404 unknown op, 409 wrong type,
+// API error codes (README.md, "Errors"): 400 bad request, 404 unknown op, 409 wrong type,
 // 413 too large, 500 internal, 503 not ready.
 int ErrorCode(const absl::Status& status);
 

@@ -5,7 +5,7 @@
 // Thread safety: a Store is not thread-safe; the owner serialises all calls.
 // The store does no I/O and has no threads; time comes from the injected Clock.
 //
-// Semantics (DESIGN.md, "Precise merge rules"):
+// Semantics (docs/merge-rules.md):
 //   * set/del: last writer wins on the operation's Stamp (HLC, then node id).
 //   * counters: per-origin cumulative contributions; del removes what it observed,
 //     so a concurrent increment elsewhere is never lost.
