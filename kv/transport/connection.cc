@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "kv/transport/nkey.h"
 
 namespace kv::transport {
@@ -25,11 +26,7 @@ std::string LastError(natsConnection* nc) {
 
 namespace {
 
-// Lives as long as the connection: nats.c calls back with it as closure.
-struct Callbacks {
-  std::function<void(absl::string_view)> log;
-  std::function<void()> on_closed;
-};
+using Callbacks = ConnectionCallbacks;
 
 void Log(void* closure, absl::string_view line) {
   auto* cb = static_cast<Callbacks*>(closure);
@@ -58,7 +55,10 @@ void OnConnected(natsConnection* nc, void* closure) {
 void OnClosed(natsConnection* nc, void* closure) {
   Log(closure, absl::StrCat("nats: connection closed", LastError(nc)));
   auto* cb = static_cast<Callbacks*>(closure);
-  if (cb != nullptr && cb->on_closed) cb->on_closed();
+  if (cb->on_closed) cb->on_closed();
+  // The last touch: nats.c calls nothing after the closed callback, and the
+  // deleter frees `cb` once it sees this.
+  cb->closed.store(true, std::memory_order_release);
 }
 void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err,
              void* closure) {
@@ -147,7 +147,15 @@ void ApplyEnvironment(ConnectOptions* o) {
 void ConnectionDeleter::operator()(natsConnection* nc) const {
   if (nc == nullptr) return;
   natsConnection_Close(nc);
+  // nats.c runs the closed callback on its own thread; the callbacks must live
+  // until it has run. Should it not come (it always does), they are left.
+  bool closed = callbacks == nullptr;
+  for (int i = 0; i < 2000 && !closed; ++i) {
+    closed = callbacks->closed.load(std::memory_order_acquire);
+    if (!closed) absl::SleepFor(absl::Milliseconds(1));
+  }
   natsConnection_Destroy(nc);
+  if (closed) delete callbacks;
 }
 
 absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
@@ -212,8 +220,8 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
     }
   }
 
-  // Leaked on purpose when the connection outlives this call: nats.c keeps the
-  // pointer for its callbacks until the connection is destroyed.
+  // Owned by the returned connection's deleter: nats.c keeps the pointer for its
+  // callbacks until the closed callback has run.
   auto* callbacks = new Callbacks{o.log, o.on_closed};
   natsOptions_SetDisconnectedCB(opts, OnDisconnected, callbacks);
   natsOptions_SetReconnectedCB(opts, OnReconnected, callbacks);
@@ -247,7 +255,7 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
     delete callbacks;
     return FromNats(st, absl::StrCat("cannot connect to ", o.servers));
   }
-  return Connection(nc);
+  return Connection(nc, ConnectionDeleter{callbacks});
 }
 
 }  // namespace kv::transport

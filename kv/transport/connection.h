@@ -3,6 +3,7 @@
 #ifndef KV_TRANSPORT_CONNECTION_H_
 #define KV_TRANSPORT_CONNECTION_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,8 +54,17 @@ struct ConnectOptions {
 // file), NATS_USER, NATS_PASSWORD, NATS_TOKEN.
 void ApplyEnvironment(ConnectOptions* options);
 
-// Owns a connection: closes and destroys it.
+// What nats.c calls back with for one connection (its closure).
+struct ConnectionCallbacks {
+  std::function<void(absl::string_view)> log;
+  std::function<void()> on_closed;
+  std::atomic<bool> closed{false};  // the closed callback has run
+};
+
+// Owns a connection and its callbacks: closes the connection, waits (at most 2 s)
+// for nats.c's closed callback, destroys the connection and frees the callbacks.
 struct ConnectionDeleter {
+  ConnectionCallbacks* callbacks = nullptr;
   void operator()(natsConnection* nc) const;
 };
 using Connection = std::unique_ptr<natsConnection, ConnectionDeleter>;

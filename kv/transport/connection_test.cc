@@ -1,9 +1,13 @@
 #include "kv/transport/connection.h"
 
+#include <atomic>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "gtest/gtest.h"
+#include "tests/testing/harness.h"
 
 namespace kv::transport {
 namespace {
@@ -30,6 +34,31 @@ TEST(ReconnectBackoff, IsJittered) {
   }
   // 50 draws from a 640 ms wide interval: all equal would mean no jitter.
   EXPECT_GT(seen.size(), 40u);
+}
+
+// A connection owns its callbacks: they run until the connection is closed and are
+// freed with it (LeakSanitizer fails this test under --config=asan otherwise).
+TEST(Connect, CallbacksLiveUntilClosedAndGoWithTheConnection) {
+  auto server = testing_util::NatsServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto lines = std::make_shared<std::vector<std::string>>();
+  auto closed = std::make_shared<std::atomic<int>>(0);
+  ConnectOptions options;
+  options.servers = (*server)->url();
+  options.reconnect_forever = true;
+  options.log = [lines](absl::string_view line) { lines->emplace_back(line); };
+  options.on_closed = [closed] { closed->fetch_add(1); };
+  {
+    auto nc = Connect(options);
+    ASSERT_TRUE(nc.ok()) << nc.status();
+    ASSERT_TRUE(testing_util::WaitFor(
+        [&] { return natsConnection_Status(nc->get()) == NATS_CONN_STATUS_CONNECTED; },
+        absl::Seconds(5)));
+  }
+  // The deleter returned only after the closed callback ran.
+  EXPECT_EQ(closed->load(), 1);
+  ASSERT_FALSE(lines->empty());
+  EXPECT_EQ(lines->back(), "nats: connection closed");
 }
 
 }  // namespace
