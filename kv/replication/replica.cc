@@ -329,6 +329,18 @@ void Replica::EndSync(absl::string_view why) {
 void Replica::SetReady(absl::string_view line) {
   ready_.store(true, std::memory_order_release);
   Log(line);
+  // Serve joiners from now on, and tell the peers at once.
+  const std::string subject = Subject("sync.any");
+  auto sub = bus_->Subscribe(subject, "sync",
+                             [this](const Message& m) { HandleSyncRequest(m); });
+  if (sub.ok()) {
+    any_sub_ = *std::move(sub);
+  } else {
+    Log(absl::StrCat("cannot subscribe to ", subject));
+  }
+  const absl::Time now = clock_->Now();
+  PublishHeartbeat(now);
+  next_heartbeat_ = now + options_.heartbeat;
 }
 
 // ---- Timed work.
@@ -338,18 +350,6 @@ absl::Time Replica::Tick() {
   if (stopping_ || !options_.enabled) return absl::InfiniteFuture();
   const absl::Time now = clock_->Now();
   if (!ready()) return TickJoin(now);
-  if (!any_subscribed_) {
-    // Ready: serve joiners from now on.
-    any_subscribed_ = true;
-    const std::string subject = Subject("sync.any");
-    auto sub = bus_->Subscribe(subject, "sync",
-                               [this](const Message& m) { HandleSyncRequest(m); });
-    if (sub.ok()) {
-      any_sub_ = *std::move(sub);
-    } else {
-      Log(absl::StrCat("cannot subscribe to ", subject));
-    }
-  }
   if (sync_ && now > sync_->deadline) EndSync("timed out");
   if (now >= next_heartbeat_) {
     PublishHeartbeat(now);

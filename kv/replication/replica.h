@@ -186,6 +186,7 @@ class Replica {
   // Starts a catch-up from `peer` unless one is running. `full` asks for all.
   void StartSync(store::NodeId peer, bool full) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndSync(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Becomes ready: logs `line`, subscribes to sync.any, sends a heartbeat.
   void SetReady(absl::string_view line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Log(absl::string_view line) const;
@@ -216,7 +217,6 @@ class Replica {
   absl::Time next_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_gc_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool any_subscribed_ ABSL_GUARDED_BY(mu_) = false;  // sync.any tried
   std::unique_ptr<Subscription> any_sub_ ABSL_GUARDED_BY(mu_);
   ReplicaStats counters_ ABSL_GUARDED_BY(mu_);
   absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);
