@@ -36,7 +36,8 @@ std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
   }
   auto counter = [&]() -> store::CounterState& {
     if (!cur->counter) {
-      cur->counter = store::CounterState{ks.counter->stamp, ks.counter->stamp_seq, {}, {}};
+      cur->counter =
+          store::CounterState{ks.counter->stamp, ks.counter->stamp_seq, {}, {}};
     }
     return *cur->counter;
   };

@@ -22,8 +22,8 @@ std::unique_ptr<store::Store> Registers(store::FakeClock* clock, int n,
                                         size_t value_bytes) {
   auto s = std::make_unique<store::Store>(1, clock);
   for (int i = 0; i < n; ++i) {
-    EXPECT_TRUE(s->Set(absl::StrFormat("k%04d", i), std::string(value_bytes, 'v'), std::nullopt)
-                    .ok());
+    const std::string value(value_bytes, 'v');
+    EXPECT_TRUE(s->Set(absl::StrFormat("k%04d", i), value, std::nullopt).ok());
   }
   return s;
 }
@@ -120,7 +120,8 @@ TEST(ChunkWriter, AKeyLargerThanTheBudgetIsSplitAndMergesBackWhole) {
   const store::Delta d = s.DeltaAbove({});
   const size_t budget = 2048;
   for (const auto& ks : d.entries) {
-    if (ks.key != "ctr") ASSERT_GT(codec::EncodedSize(ks), budget) << ks.key;
+    if (ks.key == "ctr") continue;  // one origin's increments stay compact
+    ASSERT_GT(codec::EncodedSize(ks), budget) << ks.key;
   }
   auto chunks = Write(d, budget);
   EXPECT_GT(chunks.size(), 6u);
@@ -144,7 +145,8 @@ TEST(Split, SmallStateIsOnePart) {
   ASSERT_TRUE(s.Set("k", "v", std::nullopt).ok());
   auto parts = Split(*s.Export("k"), 1 << 20);
   ASSERT_EQ(parts.size(), 1u);
-  EXPECT_EQ(store::text::KeyStateText(parts[0]), store::text::KeyStateText(s.Export("k")));
+  EXPECT_EQ(store::text::KeyStateText(parts[0]),
+            store::text::KeyStateText(s.Export("k")));
 }
 
 TEST(ChunkAssembler, InOrderCompletes) {

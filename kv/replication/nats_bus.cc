@@ -14,6 +14,7 @@ namespace {
 struct Closure {
   MessageHandler handler;
   absl::Mutex mu;
+  absl::CondVar idle;  // signalled when `running` drops to 0
   bool closed ABSL_GUARDED_BY(mu) = false;
   int running ABSL_GUARDED_BY(mu) = 0;
 };
@@ -38,7 +39,7 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
   c->handler(m);
   natsMsg_Destroy(msg);
   absl::MutexLock lock(&c->mu);
-  --c->running;
+  if (--c->running == 0) c->idle.SignalAll();
 }
 
 class NatsSubscription : public Subscription {
@@ -60,10 +61,7 @@ class NatsSubscription : public Subscription {
     {
       absl::MutexLock lock(&closure_->mu);
       closure_->closed = true;
-      auto idle = [c = closure_.get()]() ABSL_SHARED_LOCKS_REQUIRED(c->mu) {
-        return c->running == 0;
-      };
-      closure_->mu.Await(absl::Condition(&idle));
+      while (closure_->running > 0) closure_->idle.Wait(&closure_->mu);
     }
     natsSubscription_Destroy(sub_);
   }
@@ -83,7 +81,8 @@ absl::Status NatsBus::Publish(absl::string_view subject, absl::string_view reply
   const int n = static_cast<int>(data.size());
   const natsStatus st =
       r.empty() ? natsConnection_Publish(nc_, s.c_str(), data.data(), n)
-                : natsConnection_PublishRequest(nc_, s.c_str(), r.c_str(), data.data(), n);
+                : natsConnection_PublishRequest(nc_, s.c_str(), r.c_str(),
+                                                data.data(), n);
   if (st != NATS_OK) return absl::UnavailableError(natsStatus_GetText(st));
   return absl::OkStatus();
 }

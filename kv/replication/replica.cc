@@ -137,7 +137,9 @@ void Replica::HandleEvents(const Message& msg) {
   auto events = codec::DecodeEvents(msg.data);
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
-  if (options_.drop_events > 0 && absl::Bernoulli(drop_gen_, options_.drop_events)) return;
+  if (options_.drop_events > 0 && absl::Bernoulli(drop_gen_, options_.drop_events)) {
+    return;
+  }
   if (!events.ok()) {
     ++counters_.bad_messages;
     return;
@@ -320,7 +322,9 @@ void Replica::StartSync(NodeId peer, bool full) {
 
 void Replica::EndSync(absl::string_view why) {
   if (!sync_) return;
-  if (why != "done") Log(absl::StrCat("catch-up from ", Hex(sync_->peer), " ended: ", why));
+  if (why != "done") {
+    Log(absl::StrCat("catch-up from ", Hex(sync_->peer), " ended: ", why));
+  }
   // A failed join attempt is retried a join_timeout later.
   if (sync_->join) next_join_ = clock_->Now() + options_.join_timeout;
   sync_.reset();

@@ -54,6 +54,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -101,6 +102,11 @@ struct ReplicaOptions {
 
 class Replica {
  public:
+  // T for a mutation `F` returning StatusOr<Change<T>>.
+  template <typename F>
+  using MutationResult =
+      decltype(std::declval<std::invoke_result_t<F&, store::Store&>>()->result);
+
   // Creates the replica and, when enabled, subscribes; the first Tick starts
   // joining: the replica is not ready until it caught up with a peer or found
   // none. Unavailable when a subscription fails. `bus` and `clock` must outlive
@@ -135,8 +141,7 @@ class Replica {
   // Runs a local mutation `f(Store&) -> StatusOr<Change<T>>` and publishes the
   // event it produced. Returns the change's result.
   template <typename F>
-  auto Mutate(F&& f) ABSL_LOCKS_EXCLUDED(mu_)
-      -> absl::StatusOr<decltype(f(std::declval<store::Store&>())->result)> {
+  absl::StatusOr<MutationResult<F>> Mutate(F&& f) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     auto change = f(*store_);
     if (!change.ok()) return change.status();
@@ -149,6 +154,7 @@ class Replica {
  private:
   // The catch-up in progress (at most one).
   struct Sync {
+    Sync() {}  // (clang: usable in std::optional before Replica is complete)
     store::NodeId peer = 0;  // 0: not known yet (a join)
     std::string inbox;       // where the chunks come
     absl::Time deadline;     // fails when no chunk came by then

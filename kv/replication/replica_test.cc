@@ -140,8 +140,9 @@ TEST(Replica, JoinWithDataComesInChunksUnderTheMaxPayload) {
   sim.AddNode();
   ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2))) << sim.Describe();
   const std::string log = sim.Log(1);
+  const std::string peer = Hex(sim.replica(0).node());
   EXPECT_TRUE(absl::StrContains(
-      log, absl::StrCat("ready: caught up with ", Hex(sim.replica(0).node()), " (401 keys, ")))
+      log, absl::StrCat("ready: caught up with ", peer, " (401 keys, ")))
       << log;
   EXPECT_TRUE(absl::StrContains(sim.Log(0), "401 keys in ")) << sim.Log(0);
   sim.RunFor(absl::Seconds(1));
@@ -210,7 +211,9 @@ TEST(Replica, LostChunkFailsTheJoinAttemptAndTheNextOneSucceeds) {
   }
   bool dropped = false;
   sim.network().set_filter([&](const sim::Envelope& e) {
-    if (dropped || e.to_host != 1 || !absl::StartsWith(e.subject, "_INBOX.")) return false;
+    if (dropped || e.to_host != 1 || !absl::StartsWith(e.subject, "_INBOX.")) {
+      return false;
+    }
     auto chunk = codec::DecodeDeltaChunk(e.data);
     if (!chunk.ok() || chunk->part != 1) return false;
     dropped = true;
@@ -602,7 +605,9 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
   sim.network().set_faults(sim::Faults());
   sim.RunFor(absl::Seconds(5));
   ::testing::AssertionResult converged = Converged(sim);
-  if (!converged) return converged << "\nseed " << seed << " (KV_SIM_SEED=" << seed << ")";
+  if (!converged) {
+    return converged << "\nseed " << seed << " (KV_SIM_SEED=" << seed << ")";
+  }
   ::testing::AssertionResult counters = w.CountersHold(sim);
   if (!counters) {
     return counters << "\nseed " << seed << " (KV_SIM_SEED=" << seed << ")\n"

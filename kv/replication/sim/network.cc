@@ -45,7 +45,8 @@ class Network::SimBus : public Bus {
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(
       absl::string_view subject, absl::string_view queue_group,
       MessageHandler handler) override {
-    const int id = net_->Subscribe(conn_, host_, subject, queue_group, std::move(handler));
+    const int id =
+        net_->Subscribe(conn_, host_, subject, queue_group, std::move(handler));
     return std::unique_ptr<Subscription>(new SimSubscription(net_, id));
   }
   std::string NewInbox() override {

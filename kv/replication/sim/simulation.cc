@@ -93,14 +93,16 @@ std::string Simulation::Describe() const {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     const ReplicaStats s = nodes_[i]->replica->stats();
     std::string vv;
-    for (const auto& [node, seq] : s.vv) absl::StrAppendFormat(&vv, " %016x:%d", node, seq);
-    absl::StrAppendFormat(&out,
-                          "node %d (%s)%s%s: ready %d keys %d digest %016x%016x gaps %d "
-                          "catchups %d served %d collected %d vv%s\n",
-                          i, s.node, network_.Paused(static_cast<int>(i)) ? " paused" : "",
-                          nodes_[i]->restarts > 0 ? " restarted" : "", s.ready, s.keys,
-                          s.digest.a, s.digest.b, s.gaps, s.catchups, s.catchups_served,
-                          s.tombstones_collected, vv);
+    for (const auto& [node, seq] : s.vv) {
+      absl::StrAppendFormat(&vv, " %016x:%d", node, seq);
+    }
+    absl::StrAppendFormat(
+        &out,
+        "node %d (%s)%s%s: ready %d keys %d digest %016x%016x gaps %d catchups %d "
+        "served %d collected %d vv%s\n",
+        i, s.node, network_.Paused(static_cast<int>(i)) ? " paused" : "",
+        nodes_[i]->restarts > 0 ? " restarted" : "", s.ready, s.keys, s.digest.a,
+        s.digest.b, s.gaps, s.catchups, s.catchups_served, s.tombstones_collected, vv);
   }
   for (size_t i = 0; i < nodes_.size(); ++i) {
     absl::StrAppend(&out, "--- node ", i, " log:\n", Log(static_cast<int>(i)), "\n");
@@ -111,7 +113,9 @@ std::string Simulation::Describe() const {
 std::string StateText(const Replica& replica) {
   return replica.Read([](const store::Store& s) {
     std::string out;
-    for (const auto& [node, seq] : s.vv()) absl::StrAppendFormat(&out, "%016x:%d ", node, seq);
+    for (const auto& [node, seq] : s.vv()) {
+      absl::StrAppendFormat(&out, "%016x:%d ", node, seq);
+    }
     absl::StrAppendFormat(&out, "\ndigest %016x%016x\n", s.digest().a, s.digest().b);
     for (const store::KeyState& ks : s.DeltaAbove({}).entries) {
       absl::StrAppend(&out, store::text::KeyStateText(ks), "\n");
