@@ -272,6 +272,24 @@ TEST(Replica, LostTailIsRecoveredByHeartbeats) {
   EXPECT_TRUE(Converged(sim));
 }
 
+// kvd's --test_drop_events: received events dropped at random.
+TEST(Replica, DroppedEventsOptionIsRecoveredFrom) {
+  SimulationOptions o = Options(14);
+  o.replica.drop_events = 0.3;
+  Simulation sim(o);
+  for (int i = 0; i < 3; ++i) sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2)));
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(Set(sim.replica(i % 3), absl::StrCat("k", i % 50), absl::StrCat(i)));
+    sim.RunFor(absl::Milliseconds(2));
+  }
+  sim.RunFor(absl::Seconds(2));
+  EXPECT_TRUE(Converged(sim));
+  uint64_t gaps = 0;
+  for (int i = 0; i < 3; ++i) gaps += sim.replica(i).stats().gaps;
+  EXPECT_GT(gaps, 0u);
+}
+
 // ---------------------------------------------------------------------------
 // Pauses, restarts, partitions.
 
