@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -50,7 +51,14 @@ void Simulation::StartReplica(int node) {
     while (n.log.size() > keep) n.log.pop_front();
   };
   n.bus = network_.Connect(n.host);
-  auto replica = Replica::Start(n.bus.get(), network_.clock(), std::move(ro));
+  absl::Duration offset;
+  if (options_.max_clock_skew > absl::ZeroDuration()) {
+    const int64_t us = absl::ToInt64Microseconds(options_.max_clock_skew);
+    offset = absl::Microseconds(
+        std::uniform_int_distribution<int64_t>(-us, us)(network_.rng()));
+  }
+  n.clock = std::make_unique<SkewedClock>(network_.clock(), offset);
+  auto replica = Replica::Start(n.bus.get(), n.clock.get(), std::move(ro));
   if (!replica.ok()) {  // the simulated bus does not fail
     std::fprintf(stderr, "sim: %s\n", std::string(replica.status().message()).c_str());
     std::abort();
@@ -66,7 +74,8 @@ void Simulation::ScheduleTick(int node, absl::Time at) {
   network_.At(
       at, n->host, [n, generation] { return n->generation == generation; },
       [this, n, node] {
-        const absl::Time due = n->replica->Tick();
+        // The replica's time is its clock's; the network's is not shifted.
+        const absl::Time due = n->replica->Tick() - n->clock->offset();
         const absl::Time t = now();
         ScheduleTick(node, std::clamp(due, t + absl::Microseconds(1),
                                       t + options_.max_tick_interval));

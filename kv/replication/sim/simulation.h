@@ -14,6 +14,7 @@
 #include "kv/replication/bus.h"
 #include "kv/replication/replica.h"
 #include "kv/replication/sim/network.h"
+#include "kv/store/clock.h"
 
 namespace kv::replication::sim {
 
@@ -26,6 +27,9 @@ struct SimulationOptions {
   absl::Duration max_tick_interval = kMaxTickInterval;
   // Log lines kept per node (for failure messages).
   size_t log_lines = 200;
+  // Each node's clock is off the network's by a fixed random amount in
+  // [-max_clock_skew, max_clock_skew] (drawn when the node starts).
+  absl::Duration max_clock_skew = absl::ZeroDuration();
 };
 
 // Thread safety: not thread-safe.
@@ -65,11 +69,24 @@ class Simulation {
   std::string Describe() const;
 
  private:
+  // The network's clock, shifted.
+  class SkewedClock : public store::Clock {
+   public:
+    SkewedClock(store::Clock* base, absl::Duration offset)
+        : base_(base), offset_(offset) {}
+    absl::Time Now() override { return base_->Now() + offset_; }
+    absl::Duration offset() const { return offset_; }
+
+   private:
+    store::Clock* const base_;
+    const absl::Duration offset_;
+  };
   struct Node {
     int host = 0;
     int restarts = 0;
     uint64_t generation = 0;  // of the replica ticked
     std::unique_ptr<Bus> bus;
+    std::unique_ptr<SkewedClock> clock;
     std::unique_ptr<Replica> replica;
     std::deque<std::string> log;
   };
