@@ -198,16 +198,18 @@ class Replica {
   void Log(absl::string_view line) const;
   std::string Subject(absl::string_view suffix) const;
 
-  // Constant after construction.
+  // Constant after Start.
   Bus* const bus_;
   store::Clock* const clock_;
   const ReplicaOptions options_;
   const store::NodeId node_;
   const std::string node_hex_;
-  std::string inbox_;  // prefix of this replica's catch-up inboxes (set in Start)
+  std::string inbox_;  // prefix of this replica's catch-up inboxes
+
+  // Set (under mu_) once caught up; read without the lock.
   std::atomic<bool> ready_{false};
 
-  // Subscriptions made in Start, destroyed in Stop.
+  // Subscriptions made in Start, destroyed in Stop (not from callbacks).
   std::unique_ptr<Subscription> events_sub_;
   std::unique_ptr<Subscription> hb_sub_;
   std::unique_ptr<Subscription> sync_sub_;
