@@ -439,6 +439,38 @@ TEST(Replica, RestartedNodeTakesANewIdAndRejoins) {
   for (int i : {0, 1}) EXPECT_GT(sim.replica(i).stats().vv.count(old_id), 0u);
 }
 
+// Known behaviour, kept out of the default run (the coordinator decides):
+// after a restart, the survivors' stable vector stays held back by the dead
+// node's last heartbeat until forget_after, while the new node, which never
+// heard of it, collects the tombstones of later deletes at once. Their vectors
+// are then equal and their digests differ, so every divergence_grace one asks
+// the other for everything, until forget_after (10 minutes by default).
+// Run with --gtest_also_run_disabled_tests.
+TEST(Replica, DISABLED_RestartCausesNoFullCatchUps) {
+  Simulation sim(Options(15));
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
+  ASSERT_TRUE(Set(sim.replica(0), "a", "1"));
+  sim.RunFor(absl::Seconds(1));
+  sim.Restart(1);
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(Set(sim.replica(0), absl::StrCat("k", i), "v"));
+  }
+  sim.RunFor(absl::Milliseconds(200));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(sim.replica(0)
+                    .Mutate([&](Store& s) { return s.Del(absl::StrCat("k", i)); })
+                    .ok());
+  }
+  sim.RunFor(absl::Seconds(4));  // less than forget_after (5 s)
+  for (int i : {0, 1}) {
+    EXPECT_FALSE(absl::StrContains(sim.Log(i), "full catch-up")) << sim.Describe();
+  }
+}
+
 TEST(Replica, PartitionHeals) {
   Simulation sim(Options(10));
   for (int i = 0; i < 3; ++i) sim.AddNode();
