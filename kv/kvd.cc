@@ -27,6 +27,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "kv/codec/json.h"
+#include "kv/replication/driver.h"
+#include "kv/replication/nats_bus.h"
 #include "kv/replication/replica.h"
 #include "kv/service/service.h"
 #include "kv/store/clock.h"
@@ -175,7 +177,9 @@ int main(int argc, char** argv) {
   limits.max_range = absl::GetFlag(FLAGS_max_range);
 
   kv::store::SystemClock clock;
+  kv::replication::NatsBus bus(nc->get());
   std::vector<std::unique_ptr<kv::replication::Replica>> replicas;
+  std::vector<std::unique_ptr<kv::replication::ReplicaDriver>> drivers;
   // Filled while the service already answers STATS, hence the lock.
   absl::Mutex links_mu;
   std::vector<std::unique_ptr<kv::service::LinkService>> link_services
@@ -217,9 +221,11 @@ int main(int argc, char** argv) {
     ro.gc_interval = absl::GetFlag(FLAGS_gc_interval);
     ro.log = Log;
     ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
-    auto replica = kv::replication::Replica::Start(nc->get(), &clock, ro);
+    auto replica = kv::replication::Replica::Start(&bus, &clock, ro);
     if (!replica.ok()) return Fail(replica.status().message());
     replicas.push_back(*std::move(replica));
+    drivers.push_back(
+        std::make_unique<kv::replication::ReplicaDriver>(replicas.back().get(), &clock));
     auto ls = kv::service::LinkService::Start(service->get(), replicas.back().get());
     if (!ls.ok()) return Fail(ls.status().message());
     {
@@ -241,6 +247,7 @@ int main(int argc, char** argv) {
   Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                    "; draining"));
   absl::Status stopped = (*service)->Stop();
+  drivers.clear();
   for (auto& r : replicas) r->Stop();
   if (natsConnection_Status(nc->get()) == NATS_CONN_STATUS_CONNECTED) {
     natsConnection_FlushTimeout(nc->get(), 2000);

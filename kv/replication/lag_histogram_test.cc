@@ -1,7 +1,7 @@
 #include <cstdint>
 
 #include "gtest/gtest.h"
-#include "kv/replication/replica.h"
+#include "kv/replication/replica_stats.h"
 
 namespace kv::replication {
 namespace {

@@ -1,11 +1,11 @@
 #include "kv/replication/replica.h"
 
 #include <algorithm>
-#include <cstring>
-#include <limits>
 #include <utility>
+#include <vector>
 
-#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -20,103 +20,7 @@ constexpr size_t kSyncPageKeys = 4096;
 
 std::string Hex(NodeId node) { return absl::StrFormat("%016x", node); }
 
-uint64_t At(const VersionVector& v, NodeId node) {
-  auto it = v.find(node);
-  return it == v.end() ? 0 : it->second;
-}
-
-// Operations `theirs` has that `ours` lacks (0 when `ours` covers `theirs`).
-uint64_t Missing(const VersionVector& ours, const VersionVector& theirs) {
-  uint64_t missing = 0;
-  for (const auto& [node, seq] : theirs) {
-    const uint64_t have = At(ours, node);
-    if (seq > have) missing += seq - have;
-  }
-  return missing;
-}
-
-bool SameVector(const VersionVector& a, const VersionVector& b) {
-  return Missing(a, b) == 0 && Missing(b, a) == 0;
-}
-
-// Splits a key state too large for one chunk into partial states: each keeps the
-// key and the component stamps, and carries a share of the items. Merging the parts
-// is the same as merging the whole (merges are joins of independent atoms).
-std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
-  std::vector<store::KeyState> parts;
-  auto fresh = [&]() -> store::KeyState& {
-    store::KeyState p;
-    p.key = ks.key;
-    parts.push_back(std::move(p));
-    return parts.back();
-  };
-  store::KeyState* cur = &fresh();
-  size_t used = 0;
-  auto room = [&](size_t n) {
-    if (used > 0 && used + n > budget) {
-      cur = &fresh();
-      used = 0;
-    }
-    used += n;
-  };
-  if (ks.reg) {
-    room(64 + ks.reg->value.size());
-    cur->reg = ks.reg;
-  }
-  auto counter = [&]() -> store::CounterState& {
-    if (!cur->counter) cur->counter = store::CounterState{ks.counter->stamp, ks.counter->stamp_seq, {}, {}};
-    return *cur->counter;
-  };
-  if (ks.counter) {
-    counter();
-    for (const auto& p : ks.counter->incs) { room(56); counter().incs.push_back(p); }
-    for (const auto& p : ks.counter->dels) { room(56); counter().dels.push_back(p); }
-  }
-  auto list = [&]() -> store::ListState& {
-    if (!cur->list) cur->list = store::ListState{ks.list->stamp, ks.list->stamp_seq, {}, {}};
-    return *cur->list;
-  };
-  if (ks.list) {
-    list();
-    for (const auto& r : ks.list->removed) { room(40); list().removed.push_back(r); }
-    for (const auto& i : ks.list->items) { room(40 + i.value.size()); list().items.push_back(i); }
-  }
-  auto set = [&]() -> store::SetState& {
-    if (!cur->set) cur->set = store::SetState{ks.set->stamp, ks.set->stamp_seq, {}, {}};
-    return *cur->set;
-  };
-  if (ks.set) {
-    set();
-    for (const auto& r : ks.set->removed) { room(40); set().removed.push_back(r); }
-    for (const auto& i : ks.set->items) { room(40 + i.value.size()); set().items.push_back(i); }
-  }
-  // A part may have ended up with only a key: drop such parts.
-  parts.erase(std::remove_if(parts.begin(), parts.end(),
-                             [](const store::KeyState& p) {
-                               return !p.reg && !p.counter && !p.list && !p.set;
-                             }),
-              parts.end());
-  return parts;
-}
-
 }  // namespace
-
-void ReplicaStats::LagHistogram::Add(uint64_t ms) {
-  ++counts[ms < static_cast<uint64_t>(kBuckets) ? ms : kBuckets - 1];
-  ++total;
-  max_ms = std::max(max_ms, ms);
-}
-
-uint64_t ReplicaStats::LagHistogram::Quantile(double q) const {
-  if (total == 0) return 0;
-  const uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(total - 1));
-  uint64_t seen = 0;
-  for (int ms = 0; ms < kBuckets; ++ms) {
-    seen += counts[ms];
-    if (seen > rank) return static_cast<uint64_t>(ms);
-  }
-  return kBuckets - 1;
-}
 
 NodeId NewNodeId() {
   absl::BitGen gen;
@@ -125,28 +29,28 @@ NodeId NewNodeId() {
   return id;
 }
 
-Replica::Replica(natsConnection* nc, store::Clock* clock, ReplicaOptions options)
-    : nc_(nc),
+Replica::Replica(Bus* bus, store::Clock* clock, ReplicaOptions options)
+    : bus_(bus),
       clock_(clock),
       options_(std::move(options)),
-      node_(NewNodeId()),
+      node_(options_.node != 0 ? options_.node : NewNodeId()),
       node_hex_(Hex(node_)),
-      store_(std::make_unique<store::Store>(node_, clock, options_.limits)) {
+      store_(std::make_unique<store::Store>(node_, clock, options_.limits)),
+      peers_(node_, PeerTableOptions{options_.heartbeat, options_.divergence_grace,
+                                     options_.forget_after}) {
   counters_.link = options_.link;
   counters_.node = node_hex_;
   last_gc_ = clock_->Now();
 }
 
-absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(natsConnection* nc,
-                                                        store::Clock* clock,
+absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(Bus* bus, store::Clock* clock,
                                                         ReplicaOptions options) {
-  std::unique_ptr<Replica> r(new Replica(nc, clock, std::move(options)));
+  std::unique_ptr<Replica> r(new Replica(bus, clock, std::move(options)));
   if (!r->options_.enabled) {
     r->ready_ = true;
     return r;
   }
   if (absl::Status s = r->Subscribe(); !s.ok()) return s;
-  r->housekeeping_ = std::thread([p = r.get()] { p->Housekeeping(); });
   return r;
 }
 
@@ -163,57 +67,44 @@ void Replica::Log(absl::string_view line) const {
 }
 
 absl::Status Replica::Subscribe() {
+  inbox_ = bus_->NewInbox();
   struct Sub {
     std::string subject;
-    natsMsgHandler handler;
+    void (Replica::*handle)(const Message&);
+    std::unique_ptr<Subscription>* sub;
   };
-  const Sub subs[] = {
-      {Subject("events"), &Replica::OnEvents},
-      {Subject("hb"), &Replica::OnHeartbeat},
-      {Subject(absl::StrCat("sync.", node_hex_)), &Replica::OnSyncRequest},
+  Sub subs[] = {
+      {Subject("events"), &Replica::HandleEvents, &events_sub_},
+      {Subject("hb"), &Replica::HandleHeartbeat, &hb_sub_},
+      {Subject(absl::StrCat("sync.", node_hex_)), &Replica::HandleSyncRequest,
+       &sync_sub_},
+      {absl::StrCat(inbox_, ".>"), &Replica::HandleInbox, &inbox_sub_},
   };
-  for (const Sub& s : subs) {
-    natsSubscription* sub = nullptr;
-    natsStatus st = natsConnection_Subscribe(&sub, nc_, s.subject.c_str(), s.handler, this);
-    if (st != NATS_OK) {
-      return absl::UnavailableError(absl::StrCat("cannot subscribe to ", s.subject,
-                                                 ": ", natsStatus_GetText(st)));
-    }
-    // Never drop replication traffic for being slow: a burst of events or chunks
-    // is worth its memory.
-    natsSubscription_SetPendingLimits(sub, -1, -1);
-    subs_.push_back(sub);
+  for (Sub& s : subs) {
+    auto sub = bus_->Subscribe(s.subject, "",
+                               [this, h = s.handle](const Message& m) { (this->*h)(m); });
+    if (!sub.ok()) return sub.status();
+    *s.sub = *std::move(sub);
   }
   return absl::OkStatus();
 }
 
 void Replica::Stop() {
+  std::unique_ptr<Subscription> any;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
     if (sync_) EndSync("stopping");
+    any = std::move(any_sub_);
   }
-  if (housekeeping_.joinable()) housekeeping_.join();
-  natsSubscription* any = nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    any = any_sub_;
-    any_sub_ = nullptr;
-  }
-  if (any != nullptr) subs_.push_back(any);
-  const bool connected = natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
-  for (natsSubscription* sub : subs_) {
-    // Drain waits for the callbacks in progress, so none runs after Stop; it
-    // needs the server, so without one the subscription is just closed.
-    if (connected && natsSubscription_Drain(sub) == NATS_OK) {
-      natsSubscription_WaitForDrainCompletion(sub, 2000);
-    } else {
-      natsSubscription_Unsubscribe(sub);
-    }
-    natsSubscription_Destroy(sub);
-  }
-  subs_.clear();
+  // Outside the lock: each waits for its callback in progress, which may wait
+  // for the lock.
+  any.reset();
+  events_sub_.reset();
+  hb_sub_.reset();
+  sync_sub_.reset();
+  inbox_sub_.reset();
 }
 
 // ---- Publishing.
@@ -221,68 +112,34 @@ void Replica::Stop() {
 void Replica::PublishEvent(const store::Event& event) {
   if (!options_.enabled) return;
   const std::string bytes = codec::EncodeEvents({event});
-  const std::string subject = Subject("events");
-  natsStatus st = natsConnection_Publish(nc_, subject.c_str(), bytes.data(),
-                                         static_cast<int>(bytes.size()));
-  if (st == NATS_OK) {
+  if (absl::Status s = bus_->Publish(Subject("events"), "", bytes); s.ok()) {
     ++counters_.events_out;
   } else {
     // The peers will see the gap (heartbeat vectors) and catch up.
-    Log(absl::StrCat("cannot publish event ", event.dot.seq, ": ", natsStatus_GetText(st)));
+    Log(absl::StrCat("cannot publish event ", event.dot.seq, ": ", s.message()));
   }
 }
 
-void Replica::PublishHeartbeat() {
+void Replica::PublishHeartbeat(absl::Time now) {
   codec::Heartbeat hb;
-  {
-    absl::MutexLock lock(&mu_);
-    hb.node = node_;
-    hb.vv = store_->vv();
-    hb.digest = store_->digest();
-    hb.keys = store_->stats().keys;
-    hb.hlc = store_->NextHlcFloor();
-    Peer& self = peers_[node_];
-    self.vv = hb.vv;
-    self.last_seen = clock_->Now();
-    self.marks.emplace_back(At(hb.vv, node_), hb.hlc);
-    if (self.marks.size() > 64) self.marks.pop_front();
-  }
-  const std::string bytes = codec::EncodeHeartbeat(hb);
-  const std::string subject = Subject("hb");
-  natsConnection_Publish(nc_, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
+  hb.node = node_;
+  hb.vv = store_->vv();
+  hb.digest = store_->digest();
+  hb.keys = store_->stats().keys;
+  hb.hlc = store_->NextHlcFloor();
+  peers_.RecordSelf(hb.vv, hb.hlc, now);
+  (void)bus_->Publish(Subject("hb"), "", codec::EncodeHeartbeat(hb));
 }
 
 // ---- Receiving.
 
-void Replica::OnEvents(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  static_cast<Replica*>(closure)->HandleEvents(
-      absl::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)));
-  natsMsg_Destroy(msg);
-}
-
-void Replica::OnHeartbeat(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-  static_cast<Replica*>(closure)->HandleHeartbeat(
-      absl::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)));
-  natsMsg_Destroy(msg);
-}
-
-void Replica::OnSyncRequest(natsConnection*, natsSubscription*, natsMsg* msg,
-                            void* closure) {
-  static_cast<Replica*>(closure)->HandleSyncRequest(msg);
-  natsMsg_Destroy(msg);
-}
-
-void Replica::OnChunk(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure) {
-  static_cast<Replica*>(closure)->HandleChunk(
-      sub, absl::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)));
-  natsMsg_Destroy(msg);
-}
-
-void Replica::HandleEvents(absl::string_view data) {
-  auto events = codec::DecodeEvents(data);
+void Replica::HandleEvents(const Message& msg) {
+  auto events = codec::DecodeEvents(msg.data);
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
-  if (options_.drop_events > 0 && absl::Bernoulli(drop_gen_, options_.drop_events)) return;
+  if (options_.drop_events > 0 && absl::Bernoulli(drop_gen_, options_.drop_events)) {
+    return;
+  }
   if (!events.ok()) {
     ++counters_.bad_messages;
     return;
@@ -311,8 +168,8 @@ void Replica::HandleEvents(absl::string_view data) {
   }
 }
 
-void Replica::HandleHeartbeat(absl::string_view data) {
-  auto hb = codec::DecodeHeartbeat(data);
+void Replica::HandleHeartbeat(const Message& msg) {
+  auto hb = codec::DecodeHeartbeat(msg.data);
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   if (!hb.ok()) {
@@ -321,41 +178,26 @@ void Replica::HandleHeartbeat(absl::string_view data) {
   }
   if (hb->node == node_ || hb->node == 0) return;
   const absl::Time now = clock_->Now();
-  auto [it, inserted] = peers_.try_emplace(hb->node);
-  Peer& peer = it->second;
-  if (inserted || now - peer.last_seen > 3 * options_.heartbeat) {
+  if (peers_.Record(*hb, now)) {
     Log(absl::StrCat("peer ", Hex(hb->node), " seen (", hb->keys, " keys)"));
   }
-  peer.previous_vv = inserted ? hb->vv : std::move(peer.vv);
-  peer.vv = hb->vv;
-  peer.digest = hb->digest;
-  peer.last_seen = now;
-  peer.marks.emplace_back(At(hb->vv, hb->node), hb->hlc);
-  if (peer.marks.size() > 64) peer.marks.pop_front();
   if (!ready()) return;
-
-  const VersionVector& ours = store_->vv();
-  if (Missing(ours, peer.previous_vv) > 0) {
-    // Still lacking, a heartbeat later, what the peer had then: lost events.
-    StartSync(hb->node, false);
-    peer.mismatch_since = absl::InfiniteFuture();
-  } else if (SameVector(ours, hb->vv) && store_->digest() != hb->digest) {
-    if (peer.mismatch_since == absl::InfiniteFuture()) {
-      peer.mismatch_since = now;
-    } else if (now - peer.mismatch_since > options_.divergence_grace) {
+  switch (peers_.Decide(hb->node, store_->vv(), store_->digest(), now)) {
+    case CatchUp::kNone:
+      break;
+    case CatchUp::kMissing:
+      StartSync(hb->node, false);
+      break;
+    case CatchUp::kFull:
       Log(absl::StrCat("state differs from peer ", Hex(hb->node),
                        " with equal vectors; full catch-up"));
       StartSync(hb->node, true);
-      peer.mismatch_since = absl::InfiniteFuture();
-    }
-  } else {
-    peer.mismatch_since = absl::InfiniteFuture();
+      break;
   }
 }
 
-void Replica::HandleSyncRequest(natsMsg* msg) {
-  auto request = codec::DecodeSyncRequest(
-      absl::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)));
+void Replica::HandleSyncRequest(const Message& msg) {
+  auto request = codec::DecodeSyncRequest(msg.data);
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
@@ -367,9 +209,7 @@ void Replica::HandleSyncRequest(natsMsg* msg) {
   if (!ready()) return;  // let the requester time out and ask someone else
   // A join request (sync.any) is acknowledged with our node id, so the joiner
   // knows whom it is syncing with.
-  if (const char* reply = natsMsg_GetReply(msg); reply != nullptr && *reply) {
-    natsConnection_PublishString(nc_, reply, node_hex_.c_str());
-  }
+  if (!msg.reply.empty()) (void)bus_->Publish(msg.reply, "", node_hex_);
   ServeSync(*request);
 }
 
@@ -382,30 +222,11 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
     vv = store_->vv();
     ++counters_.catchups_served;
   }
-  const int64_t max_payload = natsConnection_GetMaxPayload(nc_);
-  size_t budget = options_.max_chunk_bytes;
-  if (max_payload > 4096) {
-    budget = std::min<size_t>(budget, static_cast<size_t>(max_payload) - 2048);
-  }
-  codec::DeltaChunk chunk;
-  chunk.from = node_;
-  size_t used = 0;
-  size_t keys = 0;
-  auto flush = [&](bool last) {
-    chunk.last = last;
-    if (last) chunk.delta.vv = vv;
-    const std::string bytes = codec::EncodeDeltaChunk(chunk);
-    natsConnection_Publish(nc_, request.reply_to.c_str(), bytes.data(),
-                           static_cast<int>(bytes.size()));
-    ++chunk.part;
-    chunk.delta.entries.clear();
-    used = 0;
-  };
-  auto add = [&](store::KeyState ks, size_t size) {
-    if (used > 0 && used + size > budget) flush(false);
-    chunk.delta.entries.push_back(std::move(ks));
-    used += size;
-  };
+  ChunkWriter writer(node_, ChunkBudget(options_.max_chunk_bytes, bus_->MaxPayload()),
+                     [&](const codec::DeltaChunk& chunk) {
+                       (void)bus_->Publish(request.reply_to, "",
+                                           codec::EncodeDeltaChunk(chunk));
+                     });
   std::string after;
   do {
     std::vector<store::KeyState> page;
@@ -414,70 +235,46 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
       if (stopping_) return;
       page = store_->DeltaPage(request.vv, after, kSyncPageKeys, &after);
     }
-    for (store::KeyState& ks : page) {
-      ++keys;
-      const size_t size = codec::EncodedSize(ks);
-      if (size <= budget) {
-        add(std::move(ks), size);
-      } else {
-        for (store::KeyState& part : Split(ks, budget / 2)) {
-          const size_t part_size = codec::EncodedSize(part);
-          add(std::move(part), part_size);
-        }
-      }
-    }
+    for (store::KeyState& ks : page) writer.Add(std::move(ks));
   } while (!after.empty());
-  flush(true);
-  Log(absl::StrCat("served catch-up to ", Hex(request.from), ": ", keys, " keys in ",
-                   chunk.part, " chunks"));
+  writer.Finish(std::move(vv));
+  Log(absl::StrCat("served catch-up to ", Hex(request.from), ": ", writer.keys(),
+                   " keys in ", writer.chunks(), " chunks"));
 }
 
-bool Replica::BeginSync(NodeId peer, bool full) {
-  if (sync_ || stopping_) return false;
-  Sync sync;
-  sync.peer = peer;
-  sync.full = full;
-  natsInbox* inbox = nullptr;
-  if (natsInbox_Create(&inbox) != NATS_OK) return false;
-  sync.inbox = inbox;
-  natsInbox_Destroy(inbox);
-  if (natsConnection_Subscribe(&sync.sub, nc_, sync.inbox.c_str(), &Replica::OnChunk,
-                               this) != NATS_OK) {
-    return false;
-  }
-  natsSubscription_SetPendingLimits(sync.sub, -1, -1);
-  sync.deadline = clock_->Now() + options_.sync_timeout;
-  sync_ = std::move(sync);
-  return true;
-}
-
-void Replica::StartSync(NodeId peer, bool full) {
-  if (!BeginSync(peer, full)) return;
-  codec::SyncRequest request{node_, sync_->inbox, full ? VersionVector() : store_->vv()};
-  const std::string bytes = codec::EncodeSyncRequest(request);
-  const std::string subject = Subject(absl::StrCat("sync.", Hex(peer)));
-  natsConnection_Publish(nc_, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()));
-}
-
-void Replica::EndSync(absl::string_view why) {
-  if (!sync_) return;
-  if (why != "done") Log(absl::StrCat("catch-up from ", Hex(sync_->peer), " ended: ", why));
-  natsSubscription_Unsubscribe(sync_->sub);
-  natsSubscription_Destroy(sync_->sub);
-  sync_.reset();
-}
-
-void Replica::HandleChunk(natsSubscription* sub, absl::string_view data) {
-  auto chunk = codec::DecodeDeltaChunk(data);
+void Replica::HandleInbox(const Message& msg) {
   absl::MutexLock lock(&mu_);
-  if (stopping_ || !sync_ || sync_->sub != sub) return;  // a stale catch-up
+  if (stopping_ || !sync_) return;  // a stale catch-up
+  if (msg.subject == sync_->inbox) {
+    HandleChunk(msg.data);
+  } else if (sync_->join && absl::StartsWith(msg.subject, sync_->inbox) &&
+             msg.subject.substr(sync_->inbox.size()) == ".join") {
+    HandleJoinAnswer(msg);
+  }
+}
+
+void Replica::HandleJoinAnswer(const Message& msg) {
+  if (msg.no_responders) {
+    EndSync("done");
+    SetReady("ready: no peer answers, first replica of the link");
+    return;
+  }
+  NodeId peer = 0;
+  if (sync_->peer == 0 && absl::SimpleHexAtoi(msg.data, &peer)) sync_->peer = peer;
+  sync_->acknowledged = true;
+}
+
+void Replica::HandleChunk(absl::string_view data) {
+  auto chunk = codec::DecodeDeltaChunk(data);
   if (!chunk.ok()) {
     ++counters_.bad_messages;
     EndSync("undecodable chunk");
     return;
   }
   if (sync_->peer == 0) sync_->peer = chunk->from;
+  sync_->acknowledged = true;  // a peer took the join request
   sync_->deadline = clock_->Now() + options_.sync_timeout;  // still making progress
+  const ChunkAssembler::Outcome outcome = sync_->chunks.Take(*chunk);
   store::Delta entries_only;
   entries_only.entries = std::move(chunk->delta.entries);
   if (absl::Status s = store_->MergeDelta(entries_only); !s.ok()) {
@@ -485,10 +282,9 @@ void Replica::HandleChunk(natsSubscription* sub, absl::string_view data) {
     EndSync(absl::StrCat("invalid chunk: ", s.message()));
     return;
   }
-  ++sync_->parts;
-  if (!chunk->last) return;
-  if (sync_->parts != chunk->part + 1) {
-    EndSync(absl::StrCat("lost ", chunk->part + 1 - sync_->parts, " chunks"));
+  if (outcome == ChunkAssembler::Outcome::kMore) return;
+  if (outcome == ChunkAssembler::Outcome::kLost) {
+    EndSync(absl::StrCat("lost ", sync_->chunks.lost(), " chunks"));
     return;
   }
   store::Delta vector_only;
@@ -496,125 +292,121 @@ void Replica::HandleChunk(natsSubscription* sub, absl::string_view data) {
   (void)store_->MergeDelta(vector_only);
   ++counters_.catchups;
   const std::string peer = Hex(sync_->peer);
-  const uint32_t parts = sync_->parts;
+  const uint32_t parts = sync_->chunks.parts();
   EndSync("done");
   if (!ready()) {
-    ready_.store(true, std::memory_order_release);
-    Log(absl::StrCat("ready: caught up with ", peer, " (", store_->stats().keys,
-                     " keys, ", parts, " chunks)"));
+    SetReady(absl::StrCat("ready: caught up with ", peer, " (", store_->stats().keys,
+                          " keys, ", parts, " chunks)"));
   } else {
     Log(absl::StrCat("caught up with ", peer, " (", parts, " chunks)"));
   }
 }
 
-// ---- Joining and housekeeping.
+// ---- Catch-ups.
 
-void Replica::Join() {
+bool Replica::BeginSync(NodeId peer) {
+  if (sync_ || stopping_) return false;
+  sync_.emplace();
+  sync_->peer = peer;
+  sync_->inbox = absl::StrCat(inbox_, ".", ++syncs_started_);
+  sync_->deadline = clock_->Now() + options_.sync_timeout;
+  return true;
+}
+
+void Replica::StartSync(NodeId peer, bool full) {
+  if (!BeginSync(peer)) return;
+  codec::SyncRequest request{node_, sync_->inbox, full ? VersionVector() : store_->vv()};
+  (void)bus_->Publish(Subject(absl::StrCat("sync.", Hex(peer))), "",
+                      codec::EncodeSyncRequest(request));
+}
+
+void Replica::EndSync(absl::string_view why) {
+  if (!sync_) return;
+  if (why != "done") {
+    Log(absl::StrCat("catch-up from ", Hex(sync_->peer), " ended: ", why));
+  }
+  // A failed join attempt is retried a join_timeout later.
+  if (sync_->join) next_join_ = clock_->Now() + options_.join_timeout;
+  sync_.reset();
+}
+
+void Replica::SetReady(absl::string_view line) {
+  ready_.store(true, std::memory_order_release);
+  Log(line);
+  // Serve joiners from now on, and tell the peers at once.
   const std::string subject = Subject("sync.any");
-  auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-  for (int attempt = 1;; ++attempt) {
-    std::string inbox;
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      // Peer 0: whoever answers. (No other catch-up runs before ready.)
-      if (!BeginSync(0, true)) {
-        mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.join_timeout);
-        continue;
-      }
-      inbox = sync_->inbox;
-    }
-    const std::string bytes =
-        codec::EncodeSyncRequest(codec::SyncRequest{node_, inbox, VersionVector()});
-    natsMsg* reply = nullptr;
-    natsStatus st =
-        natsConnection_Request(&reply, nc_, subject.c_str(), bytes.data(),
-                               static_cast<int>(bytes.size()),
-                               absl::ToInt64Milliseconds(options_.join_timeout));
-    absl::MutexLock lock(&mu_);
-    if (st == NATS_NO_RESPONDERS) {
-      EndSync("done");
-      ready_.store(true, std::memory_order_release);
-      Log("ready: no peer answers, first replica of the link");
-      return;
-    }
-    if (st == NATS_OK) {
-      natsMsg_Destroy(reply);
-      // Wait while chunks keep coming (each one pushes the deadline back).
-      auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !sync_;
-      };
-      while (!mu_.AwaitWithTimeout(absl::Condition(&done), options_.sync_timeout) &&
-             clock_->Now() < sync_->deadline) {
-      }
-      if (ready() || stopping_) return;
-    }
+  auto sub = bus_->Subscribe(subject, "sync",
+                             [this](const Message& m) { HandleSyncRequest(m); });
+  if (sub.ok()) {
+    any_sub_ = *std::move(sub);
+  } else {
+    Log(absl::StrCat("cannot subscribe to ", subject));
+  }
+  const absl::Time now = clock_->Now();
+  PublishHeartbeat(now);
+  next_heartbeat_ = now + options_.heartbeat;
+}
+
+// ---- Timed work.
+
+absl::Time Replica::Tick() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || !options_.enabled) return absl::InfiniteFuture();
+  const absl::Time now = clock_->Now();
+  if (!ready()) return TickJoin(now);
+  if (sync_ && now > sync_->deadline) EndSync("timed out");
+  if (now >= next_heartbeat_) {
+    PublishHeartbeat(now);
+    next_heartbeat_ = now + options_.heartbeat;
+  }
+  if (now - last_gc_ >= options_.gc_interval) {
+    CollectGarbage(now);
+    last_gc_ = now;
+  }
+  absl::Time next = std::min(next_heartbeat_, last_gc_ + options_.gc_interval);
+  if (sync_) next = std::min(next, sync_->deadline + absl::Nanoseconds(1));
+  return next;
+}
+
+absl::Time Replica::TickJoin(absl::Time now) {
+  if (sync_) {
     // Not ready until caught up: answering from a partial copy would serve stale
     // reads, and deletes would miss what this node has not seen.
-    EndSync(absl::StrCat("join attempt ", attempt, " failed (",
-                         st == NATS_OK ? "catch-up incomplete" : natsStatus_GetText(st),
+    const char* failed = nullptr;
+    if (!sync_->acknowledged && now >= sync_->ack_deadline) {
+      failed = "Timeout";
+    } else if (sync_->acknowledged && now > sync_->deadline) {
+      failed = "catch-up incomplete";
+    }
+    if (failed == nullptr) {
+      return sync_->acknowledged ? sync_->deadline + absl::Nanoseconds(1)
+                                 : sync_->ack_deadline;
+    }
+    EndSync(absl::StrCat("join attempt ", join_attempts_, " failed (", failed,
                          "); retrying"));
-    mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.join_timeout);
   }
+  if (now < next_join_) return next_join_;
+  ++join_attempts_;
+  // Peer 0: whoever answers. (No other catch-up runs before ready.)
+  BeginSync(0);
+  sync_->join = true;
+  sync_->ack_deadline = now + options_.join_timeout;
+  const codec::SyncRequest request{node_, sync_->inbox, VersionVector()};
+  absl::Status s = bus_->Publish(Subject("sync.any"), absl::StrCat(sync_->inbox, ".join"),
+                                 codec::EncodeSyncRequest(request));
+  if (!s.ok()) {
+    EndSync(absl::StrCat("join attempt ", join_attempts_, " failed (", s.message(),
+                         "); retrying"));
+    return next_join_;
+  }
+  return sync_->ack_deadline;
 }
 
-void Replica::Housekeeping() {
-  Join();
-  {
-    absl::MutexLock lock(&mu_);
-    if (!stopping_) {
-      const std::string subject = Subject("sync.any");
-      natsStatus st = natsConnection_QueueSubscribe(&any_sub_, nc_, subject.c_str(), "sync",
-                                                    &Replica::OnSyncRequest, this);
-      if (st != NATS_OK) Log(absl::StrCat("cannot subscribe to ", subject));
-    }
-  }
-  while (true) {
-    PublishHeartbeat();
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;
-    const absl::Time now = clock_->Now();
-    if (sync_ && now > sync_->deadline) EndSync("timed out");
-    if (now - last_gc_ >= options_.gc_interval) {
-      CollectGarbage();
-      last_gc_ = now;
-    }
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.heartbeat);
-    if (stopping_) return;
-  }
-}
-
-void Replica::CollectGarbage() {
-  const absl::Time now = clock_->Now();
-  // Every replica heard from recently enough (this one included).
-  std::vector<const std::pair<const NodeId, Peer>*> live;
-  for (auto it = peers_.begin(); it != peers_.end();) {
-    if (it->first != node_ && now - it->second.last_seen > options_.forget_after) {
-      Log(absl::StrCat("forgetting peer ", Hex(it->first)));
-      it = peers_.erase(it);
-    } else {
-      live.push_back(&*it);
-      ++it;
-    }
-  }
-  // stable = element-wise minimum of the live replicas' vectors.
-  VersionVector stable = store_->vv();
-  for (auto& [node, seq] : stable) {
-    for (const auto* p : live) seq = std::min(seq, At(p->second.vv, node));
-  }
-  // floor = for each live replica, the highest stamp bound of a heartbeat whose
-  // own seq every replica has applied; the minimum of those.
-  uint64_t floor = std::numeric_limits<uint64_t>::max();
-  for (const auto* p : live) {
-    uint64_t best = 0;
-    for (const auto& [seq, hlc] : p->second.marks) {
-      if (seq <= At(stable, p->first)) best = std::max(best, hlc);
-    }
-    floor = std::min(floor, best);
-  }
-  if (live.empty()) floor = 0;
-  const size_t dropped = store_->CollectGarbage(stable, floor);
-  counters_.tombstones_collected += dropped;
+void Replica::CollectGarbage(absl::Time now) {
+  GcBounds bounds = peers_.Collect(store_->vv(), now);
+  for (NodeId node : bounds.forgotten) Log(absl::StrCat("forgetting peer ", Hex(node)));
+  counters_.tombstones_collected +=
+      store_->CollectGarbage(bounds.stable, bounds.hlc_floor);
 }
 
 ReplicaStats Replica::stats() const {
@@ -627,11 +419,8 @@ ReplicaStats Replica::stats() const {
   s.vv = store_->vv();
   s.digest = store_->digest();
   const absl::Time now = clock_->Now();
-  for (const auto& [node, peer] : peers_) {
-    if (node == node_ || now - peer.last_seen > 3 * options_.heartbeat) continue;
-    ++s.peers;
-    s.lag = std::max(s.lag, Missing(s.vv, peer.vv));
-  }
+  s.peers = peers_.LivePeers(now);
+  s.lag = peers_.Lag(s.vv, now);
   return s;
 }
 

@@ -6,6 +6,8 @@
 //   _kv.<link>.hb           heartbeats: node id, vector, digest, HLC
 //   _kv.<link>.sync.<node>  catch-up requests addressed to one node
 //   _kv.<link>.sync.any     catch-up for joining nodes (queue group: any ready node)
+// Catch-up answers go to an inbox of the requester ("<inbox>.<n>", one per
+// catch-up; the join request's reply subject is "<inbox>.<n>.join").
 //
 // Protocol:
 //   * Each local mutation is applied to the store and its event published at once,
@@ -15,13 +17,19 @@
 //   * Heartbeats every `heartbeat`: a peer that still has operations we lack a full
 //     heartbeat later (lost tail events), or whose digest differs although the
 //     vectors are equal for longer than `divergence_grace` (anti-entropy), is asked
-//     for what we lack.
+//     for what we lack (PeerTable).
 //   * Catch-up: the requester sends its vector; the peer answers with the delta
-//     above it in numbered chunks under the NATS max payload; the requester merges
-//     every chunk and takes the peer's vector only when all chunks arrived.
-//   * Joining: a new replica asks any ready peer for everything and answers 503
-//     until it is caught up (retrying for as long as it takes); when no ready
-//     peer exists it is the first, and ready.
+//     above it in numbered chunks under the bus's max payload; the requester merges
+//     every chunk and takes the peer's vector only when all chunks arrived
+//     (ChunkWriter, ChunkAssembler). A catch-up fails when no chunk arrived for
+//     `sync_timeout`.
+//   * Joining: a new replica asks any ready peer for everything (a request on
+//     sync.any; the peer that takes it acknowledges with its node id) and answers
+//     503 until it is caught up. An attempt fails when nobody acknowledges within
+//     `join_timeout` or the catch-up fails; the next one starts `join_timeout`
+//     later, for as long as it takes. When the bus answers "no responders" (no
+//     ready peer exists) the replica is the first, and ready. Only a ready replica
+//     heartbeats, serves catch-ups, starts catch-ups and collects garbage.
 //   * Tombstones are collected every `gc_interval`, only once every replica seen in
 //     the last `forget_after` has applied them and no operation stamped below them
 //     can still arrive (Store::CollectGarbage; the HLC floor comes from the peers'
@@ -29,23 +37,25 @@
 //     or above h", so once every replica applied s, nothing of that origin below
 //     h can still arrive).
 //
-// Thread safety: thread-safe. nats.c callbacks and one housekeeping thread run
-// concurrently with the service's calls; all state is under `mu_`.
+// Time comes from the injected clock only; the replica has no thread and never
+// blocks on the network. Messages are handled as the bus delivers them; Tick()
+// does the timed work (heartbeats, join attempts, timeouts, GC) and must be called
+// at the time it returns and at least every kMaxTickInterval (ReplicaDriver does
+// that in production, sim::Simulation in tests).
+//
+// Thread safety: thread-safe. Bus callbacks, Tick and the service's calls run
+// concurrently; all state is under `mu_`.
 #ifndef KV_REPLICATION_REPLICA_H_
 #define KV_REPLICATION_REPLICA_H_
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
-#include <vector>
-
-#include <nats/nats.h>
+#include <type_traits>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
@@ -55,15 +65,24 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "kv/codec/binary.h"
+#include "kv/replication/bus.h"
+#include "kv/replication/chunker.h"
+#include "kv/replication/peer_table.h"
+#include "kv/replication/replica_stats.h"
 #include "kv/store/clock.h"
 #include "kv/store/store.h"
 
 namespace kv::replication {
 
+// The longest time between two calls of Replica::Tick.
+inline constexpr absl::Duration kMaxTickInterval = absl::Milliseconds(100);
+
 struct ReplicaOptions {
   std::string link = "default";
   // Off: a standalone cache (no subscriptions, no events), ready at once.
   bool enabled = true;
+  // This replica's node id; 0 = a fresh random one (NewNodeId).
+  store::NodeId node = 0;
   store::Limits limits;
   absl::Duration heartbeat = absl::Seconds(1);
   // A catch-up fails when no chunk arrived for this long.
@@ -72,7 +91,7 @@ struct ReplicaOptions {
   absl::Duration divergence_grace = absl::Seconds(10);
   absl::Duration gc_interval = absl::Seconds(30);
   absl::Duration forget_after = absl::Minutes(10);
-  // Delta chunks stay under this many bytes (and under the server's max payload).
+  // Delta chunks stay under this many bytes (and under the bus's max payload).
   size_t max_chunk_bytes = 512 * 1024;
   // Fault injection for tests: the fraction of received event messages dropped
   // as if the network lost them (0 in production).
@@ -81,57 +100,35 @@ struct ReplicaOptions {
   std::function<void(absl::string_view)> log;
 };
 
-// Figures for STATS and tests.
-struct ReplicaStats {
-  std::string link;
-  std::string node;  // hex
-  bool ready = false;
-  size_t keys = 0;
-  size_t memory_bytes = 0;
-  store::VersionVector vv;
-  store::Digest digest;
-  size_t peers = 0;  // heard from within 3 heartbeats
-  // Highest number of operations any live peer has that we lack.
-  uint64_t lag = 0;
-  uint64_t events_out = 0;
-  uint64_t events_in = 0;
-  uint64_t events_duplicate = 0;
-  uint64_t gaps = 0;
-  uint64_t catchups = 0;        // completed catch-ups (as requester)
-  uint64_t catchups_served = 0;
-  uint64_t bad_messages = 0;    // undecodable or invalid peer messages
-  uint64_t tombstones_collected = 0;
-  // Replication lag of the events applied: from the operation's HLC time at
-  // its origin to its application here, in milliseconds (the HLC's physical
-  // part has millisecond resolution; across machines it includes clock skew).
-  struct LagHistogram {
-    static constexpr int kBuckets = 1001;  // 0..999 ms, then ">= 1 s"
-    std::vector<uint64_t> counts = std::vector<uint64_t>(kBuckets);
-    uint64_t total = 0;
-    uint64_t max_ms = 0;
-    void Add(uint64_t ms);
-    // The smallest bucket below which `q` of the samples lie (1000 = ">= 1 s").
-    uint64_t Quantile(double q) const;
-  } apply_lag;
-};
-
 class Replica {
  public:
-  // Creates the replica and, when enabled, subscribes and starts joining: the
-  // replica is not ready until it caught up with a peer or found none. `nc` and
-  // `clock` must outlive the replica.
-  static absl::StatusOr<std::unique_ptr<Replica>> Start(natsConnection* nc,
-                                                        store::Clock* clock,
+  // T for a mutation `F` returning StatusOr<Change<T>>.
+  template <typename F>
+  using MutationResult =
+      decltype(std::declval<std::invoke_result_t<F&, store::Store&>>()->result);
+
+  // Creates the replica and, when enabled, subscribes; the first Tick starts
+  // joining: the replica is not ready until it caught up with a peer or found
+  // none. Unavailable when a subscription fails. `bus` and `clock` must outlive
+  // the replica.
+  static absl::StatusOr<std::unique_ptr<Replica>> Start(Bus* bus, store::Clock* clock,
                                                         ReplicaOptions options);
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
   ~Replica();
 
-  // Stops replication (unsubscribes, ends the housekeeping thread). Idempotent.
+  // Stops replication: unsubscribes (waiting for the bus callbacks in
+  // progress); later messages and ticks do nothing. Idempotent.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Does the work that is due at the clock's current time: join attempts and
+  // their timeouts, catch-up timeouts, heartbeats, garbage collection. Returns
+  // when it is next due (InfiniteFuture once stopped or when disabled).
+  absl::Time Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& link() const { return options_.link; }
   const store::Limits& limits() const { return options_.limits; }
+  store::NodeId node() const { return node_; }
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 
   // Runs a read on the store.
@@ -144,8 +141,7 @@ class Replica {
   // Runs a local mutation `f(Store&) -> StatusOr<Change<T>>` and publishes the
   // event it produced. Returns the change's result.
   template <typename F>
-  auto Mutate(F&& f) ABSL_LOCKS_EXCLUDED(mu_)
-      -> absl::StatusOr<decltype(f(std::declval<store::Store&>())->result)> {
+  absl::StatusOr<MutationResult<F>> Mutate(F&& f) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     auto change = f(*store_);
     if (!change.ok()) return change.status();
@@ -156,75 +152,81 @@ class Replica {
   ReplicaStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct Peer {
-    store::VersionVector vv;
-    store::VersionVector previous_vv;  // from the heartbeat before
-    store::Digest digest;
-    absl::Time last_seen;
-    absl::Time mismatch_since = absl::InfiniteFuture();
-    // (own seq, hlc) of recent heartbeats, oldest first: "my operations after
-    // seq will be stamped at or above hlc".
-    std::deque<std::pair<uint64_t, uint64_t>> marks;
-  };
+  // The catch-up in progress (at most one).
   struct Sync {
-    store::NodeId peer = 0;
-    natsSubscription* sub = nullptr;
-    std::string inbox;
-    absl::Time deadline;
-    uint32_t parts = 0;     // chunks received
-    bool full = false;      // asked for everything (anti-entropy)
+    Sync() {}  // (clang: usable in std::optional before Replica is complete)
+    store::NodeId peer = 0;  // 0: not known yet (a join)
+    std::string inbox;       // where the chunks come
+    absl::Time deadline;     // fails when no chunk came by then
+    ChunkAssembler chunks;
+    // Joins only: whether a peer took the request, and until when one may.
+    bool join = false;
+    bool acknowledged = false;
+    absl::Time ack_deadline;
   };
 
-  Replica(natsConnection* nc, store::Clock* clock, ReplicaOptions options);
+  Replica(Bus* bus, store::Clock* clock, ReplicaOptions options);
 
   absl::Status Subscribe();
-  void Housekeeping();
-  void Join();
 
-  // nats.c callbacks.
-  static void OnEvents(natsConnection*, natsSubscription*, natsMsg*, void*);
-  static void OnHeartbeat(natsConnection*, natsSubscription*, natsMsg*, void*);
-  static void OnSyncRequest(natsConnection*, natsSubscription*, natsMsg*, void*);
-  static void OnChunk(natsConnection*, natsSubscription*, natsMsg*, void*);
+  // Bus callbacks.
+  void HandleEvents(const Message& msg) ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleHeartbeat(const Message& msg) ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleSyncRequest(const Message& msg) ABSL_LOCKS_EXCLUDED(mu_);
+  // Chunks and join answers: everything on this replica's inbox.
+  void HandleInbox(const Message& msg) ABSL_LOCKS_EXCLUDED(mu_);
 
-  void HandleEvents(absl::string_view data) ABSL_LOCKS_EXCLUDED(mu_);
-  void HandleHeartbeat(absl::string_view data) ABSL_LOCKS_EXCLUDED(mu_);
-  void HandleSyncRequest(natsMsg* msg) ABSL_LOCKS_EXCLUDED(mu_);
-  void HandleChunk(natsSubscription* sub, absl::string_view data)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleChunk(absl::string_view data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HandleJoinAnswer(const Message& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the delta above `request.vv` to `request.reply_to` in chunks, reading
+  // the store in pages (letting other calls in between).
+  void ServeSync(const codec::SyncRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Join attempts and their timeouts; returns when next due.
+  absl::Time TickJoin(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishEvent(const store::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PublishHeartbeat() ABSL_LOCKS_EXCLUDED(mu_);
-  // Sets up a catch-up (its inbox) unless one is running; false if not started.
-  bool BeginSync(store::NodeId peer, bool full) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PublishHeartbeat(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets up a catch-up from `peer` (its inbox) unless one is running; false
+  // if not started.
+  bool BeginSync(store::NodeId peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts a catch-up from `peer` unless one is running. `full` asks for all.
   void StartSync(store::NodeId peer, bool full) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndSync(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void CollectGarbage() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends the delta above `vv` to `reply_to` in chunks.
-  void ServeSync(const codec::SyncRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  // Becomes ready: logs `line`, subscribes to sync.any, sends a heartbeat.
+  void SetReady(absl::string_view line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Log(absl::string_view line) const;
   std::string Subject(absl::string_view suffix) const;
 
-  natsConnection* const nc_;
+  // Constant after Start.
+  Bus* const bus_;
   store::Clock* const clock_;
   const ReplicaOptions options_;
   const store::NodeId node_;
   const std::string node_hex_;
+  std::string inbox_;  // prefix of this replica's catch-up inboxes
+
+  // Set (under mu_) once caught up; read without the lock.
   std::atomic<bool> ready_{false};
+
+  // Subscriptions made in Start, destroyed in Stop (not from callbacks).
+  std::unique_ptr<Subscription> events_sub_;
+  std::unique_ptr<Subscription> hb_sub_;
+  std::unique_ptr<Subscription> sync_sub_;
+  std::unique_ptr<Subscription> inbox_sub_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<store::Store> store_ ABSL_GUARDED_BY(mu_);
-  std::map<store::NodeId, Peer> peers_ ABSL_GUARDED_BY(mu_);
+  PeerTable peers_ ABSL_GUARDED_BY(mu_);
   std::optional<Sync> sync_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t syncs_started_ ABSL_GUARDED_BY(mu_) = 0;
+  int join_attempts_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time next_join_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time next_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_gc_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<Subscription> any_sub_ ABSL_GUARDED_BY(mu_);
   ReplicaStats counters_ ABSL_GUARDED_BY(mu_);
-
-  // Subscriptions, created in Start and destroyed in Stop.
-  std::vector<natsSubscription*> subs_;
-  natsSubscription* any_sub_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::thread housekeeping_;
   absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);
 };
 

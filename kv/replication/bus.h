@@ -1,0 +1,67 @@
+// The transport a Replica talks through: publish, subscribe, inboxes and the
+// payload limit of a NATS-like message bus. NatsBus (nats_bus.h) puts it on a
+// nats.c connection; sim::SimBus (sim/sim_bus.h) on an in-memory network.
+#ifndef KV_REPLICATION_BUS_H_
+#define KV_REPLICATION_BUS_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace kv::replication {
+
+// One received message. The views are valid only during the handler call.
+struct Message {
+  absl::string_view subject;
+  absl::string_view reply;  // empty when the sender expects no answer
+  absl::string_view data;
+  // The server's answer to a request (a publish with a reply subject) whose
+  // subject nobody subscribes to: delivered on the reply subject, empty data.
+  bool no_responders = false;
+};
+
+using MessageHandler = std::function<void(const Message&)>;
+
+// A live subscription. Destroying it unsubscribes and waits until no callback
+// of it runs any more (so it must not be destroyed from its own callback, nor
+// while holding a lock its callback takes).
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
+// Thread safety: implementations are thread-safe; handlers of one subscription
+// run one at a time, handlers of different subscriptions may run concurrently.
+class Bus {
+ public:
+  virtual ~Bus() = default;
+
+  // Sends `data` to the subscribers of `subject`; `reply` (may be empty) is the
+  // subject their answer goes to. Never blocks on the receivers. Unavailable
+  // when the message cannot be queued (connection closed).
+  virtual absl::Status Publish(absl::string_view subject, absl::string_view reply,
+                               absl::string_view data) = 0;
+
+  // Calls `handler` for every message on `subject` (tokens separated by '.',
+  // '*' matches one token, '>' the rest). With a non-empty `queue_group`, each
+  // message goes to one member of the group. Messages are never dropped for
+  // being slow to handle. Unavailable when the subscription cannot be made.
+  virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(
+      absl::string_view subject, absl::string_view queue_group,
+      MessageHandler handler) = 0;
+
+  // A new subject, unique on the bus, for answers ("_INBOX.<unique>").
+  virtual std::string NewInbox() = 0;
+
+  // The largest message the bus carries, in bytes.
+  virtual int64_t MaxPayload() = 0;
+};
+
+}  // namespace kv::replication
+
+#endif  // KV_REPLICATION_BUS_H_

@@ -1,0 +1,139 @@
+#include "kv/replication/chunker.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace kv::replication {
+
+size_t ChunkBudget(size_t max_chunk_bytes, int64_t max_payload) {
+  size_t budget = max_chunk_bytes;
+  if (max_payload > 4096) {
+    budget = std::min<size_t>(budget, static_cast<size_t>(max_payload) - 2048);
+  }
+  return budget;
+}
+
+std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
+  std::vector<store::KeyState> parts;
+  auto fresh = [&]() -> store::KeyState& {
+    store::KeyState p;
+    p.key = ks.key;
+    parts.push_back(std::move(p));
+    return parts.back();
+  };
+  store::KeyState* cur = &fresh();
+  size_t used = 0;
+  auto room = [&](size_t n) {
+    if (used > 0 && used + n > budget) {
+      cur = &fresh();
+      used = 0;
+    }
+    used += n;
+  };
+  if (ks.reg) {
+    room(64 + ks.reg->value.size());
+    cur->reg = ks.reg;
+  }
+  auto counter = [&]() -> store::CounterState& {
+    if (!cur->counter) {
+      cur->counter =
+          store::CounterState{ks.counter->stamp, ks.counter->stamp_seq, {}, {}};
+    }
+    return *cur->counter;
+  };
+  if (ks.counter) {
+    counter();
+    for (const auto& p : ks.counter->incs) {
+      room(56);
+      counter().incs.push_back(p);
+    }
+    for (const auto& p : ks.counter->dels) {
+      room(56);
+      counter().dels.push_back(p);
+    }
+  }
+  auto list = [&]() -> store::ListState& {
+    if (!cur->list) {
+      cur->list = store::ListState{ks.list->stamp, ks.list->stamp_seq, {}, {}};
+    }
+    return *cur->list;
+  };
+  if (ks.list) {
+    list();
+    for (const auto& r : ks.list->removed) {
+      room(40);
+      list().removed.push_back(r);
+    }
+    for (const auto& i : ks.list->items) {
+      room(40 + i.value.size());
+      list().items.push_back(i);
+    }
+  }
+  auto set = [&]() -> store::SetState& {
+    if (!cur->set) cur->set = store::SetState{ks.set->stamp, ks.set->stamp_seq, {}, {}};
+    return *cur->set;
+  };
+  if (ks.set) {
+    set();
+    for (const auto& r : ks.set->removed) {
+      room(40);
+      set().removed.push_back(r);
+    }
+    for (const auto& i : ks.set->items) {
+      room(40 + i.value.size());
+      set().items.push_back(i);
+    }
+  }
+  // A part may have ended up with only a key: drop such parts.
+  parts.erase(std::remove_if(parts.begin(), parts.end(),
+                             [](const store::KeyState& p) {
+                               return !p.reg && !p.counter && !p.list && !p.set;
+                             }),
+              parts.end());
+  return parts;
+}
+
+void ChunkWriter::Add(store::KeyState ks) {
+  ++keys_;
+  const size_t size = codec::EncodedSize(ks);
+  if (size <= budget_) {
+    Append(std::move(ks), size);
+    return;
+  }
+  for (store::KeyState& part : Split(ks, budget_ / 2)) {
+    const size_t part_size = codec::EncodedSize(part);
+    Append(std::move(part), part_size);
+  }
+}
+
+void ChunkWriter::Finish(store::VersionVector vv) {
+  chunk_.delta.vv = std::move(vv);
+  Flush(true);
+}
+
+void ChunkWriter::Append(store::KeyState ks, size_t size) {
+  if (used_ > 0 && used_ + size > budget_) Flush(false);
+  chunk_.delta.entries.push_back(std::move(ks));
+  used_ += size;
+}
+
+void ChunkWriter::Flush(bool last) {
+  chunk_.last = last;
+  emit_(chunk_);
+  ++chunk_.part;
+  chunk_.delta.entries.clear();
+  used_ = 0;
+}
+
+ChunkAssembler::Outcome ChunkAssembler::Take(const codec::DeltaChunk& chunk) {
+  received_.insert(chunk.part);
+  if (!chunk.last) return Outcome::kMore;
+  const uint32_t expected = chunk.part + 1;
+  const uint32_t have = static_cast<uint32_t>(
+      std::distance(received_.begin(), received_.upper_bound(chunk.part)));
+  if (have == expected) return Outcome::kDone;
+  lost_ = expected - have;
+  return Outcome::kLost;
+}
+
+}  // namespace kv::replication

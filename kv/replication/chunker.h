@@ -1,0 +1,87 @@
+// Catch-up answers in chunks: the sender splits a delta into numbered chunks
+// under a byte budget (on the codec's encoded sizes); the receiver merges each
+// chunk as it comes and takes the sender's vector only when every chunk
+// arrived.
+#ifndef KV_REPLICATION_CHUNKER_H_
+#define KV_REPLICATION_CHUNKER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <vector>
+
+#include "kv/codec/binary.h"
+#include "kv/store/state.h"
+
+namespace kv::replication {
+
+// The byte budget of one chunk's entries: `max_chunk_bytes`, and 2 KiB under
+// the bus's max payload when that is above 4 KiB.
+size_t ChunkBudget(size_t max_chunk_bytes, int64_t max_payload);
+
+// Splits a key state too large for one chunk into partial states: each keeps
+// the key and the component stamps, and carries a share of the items of about
+// `budget` bytes. Merging the parts is the same as merging the whole (merges
+// are joins of independent atoms).
+std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget);
+
+// Sender side. Thread safety: not thread-safe.
+class ChunkWriter {
+ public:
+  using Emit = std::function<void(const codec::DeltaChunk&)>;
+
+  // `emit` receives each chunk in order, parts numbered from 0.
+  ChunkWriter(store::NodeId from, size_t budget, Emit emit)
+      : budget_(budget), emit_(std::move(emit)) {
+    chunk_.from = from;
+  }
+  ChunkWriter(const ChunkWriter&) = delete;
+  ChunkWriter& operator=(const ChunkWriter&) = delete;
+
+  // Adds one key state: to the current chunk when it fits in the budget (a
+  // chunk is sent first when it would not), else split (Split, half the
+  // budget) into parts added one by one.
+  void Add(store::KeyState ks);
+  // Sends the last chunk (possibly without entries), carrying `vv`.
+  void Finish(store::VersionVector vv);
+
+  size_t keys() const { return keys_; }
+  uint32_t chunks() const { return chunk_.part; }
+
+ private:
+  void Append(store::KeyState ks, size_t size);
+  void Flush(bool last);
+
+  const size_t budget_;
+  const Emit emit_;
+  codec::DeltaChunk chunk_;
+  size_t used_ = 0;
+  size_t keys_ = 0;
+};
+
+// Receiver side of one catch-up. Thread safety: not thread-safe.
+class ChunkAssembler {
+ public:
+  enum class Outcome {
+    kMore,  // merge the entries; more chunks to come
+    kDone,  // merge the entries, then the vector: the catch-up is complete
+    kLost,  // merge the entries; some chunks never came: the catch-up failed
+  };
+
+  // Takes one chunk (any order; a duplicate part counts once). kLost when the
+  // last part arrived but some part before it had not (`lost()` says how many).
+  Outcome Take(const codec::DeltaChunk& chunk);
+
+  // Distinct parts received.
+  uint32_t parts() const { return static_cast<uint32_t>(received_.size()); }
+  uint32_t lost() const { return lost_; }
+
+ private:
+  std::set<uint32_t> received_;
+  uint32_t lost_ = 0;
+};
+
+}  // namespace kv::replication
+
+#endif  // KV_REPLICATION_CHUNKER_H_

@@ -1,0 +1,185 @@
+#include "kv/replication/peer_table.h"
+
+#include "gtest/gtest.h"
+
+namespace kv::replication {
+namespace {
+
+using store::VersionVector;
+
+constexpr store::NodeId kSelf = 1;
+constexpr store::NodeId kPeer = 2;
+constexpr store::NodeId kOther = 3;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+
+PeerTableOptions Options() {
+  PeerTableOptions o;
+  o.heartbeat = absl::Seconds(1);
+  o.divergence_grace = absl::Seconds(10);
+  o.forget_after = absl::Minutes(10);
+  return o;
+}
+
+codec::Heartbeat Beat(store::NodeId node, VersionVector vv, store::Digest digest = {},
+                      uint64_t hlc = 0) {
+  codec::Heartbeat hb;
+  hb.node = node;
+  hb.vv = std::move(vv);
+  hb.digest = digest;
+  hb.hlc = hlc;
+  return hb;
+}
+
+TEST(VectorMath, MissingCountsWhatTheyHaveAndWeLack) {
+  EXPECT_EQ(Missing({}, {}), 0u);
+  EXPECT_EQ(Missing({{1, 5}}, {{1, 3}}), 0u);
+  EXPECT_EQ(Missing({{1, 3}}, {{1, 5}, {2, 2}}), 4u);
+  EXPECT_EQ(At({{1, 3}}, 2), 0u);
+  EXPECT_TRUE(SameVector({{1, 0}}, {}));  // an absent origin counts as 0
+  EXPECT_FALSE(SameVector({{1, 1}}, {}));
+}
+
+TEST(PeerTable, RecordSaysWhenAPeerIsNewOrBackFromSilence) {
+  PeerTable t(kSelf, Options());
+  EXPECT_TRUE(t.Record(Beat(kPeer, {}), kT0));
+  EXPECT_FALSE(t.Record(Beat(kPeer, {}), kT0 + absl::Seconds(1)));
+  EXPECT_FALSE(t.Record(Beat(kPeer, {}), kT0 + absl::Seconds(4)));  // exactly 3
+  EXPECT_TRUE(t.Record(Beat(kPeer, {}), kT0 + absl::Seconds(8)));
+}
+
+TEST(PeerTable, AheadNowIsNotYetALoss) {
+  PeerTable t(kSelf, Options());
+  t.Record(Beat(kPeer, {{kPeer, 3}}), kT0);
+  // A first heartbeat is its own previous one: a new peer that is ahead is
+  // asked at once.
+  EXPECT_EQ(t.Decide(kPeer, {}, {}, kT0), CatchUp::kMissing);
+  t.Record(Beat(kPeer, {{kPeer, 5}}), kT0 + absl::Seconds(1));
+  // We have what it had a heartbeat ago (3), not yet its newest (5).
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 3}}, {}, kT0 + absl::Seconds(1)), CatchUp::kNone);
+}
+
+TEST(PeerTable, LostTailIsSeenAHeartbeatLater) {
+  PeerTable t(kSelf, Options());
+  t.Record(Beat(kPeer, {{kPeer, 5}}), kT0);
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0), CatchUp::kNone);
+  t.Record(Beat(kPeer, {{kPeer, 6}}), kT0 + absl::Seconds(1));
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0 + absl::Seconds(1)), CatchUp::kNone);
+  t.Record(Beat(kPeer, {{kPeer, 6}}), kT0 + absl::Seconds(2));
+  // Still lacking seq 6 a heartbeat after the peer had it.
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0 + absl::Seconds(2)),
+            CatchUp::kMissing);
+}
+
+TEST(PeerTable, DivergenceNeedsEqualVectorsForLongerThanTheGrace) {
+  PeerTable t(kSelf, Options());
+  const VersionVector vv = {{kPeer, 2}};
+  const store::Digest theirs{1, 1};
+  const store::Digest ours{2, 2};
+  absl::Time now = kT0;
+  t.Record(Beat(kPeer, vv, theirs), now);
+  EXPECT_EQ(t.Decide(kPeer, vv, ours, now), CatchUp::kNone);  // timer starts
+  now += absl::Seconds(10);
+  t.Record(Beat(kPeer, vv, theirs), now);
+  EXPECT_EQ(t.Decide(kPeer, vv, ours, now), CatchUp::kNone);  // exactly the grace
+  now += absl::Seconds(1);
+  t.Record(Beat(kPeer, vv, theirs), now);
+  EXPECT_EQ(t.Decide(kPeer, vv, ours, now), CatchUp::kFull);
+  // The timer starts over.
+  now += absl::Seconds(1);
+  t.Record(Beat(kPeer, vv, theirs), now);
+  EXPECT_EQ(t.Decide(kPeer, vv, ours, now), CatchUp::kNone);
+}
+
+TEST(PeerTable, DivergenceTimerResetsWhenDigestsAgreeOrVectorsDiffer) {
+  PeerTable t(kSelf, Options());
+  const VersionVector vv = {{kPeer, 2}};
+  absl::Time now = kT0;
+  t.Record(Beat(kPeer, vv, {1, 1}), now);
+  EXPECT_EQ(t.Decide(kPeer, vv, {2, 2}, now), CatchUp::kNone);
+  now += absl::Seconds(6);
+  t.Record(Beat(kPeer, vv, {2, 2}), now);  // agree: reset
+  EXPECT_EQ(t.Decide(kPeer, vv, {2, 2}, now), CatchUp::kNone);
+  now += absl::Seconds(6);
+  t.Record(Beat(kPeer, vv, {1, 1}), now);
+  EXPECT_EQ(t.Decide(kPeer, vv, {2, 2}, now), CatchUp::kNone);  // starts again
+  now += absl::Seconds(6);
+  t.Record(Beat(kPeer, vv, {1, 1}), now);
+  EXPECT_EQ(t.Decide(kPeer, vv, {2, 2}, now), CatchUp::kNone);  // 6 s < grace
+}
+
+TEST(PeerTable, UnknownPeerCallsForNothing) {
+  PeerTable t(kSelf, Options());
+  EXPECT_EQ(t.Decide(kPeer, {}, {}, kT0), CatchUp::kNone);
+}
+
+TEST(PeerTable, LivePeersAndLagIgnoreSelfAndTheSilent) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({{kSelf, 9}}, 0, kT0);
+  t.Record(Beat(kPeer, {{kPeer, 4}}), kT0);
+  t.Record(Beat(kOther, {{kOther, 7}}), kT0 - absl::Seconds(4));
+  EXPECT_EQ(t.LivePeers(kT0), 1u);
+  EXPECT_EQ(t.Lag({{kPeer, 1}}, kT0), 3u);  // kOther is silent for > 3 beats
+  EXPECT_EQ(t.LivePeers(kT0 + absl::Seconds(4)), 0u);
+}
+
+TEST(PeerTable, StableVectorIsTheMinimumOfTheLiveVectors) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({{kSelf, 9}, {kPeer, 4}}, 100, kT0);
+  t.Record(Beat(kPeer, {{kSelf, 7}, {kPeer, 5}}, {}, 200), kT0);
+  GcBounds b = t.Collect({{kSelf, 9}, {kPeer, 4}}, kT0);
+  EXPECT_EQ(b.stable, (VersionVector{{kSelf, 7}, {kPeer, 4}}));
+  EXPECT_TRUE(b.forgotten.empty());
+  // Self's mark is at seq 9 (not stable: 7); the peer's at 5 (not stable: 4).
+  EXPECT_EQ(b.hlc_floor, 0u);
+}
+
+TEST(PeerTable, HlcFloorTakesTheNewestMarkEveryoneApplied) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({{kSelf, 1}}, 100, kT0);
+  t.Record(Beat(kPeer, {{kPeer, 1}}, {}, 150), kT0);
+  t.RecordSelf({{kSelf, 2}, {kPeer, 1}}, 300, kT0 + absl::Seconds(1));
+  t.Record(Beat(kPeer, {{kSelf, 2}, {kPeer, 2}}, {}, 400), kT0 + absl::Seconds(1));
+  GcBounds b = t.Collect({{kSelf, 2}, {kPeer, 1}}, kT0 + absl::Seconds(1));
+  EXPECT_EQ(b.stable, (VersionVector{{kSelf, 2}, {kPeer, 1}}));
+  // Self: marks (1,100), (2,300), both stable -> 300. Peer: (1,150) stable,
+  // (2,400) not -> 150. Minimum: 150.
+  EXPECT_EQ(b.hlc_floor, 150u);
+}
+
+TEST(PeerTable, NobodyKnownMeansNoFloor) {
+  PeerTable t(kSelf, Options());
+  GcBounds b = t.Collect({{kSelf, 3}}, kT0);
+  EXPECT_EQ(b.stable, (VersionVector{{kSelf, 3}}));
+  EXPECT_EQ(b.hlc_floor, 0u);
+}
+
+TEST(PeerTable, SilentPeersAreForgottenAfterForgetAfterOnly) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({{kSelf, 5}}, 10, kT0);
+  t.Record(Beat(kPeer, {{kSelf, 1}, {kPeer, 2}}, {}, 10), kT0);
+  // A silent peer still holds the stable vector back until forgotten.
+  GcBounds b = t.Collect({{kSelf, 5}}, kT0 + absl::Minutes(10));
+  EXPECT_TRUE(b.forgotten.empty());
+  EXPECT_EQ(b.stable, (VersionVector{{kSelf, 1}}));
+  b = t.Collect({{kSelf, 5}}, kT0 + absl::Minutes(10) + absl::Seconds(1));
+  EXPECT_EQ(b.forgotten, std::vector<store::NodeId>{kPeer});
+  EXPECT_FALSE(t.Knows(kPeer));
+  EXPECT_TRUE(t.Knows(kSelf));  // never forgotten
+  EXPECT_EQ(b.stable, (VersionVector{{kSelf, 5}}));
+}
+
+TEST(PeerTable, MarksAreBounded) {
+  PeerTable t(kSelf, Options());
+  for (uint64_t i = 1; i <= 100; ++i) {
+    t.Record(Beat(kPeer, {{kPeer, i}}, {}, i * 10), kT0 + absl::Seconds(i));
+  }
+  // Only the newest 64 marks remain: seq 37..100; the oldest stable is 37.
+  GcBounds b = t.Collect({{kPeer, 40}}, kT0 + absl::Seconds(100));
+  EXPECT_EQ(b.hlc_floor, 400u);
+  b = t.Collect({{kPeer, 30}}, kT0 + absl::Seconds(100));
+  EXPECT_EQ(b.hlc_floor, 0u);  // mark of seq 30 is gone
+}
+
+}  // namespace
+}  // namespace kv::replication

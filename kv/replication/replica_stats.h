@@ -1,0 +1,50 @@
+// The figures a replica reports (STATS data, tests).
+#ifndef KV_REPLICATION_REPLICA_STATS_H_
+#define KV_REPLICATION_REPLICA_STATS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kv/store/state.h"
+
+namespace kv::replication {
+
+// Figures for STATS and tests.
+struct ReplicaStats {
+  std::string link;
+  std::string node;  // hex
+  bool ready = false;
+  size_t keys = 0;
+  size_t memory_bytes = 0;
+  store::VersionVector vv;
+  store::Digest digest;
+  size_t peers = 0;  // heard from within 3 heartbeats
+  // Highest number of operations any live peer has that we lack.
+  uint64_t lag = 0;
+  uint64_t events_out = 0;
+  uint64_t events_in = 0;
+  uint64_t events_duplicate = 0;
+  uint64_t gaps = 0;
+  uint64_t catchups = 0;        // completed catch-ups (as requester)
+  uint64_t catchups_served = 0;
+  uint64_t bad_messages = 0;    // undecodable or invalid peer messages
+  uint64_t tombstones_collected = 0;
+  // Replication lag of the events applied: from the operation's HLC time at
+  // its origin to its application here, in milliseconds (the HLC's physical
+  // part has millisecond resolution; across machines it includes clock skew).
+  struct LagHistogram {
+    static constexpr int kBuckets = 1001;  // 0..999 ms, then ">= 1 s"
+    std::vector<uint64_t> counts = std::vector<uint64_t>(kBuckets);
+    uint64_t total = 0;
+    uint64_t max_ms = 0;
+    void Add(uint64_t ms);
+    // The smallest bucket below which `q` of the samples lie (1000 = ">= 1 s").
+    uint64_t Quantile(double q) const;
+  } apply_lag;
+};
+
+}  // namespace kv::replication
+
+#endif  // KV_REPLICATION_REPLICA_STATS_H_

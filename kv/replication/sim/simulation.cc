@@ -1,0 +1,136 @@
+#include "kv/replication/sim/simulation.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "kv/store/state_text.h"
+#include "kv/store/store.h"
+
+namespace kv::replication::sim {
+
+Simulation::Simulation(SimulationOptions options)
+    : options_(std::move(options)), network_(options_.seed, options_.max_payload) {}
+
+Simulation::~Simulation() {
+  for (auto& n : nodes_) n->replica.reset();
+}
+
+int Simulation::AddNode() {
+  const int index = static_cast<int>(nodes_.size());
+  nodes_.push_back(std::make_unique<Node>());
+  nodes_.back()->host = index;
+  StartReplica(index);
+  return index;
+}
+
+void Simulation::Restart(int node) {
+  Node& n = *nodes_[node];
+  n.replica.reset();  // stops: unsubscribes; its pending ticks are cancelled
+  n.bus.reset();
+  ++n.restarts;
+  n.log.push_back(absl::StrCat(absl::FormatTime("%H:%M:%E3S", now(), absl::UTCTimeZone()),
+                               " -- restart --"));
+  StartReplica(node);
+}
+
+void Simulation::StartReplica(int node) {
+  Node& n = *nodes_[node];
+  ReplicaOptions ro = options_.replica;
+  ro.node = 0;
+  while (ro.node == 0) ro.node = network_.rng()();
+  Network* net = &network_;
+  const size_t keep = options_.log_lines;
+  ro.log = [&n, net, keep](absl::string_view line) {
+    n.log.push_back(absl::StrCat(
+        absl::FormatTime("%H:%M:%E3S", net->now(), absl::UTCTimeZone()), " ", line));
+    while (n.log.size() > keep) n.log.pop_front();
+  };
+  n.bus = network_.Connect(n.host);
+  absl::Duration offset;
+  if (options_.max_clock_skew > absl::ZeroDuration()) {
+    const int64_t us = absl::ToInt64Microseconds(options_.max_clock_skew);
+    offset = absl::Microseconds(
+        std::uniform_int_distribution<int64_t>(-us, us)(network_.rng()));
+  }
+  n.clock = std::make_unique<SkewedClock>(network_.clock(), offset);
+  auto replica = Replica::Start(n.bus.get(), n.clock.get(), std::move(ro));
+  if (!replica.ok()) {  // the simulated bus does not fail
+    std::fprintf(stderr, "sim: %s\n", std::string(replica.status().message()).c_str());
+    std::abort();
+  }
+  n.replica = *std::move(replica);
+  n.generation = ++generations_;
+  ScheduleTick(node, now());
+}
+
+void Simulation::ScheduleTick(int node, absl::Time at) {
+  Node* n = nodes_[node].get();
+  const uint64_t generation = n->generation;
+  network_.At(
+      at, n->host, [n, generation] { return n->generation == generation; },
+      [this, n, node] {
+        // The replica's time is its clock's; the network's is not shifted.
+        const absl::Time due = n->replica->Tick() - n->clock->offset();
+        const absl::Time t = now();
+        ScheduleTick(node, std::clamp(due, t + absl::Microseconds(1),
+                                      t + options_.max_tick_interval));
+      });
+}
+
+bool Simulation::RunUntilReady(absl::Duration limit) {
+  const absl::Time end = now() + limit;
+  while (now() < end) {
+    bool all = true;
+    for (auto& n : nodes_) all = all && n->replica->ready();
+    if (all) return true;
+    RunFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+std::string Simulation::Log(int node) const {
+  return absl::StrJoin(nodes_[node]->log, "\n");
+}
+
+std::string Simulation::Describe() const {
+  std::string out;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const ReplicaStats s = nodes_[i]->replica->stats();
+    std::string vv;
+    for (const auto& [node, seq] : s.vv) {
+      absl::StrAppendFormat(&vv, " %016x:%d", node, seq);
+    }
+    absl::StrAppendFormat(
+        &out,
+        "node %d (%s)%s%s: ready %d keys %d digest %016x%016x gaps %d catchups %d "
+        "served %d collected %d vv%s\n",
+        i, s.node, network_.Paused(static_cast<int>(i)) ? " paused" : "",
+        nodes_[i]->restarts > 0 ? " restarted" : "", s.ready, s.keys, s.digest.a,
+        s.digest.b, s.gaps, s.catchups, s.catchups_served, s.tombstones_collected, vv);
+  }
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    absl::StrAppend(&out, "--- node ", i, " log:\n", Log(static_cast<int>(i)), "\n");
+  }
+  return out;
+}
+
+std::string StateText(const Replica& replica) {
+  return replica.Read([](const store::Store& s) {
+    std::string out;
+    for (const auto& [node, seq] : s.vv()) {
+      absl::StrAppendFormat(&out, "%016x:%d ", node, seq);
+    }
+    absl::StrAppendFormat(&out, "\ndigest %016x%016x\n", s.digest().a, s.digest().b);
+    for (const store::KeyState& ks : s.DeltaAbove({}).entries) {
+      absl::StrAppend(&out, store::text::KeyStateText(ks), "\n");
+    }
+    return out;
+  });
+}
+
+}  // namespace kv::replication::sim
