@@ -1,4 +1,4 @@
-// kvd: one natskv node. Serves kv.<link>.<op> for each link (DESIGN.md) and keeps a
+// kvd: one natskv node. Serves kv.<link>.<op> for each link (README.md) and keeps a
 // replica of every link, replicated with the other nodes over NATS.
 //
 //   kvd [--server nats://127.0.0.1:4222] [--link default] [--replication=true]
@@ -80,6 +80,28 @@ bool ValidLink(absl::string_view link) {
   }
   return true;
 }
+
+// The link services, added while the micro service already answers STATS.
+class LinkServices {
+ public:
+  void Add(std::unique_ptr<kv::service::LinkService> service) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    services_.push_back(std::move(service));
+  }
+  // The stats data of link number `i`, "" while it is not added yet.
+  std::string StatsData(size_t i) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return i < services_.size() ? services_[i]->StatsData() : std::string();
+  }
+  void Clear() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    services_.clear();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<kv::service::LinkService>> services_ ABSL_GUARDED_BY(mu_);
+};
 
 int Fail(absl::string_view message) {
   Log(message);
@@ -180,10 +202,7 @@ int main(int argc, char** argv) {
   kv::replication::NatsBus bus(nc->get());
   std::vector<std::unique_ptr<kv::replication::Replica>> replicas;
   std::vector<std::unique_ptr<kv::replication::ReplicaDriver>> drivers;
-  // Filled while the service already answers STATS, hence the lock.
-  absl::Mutex links_mu;
-  std::vector<std::unique_ptr<kv::service::LinkService>> link_services
-      ABSL_GUARDED_BY(links_mu);
+  LinkServices link_services;
   // Endpoint "<link>_<op>" -> index of its link.
   absl::flat_hash_map<std::string, size_t> link_of_endpoint;
   for (size_t i = 0; i < links.size(); ++i) {
@@ -203,11 +222,8 @@ int main(int argc, char** argv) {
   // Each endpoint reports the figures of its link.
   config.stats_data = [&](absl::string_view endpoint) {
     auto it = link_of_endpoint.find(endpoint);
-    absl::MutexLock lock(&links_mu);
-    if (it == link_of_endpoint.end() || it->second >= link_services.size()) {
-      return std::string();
-    }
-    return link_services[it->second]->StatsData();
+    return it == link_of_endpoint.end() ? std::string()
+                                        : link_services.StatsData(it->second);
   };
   auto service = micro::Service::Start(nc->get(), config);
   if (!service.ok()) return Fail(service.status().message());
@@ -228,10 +244,7 @@ int main(int argc, char** argv) {
         std::make_unique<kv::replication::ReplicaDriver>(replicas.back().get(), &clock));
     auto ls = kv::service::LinkService::Start(service->get(), replicas.back().get());
     if (!ls.ok()) return Fail(ls.status().message());
-    {
-      absl::MutexLock lock(&links_mu);
-      link_services.push_back(*std::move(ls));
-    }
+    link_services.Add(*std::move(ls));
     Log(absl::StrCat("serving kv.", link, ".* (node ", replicas.back()->stats().node,
                      ", replication ", ro.enabled ? "on" : "off", ")"));
   }
@@ -253,10 +266,7 @@ int main(int argc, char** argv) {
     natsConnection_FlushTimeout(nc->get(), 2000);
   }
   Log(stopped.ok() ? "stopped" : absl::StrCat("stopped: ", stopped.message()));
-  {
-    absl::MutexLock lock(&links_mu);
-    link_services.clear();
-  }
+  link_services.Clear();
   replicas.clear();
   service->reset();
   prompt_nc.reset();

@@ -1,4 +1,4 @@
-// Multi-node and fault tests of natskv replication (DESIGN.md, "Replication"):
+// Multi-node and fault tests of natskv replication (docs/replication.md):
 // real kvd processes on a real nats-server, driven through the public API
 // (kv.<link>.<op>) and observed through each node's $SRV.STATS data.
 //

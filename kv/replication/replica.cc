@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kv/store/hlc.h"
 
 namespace kv::replication {
 namespace {
@@ -156,7 +157,7 @@ void Replica::HandleEvents(const Message& msg) {
       continue;
     }
     ++counters_.events_in;
-    const int64_t origin_ms = static_cast<int64_t>(store::EventHlc(e) >> 16);
+    const int64_t origin_ms = store::HlcMillis(store::EventHlc(e));
     const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
     counters_.apply_lag.Add(now_ms > origin_ms ? now_ms - origin_ms : 0);
     if (applied->gap && ready()) {  // before ready, the join catch-up covers it

@@ -1,5 +1,5 @@
 // The replica of one link on this node: its store, and the replication that keeps
-// it equal to the other nodes' replicas of the link (DESIGN.md, "Replication").
+// it equal to the other nodes' replicas of the link (docs/replication.md).
 //
 // Subjects (internal; clients need no access):
 //   _kv.<link>.events       every node publishes its change events, subscribes all
