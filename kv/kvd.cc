@@ -43,7 +43,8 @@ ABSL_FLAG(bool, replication, true,
 ABSL_FLAG(int64_t, max_key_bytes, 1024, "longest key accepted, in bytes");
 ABSL_FLAG(int64_t, max_value_bytes, 0,
           "largest value accepted, in bytes (0 = the server's max payload less 1 KiB)");
-ABSL_FLAG(int64_t, max_keys_per_query, 128, "most keys in one set_union/set_intersection");
+ABSL_FLAG(int64_t, max_keys_per_query, 128,
+          "most keys in one set_union/set_intersection");
 ABSL_FLAG(int64_t, max_page, 10000, "most keys returned by one keys request");
 ABSL_FLAG(int64_t, max_list_items, 1 << 20, "most items in one list");
 ABSL_FLAG(int64_t, max_set_items, 1 << 20, "most members in one set");
@@ -248,8 +249,8 @@ int main(int argc, char** argv) {
     Log(absl::StrCat("serving kv.", link, ".* (node ", replicas.back()->stats().node,
                      ", replication ", ro.enabled ? "on" : "off", ")"));
   }
-  Log(absl::StrCat("service kv ", kVersion, " id ", (*service)->id(),
-                   "; max value ", limits.max_value_bytes, " bytes"));
+  Log(absl::StrCat("service kv ", kVersion, " id ", (*service)->id(), "; max value ",
+                   limits.max_value_bytes, " bytes"));
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -257,8 +258,7 @@ int main(int argc, char** argv) {
     Log("the NATS connection is closed for good; exiting");
     return 1;
   }
-  Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                   "; draining"));
+  Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", "; draining"));
   absl::Status stopped = (*service)->Stop();
   drivers.clear();
   for (auto& r : replicas) r->Stop();

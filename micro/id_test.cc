@@ -11,8 +11,7 @@ namespace micro {
 namespace {
 
 bool IsBase62(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-         (c >= 'a' && c <= 'z');
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
 TEST(GenerateId, LengthAndAlphabet) {

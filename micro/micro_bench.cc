@@ -130,8 +130,8 @@ bool RunPolicy(const std::string& policy) {
   for (int i = 0; i < rtts + 100; ++i) {
     natsMsg* reply = nullptr;
     const auto t0 = Clock::now();
-    natsStatus s = natsConnection_Request(&reply, client_nc, "bench.echo",
-                                          payload.data(), payload.size(), 5000);
+    natsStatus s = natsConnection_Request(&reply, client_nc, "bench.echo", payload.data(),
+                                          payload.size(), 5000);
     const auto t1 = Clock::now();
     if (s != NATS_OK) {
       std::fprintf(stderr, "request: %s\n", natsStatus_GetText(s));
@@ -140,8 +140,7 @@ bool RunPolicy(const std::string& policy) {
     natsMsg_Destroy(reply);
     if (i >= 100) {  // warm-up excluded
       rtt_ns.push_back(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
-              .count());
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
     }
   }
 
@@ -163,14 +162,13 @@ bool RunPolicy(const std::string& policy) {
         pipeline.mu.AssertReaderHeld();
         return sent - pipeline.received < inflight;
       };
-      if (!pipeline.mu.AwaitWithTimeout(absl::Condition(&room),
-                                        absl::Seconds(10))) {
+      if (!pipeline.mu.AwaitWithTimeout(absl::Condition(&room), absl::Seconds(10))) {
         std::fprintf(stderr, "pipelined run stalled\n");
         return false;
       }
     }
-    natsConnection_PublishRequest(client_nc, "bench.echo", inbox,
-                                  payload.data(), payload.size());
+    natsConnection_PublishRequest(client_nc, "bench.echo", inbox, payload.data(),
+                                  payload.size());
   }
   {
     absl::MutexLock lock(&pipeline.mu);
@@ -178,23 +176,20 @@ bool RunPolicy(const std::string& policy) {
       pipeline.mu.AssertReaderHeld();
       return pipeline.received == total;
     };
-    if (!pipeline.mu.AwaitWithTimeout(absl::Condition(&all),
-                                      absl::Seconds(30))) {
+    if (!pipeline.mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30))) {
       std::fprintf(stderr, "pipelined run lost replies\n");
       return false;
     }
   }
-  const double secs =
-      std::chrono::duration<double>(Clock::now() - start).count();
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   natsSubscription_Destroy(sub);
   natsInbox_Destroy(inbox);
 
   std::printf(
       "%-8s rtt p50 %6.1f us  p90 %6.1f us  p99 %6.1f us | %d in flight: "
       "%8.0f req/s\n",
-      policy.c_str(), Percentile(rtt_ns, 0.5) / 1e3,
-      Percentile(rtt_ns, 0.9) / 1e3, Percentile(rtt_ns, 0.99) / 1e3, inflight,
-      total / secs);
+      policy.c_str(), Percentile(rtt_ns, 0.5) / 1e3, Percentile(rtt_ns, 0.9) / 1e3,
+      Percentile(rtt_ns, 0.99) / 1e3, inflight, total / secs);
   std::fflush(stdout);
   service->reset();
   natsConnection_Destroy(client_nc);

@@ -69,31 +69,26 @@ int main(int argc, char** argv) {
   };
   auto service = micro::Service::Start(nc, std::move(config));
   if (!service.ok()) {
-    std::fprintf(stderr, "micro_demo: %s\n",
-                 service.status().ToString().c_str());
+    std::fprintf(stderr, "micro_demo: %s\n", service.status().ToString().c_str());
     natsConnection_Destroy(nc);
     return 1;
   }
   micro::Group group = (*service)->AddGroup(name);
-  absl::Status status = group.AddEndpoint(
-      {"echo",
-       "echo",
-       micro::kDefaultQueueGroup,
-       {{"kind", "echo"}},
-       [](micro::Request& req) {
-         // A failed reply means the requester is gone: nothing to do.
-         req.Respond(req.data()).IgnoreError();
-         return absl::OkStatus();
-       }});
+  absl::Status status = group.AddEndpoint({"echo",
+                                           "echo",
+                                           micro::kDefaultQueueGroup,
+                                           {{"kind", "echo"}},
+                                           [](micro::Request& req) {
+                                             // A failed reply means the requester is
+                                             // gone: nothing to do.
+                                             req.Respond(req.data()).IgnoreError();
+                                             return absl::OkStatus();
+                                           }});
   if (status.ok()) {
-    status = group.AddEndpoint({"fail",
-                                "fail",
-                                micro::kDefaultQueueGroup,
-                                {},
-                                [](micro::Request&) {
-                                  return absl::InvalidArgumentError(
-                                      "demo failure");
-                                }});
+    status = group.AddEndpoint(
+        {"fail", "fail", micro::kDefaultQueueGroup, {}, [](micro::Request&) {
+           return absl::InvalidArgumentError("demo failure");
+         }});
   }
   if (!status.ok()) {
     std::fprintf(stderr, "micro_demo: %s\n", status.ToString().c_str());

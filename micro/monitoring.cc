@@ -20,8 +20,8 @@ bool LooksLikeObject(absl::string_view json) {
   return json.size() >= 2 && json.front() == '{' && json.back() == '}';
 }
 
-void WriteCommonFields(JsonWriter& w, const char* type,
-                       const ServiceConfig& config, absl::string_view id) {
+void WriteCommonFields(JsonWriter& w, const char* type, const ServiceConfig& config,
+                       absl::string_view id) {
   w.Key("type");
   w.String(type);
   w.Key("name");
@@ -90,8 +90,7 @@ std::string MarshalStats(const ServiceConfig& config, absl::string_view id,
   w.BeginObject();
   WriteCommonFields(w, kStatsResponseType, config, id);
   w.Key("started");
-  w.String(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", started, absl::UTCTimeZone()));
+  w.String(absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", started, absl::UTCTimeZone()));
   w.Key("endpoints");
   w.BeginArray();
   for (const EndpointReport& e : endpoints) {
@@ -127,11 +126,9 @@ std::string MarshalStats(const ServiceConfig& config, absl::string_view id,
 absl::Status Service::SubscribeMonitoring() {
   static const char* const kVerbNames[] = {"PING", "INFO", "STATS"};
   for (Verb verb : {Verb::kPing, Verb::kInfo, Verb::kStats}) {
-    const std::string base =
-        absl::StrCat("$SRV.", kVerbNames[static_cast<int>(verb)]);
-    const std::string subjects[] = {
-        base, absl::StrCat(base, ".", config_.name),
-        absl::StrCat(base, ".", config_.name, ".", id_)};
+    const std::string base = absl::StrCat("$SRV.", kVerbNames[static_cast<int>(verb)]);
+    const std::string subjects[] = {base, absl::StrCat(base, ".", config_.name),
+                                    absl::StrCat(base, ".", config_.name, ".", id_)};
     for (const std::string& subject : subjects) {
       auto sub = std::make_unique<Subscription>();
       sub->verb = verb;
@@ -142,8 +139,7 @@ absl::Status Service::SubscribeMonitoring() {
   return absl::OkStatus();
 }
 
-void Service::HandleMonitoring(Verb verb, natsConnection* nc,
-                               natsMsg* msg) const {
+void Service::HandleMonitoring(Verb verb, natsConnection* nc, natsMsg* msg) const {
   // The request body (often "{}") carries nothing: ignore it.
   const char* reply = natsMsg_GetReply(msg);
   if (reply == nullptr || reply[0] == '\0') return;
@@ -162,9 +158,7 @@ void Service::HandleMonitoring(Verb verb, natsConnection* nc,
   natsConnection_Publish(nc, reply, body.data(), static_cast<int>(body.size()));
 }
 
-std::string Service::PingJson() const {
-  return internal::MarshalPing(config_, id_);
-}
+std::string Service::PingJson() const { return internal::MarshalPing(config_, id_); }
 
 std::string Service::InfoJson() const {
   // Endpoints live as long as the service and their info is constant.

@@ -44,21 +44,19 @@ TEST(Monitoring, MarshalStatsAveragesAndKeepsOnlyObjectData) {
   internal::EndpointInfo a{"a", "svc.a", "q", {}};
   internal::EndpointInfo b{"b", "svc.b", "q", {}};
   std::vector<internal::EndpointReport> reports = {
-      {&a, {4, 1, "400:bad", 1000}, " {\"n\":1} "},
-      {&b, {0, 0, "", 0}, "not an object"}};
+      {&a, {4, 1, "400:bad", 1000}, " {\"n\":1} "}, {&b, {0, 0, "", 0}, "not an object"}};
   const absl::Time started = absl::FromUnixSeconds(1700000000);
-  EXPECT_EQ(
-      internal::MarshalStats(Config(), "ID", started, reports),
-      "{\"type\":\"io.nats.micro.v1.stats_response\",\"name\":\"svc\","
-      "\"id\":\"ID\",\"version\":\"1.2.3\",\"metadata\":{\"k\":\"v\"},"
-      "\"started\":\"2023-11-14T22:13:20Z\",\"endpoints\":["
-      "{\"name\":\"a\",\"subject\":\"svc.a\",\"queue_group\":\"q\","
-      "\"num_requests\":4,\"num_errors\":1,\"last_error\":\"400:bad\","
-      "\"processing_time\":1000,\"average_processing_time\":250,"
-      "\"data\":{\"n\":1}},"
-      "{\"name\":\"b\",\"subject\":\"svc.b\",\"queue_group\":\"q\","
-      "\"num_requests\":0,\"num_errors\":0,\"last_error\":\"\","
-      "\"processing_time\":0,\"average_processing_time\":0}]}");
+  EXPECT_EQ(internal::MarshalStats(Config(), "ID", started, reports),
+            "{\"type\":\"io.nats.micro.v1.stats_response\",\"name\":\"svc\","
+            "\"id\":\"ID\",\"version\":\"1.2.3\",\"metadata\":{\"k\":\"v\"},"
+            "\"started\":\"2023-11-14T22:13:20Z\",\"endpoints\":["
+            "{\"name\":\"a\",\"subject\":\"svc.a\",\"queue_group\":\"q\","
+            "\"num_requests\":4,\"num_errors\":1,\"last_error\":\"400:bad\","
+            "\"processing_time\":1000,\"average_processing_time\":250,"
+            "\"data\":{\"n\":1}},"
+            "{\"name\":\"b\",\"subject\":\"svc.b\",\"queue_group\":\"q\","
+            "\"num_requests\":0,\"num_errors\":0,\"last_error\":\"\","
+            "\"processing_time\":0,\"average_processing_time\":0}]}");
 }
 
 TEST(DefaultErrorCode, MapsCanonicalCodes) {

@@ -55,12 +55,10 @@ absl::string_view Request::subject() const {
   return s == nullptr ? absl::string_view() : absl::string_view(s);
 }
 
-absl::optional<absl::string_view> Request::header(
-    absl::string_view name) const {
+absl::optional<absl::string_view> Request::header(absl::string_view name) const {
   const char* value = nullptr;
   const std::string key(name);
-  if (natsMsgHeader_Get(msg_, key.c_str(), &value) != NATS_OK ||
-      value == nullptr) {
+  if (natsMsgHeader_Get(msg_, key.c_str(), &value) != NATS_OK || value == nullptr) {
     return absl::nullopt;
   }
   return absl::string_view(value);
@@ -75,8 +73,7 @@ natsConnection* Request::ReplyConnection(bool* flush) const {
   *flush = false;
   if (prompt_nc_ == nullptr || sub_ == nullptr) return nc_;
   int pending = 0;
-  if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
-      pending > 0) {
+  if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK || pending > 0) {
     return nc_;  // more requests wait: buffer, the next replies follow soon
   }
   if (natsConnection_Buffered(nc_) > 0) {
@@ -92,10 +89,9 @@ natsConnection* Request::ReplyConnection(bool* flush) const {
 void Request::Record() {
   if (endpoint_ == nullptr || recorded_) return;
   recorded_ = true;
-  const int64_t elapsed_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::steady_clock::now() - start_)
-          .count();
+  const int64_t elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now() - start_)
+                                 .count();
   absl::MutexLock lock(&endpoint_->mu);
   internal::EndpointStats& stats = endpoint_->stats;
   ++stats.num_requests;
@@ -185,9 +181,8 @@ int DefaultErrorCode(const absl::Status& status) {
 
 namespace internal {
 
-void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint,
-                        natsConnection* nc, natsSubscription* sub,
-                        natsMsg* msg) const {
+void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
+                        natsSubscription* sub, natsMsg* msg) const {
   Request request(nc, msg, endpoint, sub, config_.prompt_nc);
   absl::Status status;
   std::string thrown;
@@ -201,8 +196,8 @@ void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint,
   if (!thrown.empty()) {
     Fail(request, 500, thrown);
   } else if (!status.ok()) {
-    const int code = config_.error_code ? config_.error_code(status)
-                                        : DefaultErrorCode(status);
+    const int code =
+        config_.error_code ? config_.error_code(status) : DefaultErrorCode(status);
     Fail(request, code, status.message());
   } else if (!request.responded_ && request.has_reply()) {
     Fail(request, 500, "no response");
@@ -210,8 +205,7 @@ void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint,
   request.Record();  // a request without reply subject that got no reply
 }
 
-void Dispatcher::Fail(Request& request, int code,
-                      absl::string_view description) const {
+void Dispatcher::Fail(Request& request, int code, absl::string_view description) const {
   if (request.responded_) {
     // Replied, then failed: the reply stands; count the error.
     request.CountError(code, description);

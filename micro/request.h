@@ -84,10 +84,10 @@ class Request {
   void Record();
 
   natsConnection* const nc_;
-  natsMsg* const msg_;                    // not owned
-  internal::Endpoint* const endpoint_;    // null for requests of no endpoint
-  natsSubscription* const sub_;           // the subscription it came on, or null
-  natsConnection* const prompt_nc_;       // or null
+  natsMsg* const msg_;                  // not owned
+  internal::Endpoint* const endpoint_;  // null for requests of no endpoint
+  natsSubscription* const sub_;         // the subscription it came on, or null
+  natsConnection* const prompt_nc_;     // or null
   const std::chrono::steady_clock::time_point start_;
   bool responded_ = false;
   bool recorded_ = false;

@@ -27,20 +27,20 @@ constexpr int64_t kSubscribeFlushTimeoutMs = 5000;
 absl::StatusOr<std::unique_ptr<internal::Endpoint>> MakeEndpoint(
     EndpointConfig config, absl::string_view prefix) {
   if (!IsValidName(config.name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "endpoint name '", config.name,
-        "' is invalid: it must be non-empty and hold only A-Z, a-z, 0-9, "
-        "'-' and '_'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint name '", config.name,
+                     "' is invalid: it must be non-empty and hold only A-Z, a-z, 0-9, "
+                     "'-' and '_'"));
   }
   std::string subject = config.subject.empty() ? config.name : config.subject;
   if (!prefix.empty()) subject = absl::StrCat(prefix, ".", subject);
   if (!IsValidSubject(subject)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "endpoint subject '", subject, "' is not a valid subject"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint subject '", subject, "' is not a valid subject"));
   }
   if (!config.queue_group.empty() && !IsValidQueueGroup(config.queue_group)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "queue group '", config.queue_group, "' must not hold whitespace"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("queue group '", config.queue_group, "' must not hold whitespace"));
   }
   if (!config.handler) {
     return absl::InvalidArgumentError(
@@ -70,18 +70,17 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Start(natsConnection* nc,
                                                         ServiceConfig config) {
   if (nc == nullptr) return absl::InvalidArgumentError("no connection");
   if (!IsValidName(config.name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "service name '", config.name,
-        "' is invalid: it must be non-empty and hold only A-Z, a-z, 0-9, "
-        "'-' and '_'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("service name '", config.name,
+                     "' is invalid: it must be non-empty and hold only A-Z, a-z, 0-9, "
+                     "'-' and '_'"));
   }
   if (!IsValidVersion(config.version)) {
     return absl::InvalidArgumentError(
         absl::StrCat("service version '", config.version,
                      "' is not a SemVer 2.0.0 version (e.g. 1.0.0)"));
   }
-  std::unique_ptr<Service> service(
-      new Service(nc, std::move(config), GenerateId()));
+  std::unique_ptr<Service> service(new Service(nc, std::move(config), GenerateId()));
   absl::Status status;
   {
     absl::MutexLock lock(&service->mu_);
@@ -104,9 +103,9 @@ absl::Status Service::Subscribe(std::unique_ptr<Subscription> sub,
   natsStatus s = queue_group.empty()
                      ? natsConnection_Subscribe(&nats_sub, nc_, subject.c_str(),
                                                 &Service::OnMessage, sub.get())
-                     : natsConnection_QueueSubscribe(
-                           &nats_sub, nc_, subject.c_str(), queue_group.c_str(),
-                           &Service::OnMessage, sub.get());
+                     : natsConnection_QueueSubscribe(&nats_sub, nc_, subject.c_str(),
+                                                     queue_group.c_str(),
+                                                     &Service::OnMessage, sub.get());
   if (s != NATS_OK) {
     return NatsStatusToStatus(s, absl::StrCat("subscribe ", subject));
   }
@@ -115,8 +114,7 @@ absl::Status Service::Subscribe(std::unique_ptr<Subscription> sub,
     absl::MutexLock lock(&tracker_->mu);
     ++tracker_->open;
   }
-  s = natsSubscription_SetOnCompleteCB(nats_sub, &Service::OnComplete,
-                                       sub.get());
+  s = natsSubscription_SetOnCompleteCB(nats_sub, &Service::OnComplete, sub.get());
   if (s != NATS_OK) {
     // The subscription is already closed (the connection was closed): no
     // completion callback will come. Keep the closure alive regardless.
@@ -141,8 +139,8 @@ Group Service::AddGroup(absl::string_view prefix) {
 }
 
 Group Group::AddGroup(absl::string_view name) const {
-  return Group(service_, prefix_.empty() ? std::string(name)
-                                         : absl::StrCat(prefix_, ".", name));
+  return Group(service_,
+               prefix_.empty() ? std::string(name) : absl::StrCat(prefix_, ".", name));
 }
 
 absl::Status Group::AddEndpoint(EndpointConfig config) const {
@@ -170,8 +168,8 @@ absl::Status Service::AddEndpointWithPrefix(EndpointConfig config,
 absl::Status Service::AddRouter(RouterConfig config) {
   const std::string wildcard = absl::StrCat(config.prefix, ".*");
   if (config.prefix.empty() || !IsValidSubject(wildcard)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "router prefix '", config.prefix, "' is not a valid subject"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("router prefix '", config.prefix, "' is not a valid subject"));
   }
   if (!config.unmatched) {
     return absl::InvalidArgumentError("router has no unmatched handler");
@@ -185,9 +183,9 @@ absl::Status Service::AddRouter(RouterConfig config) {
     const std::string& subject = (*endpoint)->info.subject;
     if (subject.find('.', config.prefix.size() + 1) != std::string::npos ||
         subject.find_first_of("*>", config.prefix.size()) != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "endpoint subject '", subject, "' is not one token under '",
-          config.prefix, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("endpoint subject '", subject,
+                                                     "' is not one token under '",
+                                                     config.prefix, "'"));
     }
     if (!sub->routes.emplace(subject, endpoint->get()).second) {
       return absl::InvalidArgumentError(
@@ -217,8 +215,8 @@ void Service::AwaitSubscriptions() {
 // ---------------------------------------------------------------------------
 // Message handling
 
-void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub,
-                        natsMsg* msg, void* closure) {
+void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub, natsMsg* msg,
+                        void* closure) {
   auto* sub = static_cast<Subscription*>(closure);
   const internal::Dispatcher dispatcher(sub->service->config_);
   // No exception may unwind into nats.c.
@@ -247,8 +245,7 @@ void Service::OnComplete(void* closure) {
   // Copy the shared pointer first: once `open` is decremented, Stop() may
   // return and the service (with `closure`) may be destroyed, but the tracker
   // and its mutex stay alive until this copy goes away after the unlock.
-  std::shared_ptr<Tracker> tracker =
-      static_cast<Subscription*>(closure)->tracker;
+  std::shared_ptr<Tracker> tracker = static_cast<Subscription*>(closure)->tracker;
   absl::MutexLock lock(&tracker->mu);
   --tracker->open;
 }
@@ -273,15 +270,13 @@ absl::Status Service::Stop() {
   std::vector<natsSubscription*> draining;
   // Without a server, a drain cannot complete (it needs the server to confirm
   // the unsubscription): close the subscriptions at once instead.
-  const bool connected =
-      natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+  const bool connected = natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
   if (!connected) {
     status = absl::UnavailableError("not connected: queued requests dropped");
   }
   for (natsSubscription* sub : subs) {
-    const natsStatus s = connected
-                             ? natsSubscription_DrainTimeout(sub, kDrainTimeoutMs)
-                             : NATS_CONNECTION_DISCONNECTED;
+    const natsStatus s = connected ? natsSubscription_DrainTimeout(sub, kDrainTimeoutMs)
+                                   : NATS_CONNECTION_DISCONNECTED;
     if (s == NATS_OK) {
       draining.push_back(sub);
     } else {
@@ -296,13 +291,12 @@ absl::Status Service::Stop() {
   // subscriptions instead of waiting for the drain timeout.
   {
     Tracker* t = tracker_.get();
-    const absl::Condition closed(+[](int* open) { return *open <= 0; },
-                                 &t->open);
+    const absl::Condition closed(
+        +[](int* open) { return *open <= 0; }, &t->open);
     bool abandoned = false;
     absl::MutexLock lock(&t->mu);
     while (!t->mu.AwaitWithTimeout(closed, absl::Milliseconds(100))) {
-      if (abandoned ||
-          natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) {
+      if (abandoned || natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) {
         continue;
       }
       abandoned = true;
@@ -313,8 +307,8 @@ absl::Status Service::Stop() {
     }
   }
   for (natsSubscription* sub : draining) {
-    status.Update(NatsStatusToStatus(
-        natsSubscription_DrainCompletionStatus(sub), "drain subscription"));
+    status.Update(NatsStatusToStatus(natsSubscription_DrainCompletionStatus(sub),
+                                     "drain subscription"));
   }
   // The handlers' replies sit in the connection's buffer: make sure the
   // server has them.

@@ -218,12 +218,10 @@ class Service {
   absl::Status SubscribeMonitoring() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Subscribes `subject` (with `queue_group` unless empty) and records the
   // subscription; `sub` carries what the callback needs.
-  absl::Status Subscribe(std::unique_ptr<Subscription> sub,
-                         const std::string& subject,
+  absl::Status Subscribe(std::unique_ptr<Subscription> sub, const std::string& subject,
                          const std::string& queue_group)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status AddEndpointWithPrefix(EndpointConfig config,
-                                     absl::string_view prefix)
+  absl::Status AddEndpointWithPrefix(EndpointConfig config, absl::string_view prefix)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Waits (bounded) until the server has processed the subscriptions made.
   void AwaitSubscriptions();
@@ -254,8 +252,7 @@ class Service {
   // Endpoints in the order they were added, owned by their Subscription.
   std::vector<internal::Endpoint*> endpoints_ ABSL_GUARDED_BY(mu_);
   // Every subscription made (discovery and endpoints), with its callback data.
-  std::vector<std::unique_ptr<Subscription>> subscriptions_
-      ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace micro

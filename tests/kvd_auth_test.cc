@@ -55,9 +55,9 @@ bool SetAndGet(natsConnection* nc, absl::Duration timeout = absl::Seconds(2)) {
 
 // Starts kvd (standalone) with `args` and `env`; waits until it serves and
 // answers through `nc`.
-std::unique_ptr<Process> StartServingKvd(
-    const NatsServer& server, natsConnection* nc, std::vector<std::string> args,
-    const std::vector<std::string>& env = {}) {
+std::unique_ptr<Process> StartServingKvd(const NatsServer& server, natsConnection* nc,
+                                         std::vector<std::string> args,
+                                         const std::vector<std::string>& env = {}) {
   args.insert(args.begin(),
               {absl::StrCat("--server=", server.url()), "--replication=false"});
   auto kvd = Process::Start(KvdPath(), args, env);
@@ -90,14 +90,12 @@ void ExpectRejected(const NatsServer& server, natsConnection* nc,
   // why. Wait for the line, or for the exit.
   WaitFor(
       [&] {
-        return absl::StrContains((*kvd)->Output(), "uthorization") ||
-               !(*kvd)->Running();
+        return absl::StrContains((*kvd)->Output(), "uthorization") || !(*kvd)->Running();
       },
       kTimeout);
   const std::string output = (*kvd)->Output();
   const bool logged = absl::StrContains(output, "uthorization");
-  EXPECT_TRUE(logged) << "kvd did not log an authorization error; output:\n"
-                      << output;
+  EXPECT_TRUE(logged) << "kvd did not log an authorization error; output:\n" << output;
   EXPECT_FALSE(absl::StrContains(output, "serving kv.")) << output;
   EXPECT_EQ(Call(nc, "kv.default.get", KeyBody("k"), absl::Seconds(2)).status,
             NATS_NO_RESPONDERS);
@@ -118,8 +116,8 @@ TEST(KvdAuth, UserPassword) {
   ASSERT_NE(kvd, nullptr);
   kvd.reset();
   // The same secrets from the environment.
-  auto from_env = StartServingKvd(**server, nc->get(), {},
-                                  {"NATS_USER=u", "NATS_PASSWORD=p"});
+  auto from_env =
+      StartServingKvd(**server, nc->get(), {}, {"NATS_USER=u", "NATS_PASSWORD=p"});
   ASSERT_NE(from_env, nullptr);
 }
 
@@ -150,8 +148,7 @@ TEST(KvdAuth, TokenFlagAndEnvironment) {
   }
   {
     SCOPED_TRACE("NATS_TOKEN");
-    auto kvd =
-        StartServingKvd(**server, nc->get(), {}, {"NATS_TOKEN=s3cr3t-tok"});
+    auto kvd = StartServingKvd(**server, nc->get(), {}, {"NATS_TOKEN=s3cr3t-tok"});
     ASSERT_NE(kvd, nullptr);
   }
 }
@@ -172,15 +169,13 @@ absl::StatusOr<ConnectionPtr> ConnectNKey(const std::string& url,
   natsStatus s = natsOptions_Create(&opts);
   if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
   if (s == NATS_OK) {
-    s = natsOptions_SetNKeyFromSeed(opts, public_key.c_str(),
-                                    seed_file.c_str());
+    s = natsOptions_SetNKeyFromSeed(opts, public_key.c_str(), seed_file.c_str());
   }
   natsConnection* nc = nullptr;
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("nkey connect: ", natsStatus_GetText(s)));
+    return absl::UnavailableError(absl::StrCat("nkey connect: ", natsStatus_GetText(s)));
   }
   return ConnectionPtr(nc);
 }
@@ -195,8 +190,8 @@ std::pair<std::string, std::string> NewNKey(const std::string& name) {
   EXPECT_TRUE(pub.ok()) << pub.status();
   EXPECT_TRUE(absl::StartsWith(seed, "SU")) << seed;
   static int counter = 0;
-  const std::string path = absl::StrCat(testing_util::TempDir(), "/", name, "-",
-                                        getpid(), "-", counter++, ".nk");
+  const std::string path = absl::StrCat(testing_util::TempDir(), "/", name, "-", getpid(),
+                                        "-", counter++, ".nk");
   std::ofstream(path) << seed << "\n";
   return {path, pub.ok() ? *pub : ""};
 }
@@ -208,8 +203,8 @@ class KvdNKeyTest : public ::testing::Test {
     std::tie(seed_file_, public_key_) = NewNKey("kvd");
     ASSERT_TRUE(absl::StartsWith(public_key_, "U")) << public_key_;
     const std::string conf = absl::StrCat(seed_file_, ".conf");
-    std::ofstream(conf) << "authorization {\n  users = [\n    { nkey: \""
-                        << public_key_ << "\" }\n  ]\n}\n";
+    std::ofstream(conf) << "authorization {\n  users = [\n    { nkey: \"" << public_key_
+                        << "\" }\n  ]\n}\n";
     auto server = NatsServer::Start({"-c", conf});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -232,8 +227,7 @@ TEST_F(KvdNKeyTest, SeedFileFromFlagAndEnvironment) {
   }
   {
     SCOPED_TRACE("NATS_NKEY");
-    auto kvd =
-        StartServingKvd(*server_, nc_.get(), {}, {"NATS_NKEY=" + seed_file_});
+    auto kvd = StartServingKvd(*server_, nc_.get(), {}, {"NATS_NKEY=" + seed_file_});
     ASSERT_NE(kvd, nullptr);
   }
 }
@@ -272,8 +266,8 @@ TEST(KvdTls, VerifiesTheServerWithTheGivenCa) {
   const std::string dir = testing_util::TempDir();
   auto certs = MakeCerts(dir);
   ASSERT_TRUE(certs.ok()) << certs.status();
-  auto server = NatsServer::Start(
-      {"--tls", "--tlscert", certs->cert, "--tlskey", certs->key});
+  auto server =
+      NatsServer::Start({"--tls", "--tlscert", certs->cert, "--tlskey", certs->key});
   ASSERT_TRUE(server.ok()) << server.status();
 
   // The test's own client, over TLS.

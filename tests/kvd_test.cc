@@ -94,24 +94,21 @@ void ExpectError(const Reply& r, int code, absl::string_view needle,
   auto err = r.headers.find("Nats-Service-Error");
   auto err_code = r.headers.find("Nats-Service-Error-Code");
   ASSERT_NE(err, r.headers.end()) << "no Nats-Service-Error; body " << r.data;
-  ASSERT_NE(err_code, r.headers.end())
-      << "no Nats-Service-Error-Code; body " << r.data;
+  ASSERT_NE(err_code, r.headers.end()) << "no Nats-Service-Error-Code; body " << r.data;
   EXPECT_EQ(err_code->second, absl::StrCat(code)) << err->second;
   EXPECT_TRUE(absl::StrContains(err->second, needle))
       << "message '" << err->second << "' lacks '" << needle << "'";
   rapidjson::Document doc;
   doc.Parse(r.data.data(), r.data.size());
   ASSERT_FALSE(doc.HasParseError()) << r.data;
-  ASSERT_TRUE(doc.IsObject() && doc.HasMember("error") &&
-              doc["error"].IsObject())
+  ASSERT_TRUE(doc.IsObject() && doc.HasMember("error") && doc["error"].IsObject())
       << r.data;
   const auto& e = doc["error"];
   ASSERT_TRUE(e.HasMember("code") && e["code"].IsInt()) << r.data;
   ASSERT_TRUE(e.HasMember("message") && e["message"].IsString()) << r.data;
   EXPECT_EQ(e["code"].GetInt(), code) << r.data;
-  EXPECT_EQ(
-      std::string(e["message"].GetString(), e["message"].GetStringLength()),
-      err->second);
+  EXPECT_EQ(std::string(e["message"].GetString(), e["message"].GetStringLength()),
+            err->second);
 }
 
 class KvdTest : public ::testing::Test {
@@ -128,10 +125,9 @@ class KvdTest : public ::testing::Test {
   // Starts kvd against the test's server with `args` and waits until every
   // link in `links` answers (not 503). nullptr (with a test failure) if it
   // does not come up.
-  std::unique_ptr<Process> StartKvd(
-      std::vector<std::string> args,
-      const std::vector<std::string>& links = {"default"},
-      bool wait_ready = true) {
+  std::unique_ptr<Process> StartKvd(std::vector<std::string> args,
+                                    const std::vector<std::string>& links = {"default"},
+                                    bool wait_ready = true) {
     args.insert(args.begin(), absl::StrCat("--server=", server_->url()));
     auto kvd = Process::Start(KvdPath(), args);
     if (!kvd.ok()) {
@@ -147,15 +143,13 @@ class KvdTest : public ::testing::Test {
     for (const std::string& link : links) {
       const bool ready = WaitFor(
           [&] {
-            const Reply r =
-                Call(nc_.get(), absl::StrCat("kv.", link, ".exists"),
-                     KeyBody("ready-probe"), absl::Seconds(2));
+            const Reply r = Call(nc_.get(), absl::StrCat("kv.", link, ".exists"),
+                                 KeyBody("ready-probe"), absl::Seconds(2));
             return r.ok() && r.code() == 0;
           },
           kTimeout);
       if (!ready) {
-        ADD_FAILURE() << "kvd link " << link << " not ready; output:\n"
-                      << p->Output();
+        ADD_FAILURE() << "kvd link " << link << " not ready; output:\n" << p->Output();
         return nullptr;
       }
     }
@@ -173,13 +167,12 @@ class KvdTest : public ::testing::Test {
                  const std::string& link = "default") {
     const Reply r = Req(op, body, link);
     if (!r.ok()) {
-      ADD_FAILURE() << op << " " << body << ": "
-                    << natsStatus_GetText(r.status);
+      ADD_FAILURE() << op << " " << body << ": " << natsStatus_GetText(r.status);
       return "<no reply>";
     }
     if (r.code() != 0 || r.headers.count("Nats-Service-Error") != 0) {
-      ADD_FAILURE() << op << " " << body.substr(0, 200) << ": error "
-                    << r.code() << " " << r.data;
+      ADD_FAILURE() << op << " " << body.substr(0, 200) << ": error " << r.code() << " "
+                    << r.data;
       return absl::StrCat("<error ", r.code(), ">");
     }
     return Canon(r.data);
@@ -199,19 +192,16 @@ class KvdTest : public ::testing::Test {
   std::pair<bool, std::string> Get(const std::string& key,
                                    const std::string& link = "default") {
     rapidjson::Document doc = OkDoc("get", KeyBody(key), link);
-    if (!doc.IsObject() || !doc.HasMember("exists") ||
-        !doc.HasMember("value")) {
+    if (!doc.IsObject() || !doc.HasMember("exists") || !doc.HasMember("value")) {
       ADD_FAILURE() << "bad get reply for " << key;
       return {false, ""};
     }
-    return {
-        doc["exists"].GetBool(),
-        std::string(doc["value"].GetString(), doc["value"].GetStringLength())};
+    return {doc["exists"].GetBool(),
+            std::string(doc["value"].GetString(), doc["value"].GetStringLength())};
   }
 
   // Every key of `link` with `prefix`, through keys paging of `limit`.
-  std::vector<std::string> AllKeys(const std::string& prefix = "",
-                                   int limit = 10000,
+  std::vector<std::string> AllKeys(const std::string& prefix = "", int limit = 10000,
                                    const std::string& link = "default",
                                    int* pages = nullptr) {
     std::vector<std::string> keys;
@@ -316,28 +306,22 @@ TEST_F(KvdTest, SetWithExpiresDisappears) {
   EXPECT_EQ(Ok("set", R"({"key":"long","value":"stays","expires":3600})"),
             R"({"ok":true})");
   const absl::Time set_at = absl::Now();
-  EXPECT_EQ(Ok("get", KeyBody("ttl")),
-            R"({"exists":true,"value":"soon gone"})");
+  EXPECT_EQ(Ok("get", KeyBody("ttl")), R"({"exists":true,"value":"soon gone"})");
   EXPECT_TRUE(WaitFor(
-      [&] {
-        return Ok("get", KeyBody("ttl")) == R"({"exists":false,"value":""})";
-      },
+      [&] { return Ok("get", KeyBody("ttl")) == R"({"exists":false,"value":""})"; },
       kTimeout));
   EXPECT_GE(absl::Now() - set_at, absl::Milliseconds(900));
   EXPECT_TRUE(WaitFor(
-      [&] {
-        return Ok("exists", KeyBody("fractional")) == R"({"exists":false})";
-      },
+      [&] { return Ok("exists", KeyBody("fractional")) == R"({"exists":false})"; },
       kTimeout));
   EXPECT_EQ(Ok("exists", KeyBody("ttl")), R"({"exists":false})");
   EXPECT_EQ(AllKeys(), std::vector<std::string>{"long"});
   EXPECT_EQ(Ok("get", KeyBody("long")), R"({"exists":true,"value":"stays"})");
   // A set without expires clears an earlier TTL.
-  EXPECT_EQ(Ok("set", R"({"key":"ttl2","value":"a","expires":1})"),
-            R"({"ok":true})");
+  EXPECT_EQ(Ok("set", R"({"key":"ttl2","value":"a","expires":1})"), R"({"ok":true})");
   EXPECT_EQ(Ok("set", KeyValueBody("ttl2", "b")), R"({"ok":true})");
-  EXPECT_TRUE(WaitFor([&] { return absl::Now() - set_at > absl::Seconds(2.5); },
-                      kTimeout));
+  EXPECT_TRUE(
+      WaitFor([&] { return absl::Now() - set_at > absl::Seconds(2.5); }, kTimeout));
   EXPECT_EQ(Ok("get", KeyBody("ttl2")), R"({"exists":true,"value":"b"})");
 }
 
@@ -356,8 +340,7 @@ TEST_F(KvdTest, Counters) {
   EXPECT_EQ(Ok("add", KeyIntBody("c", 1)), R"({"value":1})");
 
   // Overflow in both directions: 413, value unchanged.
-  EXPECT_EQ(Ok("add", KeyIntBody("max", INT64_MAX)),
-            R"({"value":9223372036854775807})");
+  EXPECT_EQ(Ok("add", KeyIntBody("max", INT64_MAX)), R"({"value":9223372036854775807})");
   ExpectError(Req("add", KeyIntBody("max", 1)), 413, "overflow");
   EXPECT_EQ(Ok("get", KeyBody("max")),
             R"({"exists":true,"value":"9223372036854775807"})");
@@ -374,11 +357,9 @@ TEST_F(KvdTest, Lists) {
   EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":[]})");
   int n = 0;
   for (const char* v : {"a", "b", "c", "d", "e"}) {
-    EXPECT_EQ(Ok("push", KeyValueBody("l", v)),
-              absl::StrCat("{\"length\":", ++n, "}"));
+    EXPECT_EQ(Ok("push", KeyValueBody("l", v)), absl::StrCat("{\"length\":", ++n, "}"));
   }
-  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)),
-            R"({"values":["a","b","c","d","e"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":["a","b","c","d","e"]})");
   EXPECT_EQ(Ok("range", RangeBody("l", 1, 2)), R"({"values":["b","c"]})");
   EXPECT_EQ(Ok("range", RangeBody("l", -2, -1)), R"({"values":["d","e"]})");
   EXPECT_EQ(Ok("range", RangeBody("l", -3, 3)), R"({"values":["c","d"]})");
@@ -396,8 +377,7 @@ TEST_F(KvdTest, Lists) {
   // Duplicates are kept in order; list_del removes every equal item.
   EXPECT_EQ(Ok("push", KeyValueBody("l", "b")), R"({"length":6})");
   EXPECT_EQ(Ok("list_del", KeyValueBody("l", "b")), R"({"length":4})");
-  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)),
-            R"({"values":["a","c","d","e"]})");
+  EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":["a","c","d","e"]})");
   EXPECT_EQ(Ok("list_del", KeyValueBody("l", "zzz")), R"({"length":4})");
   EXPECT_EQ(Ok("list_del", KeyValueBody("absent", "a")), R"({"length":0})");
 
@@ -426,21 +406,15 @@ TEST_F(KvdTest, Sets) {
   for (const char* v : {"d", "c", "e"}) Ok("set_add", KeyValueBody("s2", v));
   for (const char* v : {"z", "c", "a"}) Ok("set_add", KeyValueBody("s3", v));
   EXPECT_EQ(Ok("set_query", KeyBody("s2")), R"({"values":["c","d","e"]})");
-  EXPECT_EQ(Ok("set_union", KeysBody({"s1", "s2"})),
-            R"({"values":["a","c","d","e"]})");
+  EXPECT_EQ(Ok("set_union", KeysBody({"s1", "s2"})), R"({"values":["a","c","d","e"]})");
   EXPECT_EQ(Ok("set_union", KeysBody({"s1", "s2", "s3"})),
             R"({"values":["a","c","d","e","z"]})");
-  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s2"})),
-            R"({"values":["c"]})");
-  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s3"})),
-            R"({"values":["a","c"]})");
-  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s2", "s3"})),
-            R"({"values":["c"]})");
+  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s2"})), R"({"values":["c"]})");
+  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s3"})), R"({"values":["a","c"]})");
+  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "s2", "s3"})), R"({"values":["c"]})");
   // An absent key is the empty set.
-  EXPECT_EQ(Ok("set_union", KeysBody({"s1", "absent"})),
-            R"({"values":["a","c"]})");
-  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "absent"})),
-            R"({"values":[]})");
+  EXPECT_EQ(Ok("set_union", KeysBody({"s1", "absent"})), R"({"values":["a","c"]})");
+  EXPECT_EQ(Ok("set_intersection", KeysBody({"s1", "absent"})), R"({"values":[]})");
   EXPECT_EQ(Ok("set_union", KeysBody({})), R"({"values":[]})");
   EXPECT_EQ(Ok("set_intersection", KeysBody({})), R"({"values":[]})");
   EXPECT_EQ(Ok("set_union", KeysBody({"s1"})), R"({"values":["a","c"]})");
@@ -465,14 +439,12 @@ TEST_F(KvdTest, KeysPagesThrough2500KeysExactlyOnce) {
     expected.insert(key);
     const std::string body = KeyValueBody(key, absl::StrCat("v", i));
     ASSERT_EQ(natsConnection_PublishRequest(nc_.get(), "kv.default.set", inbox,
-                                            body.data(),
-                                            static_cast<int>(body.size())),
+                                            body.data(), static_cast<int>(body.size())),
               NATS_OK);
   }
   for (int i = 0; i < 2500; ++i) {
     natsMsg* msg = nullptr;
-    ASSERT_EQ(natsSubscription_NextMsg(&msg, sub,
-                                       absl::ToInt64Milliseconds(kTimeout)),
+    ASSERT_EQ(natsSubscription_NextMsg(&msg, sub, absl::ToInt64Milliseconds(kTimeout)),
               NATS_OK)
         << "reply " << i;
     const Reply r = ToReply(msg);
@@ -488,8 +460,7 @@ TEST_F(KvdTest, KeysPagesThrough2500KeysExactlyOnce) {
   for (int limit : {1, 7, 100, 333, 2500, 10000}) {
     SCOPED_TRACE(absl::StrCat("limit ", limit));
     int pages = 0;
-    const std::vector<std::string> keys =
-        AllKeys("page/", limit, "default", &pages);
+    const std::vector<std::string> keys = AllKeys("page/", limit, "default", &pages);
     // Each key exactly once, in a stable (sorted) order.
     EXPECT_EQ(keys.size(), 2500u);
     EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()), expected);
@@ -497,8 +468,7 @@ TEST_F(KvdTest, KeysPagesThrough2500KeysExactlyOnce) {
     EXPECT_GE(pages, (2500 + limit - 1) / limit);
     EXPECT_LE(pages, (2500 + limit - 1) / limit + 1);
   }
-  EXPECT_EQ(AllKeys("other/"),
-            (std::vector<std::string>{"other/1", "other/2"}));
+  EXPECT_EQ(AllKeys("other/"), (std::vector<std::string>{"other/1", "other/2"}));
   EXPECT_EQ(AllKeys("nothing-here"), std::vector<std::string>{});
   EXPECT_EQ(AllKeys("", 500).size(), 2505u);
   // Without prefix or limit: the default page size (10000) covers it all.
@@ -512,9 +482,9 @@ TEST_F(KvdTest, KeysPagesThrough2500KeysExactlyOnce) {
   ASSERT_TRUE(first.HasMember("cursor"));
   const std::string cursor = first["cursor"].GetString();
   EXPECT_EQ(Ok("del", KeyBody(cursor)), R"({"deleted":true})");
-  rapidjson::Document next =
-      OkDoc("keys", absl::StrCat(R"({"prefix":"page/","limit":10,"cursor":)",
-                                 Quote(cursor), "}"));
+  rapidjson::Document next = OkDoc(
+      "keys",
+      absl::StrCat(R"({"prefix":"page/","limit":10,"cursor":)", Quote(cursor), "}"));
   ASSERT_TRUE(next.HasMember("keys"));
   ASSERT_EQ(next["keys"].Size(), 10u);
   EXPECT_EQ(std::string(next["keys"][0].GetString()), "page/00010");
@@ -553,9 +523,9 @@ TEST_F(KvdTest, ValuesRoundTripByteExactly) {
   ASSERT_TRUE(range.HasMember("values"));
   ASSERT_EQ(range["values"].Size(), values.size());
   for (size_t i = 0; i < values.size(); ++i) {
-    EXPECT_EQ(std::string(range["values"][i].GetString(),
-                          range["values"][i].GetStringLength()),
-              values[i])
+    EXPECT_EQ(
+        std::string(range["values"][i].GetString(), range["values"][i].GetStringLength()),
+        values[i])
         << i;
   }
   // Sets return the same bytes, sorted bytewise.
@@ -565,9 +535,9 @@ TEST_F(KvdTest, ValuesRoundTripByteExactly) {
   ASSERT_TRUE(set.HasMember("values"));
   ASSERT_EQ(set["values"].Size(), sorted.size());
   for (size_t i = 0; i < sorted.size(); ++i) {
-    EXPECT_EQ(std::string(set["values"][i].GetString(),
-                          set["values"][i].GetStringLength()),
-              sorted[i])
+    EXPECT_EQ(
+        std::string(set["values"][i].GetString(), set["values"][i].GetStringLength()),
+        sorted[i])
         << i;
   }
   // list_del and set_remove match byte-exactly (NUL included).
@@ -700,17 +670,17 @@ TEST_F(KvdTest, UnknownOperationIs404) {
   natsSubscription* sub = nullptr;
   ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
   ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), inbox), NATS_OK);
-  ASSERT_EQ(natsConnection_PublishRequestString(nc_.get(), "kv.default.get",
-                                                inbox, KeyBody("k").c_str()),
+  ASSERT_EQ(natsConnection_PublishRequestString(nc_.get(), "kv.default.get", inbox,
+                                                KeyBody("k").c_str()),
             NATS_OK);
-  ASSERT_EQ(natsConnection_PublishRequestString(nc_.get(), "kv.default.nope",
-                                                inbox, "{}"),
-            NATS_OK);
+  ASSERT_EQ(
+      natsConnection_PublishRequestString(nc_.get(), "kv.default.nope", inbox, "{}"),
+      NATS_OK);
   std::vector<Reply> replies;
   natsMsg* msg = nullptr;
   while (replies.size() < 3 &&
-         natsSubscription_NextMsg(
-             &msg, sub, replies.size() < 2 ? 10000 : 500) == NATS_OK) {
+         natsSubscription_NextMsg(&msg, sub, replies.size() < 2 ? 10000 : 500) ==
+             NATS_OK) {
     replies.push_back(ToReply(msg));
   }
   natsSubscription_Destroy(sub);
@@ -754,8 +724,7 @@ TEST_F(KvdTest, WrongTypeIs409AndChangesNothing) {
       {"set_intersection", KeysBody({"st", "str"})},
   };
   for (const Case& c : cases) {
-    ExpectError(Req(c.op, c.body), 409, "wrong type",
-                absl::StrCat(c.op, " ", c.body));
+    ExpectError(Req(c.op, c.body), 409, "wrong type", absl::StrCat(c.op, " ", c.body));
   }
   EXPECT_EQ(Get("str").second, "v");
   EXPECT_EQ(Get("cnt").second, "3");
@@ -765,9 +734,8 @@ TEST_F(KvdTest, WrongTypeIs409AndChangesNothing) {
 }
 
 TEST_F(KvdTest, TooLargeIs413) {
-  auto kvd = StartKvd({"--replication=false", "--max_value_bytes=1000",
-                       "--max_range=10", "--max_keys_per_query=128",
-                       "--max_page=10000"});
+  auto kvd = StartKvd({"--replication=false", "--max_value_bytes=1000", "--max_range=10",
+                       "--max_keys_per_query=128", "--max_page=10000"});
   ASSERT_NE(kvd, nullptr);
   const std::string max_value(1000, 'v');
   const std::string too_big(1001, 'v');
@@ -812,9 +780,9 @@ TEST_F(KvdTest, ReplicatedNodeIs503UntilReady) {
   // Two join requests reach the silent peer: the node retried, still unready.
   for (int i = 0; i < 2; ++i) {
     natsMsg* join = nullptr;
-    ASSERT_EQ(natsSubscription_NextMsg(&join, silent_peer,
-                                       absl::ToInt64Milliseconds(kTimeout)),
-              NATS_OK)
+    ASSERT_EQ(
+        natsSubscription_NextMsg(&join, silent_peer, absl::ToInt64Milliseconds(kTimeout)),
+        NATS_OK)
         << kvd->Output();
     natsMsg_Destroy(join);
     ExpectError(Req("get", KeyBody("k")), 503, "catching up");
@@ -844,8 +812,7 @@ TEST_F(KvdTest, ReplicatedNodeServesAfterReady) {
   // A replicated node publishes its changes on _kv.<link>.events (this is
   // the control for the standalone test below).
   natsSubscription* sub = nullptr;
-  ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), "_kv.default.events"),
-            NATS_OK);
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), "_kv.default.events"), NATS_OK);
   ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
   EXPECT_EQ(Ok("set", KeyValueBody("k2", "v2")), R"({"ok":true})");
   natsMsg* msg = nullptr;
@@ -860,8 +827,8 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
 
   // Known data of every type.
   for (int i = 0; i < 20; ++i) {
-    Ok("set", KeyValueBody(absl::StrCat("str", i),
-                     absl::StrCat("value ", i, " \xE2\x9C\x93")));
+    Ok("set",
+       KeyValueBody(absl::StrCat("str", i), absl::StrCat("value ", i, " \xE2\x9C\x93")));
   }
   for (int i = 0; i < 5; ++i) {
     Ok("add", KeyIntBody(absl::StrCat("cnt", i), i * 1000 - 2000));
@@ -946,25 +913,23 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
         const std::string bad = wrong_values[pick(wrong_values.size())];
         if (s.op == "keys") {
           s.body = pick(2) ? absl::StrCat("{\"prefix\":", bad, "}")
-                           : absl::StrCat(
-                                 "{\"limit\":", pick(2) ? "\"5\"" : "-3", "}");
+                           : absl::StrCat("{\"limit\":", pick(2) ? "\"5\"" : "-3", "}");
         } else if (s.op == "set_union" || s.op == "set_intersection") {
-          s.body =
-              absl::StrCat("{\"keys\":", pick(2) ? "\"s\"" : "[1,\"a\"]", "}");
+          s.body = absl::StrCat("{\"keys\":", pick(2) ? "\"s\"" : "[1,\"a\"]", "}");
         } else if (s.op == "add") {
           s.body = absl::StrCat("{\"key\":", Quote(key),
                                 ",\"value\":", pick(2) ? "\"1\"" : "0.25", "}");
         } else if (s.op == "range") {
-          s.body = absl::StrCat("{\"key\":", Quote(key), ",\"start\":", bad,
-                                ",\"stop\":1}");
+          s.body =
+              absl::StrCat("{\"key\":", Quote(key), ",\"start\":", bad, ",\"stop\":1}");
           if (bad == "5")
             s.body = absl::StrCat("{\"key\":", bad, ",\"start\":0,\"stop\":1}");
-        } else if (pick(2) == 0 && s.op != "get" && s.op != "del" &&
-                   s.op != "exists" && s.op != "clear" && s.op != "set_query") {
+        } else if (pick(2) == 0 && s.op != "get" && s.op != "del" && s.op != "exists" &&
+                   s.op != "clear" && s.op != "set_query") {
           s.body = absl::StrCat("{\"key\":", Quote(key), ",\"value\":", bad, "}");
         } else {
-          s.body = absl::StrCat("{\"key\":", bad,
-                                ",\"value\":\"x\",\"start\":0,\"stop\":1}");
+          s.body =
+              absl::StrCat("{\"key\":", bad, ",\"value\":\"x\",\"start\":0,\"stop\":1}");
           // Ops without value/start/stop reject the unknown fields or the key.
         }
         break;
@@ -991,9 +956,8 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
             const char* prefix_for[] = {"str", "lst", "st"};
             const int t = pick(3);
             s.op = op_for[t];
-            const std::string key = pick(2)
-                                        ? absl::StrCat(prefix_for[t], pick(5))
-                                        : absl::StrCat("fresh", i);
+            const std::string key =
+                pick(2) ? absl::StrCat(prefix_for[t], pick(5)) : absl::StrCat("fresh", i);
             s.body = KeyValueBody(key, std::string(1001 + pick(100000), 'x'));
             s.expected = 413;
             break;
@@ -1031,10 +995,8 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
         do {
           name.clear();
           const int len = 1 + pick(12);
-          for (int k = 0; k < len; ++k)
-            name += static_cast<char>('a' + pick(26));
-        } while (std::find(Ops().begin(), Ops().end(), name) !=
-                 Ops().end());
+          for (int k = 0; k < len; ++k) name += static_cast<char>('a' + pick(26));
+        } while (std::find(Ops().begin(), Ops().end(), name) != Ops().end());
         s.op = name;
         s.body = valid_body("get");
         s.expected = 404;
@@ -1051,9 +1013,8 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
         break;
       }
       default: {  // huge numbers
-        const char* huge[] = {
-            "1e400",  "-1e400",  "123456789012345678901234567890",
-            "9.3e18", "-9.3e18", "1e-400000"};
+        const char* huge[] = {"1e400",  "-1e400",  "123456789012345678901234567890",
+                              "9.3e18", "-9.3e18", "1e-400000"};
         const std::string h = huge[pick(6)];
         switch (pick(4)) {
           case 0:
@@ -1084,15 +1045,12 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
       }
     }
     const Reply r = Req(s.op, s.body);
-    const std::string what =
-        absl::StrCat("request ", i, " category ", s.category, " op ", s.op,
-                     " body ", Quote(s.body.substr(0, 120)));
+    const std::string what = absl::StrCat("request ", i, " category ", s.category, " op ",
+                                          s.op, " body ", Quote(s.body.substr(0, 120)));
     if (!r.ok()) {
       const absl::StatusOr<int> exit = kvd->Wait(absl::Seconds(2));
-      FAIL() << what << ": no reply (" << natsStatus_GetText(r.status)
-             << "); kvd "
-             << (exit.ok() ? absl::StrCat("exited with ", *exit)
-                           : "still running")
+      FAIL() << what << ": no reply (" << natsStatus_GetText(r.status) << "); kvd "
+             << (exit.ok() ? absl::StrCat("exited with ", *exit) : "still running")
              << "\n"
              << kvd->Output();
     }
@@ -1124,9 +1082,8 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
       },
       kTimeout))
       << "num_errors " << stats_before.first << " -> " << stats_after.first
-      << " (expected +" << errors_on_endpoints << "), unknown_ops "
-      << stats_before.second << " -> " << stats_after.second << " (expected +"
-      << unknown_ops << ")";
+      << " (expected +" << errors_on_endpoints << "), unknown_ops " << stats_before.second
+      << " -> " << stats_after.second << " (expected +" << unknown_ops << ")";
 }
 
 TEST_F(KvdTest, DeeplyNestedJsonDoesNotCrash) {
@@ -1136,15 +1093,13 @@ TEST_F(KvdTest, DeeplyNestedJsonDoesNotCrash) {
   for (int depth : {10000, 100000, 1000000}) {
     for (const std::string& unit : {std::string("["), std::string("{\"a\":")}) {
       std::string body;
-      while (body.size() + unit.size() <= static_cast<size_t>(depth))
-        body += unit;
+      while (body.size() + unit.size() <= static_cast<size_t>(depth)) body += unit;
       const Reply r = Req("get", body);
       ExpectError(r, 400, "", absl::StrCat(depth, " bytes of ", unit));
       if (!kvd->Running()) {
         // 139 = 128 + SIGSEGV: the recursive JSON parser overflowed the stack.
-        FAIL() << "kvd died on " << depth << " bytes of " << unit
-               << ": exit code " << kvd->Wait(absl::Seconds(2)).value_or(-1)
-               << "\n"
+        FAIL() << "kvd died on " << depth << " bytes of " << unit << ": exit code "
+               << kvd->Wait(absl::Seconds(2)).value_or(-1) << "\n"
                << kvd->Output();
       }
     }
@@ -1178,8 +1133,7 @@ TEST_F(KvdTest, TwoLinksAreIsolated) {
   EXPECT_EQ(AllKeys("", 100, "a"), (std::vector<std::string>{"c", "s"}));
   EXPECT_EQ(AllKeys("", 100, "b"), (std::vector<std::string>{"c", "k"}));
   // The default link is not served by this node.
-  const Reply none =
-      Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(2));
+  const Reply none = Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(2));
   EXPECT_EQ(none.status, NATS_NO_RESPONDERS);
 }
 
@@ -1196,18 +1150,17 @@ TEST_F(KvdTest, SigtermDrainsInFlightRequests) {
   natsSubscription* sub = nullptr;
   ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
   const std::string prefix(reinterpret_cast<const char*>(inbox));
-  ASSERT_EQ(
-      natsConnection_SubscribeSync(&sub, nc_.get(), (prefix + ".*").c_str()),
-      NATS_OK);
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, nc_.get(), (prefix + ".*").c_str()),
+            NATS_OK);
   natsSubscription_SetPendingLimits(sub, -1, -1);
   ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
   for (int i = 0; i < kRequests; ++i) {
     const bool add = i % 2 == 0;
     const std::string body = add ? KeyIntBody("counter", 1) : std::string("{}");
-    ASSERT_EQ(natsConnection_PublishRequest(
-                  nc_.get(), add ? "kv.default.add" : "kv.default.keys",
-                  absl::StrCat(prefix, ".", i).c_str(), body.data(),
-                  static_cast<int>(body.size())),
+    ASSERT_EQ(natsConnection_PublishRequest(nc_.get(),
+                                            add ? "kv.default.add" : "kv.default.keys",
+                                            absl::StrCat(prefix, ".", i).c_str(),
+                                            body.data(), static_cast<int>(body.size())),
               NATS_OK);
   }
   // Every request has reached the server (and so kvd's queue) before the
@@ -1219,19 +1172,17 @@ TEST_F(KvdTest, SigtermDrainsInFlightRequests) {
   std::set<int64_t> counter_values;
   int errors = 0;
   const absl::Time deadline = absl::Now() + kTimeout;
-  while (static_cast<int>(answered.size()) < kRequests &&
-         absl::Now() < deadline) {
+  while (static_cast<int>(answered.size()) < kRequests && absl::Now() < deadline) {
     natsMsg* msg = nullptr;
     if (natsSubscription_NextMsg(
             &msg, sub,
-            std::max<int64_t>(1, absl::ToInt64Milliseconds(
-                                     deadline - absl::Now()))) != NATS_OK) {
+            std::max<int64_t>(1, absl::ToInt64Milliseconds(deadline - absl::Now()))) !=
+        NATS_OK) {
       break;
     }
     const std::string subject = natsMsg_GetSubject(msg);
     int index = -1;
-    EXPECT_TRUE(
-        absl::SimpleAtoi(subject.substr(subject.rfind('.') + 1), &index));
+    EXPECT_TRUE(absl::SimpleAtoi(subject.substr(subject.rfind('.') + 1), &index));
     const Reply r = ToReply(msg);
     if (r.code() != 0) {
       ++errors;
@@ -1263,8 +1214,7 @@ TEST_F(KvdTest, SigtermDrainsInFlightRequests) {
   EXPECT_TRUE(absl::StrContains(log, "draining")) << log;
   EXPECT_TRUE(absl::StrContains(log, "stopped")) << log;
   // Gone: nobody answers any more.
-  const Reply after =
-      Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(2));
+  const Reply after = Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(2));
   EXPECT_EQ(after.status, NATS_NO_RESPONDERS);
 }
 
@@ -1290,8 +1240,7 @@ TEST_F(KvdTest, ReconnectsAfterServerRestart) {
   // Requests work again (the store kept its data: it lives in kvd).
   EXPECT_TRUE(WaitFor(
       [&] {
-        const Reply r =
-            Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(1));
+        const Reply r = Call(nc_.get(), "kv.default.get", KeyBody("k"), absl::Seconds(1));
         return r.ok() && r.code() == 0 &&
                Canon(r.data) == R"({"exists":true,"value":"before restart"})";
       },
@@ -1414,15 +1363,16 @@ TEST_F(KvdTest, GarbageOnReplicationSubjectsIsCountedAndDropped) {
   ASSERT_NE(kvd, nullptr);
   std::smatch m;
   const std::string out = kvd->Output();
-  ASSERT_TRUE(std::regex_search(out, m, std::regex("serving kv\\.default\\.\\* \\(node (\\w+)")))
+  ASSERT_TRUE(
+      std::regex_search(out, m, std::regex("serving kv\\.default\\.\\* \\(node (\\w+)")))
       << out;
   const std::string node = m[1];
   EXPECT_EQ(Ok("set", KeyValueBody("keep", "me")), R"({"ok":true})");
 
   std::mt19937 rng(2024);
-  const std::vector<std::string> subjects = {
-      "_kv.default.events", "_kv.default.hb",
-      absl::StrCat("_kv.default.sync.", node), "_kv.default.sync.any"};
+  const std::vector<std::string> subjects = {"_kv.default.events", "_kv.default.hb",
+                                             absl::StrCat("_kv.default.sync.", node),
+                                             "_kv.default.sync.any"};
   int sent = 0;
   for (int i = 0; i < 400; ++i) {
     std::string junk(rng() % 300, '\0');

@@ -53,17 +53,15 @@ absl::optional<Reply> Call(natsConnection* nc, const std::string& subject,
 
 // Sends a request with one header; returns the reply message (caller
 // destroys it), or nullptr.
-natsMsg* CallWithHeader(natsConnection* nc, const char* subject,
-                        const std::string& data, const char* key,
-                        const std::string& value) {
+natsMsg* CallWithHeader(natsConnection* nc, const char* subject, const std::string& data,
+                        const char* key, const std::string& value) {
   natsMsg* req = nullptr;
   natsMsg* resp = nullptr;
-  natsStatus s = natsMsg_Create(&req, subject, nullptr, data.data(),
-                                static_cast<int>(data.size()));
+  natsStatus s =
+      natsMsg_Create(&req, subject, nullptr, data.data(), static_cast<int>(data.size()));
   if (s == NATS_OK) s = natsMsgHeader_Set(req, key, value.c_str());
   if (s == NATS_OK) {
-    s = natsConnection_RequestMsg(&resp, nc, req,
-                                  absl::ToInt64Milliseconds(kTimeout));
+    s = natsConnection_RequestMsg(&resp, nc, req, absl::ToInt64Milliseconds(kTimeout));
   }
   natsMsg_Destroy(req);
   return s == NATS_OK ? resp : nullptr;
@@ -72,25 +70,24 @@ natsMsg* CallWithHeader(natsConnection* nc, const char* subject,
 // Publishes a request with body "{}" to `subject` and collects the replies
 // on an inbox until `expected` came (then waits `grace` for extra ones) or
 // the deadline passes.
-std::vector<std::string> Collect(
-    natsConnection* nc, const std::string& subject, size_t expected,
-    absl::Duration grace = absl::Milliseconds(200)) {
+std::vector<std::string> Collect(natsConnection* nc, const std::string& subject,
+                                 size_t expected,
+                                 absl::Duration grace = absl::Milliseconds(200)) {
   std::vector<std::string> replies;
   natsInbox* inbox = nullptr;
   natsSubscription* sub = nullptr;
   EXPECT_EQ(natsInbox_Create(&inbox), NATS_OK);
   EXPECT_EQ(natsConnection_SubscribeSync(&sub, nc, inbox), NATS_OK);
-  EXPECT_EQ(
-      natsConnection_PublishRequestString(nc, subject.c_str(), inbox, "{}"),
-      NATS_OK);
+  EXPECT_EQ(natsConnection_PublishRequestString(nc, subject.c_str(), inbox, "{}"),
+            NATS_OK);
   const absl::Time deadline = absl::Now() + kTimeout;
   while (true) {
     const absl::Duration left =
         replies.size() < expected ? deadline - absl::Now() : grace;
     if (left <= absl::ZeroDuration()) break;
     natsMsg* msg = nullptr;
-    if (natsSubscription_NextMsg(
-            &msg, sub, std::max<int64_t>(1, absl::ToInt64Milliseconds(left))) !=
+    if (natsSubscription_NextMsg(&msg, sub,
+                                 std::max<int64_t>(1, absl::ToInt64Milliseconds(left))) !=
         NATS_OK) {
       break;
     }
@@ -150,8 +147,7 @@ class MicroServiceTest : public ::testing::Test {
     return nc.ok() ? std::move(*nc) : nullptr;
   }
 
-  static std::unique_ptr<Service> StartService(natsConnection* nc,
-                                               ServiceConfig config) {
+  static std::unique_ptr<Service> StartService(natsConnection* nc, ServiceConfig config) {
     auto service = Service::Start(nc, std::move(config));
     EXPECT_TRUE(service.ok()) << service.status();
     return service.ok() ? std::move(*service) : nullptr;
@@ -178,10 +174,9 @@ TEST_F(MicroServiceTest, DiscoveryAtAllThreeLevelsWithTwoInstances) {
   ASSERT_TRUE(s1 && s2 && other);
   ASSERT_NE(s1->id(), s2->id());
 
-  const std::map<std::string, std::string> types = {
-      {"PING", micro::kPingResponseType},
-      {"INFO", micro::kInfoResponseType},
-      {"STATS", micro::kStatsResponseType}};
+  const std::map<std::string, std::string> types = {{"PING", micro::kPingResponseType},
+                                                    {"INFO", micro::kInfoResponseType},
+                                                    {"STATS", micro::kStatsResponseType}};
   for (const auto& [verb, type] : types) {
     SCOPED_TRACE(verb);
     // $SRV.<VERB>: every instance of every service.
@@ -191,12 +186,10 @@ TEST_F(MicroServiceTest, DiscoveryAtAllThreeLevelsWithTwoInstances) {
       EXPECT_EQ(std::string(doc["type"].GetString()), type);
       ids.insert(doc["id"].GetString());
     }
-    EXPECT_EQ(ids,
-              (std::multiset<std::string>{s1->id(), s2->id(), other->id()}));
+    EXPECT_EQ(ids, (std::multiset<std::string>{s1->id(), s2->id(), other->id()}));
     // $SRV.<VERB>.<name>: the two instances of "svc".
     ids.clear();
-    for (const std::string& json :
-         Collect(client_.get(), "$SRV." + verb + ".svc", 2)) {
+    for (const std::string& json : Collect(client_.get(), "$SRV." + verb + ".svc", 2)) {
       rapidjson::Document doc = Parse(json);
       EXPECT_EQ(std::string(doc["name"].GetString()), "svc");
       ids.insert(doc["id"].GetString());
@@ -209,10 +202,10 @@ TEST_F(MicroServiceTest, DiscoveryAtAllThreeLevelsWithTwoInstances) {
     EXPECT_EQ(std::string(Parse(one[0])["id"].GetString()), s2->id());
     // A wrong id or name gets no answer.
     natsMsg* msg = nullptr;
-    EXPECT_NE(natsConnection_RequestString(
-                  &msg, client_.get(),
-                  ("$SRV." + verb + ".svc.nosuchid").c_str(), "", 200),
-              NATS_OK);
+    EXPECT_NE(
+        natsConnection_RequestString(&msg, client_.get(),
+                                     ("$SRV." + verb + ".svc.nosuchid").c_str(), "", 200),
+        NATS_OK);
   }
 }
 
@@ -242,8 +235,8 @@ TEST_F(MicroServiceTest, ResponseShapesAndTypes) {
   auto ping = Call(client_.get(), "$SRV.PING.shapes." + service->id(), "{}");
   ASSERT_TRUE(ping.has_value());
   rapidjson::Document p = Parse(ping->data);
-  EXPECT_EQ(Keys(p), (std::set<std::string>{"type", "name", "id", "version",
-                                            "metadata"}));
+  EXPECT_EQ(Keys(p),
+            (std::set<std::string>{"type", "name", "id", "version", "metadata"}));
   EXPECT_STREQ(p["type"].GetString(), "io.nats.micro.v1.ping_response");
   EXPECT_STREQ(p["name"].GetString(), "shapes");
   EXPECT_EQ(p["id"].GetString(), service->id());
@@ -255,16 +248,15 @@ TEST_F(MicroServiceTest, ResponseShapesAndTypes) {
   auto info = Call(client_.get(), "$SRV.INFO.shapes." + service->id());
   ASSERT_TRUE(info.has_value());
   rapidjson::Document i = Parse(info->data);
-  EXPECT_EQ(Keys(i),
-            (std::set<std::string>{"type", "name", "id", "version", "metadata",
-                                   "description", "endpoints"}));
+  EXPECT_EQ(Keys(i), (std::set<std::string>{"type", "name", "id", "version", "metadata",
+                                            "description", "endpoints"}));
   EXPECT_STREQ(i["type"].GetString(), "io.nats.micro.v1.info_response");
   EXPECT_EQ(std::string(i["description"].GetString()), config.description);
   ASSERT_TRUE(i["endpoints"].IsArray());
   ASSERT_EQ(i["endpoints"].Size(), 2u);
   const rapidjson::Value& e1 = i["endpoints"][0];
-  EXPECT_EQ(Keys(e1), (std::set<std::string>{"name", "subject", "queue_group",
-                                             "metadata"}));
+  EXPECT_EQ(Keys(e1),
+            (std::set<std::string>{"name", "subject", "queue_group", "metadata"}));
   EXPECT_STREQ(e1["name"].GetString(), "one");
   EXPECT_STREQ(e1["subject"].GetString(), "one");
   EXPECT_STREQ(e1["queue_group"].GetString(), "q");
@@ -278,29 +270,27 @@ TEST_F(MicroServiceTest, ResponseShapesAndTypes) {
   auto stats = Call(client_.get(), "$SRV.STATS.shapes." + service->id());
   ASSERT_TRUE(stats.has_value());
   rapidjson::Document s = Parse(stats->data);
-  EXPECT_EQ(Keys(s),
-            (std::set<std::string>{"type", "name", "id", "version", "metadata",
-                                   "started", "endpoints"}));
+  EXPECT_EQ(Keys(s), (std::set<std::string>{"type", "name", "id", "version", "metadata",
+                                            "started", "endpoints"}));
   EXPECT_STREQ(s["type"].GetString(), "io.nats.micro.v1.stats_response");
   const std::string started = s["started"].GetString();
   EXPECT_TRUE(std::regex_match(
-      started,
-      std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-                 "(\\.[0-9]{1,9})?Z")))
+      started, std::regex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                          "(\\.[0-9]{1,9})?Z")))
       << started;
   absl::Time started_time;
   std::string err;
-  ASSERT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", started,
-                              absl::UTCTimeZone(), &started_time, &err))
+  ASSERT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E*SZ", started, absl::UTCTimeZone(),
+                              &started_time, &err))
       << err;
   EXPECT_GE(started_time, before_start);
   EXPECT_LE(started_time, absl::Now());
   ASSERT_EQ(s["endpoints"].Size(), 2u);
   const rapidjson::Value& st1 = s["endpoints"][0];
-  EXPECT_EQ(Keys(st1), (std::set<std::string>{
-                           "name", "subject", "queue_group", "num_requests",
-                           "num_errors", "last_error", "processing_time",
-                           "average_processing_time", "data"}));
+  EXPECT_EQ(Keys(st1),
+            (std::set<std::string>{"name", "subject", "queue_group", "num_requests",
+                                   "num_errors", "last_error", "processing_time",
+                                   "average_processing_time", "data"}));
   ExpectNanos(st1, "num_requests");
   ExpectNanos(st1, "num_errors");
   ExpectNanos(st1, "processing_time");
@@ -410,8 +400,8 @@ TEST_F(MicroServiceTest, DefaultErrorCodesEmptyBodyAndErrorAfterReply) {
   };
   ASSERT_TRUE(service->AddEndpoint(e).ok());
   const std::pair<const char*, const char*> cases[] = {
-      {"arg", "400"},   {"missing", "404"}, {"state", "409"}, {"range", "413"},
-      {"big", "413"},   {"later", "503"},   {"other", "500"}};
+      {"arg", "400"}, {"missing", "404"}, {"state", "409"}, {"range", "413"},
+      {"big", "413"}, {"later", "503"},   {"other", "500"}};
   for (const auto& [kind, code] : cases) {
     auto reply = Call(client_.get(), "code", kind);
     ASSERT_TRUE(reply.has_value()) << kind;
@@ -445,8 +435,7 @@ TEST_F(MicroServiceTest, StatsCountRequestsErrorsAndTime) {
   ASSERT_TRUE(service->AddEndpoint(e).ok());
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(Call(client_.get(), "op", "good"));
   for (int i = 0; i < 3; ++i) {
-    natsMsg* resp =
-        CallWithHeader(client_.get(), "op", "bad", "N", std::to_string(i));
+    natsMsg* resp = CallWithHeader(client_.get(), "op", "bad", "N", std::to_string(i));
     ASSERT_NE(resp, nullptr);
     natsMsg_Destroy(resp);
   }
@@ -528,8 +517,8 @@ TEST_F(MicroServiceTest, StopDrainsInFlightRequestsWithoutLosingReplies) {
   constexpr int kRequests = 5;
   for (int i = 0; i < kRequests; ++i) {
     const std::string body = std::to_string(i);
-    ASSERT_EQ(natsConnection_PublishRequest(client_.get(), "slow", inbox,
-                                            body.data(), body.size()),
+    ASSERT_EQ(natsConnection_PublishRequest(client_.get(), "slow", inbox, body.data(),
+                                            body.size()),
               NATS_OK);
   }
   // The server has routed all requests once the client's flush returns.
@@ -553,11 +542,10 @@ TEST_F(MicroServiceTest, StopDrainsInFlightRequestsWithoutLosingReplies) {
   natsMsg* msg = nullptr;
   EXPECT_EQ(natsConnection_RequestString(&msg, client_.get(), "slow", "", 2000),
             NATS_NO_RESPONDERS);
-  EXPECT_EQ(natsConnection_RequestString(&msg, client_.get(), "$SRV.PING.drain",
-                                         "", 2000),
-            NATS_NO_RESPONDERS);
-  EXPECT_EQ(service->AddEndpoint(e).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      natsConnection_RequestString(&msg, client_.get(), "$SRV.PING.drain", "", 2000),
+      NATS_NO_RESPONDERS);
+  EXPECT_EQ(service->AddEndpoint(e).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(service->Stop().ok());
 }
 
@@ -567,9 +555,7 @@ TEST_F(MicroServiceTest, HandlerExceptionOrNoReplyGives500) {
   ASSERT_TRUE(service);
   EndpointConfig thrower;
   thrower.name = "throw";
-  thrower.handler = [](Request&) -> absl::Status {
-    throw std::runtime_error("kaboom");
-  };
+  thrower.handler = [](Request&) -> absl::Status { throw std::runtime_error("kaboom"); };
   ASSERT_TRUE(service->AddEndpoint(thrower).ok());
   EndpointConfig silent;
   silent.name = "silent";
@@ -621,8 +607,7 @@ TEST_F(MicroServiceTest, RequestWithoutReplySubjectIsHandled) {
   };
   ASSERT_TRUE(service->AddEndpoint(e).ok());
   ASSERT_EQ(natsConnection_Flush(nc.get()), NATS_OK);
-  ASSERT_EQ(natsConnection_PublishString(client_.get(), "sink", "fire"),
-            NATS_OK);
+  ASSERT_EQ(natsConnection_PublishString(client_.get(), "sink", "fire"), NATS_OK);
   ASSERT_TRUE(WaitFor(
       [&] {
         absl::MutexLock lock(&mu);
@@ -631,9 +616,8 @@ TEST_F(MicroServiceTest, RequestWithoutReplySubjectIsHandled) {
       kTimeout));
   ASSERT_TRUE(Call(client_.get(), "sink").has_value());
   absl::MutexLock lock(&mu);
-  EXPECT_EQ(codes,
-            (std::vector<absl::StatusCode>{
-                absl::StatusCode::kFailedPrecondition, absl::StatusCode::kOk}));
+  EXPECT_EQ(codes, (std::vector<absl::StatusCode>{absl::StatusCode::kFailedPrecondition,
+                                                  absl::StatusCode::kOk}));
 }
 
 TEST_F(MicroServiceTest, ValidatesNamesVersionsAndEndpoints) {
@@ -681,18 +665,12 @@ TEST_F(MicroServiceTest, GroupsPrefixSubjectsAndEndpointsAddedLaterAppear) {
   micro::Group kv = service->AddGroup("kv").AddGroup("default");
   EXPECT_EQ(kv.prefix(), "kv.default");
   ASSERT_TRUE(
-      kv.AddEndpoint({"get",
-                      "",
-                      "q",
-                      {},
-                      [](Request& r) { return r.Respond(r.subject()); }})
+      kv.AddEndpoint(
+            {"get", "", "q", {}, [](Request& r) { return r.Respond(r.subject()); }})
           .ok());
   ASSERT_TRUE(
-      kv.AddEndpoint({"any",
-                      "x.*",
-                      "",
-                      {},
-                      [](Request& r) { return r.Respond(r.subject()); }})
+      kv.AddEndpoint(
+            {"any", "x.*", "", {}, [](Request& r) { return r.Respond(r.subject()); }})
           .ok());
   auto get = Call(client_.get(), "kv.default.get");
   ASSERT_TRUE(get.has_value());
@@ -826,8 +804,7 @@ TEST_F(MicroServiceTest, EndpointsRunConcurrently) {
   EndpointConfig wait;
   wait.name = "wait";
   wait.handler = [&release](Request& r) {
-    const bool released =
-        release.WaitForNotificationWithTimeout(absl::Seconds(10));
+    const bool released = release.WaitForNotificationWithTimeout(absl::Seconds(10));
     return r.Respond(released ? "released" : "timeout");
   };
   ASSERT_TRUE(service->AddEndpoint(wait).ok());
@@ -859,11 +836,8 @@ TEST_F(MicroServiceTest, SurvivesServerRestart) {
   ASSERT_TRUE(service);
   ASSERT_TRUE(
       service
-          ->AddEndpoint({"echo",
-                         "",
-                         "q",
-                         {},
-                         [](Request& r) { return r.Respond(r.data()); }})
+          ->AddEndpoint(
+              {"echo", "", "q", {}, [](Request& r) { return r.Respond(r.data()); }})
           .ok());
   ASSERT_TRUE(Call(client_.get(), "echo", "1").has_value());
   ASSERT_TRUE(server_->Restart().ok());
@@ -948,8 +922,7 @@ TEST(MicroServiceSlowConsumer, SurvivesSlowConsumerDisconnect) {
   ASSERT_TRUE(WaitFor(
       [&] {
         natsMsg* m = nullptr;
-        if (natsConnection_RequestString(&m, client->get(), "sink", "", 500) !=
-            NATS_OK) {
+        if (natsConnection_RequestString(&m, client->get(), "sink", "", 500) != NATS_OK) {
           return false;
         }
         natsMsg_Destroy(m);

@@ -77,8 +77,7 @@ std::string Subject(absl::string_view link, absl::string_view op) {
 
 // `kv.<link>.<op>` with `body`; the parsed reply, or a null document (with the
 // failure added to the test) when it failed.
-rapidjson::Document Op(natsConnection* nc, absl::string_view op,
-                       const std::string& body,
+rapidjson::Document Op(natsConnection* nc, absl::string_view op, const std::string& body,
                        absl::string_view link = "default") {
   const Reply r = Call(nc, Subject(link, op), body);
   rapidjson::Document doc;
@@ -96,19 +95,15 @@ rapidjson::Document Op(natsConnection* nc, absl::string_view op,
 }
 
 int64_t IntField(const rapidjson::Document& d, const char* field) {
-  return d.IsObject() && d.HasMember(field) && d[field].IsInt64()
-             ? d[field].GetInt64()
-             : -999999;
+  return d.IsObject() && d.HasMember(field) && d[field].IsInt64() ? d[field].GetInt64()
+                                                                  : -999999;
 }
 bool BoolField(const rapidjson::Document& d, const char* field) {
-  return d.IsObject() && d.HasMember(field) && d[field].IsBool() &&
-         d[field].GetBool();
+  return d.IsObject() && d.HasMember(field) && d[field].IsBool() && d[field].GetBool();
 }
-std::vector<std::string> StringsField(const rapidjson::Document& d,
-                                      const char* field) {
+std::vector<std::string> StringsField(const rapidjson::Document& d, const char* field) {
   std::vector<std::string> out;
-  if (!d.IsObject() || !d.HasMember(field) || !d[field].IsArray())
-    return {"<missing>"};
+  if (!d.IsObject() || !d.HasMember(field) || !d[field].IsArray()) return {"<missing>"};
   for (const auto& v : d[field].GetArray())
     out.push_back(v.IsString() ? v.GetString() : "?");
   return out;
@@ -146,14 +141,13 @@ size_t Pipeline(natsConnection* nc, const std::string& subject,
                                     static_cast<int>(b.size()));
     }
     natsMsg* msg = nullptr;
-    if (natsSubscription_NextMsg(
-            &msg, sub, absl::ToInt64Milliseconds(reply_timeout)) != NATS_OK) {
+    if (natsSubscription_NextMsg(&msg, sub, absl::ToInt64Milliseconds(reply_timeout)) !=
+        NATS_OK) {
       break;  // the rest were lost (e.g. sent to a paused node)
     }
     ++replies;
     const char* code = nullptr;
-    if (natsMsgHeader_Get(msg, "Nats-Service-Error-Code", &code) != NATS_OK)
-      ++ok;
+    if (natsMsgHeader_Get(msg, "Nats-Service-Error-Code", &code) != NATS_OK) ++ok;
     natsMsg_Destroy(msg);
   }
   natsSubscription_Destroy(sub);
@@ -168,18 +162,15 @@ std::set<std::string> PingIds(natsConnection* nc, absl::Duration wait) {
   natsSubscription* sub = nullptr;
   if (natsInbox_Create(&inbox) != NATS_OK) return ids;
   if (natsConnection_SubscribeSync(&sub, nc, inbox) == NATS_OK &&
-      natsConnection_PublishRequestString(nc, "$SRV.PING.kv", inbox, "") ==
-          NATS_OK) {
+      natsConnection_PublishRequestString(nc, "$SRV.PING.kv", inbox, "") == NATS_OK) {
     const absl::Time deadline = absl::Now() + wait;
     while (true) {
       const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
       natsMsg* msg = nullptr;
-      if (left <= 0 || natsSubscription_NextMsg(&msg, sub, left) != NATS_OK)
-        break;
+      if (left <= 0 || natsSubscription_NextMsg(&msg, sub, left) != NATS_OK) break;
       rapidjson::Document d =
           Parse(std::string(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)));
-      if (!d.HasParseError() && d.IsObject() && d.HasMember("id") &&
-          d["id"].IsString()) {
+      if (!d.HasParseError() && d.IsObject() && d.HasMember("id") && d["id"].IsString()) {
         ids.insert(d["id"].GetString());
       }
       natsMsg_Destroy(msg);
@@ -202,8 +193,7 @@ class Node {
   static absl::StatusOr<std::unique_ptr<Node>> Start(
       const std::string& url, std::vector<std::string> extra = {},
       std::vector<std::string> links = {"default"}, bool wait_ready = true) {
-    std::vector<std::string> args = {absl::StrCat("--server=", url),
-                                     "--heartbeat=200ms"};
+    std::vector<std::string> args = {absl::StrCat("--server=", url), "--heartbeat=200ms"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto process = Process::Start(KvdPath(), args);
     if (!process.ok()) return process.status();
@@ -223,8 +213,8 @@ class Node {
           absl::StrCat("serving kv\\.", link, "\\.\\* \\(node (\\w+)"));
       if (std::regex_search(out, m, serving)) node->node_ids_[link] = m[1];
       if (!wait_ready) continue;
-      const std::string ready = absl::StrCat("link ", link, " node ",
-                                             node->node_ids_[link], ": ready");
+      const std::string ready =
+          absl::StrCat("link ", link, " node ", node->node_ids_[link], ": ready");
       if (!p.WaitForOutput(ready, kStartTimeout)) {
         return absl::DeadlineExceededError(
             absl::StrCat("kvd not ready; output:\n", p.Output()));
@@ -257,9 +247,8 @@ struct NodeStats {
   std::string error;  // non-empty when the node did not answer
   std::string node;
   bool ready = false;
-  uint64_t keys = 0, peers = 0, lag = 0, events_in = 0, events_out = 0,
-           gaps = 0, catchups = 0, catchups_served = 0,
-           tombstones_collected = 0;
+  uint64_t keys = 0, peers = 0, lag = 0, events_in = 0, events_out = 0, gaps = 0,
+           catchups = 0, catchups_served = 0, tombstones_collected = 0;
   std::string digest;
   std::map<std::string, uint64_t> vv;
 
@@ -267,25 +256,23 @@ struct NodeStats {
     if (!error.empty()) return absl::StrCat(service_id, ": ", error);
     std::vector<std::string> v;
     for (const auto& [n, s] : vv) v.push_back(absl::StrCat(n, ":", s));
-    return absl::StrCat(
-        service_id, " node=", node, " ready=", ready, " keys=", keys,
-        " peers=", peers, " lag=", lag, " in=", events_in, " out=", events_out,
-        " gaps=", gaps, " catchups=", catchups, " served=", catchups_served,
-        " digest=", digest, " vv={", absl::StrJoin(v, ","), "}");
+    return absl::StrCat(service_id, " node=", node, " ready=", ready, " keys=", keys,
+                        " peers=", peers, " lag=", lag, " in=", events_in,
+                        " out=", events_out, " gaps=", gaps, " catchups=", catchups,
+                        " served=", catchups_served, " digest=", digest, " vv={",
+                        absl::StrJoin(v, ","), "}");
   }
 };
 
 uint64_t U64(const rapidjson::Value& obj, const char* field) {
-  return obj.HasMember(field) && obj[field].IsUint64() ? obj[field].GetUint64()
-                                                       : 0;
+  return obj.HasMember(field) && obj[field].IsUint64() ? obj[field].GetUint64() : 0;
 }
 
 NodeStats Stats(natsConnection* nc, const std::string& service_id,
                 const std::string& link = "default") {
   NodeStats s;
   s.service_id = service_id;
-  const Reply r =
-      Call(nc, absl::StrCat("$SRV.STATS.kv.", service_id), "", kStatsTimeout);
+  const Reply r = Call(nc, absl::StrCat("$SRV.STATS.kv.", service_id), "", kStatsTimeout);
   if (!r.ok()) {
     s.error = "no STATS reply";
     return s;
@@ -315,8 +302,7 @@ NodeStats Stats(natsConnection* nc, const std::string& service_id,
     s.catchups_served = U64(data, "catchups_served");
     s.tombstones_collected = U64(data, "tombstones_collected");
     s.digest = data["digest"].GetString();
-    for (auto it = data["vv"].MemberBegin(); it != data["vv"].MemberEnd();
-         ++it) {
+    for (auto it = data["vv"].MemberBegin(); it != data["vv"].MemberEnd(); ++it) {
       s.vv[it->name.GetString()] = it->value.GetUint64();
     }
     return s;
@@ -344,8 +330,7 @@ struct Snapshot {
   }
   std::string ToString() const {
     std::string out;
-    for (const NodeStats& n : nodes)
-      absl::StrAppend(&out, "  ", n.ToString(), "\n");
+    for (const NodeStats& n : nodes) absl::StrAppend(&out, "  ", n.ToString(), "\n");
     return out;
   }
 };
@@ -365,18 +350,18 @@ std::string Logs(const std::vector<Node*>& nodes, size_t lines = 60) {
     const size_t from = all.size() > lines ? all.size() - lines : 0;
     absl::StrAppend(&out, "---- log of kvd ", n->service_id(), " (last ", lines,
                     " lines)\n");
-    for (size_t i = from; i < all.size(); ++i)
-      absl::StrAppend(&out, all[i], "\n");
+    for (size_t i = from; i < all.size(); ++i) absl::StrAppend(&out, all[i], "\n");
   }
   return out;
 }
 
 // Waits until every node of `link` converged. Returns the time it took, or
 // nullopt (with a failure carrying figures and logs) after kConvergeTimeout.
-std::optional<absl::Duration> ExpectConverge(
-    natsConnection* nc, const std::vector<Node*>& nodes,
-    const std::string& what, const std::string& link = "default",
-    Snapshot* last_out = nullptr) {
+std::optional<absl::Duration> ExpectConverge(natsConnection* nc,
+                                             const std::vector<Node*>& nodes,
+                                             const std::string& what,
+                                             const std::string& link = "default",
+                                             Snapshot* last_out = nullptr) {
   const absl::Time start = absl::Now();
   Snapshot last;
   const bool ok = WaitFor(
@@ -393,8 +378,8 @@ std::optional<absl::Duration> ExpectConverge(
                   << last.ToString() << Logs(nodes);
     return std::nullopt;
   }
-  std::printf("[%s] link %s converged in %s (%llu keys)\n", what.c_str(),
-              link.c_str(), absl::FormatDuration(took).c_str(),
+  std::printf("[%s] link %s converged in %s (%llu keys)\n", what.c_str(), link.c_str(),
+              absl::FormatDuration(took).c_str(),
               static_cast<unsigned long long>(last.nodes[0].keys));
   std::fflush(stdout);
   return took;
@@ -411,8 +396,7 @@ struct WorkloadOptions {
   std::string link = "default";
 };
 
-WorkloadOptions Threads(int threads,
-                        absl::Duration request_timeout = kRequestTimeout,
+WorkloadOptions Threads(int threads, absl::Duration request_timeout = kRequestTimeout,
                         size_t value_bytes = 0) {
   WorkloadOptions o;
   o.threads = threads;
@@ -478,8 +462,8 @@ class Workload {
           break;
         case 1:
           op = "set";
-          body = absl::StrCat("{\"key\":", Quote("r" + n),
-                              ",\"value\":", Quote(v), ",\"expires\":600}");
+          body = absl::StrCat("{\"key\":", Quote("r" + n), ",\"value\":", Quote(v),
+                              ",\"expires\":600}");
           break;
         case 2:
           op = "del";
@@ -521,8 +505,7 @@ class Workload {
       // changed) until it caught up: retry shortly, as the error says.
       Reply r;
       for (int attempt = 0; attempt < 200; ++attempt) {
-        r = Call(nc->get(), Subject(options_.link, op), body,
-                 options_.request_timeout);
+        r = Call(nc->get(), Subject(options_.link, op), body, options_.request_timeout);
         if (!r.ok() || r.code() != 503) break;
         not_ready_++;
         absl::SleepFor(absl::Milliseconds(5));
@@ -553,8 +536,7 @@ class Workload {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> ok_{0}, errors_{0}, unanswered_{0}, not_ready_{0};
   mutable absl::Mutex mu_;
-  std::map<std::string, std::pair<int64_t, int64_t>> counters_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::pair<int64_t, int64_t>> counters_ ABSL_GUARDED_BY(mu_);
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -564,13 +546,11 @@ class Flood {
  public:
   Flood(const std::string& url, const std::string& subject,
         std::vector<std::string> batch, size_t window, absl::Duration timeout)
-      : thread_(
-            [this, url, subject, batch = std::move(batch), window, timeout] {
-              auto nc = testing_util::Connect(url);
-              if (!nc.ok()) return;
-              while (!stop_)
-                ok_ += Pipeline(nc->get(), subject, batch, window, timeout);
-            }) {}
+      : thread_([this, url, subject, batch = std::move(batch), window, timeout] {
+          auto nc = testing_util::Connect(url);
+          if (!nc.ok()) return;
+          while (!stop_) ok_ += Pipeline(nc->get(), subject, batch, window, timeout);
+        }) {}
   Flood(const Flood&) = delete;
   Flood& operator=(const Flood&) = delete;
   ~Flood() { Stop(); }
@@ -591,12 +571,11 @@ class Flood {
 // Prints the figures of `w`; expects that no request failed (503s of a joining
 // node are retried and only counted).
 void ExpectNoErrors(const Workload& w) {
-  std::printf(
-      "workload: %llu ok, %llu errors, %llu unanswered, %llu retried 503s\n",
-      static_cast<unsigned long long>(w.ok()),
-      static_cast<unsigned long long>(w.errors()),
-      static_cast<unsigned long long>(w.unanswered()),
-      static_cast<unsigned long long>(w.not_ready()));
+  std::printf("workload: %llu ok, %llu errors, %llu unanswered, %llu retried 503s\n",
+              static_cast<unsigned long long>(w.ok()),
+              static_cast<unsigned long long>(w.errors()),
+              static_cast<unsigned long long>(w.unanswered()),
+              static_cast<unsigned long long>(w.not_ready()));
   std::fflush(stdout);
   EXPECT_EQ(w.errors(), 0u) << w.last_error();
 }
@@ -604,8 +583,7 @@ void ExpectNoErrors(const Workload& w) {
 // Checks every counter of `w` against the replicas (read through any node,
 // several times, after convergence): equal to the acknowledged sum, or within
 // the unknown increments when some requests went unanswered.
-void ExpectCounters(natsConnection* nc, const Workload& w,
-                    const std::string& link) {
+void ExpectCounters(natsConnection* nc, const Workload& w, const std::string& link) {
   for (const auto& [key, sums] : w.counters()) {
     const auto [acked, unknown] = sums;
     for (int i = 0; i < 3; ++i) {
@@ -698,13 +676,11 @@ TEST_F(ReplicationTest, EveryOpReplicatesAndJoinerCatchesUp) {
   };
   for (const Step& s : steps) {
     rapidjson::Document d = Op(nc(), s.op, s.body);
-    const int64_t got =
-        d.IsObject() && d.HasMember(s.field) && d[s.field].IsBool()
-            ? d[s.field].GetBool()
-            : IntField(d, s.field);
+    const int64_t got = d.IsObject() && d.HasMember(s.field) && d[s.field].IsBool()
+                            ? d[s.field].GetBool()
+                            : IntField(d, s.field);
     EXPECT_EQ(got, s.want) << s.op << " " << s.body;
-    ASSERT_TRUE(
-        ExpectConverge(nc(), two, absl::StrCat("after ", s.op, " ", s.body)));
+    ASSERT_TRUE(ExpectConverge(nc(), two, absl::StrCat("after ", s.op, " ", s.body)));
   }
 
   auto expect_values = [&](const std::string& when) {
@@ -714,43 +690,37 @@ TEST_F(ReplicationTest, EveryOpReplicatesAndJoinerCatchesUp) {
     EXPECT_EQ(Get(nc(), "gone"), std::nullopt);
     EXPECT_EQ(Get(nc(), "ctr"), "3");
     EXPECT_EQ(Get(nc(), "ctr3"), std::nullopt);
-    EXPECT_EQ(StringsField(Op(nc(), "range",
-                              "{\"key\":\"list\",\"start\":0,\"stop\":-1}"),
-                           "values"),
-              (std::vector<std::string>{"a", "c"}));
-    EXPECT_EQ(StringsField(Op(nc(), "range",
-                              "{\"key\":\"list2\",\"start\":0,\"stop\":-1}"),
-                           "values"),
-              std::vector<std::string>{});
+    EXPECT_EQ(
+        StringsField(Op(nc(), "range", "{\"key\":\"list\",\"start\":0,\"stop\":-1}"),
+                     "values"),
+        (std::vector<std::string>{"a", "c"}));
+    EXPECT_EQ(
+        StringsField(Op(nc(), "range", "{\"key\":\"list2\",\"start\":0,\"stop\":-1}"),
+                     "values"),
+        std::vector<std::string>{});
     EXPECT_EQ(StringsField(Op(nc(), "set_query", KeyBody("set")), "values"),
               (std::vector<std::string>{"m1", "m3"}));
     EXPECT_EQ(
-        StringsField(Op(nc(), "set_union", "{\"keys\":[\"set\",\"set2\"]}"),
-                     "values"),
+        StringsField(Op(nc(), "set_union", "{\"keys\":[\"set\",\"set2\"]}"), "values"),
         (std::vector<std::string>{"m1", "m3"}));
-    EXPECT_EQ(StringsField(
-                  Op(nc(), "set_intersection", "{\"keys\":[\"set\",\"set2\"]}"),
-                  "values"),
+    EXPECT_EQ(StringsField(Op(nc(), "set_intersection", "{\"keys\":[\"set\",\"set2\"]}"),
+                           "values"),
               (std::vector<std::string>{"m3"}));
-    EXPECT_EQ(
-        StringsField(Op(nc(), "keys", "{}"), "keys"),
-        (std::vector<std::string>{"ctr", "list", "set", "set2", "str", "ttl"}));
+    EXPECT_EQ(StringsField(Op(nc(), "keys", "{}"), "keys"),
+              (std::vector<std::string>{"ctr", "list", "set", "set2", "str", "ttl"}));
   };
   // Several rounds: the reads land on different nodes.
-  for (int i = 0; i < 4; ++i)
-    expect_values(absl::StrCat("two nodes, round ", i));
+  for (int i = 0; i < 4; ++i) expect_values(absl::StrCat("two nodes, round ", i));
 
   // A third node joins and catches up with everything.
   Node* c = StartNode();
   ASSERT_TRUE(c);
-  EXPECT_TRUE(absl::StrContains(c->Output(), "ready: caught up with"))
-      << c->Output();
+  EXPECT_TRUE(absl::StrContains(c->Output(), "ready: caught up with")) << c->Output();
   Snapshot last;
   ASSERT_TRUE(ExpectConverge(nc(), {a, b, c}, "joiner", "default", &last));
   EXPECT_EQ(last.nodes[2].keys, last.nodes[0].keys) << last.ToString();
   EXPECT_EQ(PingIds(nc(), absl::Seconds(1)).size(), 3u);
-  for (int i = 0; i < 6; ++i)
-    expect_values(absl::StrCat("three nodes, round ", i));
+  for (int i = 0; i < 6; ++i) expect_values(absl::StrCat("three nodes, round ", i));
 }
 
 // ---------------------------------------------------------------------------
@@ -771,8 +741,7 @@ TEST_F(ReplicationTest, PausedNodeConverges) {
   absl::SleepFor(absl::Seconds(3));
   c->process().Signal(SIGCONT);
   const uint64_t ok_at_resume = w.ok();
-  ASSERT_TRUE(
-      WaitFor([&] { return w.ok() > ok_at_resume + 100; }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return w.ok() > ok_at_resume + 100; }, absl::Seconds(30)));
   w.Stop();
   ExpectNoErrors(w);
   ASSERT_TRUE(ExpectConverge(nc(), {a, b, c}, "after pause"));
@@ -804,22 +773,19 @@ TEST_F(ReplicationTest, PausedNodeCutAsSlowConsumerReconnectsAndConverges) {
     batch.push_back(
         KeyValueBody(absl::StrCat("big", i % 10), std::string(16 * 1024, 'f')));
   }
-  Flood flood(server_->url(), "kv.default.set", batch, 32,
-              absl::Milliseconds(300));
+  Flood flood(server_->url(), "kv.default.set", batch, 32, absl::Milliseconds(300));
   c->process().Signal(SIGSTOP);
-  const bool cut = WaitFor(
-      [&] { return absl::StrContains(server_->Output(), "Slow Consumer"); },
-      absl::Seconds(30));
+  const bool cut =
+      WaitFor([&] { return absl::StrContains(server_->Output(), "Slow Consumer"); },
+              absl::Seconds(30));
   std::printf("flooded %llu sets of 16 KiB\n",
               static_cast<unsigned long long>(flood.Stop()));
   c->process().Signal(SIGCONT);
   ASSERT_TRUE(cut) << "the server did not cut the paused node; server log:\n"
                    << server_->Output();
-  EXPECT_TRUE(c->process().WaitForOutput("reconnected", absl::Seconds(30)))
-      << Logs({c});
+  EXPECT_TRUE(c->process().WaitForOutput("reconnected", absl::Seconds(30))) << Logs({c});
   const uint64_t ok_at_resume = w.ok();
-  ASSERT_TRUE(
-      WaitFor([&] { return w.ok() > ok_at_resume + 50; }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return w.ok() > ok_at_resume + 50; }, absl::Seconds(30)));
   w.Stop();
   ExpectNoErrors(w);
   ASSERT_TRUE(ExpectConverge(nc(), {a, b, c}, "after slow-consumer cut"));
@@ -851,15 +817,13 @@ TEST_F(ReplicationTest, KilledNodeReplacedByFreshNode) {
   ASSERT_TRUE(b2);
   EXPECT_NE(b2->node_id(), old_id);
   const uint64_t ok_at_join = w.ok();
-  ASSERT_TRUE(
-      WaitFor([&] { return w.ok() > ok_at_join + 100; }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return w.ok() > ok_at_join + 100; }, absl::Seconds(30)));
   w.Stop();
   ExpectNoErrors(w);
   Snapshot last;
   ASSERT_TRUE(ExpectConverge(nc(), {a, b2}, "after kill -9", "default", &last));
   for (const NodeStats& s : last.nodes) {
-    EXPECT_GT(s.vv.count(old_id), 0u)
-        << "old node id left the vv: " << last.ToString();
+    EXPECT_GT(s.vv.count(old_id), 0u) << "old node id left the vv: " << last.ToString();
     EXPECT_GT(s.vv.count(b2->node_id()), 0u) << last.ToString();
   }
   ExpectCounters(nc(), w, "default");
@@ -882,8 +846,7 @@ TEST_F(ReplicationTest, NatsServerRestartUnderWrites) {
         << Logs({n});
   }
   const uint64_t ok_after = w.ok();
-  ASSERT_TRUE(
-      WaitFor([&] { return w.ok() > ok_after + 200; }, absl::Seconds(30)));
+  ASSERT_TRUE(WaitFor([&] { return w.ok() > ok_after + 200; }, absl::Seconds(30)));
   w.Stop();
   ExpectNoErrors(w);
   ASSERT_TRUE(ExpectConverge(nc(), {a, b}, "after nats-server restart"));
@@ -917,8 +880,7 @@ TEST_F(ReplicationTest, LinksReplicateIndependently) {
   EXPECT_NE(sa.nodes[0].digest, sb.nodes[0].digest);
   // Each link's vector only holds that link's replicas.
   for (const auto& [node, seq] : sa.nodes[0].vv) {
-    EXPECT_TRUE(node == x->node_id("a") || node == y->node_id("a"))
-        << sa.ToString();
+    EXPECT_TRUE(node == x->node_id("a") || node == y->node_id("a")) << sa.ToString();
   }
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(Get(nc(), "a-0", "a"), "A");
@@ -943,15 +905,14 @@ TEST_F(ReplicationTest, StandaloneNodesShareNothing) {
   ASSERT_TRUE(y.ok()) << y.status();
   std::atomic<int> internal{0};
   natsSubscription* sub = nullptr;
-  ASSERT_EQ(
-      natsConnection_Subscribe(
-          &sub, nc(), "_kv.>",
-          [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-            static_cast<std::atomic<int>*>(closure)->fetch_add(1);
-            natsMsg_Destroy(msg);
-          },
-          &internal),
-      NATS_OK);
+  ASSERT_EQ(natsConnection_Subscribe(
+                &sub, nc(), "_kv.>",
+                [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+                  static_cast<std::atomic<int>*>(closure)->fetch_add(1);
+                  natsMsg_Destroy(msg);
+                },
+                &internal),
+            NATS_OK);
   constexpr int kKeys = 40;
   std::vector<std::string> bodies;
   for (int i = 0; i < kKeys; ++i)
@@ -965,12 +926,10 @@ TEST_F(ReplicationTest, StandaloneNodesShareNothing) {
   natsSubscription_Destroy(sub);
   const NodeStats sx = Stats(nc(), (*x)->service_id());
   const NodeStats sy = Stats(nc(), (*y)->service_id());
-  ASSERT_TRUE(sx.error.empty() && sy.error.empty())
-      << sx.ToString() << sy.ToString();
+  ASSERT_TRUE(sx.error.empty() && sy.error.empty()) << sx.ToString() << sy.ToString();
   // Each write landed on exactly one node and stayed there.
-  EXPECT_EQ(sx.keys + sy.keys, static_cast<uint64_t>(kKeys))
-      << sx.ToString() << "\n"
-      << sy.ToString();
+  EXPECT_EQ(sx.keys + sy.keys, static_cast<uint64_t>(kKeys)) << sx.ToString() << "\n"
+                                                             << sy.ToString();
   EXPECT_GT(sx.keys, 0u);
   EXPECT_GT(sy.keys, 0u);
   EXPECT_NE(sx.digest, sy.digest);

@@ -88,7 +88,8 @@ int Failure(absl::string_view message) {
 
 absl::StatusOr<Settings> SettingsFromFlags() {
   Settings s;
-  absl::StatusOr<std::vector<int>> inflight = ParseInflightList(absl::GetFlag(FLAGS_inflight));
+  absl::StatusOr<std::vector<int>> inflight =
+      ParseInflightList(absl::GetFlag(FLAGS_inflight));
   if (!inflight.ok()) return inflight.status();
   s.inflight = *inflight;
   const std::string baseline = absl::GetFlag(FLAGS_baseline);
@@ -97,7 +98,8 @@ absl::StatusOr<Settings> SettingsFromFlags() {
   }
   s.echo = baseline == "echo";
   s.kvd = absl::GetFlag(FLAGS_kvd);
-  if (!s.kvd && !s.echo) return absl::InvalidArgumentError("--nokvd needs --baseline echo");
+  if (!s.kvd && !s.echo)
+    return absl::InvalidArgumentError("--nokvd needs --baseline echo");
   if (absl::GetFlag(FLAGS_duration) <= absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_warmup) < absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_timeout) <= absl::ZeroDuration()) {
@@ -135,7 +137,9 @@ absl::Status CheckKvd(natsConnection* nc, const Workload& workload,
 absl::Status Preload(natsConnection* nc, const Workload& workload) {
   LoadOptions load;
   load.subjects = {OpSubject(absl::GetFlag(FLAGS_link), "set")};
-  load.next = [&workload](uint64_t seq) { return WorkItem{0, &workload.PreloadBody(seq)}; };
+  load.next = [&workload](uint64_t seq) {
+    return WorkItem{0, &workload.PreloadBody(seq)};
+  };
   load.inflight = kPreloadInflight;
   load.timeout = absl::GetFlag(FLAGS_timeout);
   load.total = static_cast<uint64_t>(workload.keys());
@@ -217,7 +221,8 @@ int Main(int argc, char** argv) {
   transport::SetUsage(kUsage);
   transport::HandleHelp(argc, argv);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  if (rest.size() > 1) return UsageError(absl::StrCat("unexpected argument '", rest[1], "'"));
+  if (rest.size() > 1)
+    return UsageError(absl::StrCat("unexpected argument '", rest[1], "'"));
   transport::ConnectOptions options = transport::OptionsFromFlags();
   options.send_asap = absl::GetFlag(FLAGS_send_asap);
   if (absl::GetFlag(FLAGS_serve_echo)) {
@@ -226,13 +231,15 @@ int Main(int argc, char** argv) {
   }
   absl::StatusOr<Settings> settings = SettingsFromFlags();
   if (!settings.ok()) return UsageError(settings.status().message());
-  absl::StatusOr<Workload> workload = Workload::Create(
-      absl::GetFlag(FLAGS_op), absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_value_size));
+  absl::StatusOr<Workload> workload =
+      Workload::Create(absl::GetFlag(FLAGS_op), absl::GetFlag(FLAGS_keys),
+                       absl::GetFlag(FLAGS_value_size));
   if (!workload.ok()) return UsageError(workload.status().message());
   if (options.name.empty()) options.name = "kvbench";
   absl::StatusOr<transport::Connection> nc = transport::Connect(options);
   if (!nc.ok()) return Failure(nc.status().message());
-  absl::StatusOr<std::vector<BenchRow>> rows = RunAll(nc->get(), options, *settings, *workload);
+  absl::StatusOr<std::vector<BenchRow>> rows =
+      RunAll(nc->get(), options, *settings, *workload);
   if (!rows.ok()) return Failure(rows.status().message());
   if (absl::GetFlag(FLAGS_json)) {
     std::cout << FormatBenchJson(*rows) << "\n";

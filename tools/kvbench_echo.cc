@@ -37,7 +37,8 @@ void OnEchoRequest(natsConnection* nc, natsSubscription* sub, natsMsg* msg,
 
 std::vector<std::string> ChildArgs(const transport::ConnectOptions& o,
                                    const std::string& subject) {
-  std::vector<std::string> args = {"kvbench", "--serve_echo",
+  std::vector<std::string> args = {"kvbench",
+                                   "--serve_echo",
                                    absl::StrCat("--echo_subject=", subject),
                                    absl::StrCat("--server=", o.servers),
                                    "--name=kvbench-echo",
@@ -56,8 +57,10 @@ std::vector<std::string> ChildEnvironment(const transport::ConnectOptions& o) {
     if (!absl::StartsWith(*e, "NATS_")) env.emplace_back(*e);
   }
   const std::pair<const char*, const std::string*> secrets[] = {
-      {"NATS_CREDS", &o.creds_file}, {"NATS_NKEY", &o.nkey_seed_file},
-      {"NATS_USER", &o.user},        {"NATS_PASSWORD", &o.password},
+      {"NATS_CREDS", &o.creds_file},
+      {"NATS_NKEY", &o.nkey_seed_file},
+      {"NATS_USER", &o.user},
+      {"NATS_PASSWORD", &o.password},
       {"NATS_TOKEN", &o.token}};
   for (const auto& [name, value] : secrets) {
     if (!value->empty()) env.push_back(absl::StrCat(name, "=", *value));
@@ -85,14 +88,14 @@ absl::Status ServeEcho(const transport::ConnectOptions& options,
   absl::StatusOr<transport::Connection> nc = transport::Connect(options);
   if (!nc.ok()) return nc.status();
   natsSubscription* sub = nullptr;
-  natsStatus s = natsConnection_Subscribe(&sub, nc->get(), subject.c_str(),
-                                          OnEchoRequest, nullptr);
+  natsStatus s =
+      natsConnection_Subscribe(&sub, nc->get(), subject.c_str(), OnEchoRequest, nullptr);
   if (s == NATS_OK) s = natsSubscription_SetPendingLimits(sub, -1, -1);
   if (s == NATS_OK) s = natsConnection_Flush(nc->get());
   if (s != NATS_OK) {
     natsSubscription_Destroy(sub);
-    return absl::UnavailableError(absl::StrCat("echo: cannot subscribe to ", subject,
-                                               ": ", natsStatus_GetText(s)));
+    return absl::UnavailableError(
+        absl::StrCat("echo: cannot subscribe to ", subject, ": ", natsStatus_GetText(s)));
   }
   int signal = 0;
   sigwait(&stop, &signal);
@@ -129,9 +132,9 @@ absl::StatusOr<std::unique_ptr<EchoProcess>> EchoProcess::Start(
     }
     if (Probe(nc, subject, "{}", absl::Milliseconds(250)).ok()) return echo;
     if (absl::Now() > deadline) {
-      return absl::UnavailableError(absl::StrCat(
-          "the echo responder did not answer on ", subject, " within ",
-          absl::FormatDuration(kReadyTimeout)));
+      return absl::UnavailableError(absl::StrCat("the echo responder did not answer on ",
+                                                 subject, " within ",
+                                                 absl::FormatDuration(kReadyTimeout)));
     }
     absl::SleepFor(absl::Milliseconds(50));
   }

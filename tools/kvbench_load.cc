@@ -49,8 +49,7 @@ uint64_t SeqOf(const char* subject) {
 // caller's; all run state is guarded by mu_.
 class LoadRun {
  public:
-  LoadRun(natsConnection* nc, const LoadOptions& options)
-      : nc_(nc), options_(options) {}
+  LoadRun(natsConnection* nc, const LoadOptions& options) : nc_(nc), options_(options) {}
   LoadRun(const LoadRun&) = delete;
   LoadRun& operator=(const LoadRun&) = delete;
   ~LoadRun() {
@@ -180,8 +179,8 @@ bool LoadRun::AdvanceLocked(int64_t now) {
 
 void LoadRun::ProgressLocked(int64_t now) {
   if (options_.progress_label.empty() || now - last_progress_ < 1000000000) return;
-  const double rate =
-      (finished_ - finished_at_last_progress_) * 1e9 / std::max<int64_t>(1, now - last_progress_);
+  const double rate = (finished_ - finished_at_last_progress_) * 1e9 /
+                      std::max<int64_t>(1, now - last_progress_);
   const char* phase = options_.total > 0 ? "" : measuring_ ? " measuring" : " warm-up";
   std::fprintf(stderr, "kvbench: %s%s %.0fs: %llu requests, %.0f req/s\n",
                options_.progress_label.c_str(), phase, (now - started_) / 1e9,

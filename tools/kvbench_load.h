@@ -5,12 +5,12 @@
 #ifndef TOOLS_KVBENCH_LOAD_H_
 #define TOOLS_KVBENCH_LOAD_H_
 
+#include <nats/nats.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <nats/nats.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -38,9 +38,9 @@ struct LoadOptions {
 };
 
 struct LoadResult {
-  double seconds = 0;       // the measured window
-  uint64_t requests = 0;    // replies in the window
-  uint64_t errors = 0;      // error-header replies and timeouts in the window
+  double seconds = 0;     // the measured window
+  uint64_t requests = 0;  // replies in the window
+  uint64_t errors = 0;    // error-header replies and timeouts in the window
   uint64_t no_responders = 0;
   LatencyRecorder latencies;
 };

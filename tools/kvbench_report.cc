@@ -64,23 +64,26 @@ void SetLatencies(LatencyRecorder* latencies, BenchRow* row) {
 }
 
 std::string FormatBenchTable(const std::vector<BenchRow>& rows) {
-  const bool with_echo = std::any_of(rows.begin(), rows.end(),
-                                     [](const BenchRow& r) { return r.target == "echo"; });
-  std::vector<Column> columns = {
-      {"target"},         {"op"},          {"in-flight", true}, {"req/s", true},
-      {"p50 us", true},   {"p90 us", true}, {"p99 us", true},    {"max us", true},
-      {"errors", true}};
+  const bool with_echo = std::any_of(
+      rows.begin(), rows.end(), [](const BenchRow& r) { return r.target == "echo"; });
+  std::vector<Column> columns = {{"target"},       {"op"},           {"in-flight", true},
+                                 {"req/s", true},  {"p50 us", true}, {"p90 us", true},
+                                 {"p99 us", true}, {"max us", true}, {"errors", true}};
   if (with_echo) {
     columns.push_back({"req/s vs echo", true});
     columns.push_back({"p50 vs echo", true});
   }
   std::vector<std::vector<std::string>> cells;
   for (const BenchRow& r : rows) {
-    std::vector<std::string> line = {
-        r.target,          r.op,           absl::StrCat(r.inflight),
-        absl::StrFormat("%.0f", r.RequestsPerSecond()),
-        Micros(r.p50_ns),  Micros(r.p90_ns), Micros(r.p99_ns), Micros(r.max_ns),
-        absl::StrCat(r.errors)};
+    std::vector<std::string> line = {r.target,
+                                     r.op,
+                                     absl::StrCat(r.inflight),
+                                     absl::StrFormat("%.0f", r.RequestsPerSecond()),
+                                     Micros(r.p50_ns),
+                                     Micros(r.p90_ns),
+                                     Micros(r.p99_ns),
+                                     Micros(r.max_ns),
+                                     absl::StrCat(r.errors)};
     if (const BenchRow* echo = EchoFor(r, rows)) {
       line.push_back(absl::StrFormat(
           "%.2fx", Ratio(r.RequestsPerSecond(), echo->RequestsPerSecond())));
@@ -139,9 +142,9 @@ absl::StatusOr<std::vector<int>> ParseInflightList(absl::string_view text) {
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     int n = 0;
     if (!absl::SimpleAtoi(part, &n) || n < 1 || n > kMaxInflight) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--inflight takes positive integers up to ", kMaxInflight,
-          ", comma-separated (e.g. 1,128); got '", text, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--inflight takes positive integers up to ", kMaxInflight,
+                       ", comma-separated (e.g. 1,128); got '", text, "'"));
     }
     out.push_back(n);
   }

@@ -46,9 +46,9 @@ BenchRow Row(const char* target, int inflight, uint64_t requests, int64_t p50_us
 }
 
 TEST(FormatBenchTable, RatiosToTheEchoRowOfTheSameInflight) {
-  const std::string table = FormatBenchTable(
-      {Row("echo", 1, 100000, 50), Row("kvd", 1, 90000, 60),
-       Row("echo", 128, 1000000, 500), Row("kvd", 128, 500000, 1000)});
+  const std::string table =
+      FormatBenchTable({Row("echo", 1, 100000, 50), Row("kvd", 1, 90000, 60),
+                        Row("echo", 128, 1000000, 500), Row("kvd", 128, 500000, 1000)});
   EXPECT_EQ(table,
             "target  op   in-flight   req/s  p50 us  p90 us  p99 us  max us  errors"
             "  req/s vs echo  p50 vs echo\n"

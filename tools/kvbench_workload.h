@@ -23,8 +23,8 @@ class Workload {
   // `op`: get, set, add, push or mixed (80% get, 20% set). Keys are
   // "k:000000".."k:<keys-1>" for strings, "c:..." for add's counters and
   // "l:..." for push's lists (so ops never meet a key of another type);
-  // values are `value_size` printable ASCII bytes. InvalidArgument for an unknown op or a key space
-  // or value size out of range (keys 1..10,000,000, value size 0..64 MiB).
+  // values are `value_size` printable ASCII bytes. InvalidArgument for an unknown op or a
+  // key space or value size out of range (keys 1..10,000,000, value size 0..64 MiB).
   static absl::StatusOr<Workload> Create(absl::string_view op, int64_t keys,
                                          int64_t value_size);
 

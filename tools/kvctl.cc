@@ -3,12 +3,12 @@
 // info and stats query the NATS micro-services discovery subjects.
 // `kvctl help` lists every op with its equivalent `nats req` line.
 
+#include <nats/nats.h>
+
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include <nats/nats.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -84,13 +84,13 @@ absl::StatusOr<CallResult> Call(natsConnection* nc, const std::string& subject,
   }
   if (s == NATS_TIMEOUT) {
     return absl::UnavailableError(absl::StrCat("no reply on ", subject, " within ",
-                                               absl::FormatDuration(timeout),
-                                               " (server ", ServerUrls(), ")"));
+                                               absl::FormatDuration(timeout), " (server ",
+                                               ServerUrls(), ")"));
   }
   if (s != NATS_OK) {
-    return absl::UnavailableError(absl::StrCat("request on ", subject, " failed: ",
-                                               natsStatus_GetText(s), " (server ",
-                                               ServerUrls(), ")"));
+    return absl::UnavailableError(absl::StrCat("request on ", subject,
+                                               " failed: ", natsStatus_GetText(s),
+                                               " (server ", ServerUrls(), ")"));
   }
   CallResult result;
   result.body.assign(natsMsg_GetData(reply), natsMsg_GetDataLength(reply));
@@ -134,8 +134,8 @@ absl::StatusOr<std::vector<std::string>> CollectReplies(natsConnection* nc,
   natsSubscription_Destroy(sub);
   natsInbox_Destroy(inbox);
   if (s != NATS_OK) {
-    return absl::UnavailableError(absl::StrCat("request on ", subject, " failed: ",
-                                               natsStatus_GetText(s)));
+    return absl::UnavailableError(
+        absl::StrCat("request on ", subject, " failed: ", natsStatus_GetText(s)));
   }
   return replies;
 }
@@ -145,7 +145,8 @@ int RunDiscovery(const std::string& verb, absl::Duration wait) {
   if (!nc.ok()) return Failure(nc.status().message());
   std::string upper = verb == "ls" ? "PING" : verb == "info" ? "INFO" : "STATS";
   const std::string subject = absl::StrCat("$SRV.", upper, ".kv");
-  absl::StatusOr<std::vector<std::string>> replies = CollectReplies(nc->get(), subject, wait);
+  absl::StatusOr<std::vector<std::string>> replies =
+      CollectReplies(nc->get(), subject, wait);
   if (!replies.ok()) return Failure(replies.status().message());
   if (replies->empty()) {
     return Failure(absl::StrCat("no kv service answered on ", subject, " within ",
@@ -196,7 +197,8 @@ int RunKeys(natsConnection* nc, const OpSpec& op, const std::vector<std::string>
     }
     std::cout.flush();
     if (page->cursor.empty() || (cap && printed >= *cap)) return kExitOk;
-    if (page->cursor == options.cursor) return Failure("keys: the cursor did not advance");
+    if (page->cursor == options.cursor)
+      return Failure("keys: the cursor did not advance");
     options.cursor = page->cursor;
   }
 }
@@ -248,9 +250,9 @@ absl::StatusOr<std::vector<std::string>> ParseArgs(int argc, char** argv) {
   const ScannedArgs scanned =
       PreScanArgs(std::vector<std::string>(argv, argv + argc), AbslFlagKind);
   if (!scanned.unknown_flags.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown flag '", scanned.unknown_flags[0],
-        "' (a value starting with '-' goes after --: kvctl set k -- -x)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown flag '", scanned.unknown_flags[0],
+                     "' (a value starting with '-' goes after --: kvctl set k -- -x)"));
   }
   std::vector<char*> flag_argv;
   for (const std::string& a : scanned.for_flag_parser) {
@@ -274,7 +276,8 @@ int Main(int argc, char** argv) {
   const std::vector<std::string> args(positional.begin() + 1, positional.end());
   if (verb == "help") return RunHelp(args);
   if (verb == "ls" || verb == "info" || verb == "stats") {
-    if (!args.empty()) return UsageError(absl::StrCat(verb, " takes no arguments"), nullptr);
+    if (!args.empty())
+      return UsageError(absl::StrCat(verb, " takes no arguments"), nullptr);
     absl::Duration wait = absl::GetFlag(FLAGS_timeout);
     return RunDiscovery(verb, wait > absl::ZeroDuration() ? wait : kDiscoveryWait);
   }

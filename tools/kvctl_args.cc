@@ -73,8 +73,8 @@ std::vector<std::string> MergeNegatives(
 FlagKind AbslFlagKind(absl::string_view name) {
   // absl's usage flags are handled by its parser, not registered.
   static constexpr const char* kUsageFlags[] = {
-      "help",      "helpfull",  "helpshort", "helppackage",
-      "helpon",    "helpmatch", "version",   "only_check_args"};
+      "help",   "helpfull",  "helpshort", "helppackage",
+      "helpon", "helpmatch", "version",   "only_check_args"};
   for (const char* usage : kUsageFlags) {
     if (name == usage) return FlagKind::kSwitch;
   }

@@ -82,8 +82,8 @@ std::string FormatInfoReplies(const std::vector<std::string>& replies) {
   std::string out;
   for (const auto& doc : ParseInstances(replies)) {
     if (!out.empty()) out += "\n";
-    absl::StrAppend(&out, StringField(*doc, "name"), " ",
-                    StringField(*doc, "version"), "  id ", StringField(*doc, "id"));
+    absl::StrAppend(&out, StringField(*doc, "name"), " ", StringField(*doc, "version"),
+                    "  id ", StringField(*doc, "id"));
     const std::string description = StringField(*doc, "description");
     if (!description.empty()) absl::StrAppend(&out, "  (", description, ")");
     out += "\n";

@@ -14,9 +14,9 @@
 namespace kv::tools {
 namespace {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>,
-                                     rapidjson::UTF8<>, rapidjson::CrtAllocator,
-                                     rapidjson::kWriteValidateEncodingFlag>;
+using JsonWriter =
+    rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
+                      rapidjson::CrtAllocator, rapidjson::kWriteValidateEncodingFlag>;
 
 // Builds one JSON object; remembers the first string that is not UTF-8.
 class RequestWriter {
@@ -27,8 +27,8 @@ class RequestWriter {
     Key(key);
     if (!writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size())) &&
         status_.ok()) {
-      status_ = absl::InvalidArgumentError(
-          absl::StrCat("'", key, "' is not valid UTF-8"));
+      status_ =
+          absl::InvalidArgumentError(absl::StrCat("'", key, "' is not valid UTF-8"));
     }
   }
   void Int(absl::string_view key, int64_t value) {
@@ -103,9 +103,8 @@ absl::Status CheckArgCount(const OpSpec& op, size_t n) {
   const bool too_few = static_cast<int>(n) < op.min_args;
   const bool too_many = op.max_args >= 0 && static_cast<int>(n) > op.max_args;
   if (!too_few && !too_many) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(op.name, " takes ", op.args, " (got ", n, " argument",
-                   n == 1 ? "" : "s", ")"));
+  return absl::InvalidArgumentError(absl::StrCat(op.name, " takes ", op.args, " (got ", n,
+                                                 " argument", n == 1 ? "" : "s", ")"));
 }
 
 // Writes the request fields in table order: positional ones from `args` (a
@@ -178,8 +177,7 @@ absl::StatusOr<std::string> FormatGet(const rapidjson::Document& doc,
     return MissingField("value", "the string", body);
   }
   return absl::StrCat(
-      absl::string_view(value->value.GetString(), value->value.GetStringLength()),
-      "\n");
+      absl::string_view(value->value.GetString(), value->value.GetStringLength()), "\n");
 }
 
 // The example request of `spec` as kvctl arguments and options.
@@ -365,7 +363,8 @@ std::optional<ServiceError> FindServiceError(const char* code_header,
   if (error == doc.MemberEnd() || !error->value.IsObject()) return std::nullopt;
   ServiceError e;
   auto code = error->value.FindMember("code");
-  if (code != error->value.MemberEnd() && code->value.IsInt()) e.code = code->value.GetInt();
+  if (code != error->value.MemberEnd() && code->value.IsInt())
+    e.code = code->value.GetInt();
   auto message = error->value.FindMember("message");
   if (message != error->value.MemberEnd() && message->value.IsString()) {
     e.message = message->value.GetString();
@@ -378,8 +377,7 @@ std::string OpSubject(absl::string_view link, absl::string_view op) {
 }
 
 std::string NatsReqLine(const OpSpec& op, absl::string_view link) {
-  return absl::StrCat("nats req ", OpSubject(link, op.name), " '", op.api->example,
-                      "'");
+  return absl::StrCat("nats req ", OpSubject(link, op.name), " '", op.api->example, "'");
 }
 
 std::string UsageText(absl::string_view link) {
@@ -395,8 +393,8 @@ std::string UsageText(absl::string_view link) {
     absl::StrAppend(&out, head, " ", op.api->summary, "\n      ", NatsReqLine(op, link),
                     "\n");
   }
-  absl::StrAppend(&out, "\nservice discovery (NATS micro protocol):\n",
-                  kDiscoveryHelp, "\n", kFlagsHelp);
+  absl::StrAppend(&out, "\nservice discovery (NATS micro protocol):\n", kDiscoveryHelp,
+                  "\n", kFlagsHelp);
   return out;
 }
 
@@ -411,9 +409,10 @@ std::string OpHelp(const OpSpec& op, absl::string_view link) {
   }
   return absl::StrCat("usage: kvctl [flags] ", op.name, " ", op.args, "\n\n  ",
                       op.api->summary, "\n\n  subject: ", OpSubject(link, op.name),
-                      "\n  request: ", codec::RequestDoc(*op.api), "\n  reply:   ",
-                      codec::ReplyDoc(*op.api), "\n\n  example: ", example,
-                      "\n  same as: ", NatsReqLine(op, link), "\n");
+                      "\n  request: ", codec::RequestDoc(*op.api),
+                      "\n  reply:   ", codec::ReplyDoc(*op.api),
+                      "\n\n  example: ", example, "\n  same as: ", NatsReqLine(op, link),
+                      "\n");
 }
 
 }  // namespace kv::tools

@@ -5,8 +5,8 @@
 namespace kv::tools {
 namespace {
 
-void AppendCell(const std::string& cell, size_t width, bool right_aligned,
-                bool last, std::string* line) {
+void AppendCell(const std::string& cell, size_t width, bool right_aligned, bool last,
+                std::string* line) {
   const std::string padding(width - std::min(width, cell.size()), ' ');
   if (right_aligned) {
     *line += padding + cell;
@@ -23,8 +23,7 @@ void AppendLine(const std::vector<Column>& columns, const std::vector<size_t>& w
     if (c > 0) line += "  ";
     const std::string empty;
     const std::string& cell = c < cells.size() ? cells[c] : empty;
-    AppendCell(cell, widths[c], columns[c].right_aligned, c + 1 == columns.size(),
-               &line);
+    AppendCell(cell, widths[c], columns[c].right_aligned, c + 1 == columns.size(), &line);
   }
   while (!line.empty() && line.back() == ' ') line.pop_back();
   *out += line + "\n";

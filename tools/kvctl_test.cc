@@ -118,7 +118,8 @@ TEST(BuildRequest, EscapesArbitraryUtf8) {
 }
 
 TEST(BuildRequest, UsageErrors) {
-  EXPECT_NE(Request("get", {}).find("get takes KEY (got 0 arguments)"), std::string::npos);
+  EXPECT_NE(Request("get", {}).find("get takes KEY (got 0 arguments)"),
+            std::string::npos);
   EXPECT_NE(Request("get", {"a", "b"}).find("ERROR"), std::string::npos);
   EXPECT_NE(Request("add", {"c", "x"}).find("N must be an integer"), std::string::npos);
   EXPECT_NE(Request("range", {"l", "0", "end"}).find("STOP"), std::string::npos);

@@ -65,8 +65,7 @@ struct Reader {
   std::istream stream;
   InArchive ar;
 
-  explicit Reader(absl::string_view bytes)
-      : buf(bytes), stream(&buf), ar(stream) {}
+  explicit Reader(absl::string_view bytes) : buf(bytes), stream(&buf), ar(stream) {}
 
   uint64_t Count() {
     cereal::size_type n = 0;
@@ -153,7 +152,8 @@ struct Reader {
     uint8_t kind = 0;
     ar(magic, kind, version);
     if (magic != kMagic) throw cereal::Exception("not a natskv message");
-    if (kind != static_cast<uint8_t>(want)) throw cereal::Exception("unexpected message kind");
+    if (kind != static_cast<uint8_t>(want))
+      throw cereal::Exception("unexpected message kind");
     if (version != kFormatVersion) throw cereal::Exception("unsupported format version");
   }
   void End() {
@@ -225,8 +225,7 @@ struct Writer {
 
 // Runs a decode, turning cereal's exceptions (short reads, bad lengths) into a status.
 template <typename T, typename DecodeFn>
-absl::StatusOr<T> Decode(absl::string_view bytes, MessageKind kind,
-                         DecodeFn decode) {
+absl::StatusOr<T> Decode(absl::string_view bytes, MessageKind kind, DecodeFn decode) {
   try {
     Reader r(bytes);
     r.Header(kind);

@@ -20,8 +20,8 @@ namespace kv::codec {
 inline constexpr uint32_t kFormatVersion = 1;
 
 enum class MessageKind : uint8_t {
-  kEvents = 1,     // one or more change events
-  kDelta = 2,      // a chunk of a catch-up answer
+  kEvents = 1,  // one or more change events
+  kDelta = 2,   // a chunk of a catch-up answer
   kSyncRequest = 3,
   kHeartbeat = 4,
 };

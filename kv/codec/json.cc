@@ -31,8 +31,8 @@ absl::Status FieldError(absl::string_view field, absl::string_view accepted) {
 }
 
 // Reads member `name` of `obj` into `out`, checking its type.
-absl::Status ReadString(const rapidjson::Value& v, absl::string_view name,
-                        bool non_empty, std::string* out) {
+absl::Status ReadString(const rapidjson::Value& v, absl::string_view name, bool non_empty,
+                        std::string* out) {
   if (!v.IsString() || (non_empty && v.GetStringLength() == 0)) {
     return FieldError(name, non_empty ? "a non-empty string" : "a string");
   }
@@ -40,8 +40,7 @@ absl::Status ReadString(const rapidjson::Value& v, absl::string_view name,
   return absl::OkStatus();
 }
 
-absl::Status ReadInt(const rapidjson::Value& v, absl::string_view name,
-                     int64_t* out) {
+absl::Status ReadInt(const rapidjson::Value& v, absl::string_view name, int64_t* out) {
   if (!v.IsInt64()) {
     // Accept 5.0 but not 5.5 or 1e300.
     if (v.IsDouble()) {
@@ -109,8 +108,8 @@ absl::Status ReadField(const FieldSpec& f, const rapidjson::Value& v, size_t max
     case FieldType::kKeyList:
       if (!v.IsArray()) return FieldError(name, "an array of non-empty strings");
       if (v.Size() > max_keys) {
-        return absl::OutOfRangeError(absl::StrCat(
-            "field '", name, "' must list at most ", max_keys, " keys"));
+        return absl::OutOfRangeError(
+            absl::StrCat("field '", name, "' must list at most ", max_keys, " keys"));
       }
       for (const auto& k : v.GetArray()) {
         if (!k.IsString() || k.GetStringLength() == 0) {
@@ -148,8 +147,7 @@ class Json {
 
 }  // namespace
 
-absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
-                                        size_t max_keys) {
+absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t max_keys) {
   const OpSpec& spec = SpecOf(op);
   std::vector<absl::string_view> names;
   for (const FieldSpec& f : spec.fields) names.push_back(f.name);
@@ -162,8 +160,7 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
   if (doc.HasParseError()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "body is not valid JSON (", rapidjson::GetParseError_En(doc.GetParseError()),
-        " at offset ", doc.GetErrorOffset(), "); expected an object with ",
-        accepted));
+        " at offset ", doc.GetErrorOffset(), "); expected an object with ", accepted));
   }
   if (!doc.IsObject()) {
     return absl::InvalidArgumentError(
@@ -171,9 +168,9 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
   }
   for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
     if (FindField(spec, View(m->name)) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown field '", View(m->name), "' for ", spec.name, "; accepted: ",
-          accepted));
+      return absl::InvalidArgumentError(absl::StrCat("unknown field '", View(m->name),
+                                                     "' for ", spec.name,
+                                                     "; accepted: ", accepted));
     }
   }
   for (const FieldSpec& f : spec.fields) {
@@ -217,8 +214,7 @@ std::string IntReply(absl::string_view field, int64_t value) {
   return j.Done();
 }
 
-std::string ValuesReply(absl::string_view field,
-                        const std::vector<std::string>& values) {
+std::string ValuesReply(absl::string_view field, const std::vector<std::string>& values) {
   Json j;
   j.Key(field).w().StartArray();
   for (const std::string& v : values) String(j.w(), v);
@@ -226,8 +222,7 @@ std::string ValuesReply(absl::string_view field,
   return j.Done();
 }
 
-std::string KeysReply(const std::vector<std::string>& keys,
-                      absl::string_view cursor) {
+std::string KeysReply(const std::vector<std::string>& keys, absl::string_view cursor) {
   Json j;
   j.Key("keys").w().StartArray();
   for (const std::string& k : keys) String(j.w(), k);
@@ -244,7 +239,9 @@ std::string Reply(Op op, bool result) {
   return spec.reply == ReplyShape::kOk ? OkReply() : BoolReply(spec.reply_field, result);
 }
 
-std::string Reply(Op op, int64_t result) { return IntReply(SpecOf(op).reply_field, result); }
+std::string Reply(Op op, int64_t result) {
+  return IntReply(SpecOf(op).reply_field, result);
+}
 
 std::string Reply(Op op, const std::vector<std::string>& result) {
   return ValuesReply(SpecOf(op).reply_field, result);

@@ -22,15 +22,15 @@ namespace kv::codec {
 // The fields of any request; each op fills the ones it takes.
 struct ApiRequest {
   std::string key;
-  std::string value;                  // set, push, list_del, set_add, set_remove
-  int64_t delta = 0;                  // add ("value" is an integer there)
-  std::optional<double> expires;      // set: seconds
-  int64_t start = 0;                  // range
-  int64_t stop = 0;                   // range
-  std::vector<std::string> keys;      // set_union, set_intersection
-  std::string prefix;                 // keys
-  uint64_t limit = 0;                 // keys (0 = server default)
-  std::string cursor;                 // keys
+  std::string value;              // set, push, list_del, set_add, set_remove
+  int64_t delta = 0;              // add ("value" is an integer there)
+  std::optional<double> expires;  // set: seconds
+  int64_t start = 0;              // range
+  int64_t stop = 0;               // range
+  std::vector<std::string> keys;  // set_union, set_intersection
+  std::string prefix;             // keys
+  uint64_t limit = 0;             // keys (0 = server default)
+  std::string cursor;             // keys
 };
 
 // Parses the body of a request for `op`, with the fields and types of its row in
@@ -38,8 +38,7 @@ struct ApiRequest {
 // form, e.g. "field 'key' must be a non-empty string"; a missing required field
 // ("field 'key' is required for get") and an unknown field (usually a typo) are
 // errors too. OutOfRange for more than `max_keys` entries in "keys".
-absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body,
-                                        size_t max_keys);
+absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t max_keys);
 
 // The reply of `op` to its result, in the shape and under the field name that the
 // operation table (ops.h) gives the op: `bool` for kOk and kBool ops, `int64_t` for
@@ -51,7 +50,7 @@ std::string Reply(Op op, const std::vector<std::string>& result);
 // Reply bodies.
 std::string GetReply(const std::optional<std::string>& value);
 std::string OkReply();
-std::string BoolReply(absl::string_view field, bool value);  // {"deleted":true}
+std::string BoolReply(absl::string_view field, bool value);    // {"deleted":true}
 std::string IntReply(absl::string_view field, int64_t value);  // {"length":3}
 std::string ValuesReply(absl::string_view field, const std::vector<std::string>& values);
 std::string KeysReply(const std::vector<std::string>& keys, absl::string_view cursor);

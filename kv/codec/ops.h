@@ -64,8 +64,8 @@ enum class ReplyShape {
 // One row of the table.
 struct OpSpec {
   Op op;
-  absl::string_view name;     // "get", "set_add", ...: the last subject token
-  absl::string_view summary;  // one line, what the op does and answers
+  absl::string_view name;         // "get", "set_add", ...: the last subject token
+  absl::string_view summary;      // one line, what the op does and answers
   std::vector<FieldSpec> fields;  // in the order the docs list them
   ReplyShape reply;
   absl::string_view reply_field;  // the member named by kBool/kInt/kValues

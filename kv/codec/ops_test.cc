@@ -59,8 +59,8 @@ std::string Body(const OpSpec& spec, absl::string_view skip = "",
   std::vector<std::string> members;
   for (const FieldSpec& f : spec.fields) {
     if (f.name == skip) continue;
-    members.push_back(absl::StrCat("\"", f.name, "\":",
-                                   f.name == bad ? BadValue(f.type) : GoodValue(f.type)));
+    members.push_back(absl::StrCat(
+        "\"", f.name, "\":", f.name == bad ? BadValue(f.type) : GoodValue(f.type)));
   }
   return absl::StrCat("{", absl::StrJoin(members, ","), "}");
 }
@@ -104,8 +104,8 @@ TEST(OpTable, ParserAgreesWithTheTable) {
       auto without = ParseRequest(spec.op, Body(spec, f.name), kMaxKeys);
       if (f.required) {
         EXPECT_EQ(without.status(),
-                  absl::InvalidArgumentError(absl::StrCat(
-                      "field '", f.name, "' is required for ", spec.name)));
+                  absl::InvalidArgumentError(
+                      absl::StrCat("field '", f.name, "' is required for ", spec.name)));
       } else {
         EXPECT_TRUE(without.ok()) << f.name << ": " << without.status();
       }
@@ -118,20 +118,19 @@ TEST(OpTable, ParserAgreesWithTheTable) {
 
     std::string extra = Body(spec);
     extra.insert(extra.size() - 1, extra.size() > 2 ? ",\"zzz\":1" : "\"zzz\":1");
-    EXPECT_EQ(ParseRequest(spec.op, extra, kMaxKeys).status(),
-              absl::InvalidArgumentError(absl::StrCat(
-                  "unknown field 'zzz' for ", spec.name, "; accepted: ",
-                  Accepted(spec))));
+    EXPECT_EQ(
+        ParseRequest(spec.op, extra, kMaxKeys).status(),
+        absl::InvalidArgumentError(absl::StrCat("unknown field 'zzz' for ", spec.name,
+                                                "; accepted: ", Accepted(spec))));
     // A field another op takes is unknown here.
     for (const OpSpec& other : OpTable()) {
       for (const FieldSpec& f : other.fields) {
         if (FindField(spec, f.name) != nullptr) continue;
         const std::string body =
             absl::StrCat("{\"", f.name, "\":", GoodValue(f.type), "}");
-        EXPECT_TRUE(absl::StartsWith(ParseRequest(spec.op, body, kMaxKeys)
-                                         .status()
-                                         .message(),
-                                     absl::StrCat("unknown field '", f.name, "'")))
+        EXPECT_TRUE(
+            absl::StartsWith(ParseRequest(spec.op, body, kMaxKeys).status().message(),
+                             absl::StrCat("unknown field '", f.name, "'")))
             << body;
       }
     }

@@ -79,10 +79,9 @@ absl::Status NatsBus::Publish(absl::string_view subject, absl::string_view reply
   const std::string s(subject);
   const std::string r(reply);
   const int n = static_cast<int>(data.size());
-  const natsStatus st =
-      r.empty() ? natsConnection_Publish(nc_, s.c_str(), data.data(), n)
-                : natsConnection_PublishRequest(nc_, s.c_str(), r.c_str(),
-                                                data.data(), n);
+  const natsStatus st = r.empty() ? natsConnection_Publish(nc_, s.c_str(), data.data(), n)
+                                  : natsConnection_PublishRequest(
+                                        nc_, s.c_str(), r.c_str(), data.data(), n);
   if (st != NATS_OK) return absl::UnavailableError(natsStatus_GetText(st));
   return absl::OkStatus();
 }
@@ -95,10 +94,10 @@ absl::StatusOr<std::unique_ptr<Subscription>> NatsBus::Subscribe(
   const std::string q(queue_group);
   natsSubscription* sub = nullptr;
   const natsStatus st =
-      q.empty() ? natsConnection_Subscribe(&sub, nc_, s.c_str(), &OnMessage,
-                                           closure.get())
-                : natsConnection_QueueSubscribe(&sub, nc_, s.c_str(), q.c_str(),
-                                                &OnMessage, closure.get());
+      q.empty()
+          ? natsConnection_Subscribe(&sub, nc_, s.c_str(), &OnMessage, closure.get())
+          : natsConnection_QueueSubscribe(&sub, nc_, s.c_str(), q.c_str(), &OnMessage,
+                                          closure.get());
   if (st != NATS_OK) {
     return absl::UnavailableError(
         absl::StrCat("cannot subscribe to ", s, ": ", natsStatus_GetText(st)));

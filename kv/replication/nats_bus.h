@@ -2,11 +2,11 @@
 #ifndef KV_REPLICATION_NATS_BUS_H_
 #define KV_REPLICATION_NATS_BUS_H_
 
+#include <nats/nats.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <nats/nats.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -67,8 +67,7 @@ TEST(PeerTable, LostTailIsSeenAHeartbeatLater) {
   EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0 + absl::Seconds(1)), CatchUp::kNone);
   t.Record(Beat(kPeer, {{kPeer, 6}}), kT0 + absl::Seconds(2));
   // Still lacking seq 6 a heartbeat after the peer had it.
-  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0 + absl::Seconds(2)),
-            CatchUp::kMissing);
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0 + absl::Seconds(2)), CatchUp::kMissing);
 }
 
 TEST(PeerTable, DivergenceNeedsEqualVectorsForLongerThanTheGrace) {

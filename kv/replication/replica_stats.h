@@ -27,9 +27,9 @@ struct ReplicaStats {
   uint64_t events_in = 0;
   uint64_t events_duplicate = 0;
   uint64_t gaps = 0;
-  uint64_t catchups = 0;        // completed catch-ups (as requester)
+  uint64_t catchups = 0;  // completed catch-ups (as requester)
   uint64_t catchups_served = 0;
-  uint64_t bad_messages = 0;    // undecodable or invalid peer messages
+  uint64_t bad_messages = 0;  // undecodable or invalid peer messages
   uint64_t tombstones_collected = 0;
   // Replication lag of the events applied: from the operation's HLC time at
   // its origin to its application here, in milliseconds (the HLC's physical

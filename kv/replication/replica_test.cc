@@ -166,11 +166,10 @@ TEST(Replica, JoinerIsNotReadyBeforeCatchingUpUnderWrites) {
     for (int step = 0; step < 300 && !ready; ++step) {
       for (int w = 0; w < 3; ++w) {
         const int on = static_cast<int>(rng() % 2);
-        ASSERT_TRUE(sim.replica(on)
-                        .Mutate([&](Store& s) {
-                          return s.Add(absl::StrCat("c", rng() % 8), 1);
-                        })
-                        .ok());
+        ASSERT_TRUE(
+            sim.replica(on)
+                .Mutate([&](Store& s) { return s.Add(absl::StrCat("c", rng() % 8), 1); })
+                .ok());
       }
       sim.RunFor(absl::Milliseconds(5));
       ready = sim.replica(j).ready();

@@ -89,10 +89,11 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     case Op::kSetUnion:
       return reply(replica.Read([&](const Store& s) { return s.SetUnion(r.keys); }));
     case Op::kSetIntersection:
-      return reply(replica.Read([&](const Store& s) { return s.SetIntersection(r.keys); }));
+      return reply(
+          replica.Read([&](const Store& s) { return s.SetIntersection(r.keys); }));
     case Op::kKeys: {
-      auto page =
-          replica.Read([&](const Store& s) { return s.Keys(r.prefix, r.limit, r.cursor); });
+      auto page = replica.Read(
+          [&](const Store& s) { return s.Keys(r.prefix, r.limit, r.cursor); });
       if (!page.ok()) return page.status();
       return codec::KeysReply(page->keys, page->cursor);
     }
@@ -107,8 +108,8 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
     vv.push_back(absl::StrFormat("\"%016x\":%d", node, seq));
   }
   return absl::StrCat(
-      "{\"link\":\"", s.link, "\",\"node\":\"", s.node, "\",\"ready\":",
-      s.ready ? "true" : "false", ",\"keys\":", s.keys,
+      "{\"link\":\"", s.link, "\",\"node\":\"", s.node,
+      "\",\"ready\":", s.ready ? "true" : "false", ",\"keys\":", s.keys,
       ",\"memory_bytes\":", s.memory_bytes, ",\"peers\":", s.peers, ",\"lag\":", s.lag,
       ",\"events_in\":", s.events_in, ",\"events_out\":", s.events_out,
       ",\"events_duplicate\":", s.events_duplicate, ",\"gaps\":", s.gaps,
@@ -118,9 +119,9 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
       ",\"bad_requests\":", bad_requests, ",\"unknown_ops\":", unknown_ops,
       ",\"apply_lag_ms\":{\"count\":", s.apply_lag.total,
       ",\"p50\":", s.apply_lag.Quantile(0.5), ",\"p99\":", s.apply_lag.Quantile(0.99),
-      ",\"max\":", s.apply_lag.max_ms, "}",
-      ",\"digest\":\"", absl::StrFormat("%016x%016x", s.digest.a, s.digest.b),
-      "\",\"vv\":{", absl::StrJoin(vv, ","), "}}");
+      ",\"max\":", s.apply_lag.max_ms, "}", ",\"digest\":\"",
+      absl::StrFormat("%016x%016x", s.digest.a, s.digest.b), "\",\"vv\":{",
+      absl::StrJoin(vv, ","), "}}");
 }
 
 absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(

@@ -1,7 +1,5 @@
 // Key states above a version vector: exporting entries, catch-up deltas (whole or
 // in pages) and merging them.
-#include "kv/store/store.h"
-
 #include <algorithm>
 #include <iterator>
 #include <optional>
@@ -14,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "kv/store/entry.h"
 #include "kv/store/state.h"
+#include "kv/store/store.h"
 #include "kv/store/store_internal.h"
 
 namespace kv::store {

@@ -2,8 +2,8 @@
 
 namespace kv::store::internal {
 
-Digest RegisterAtom(absl::string_view key, const Stamp& stamp, uint64_t seq,
-                    bool live, absl::string_view value, int64_t expires_ms) {
+Digest RegisterAtom(absl::string_view key, const Stamp& stamp, uint64_t seq, bool live,
+                    absl::string_view value, int64_t expires_ms) {
   return Atom(key, kRegisterAtom, [&](Hasher& h) {
     h.Add(stamp.hlc).Add(stamp.node).Add(seq).Add(live ? 1 : 0);
     h.Add(value).Add(static_cast<uint64_t>(expires_ms));
@@ -14,8 +14,7 @@ Digest StampAtom(absl::string_view key, AtomTag tag, const Stamp& s, uint64_t se
   return Atom(key, tag, [&](Hasher& h) { h.Add(s.hlc).Add(s.node).Add(seq); });
 }
 
-Digest RemovalAtom(absl::string_view key, AtomTag tag, const Dot& item,
-                   const Dot& by) {
+Digest RemovalAtom(absl::string_view key, AtomTag tag, const Dot& item, const Dot& by) {
   return Atom(key, tag, [&](Hasher& h) {
     h.Add(item.node).Add(item.seq).Add(by.node).Add(by.seq);
   });
@@ -30,14 +29,12 @@ Digest CounterAtom(absl::string_view key, AtomTag tag, const CounterPart& p) {
 
 Digest ListItemAtom(absl::string_view key, const Stamp& s, uint64_t seq,
                     absl::string_view value) {
-  return Atom(key, kListItemAtom, [&](Hasher& h) {
-    h.Add(s.hlc).Add(s.node).Add(seq).Add(value);
-  });
+  return Atom(key, kListItemAtom,
+              [&](Hasher& h) { h.Add(s.hlc).Add(s.node).Add(seq).Add(value); });
 }
 
 Digest SetItemAtom(absl::string_view key, absl::string_view value, const Dot& d) {
-  return Atom(key, kSetItemAtom,
-              [&](Hasher& h) { h.Add(value).Add(d.node).Add(d.seq); });
+  return Atom(key, kSetItemAtom, [&](Hasher& h) { h.Add(value).Add(d.node).Add(d.seq); });
 }
 
 }  // namespace kv::store::internal

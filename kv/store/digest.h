@@ -59,8 +59,8 @@ inline void Minus(Digest* d, const Digest& x) {
 
 // A register: its winning write (stamp, seq), whether it is live, its value and
 // absolute expiry (0 = never).
-Digest RegisterAtom(absl::string_view key, const Stamp& stamp, uint64_t seq,
-                    bool live, absl::string_view value, int64_t expires_ms);
+Digest RegisterAtom(absl::string_view key, const Stamp& stamp, uint64_t seq, bool live,
+                    absl::string_view value, int64_t expires_ms);
 // A container's latest operation (`tag` is one of the *StampAtom tags).
 Digest StampAtom(absl::string_view key, AtomTag tag, const Stamp& s, uint64_t seq);
 // A removal record of a list item or set element (kListRemovalAtom or

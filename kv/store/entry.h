@@ -98,7 +98,7 @@ struct SetComp {
   // Element -> its dots. A node-based map: elem_of points at its keys.
   std::map<std::string, std::vector<Dot>, std::less<>> elems;
   absl::flat_hash_map<Dot, const std::string*> elem_of;  // dot -> its element
-  absl::btree_map<Dot, Dot> removed;  // element dot -> removing dot
+  absl::btree_map<Dot, Dot> removed;                     // element dot -> removing dot
 };
 
 // Counters, lists and sets: rare next to plain registers, so kept out of line.

@@ -1,6 +1,4 @@
 // Tombstone collection: Store::CollectGarbage (see its contract in store.h).
-#include "kv/store/store.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -11,6 +9,7 @@
 #include "kv/store/digest.h"
 #include "kv/store/entry.h"
 #include "kv/store/state.h"
+#include "kv/store/store.h"
 #include "kv/store/store_internal.h"
 
 namespace kv::store {
@@ -23,9 +22,8 @@ using internal::Extras;
 // Drops the records of `*removed` whose item and removing dots are both in
 // `stable`, with their `tag` atoms and bytes. Returns the number dropped.
 size_t DropStableRemovals(absl::string_view key, internal::AtomTag tag,
-                          const VersionVector& stable,
-                          absl::btree_map<Dot, Dot>* removed, Digest* digest,
-                          size_t* bytes) {
+                          const VersionVector& stable, absl::btree_map<Dot, Dot>* removed,
+                          Digest* digest, size_t* bytes) {
   size_t dropped = 0;
   for (auto r = removed->begin(); r != removed->end();) {
     if (Covers(stable, r->first) && Covers(stable, r->second)) {
@@ -49,8 +47,8 @@ size_t DropStableCounterRemovals(absl::string_view key, const VersionVector& sta
     auto inc = c->incs.find(d->first);
     const bool has_inc = inc != c->incs.end();
     // A removal of an older epoch: the origin has moved on.
-    const bool stale = has_inc && d->second.base < inc->second.base &&
-                       d->second.seq < inc->second.seq;
+    const bool stale =
+        has_inc && d->second.base < inc->second.base && d->second.seq < inc->second.seq;
     const bool all_deleted = !has_inc || inc->second.seq <= d->second.seq;
     const bool stable_del =
         Covers(stable, Dot{d->first, d->second.seq}) && Covers(stable, d->second.by);
@@ -126,15 +124,15 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
         dropped += DropStableRemovals(key, internal::kListRemovalAtom, stable,
                                       &x->list->removed, &digest_, &x->bytes);
         DropEmpty(key, internal::kListStampAtom,
-                  x->list->items.empty() && x->list->removed.empty(), hlc_floor,
-                  &x->list, &digest_, &x->bytes);
+                  x->list->items.empty() && x->list->removed.empty(), hlc_floor, &x->list,
+                  &digest_, &x->bytes);
       }
       if (x->set) {
         dropped += DropStableRemovals(key, internal::kSetRemovalAtom, stable,
                                       &x->set->removed, &digest_, &x->bytes);
         DropEmpty(key, internal::kSetStampAtom,
-                  x->set->elems.empty() && x->set->removed.empty(), hlc_floor,
-                  &x->set, &digest_, &x->bytes);
+                  x->set->elems.empty() && x->set->removed.empty(), hlc_floor, &x->set,
+                  &digest_, &x->bytes);
       }
       memory_bytes_ -= bytes_before - x->bytes;
     }

@@ -1,7 +1,5 @@
 // Merging key states into the store: the join of a key's state with a (partial)
 // key state, for local operations, peers' events (Apply) and catch-up deltas.
-#include "kv/store/store.h"
-
 #include <algorithm>
 #include <tuple>
 
@@ -12,6 +10,7 @@
 #include "kv/store/digest.h"
 #include "kv/store/entry.h"
 #include "kv/store/state.h"
+#include "kv/store/store.h"
 #include "kv/store/store_internal.h"
 
 namespace kv::store {

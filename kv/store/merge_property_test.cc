@@ -102,8 +102,8 @@ std::string StatusText(const absl::Status& s) {
 }
 
 std::string JoinEsc(const Strings& v) {
-  return absl::StrJoin(
-      v, ",", [](std::string* o, const std::string& s) { o->append(Esc(s)); });
+  return absl::StrJoin(v, ",",
+                       [](std::string* o, const std::string& s) { o->append(Esc(s)); });
 }
 
 // Everything a client can read, as text (at the store's current clock time).
@@ -112,37 +112,33 @@ std::string Reads(const Store& s) {
   for (const std::string& k : AllKeys()) {
     absl::StrAppend(&out, Esc(k), ":");
     auto get = s.Get(k);
-    absl::StrAppend(&out, " get=",
-                    !get.ok() ? StatusText(get.status())
-                              : (get->has_value() ? Esc(**get) : "nil"));
+    absl::StrAppend(
+        &out, " get=",
+        !get.ok() ? StatusText(get.status()) : (get->has_value() ? Esc(**get) : "nil"));
     auto exists = s.Exists(k);
-    absl::StrAppend(
-        &out, " exists=",
-        exists.ok() ? (*exists ? "1" : "0") : StatusText(exists.status()));
+    absl::StrAppend(&out, " exists=",
+                    exists.ok() ? (*exists ? "1" : "0") : StatusText(exists.status()));
     auto range = s.Range(k, 0, -1);
-    absl::StrAppend(&out, " range=",
-                    range.ok() ? JoinEsc(*range) : StatusText(range.status()));
+    absl::StrAppend(&out,
+                    " range=", range.ok() ? JoinEsc(*range) : StatusText(range.status()));
     auto tail = s.Range(k, -2, -1);
-    absl::StrAppend(
-        &out, " tail=", tail.ok() ? JoinEsc(*tail) : StatusText(tail.status()));
+    absl::StrAppend(&out,
+                    " tail=", tail.ok() ? JoinEsc(*tail) : StatusText(tail.status()));
     auto members = s.SetQuery(k);
     absl::StrAppend(
-        &out, " set=",
-        members.ok() ? JoinEsc(*members) : StatusText(members.status()));
+        &out, " set=", members.ok() ? JoinEsc(*members) : StatusText(members.status()));
     out += "\n";
   }
   auto uni = s.SetUnion(kMixedKeys);
-  absl::StrAppend(&out,
-                  "union=", uni.ok() ? JoinEsc(*uni) : StatusText(uni.status()),
+  absl::StrAppend(&out, "union=", uni.ok() ? JoinEsc(*uni) : StatusText(uni.status()),
                   "\n");
   auto inter = s.SetIntersection({"k0", "k1"});
   absl::StrAppend(
-      &out, "inter=", inter.ok() ? JoinEsc(*inter) : StatusText(inter.status()),
-      "\n");
+      &out, "inter=", inter.ok() ? JoinEsc(*inter) : StatusText(inter.status()), "\n");
   for (const char* prefix : {"", "k", "p/"}) {
     auto page = s.Keys(prefix, 0, "");
-    absl::StrAppend(&out, "keys(", prefix, ")=",
-                    page.ok() ? JoinEsc(page->keys) : StatusText(page.status()),
+    absl::StrAppend(&out, "keys(", prefix,
+                    ")=", page.ok() ? JoinEsc(page->keys) : StatusText(page.status()),
                     "\n");
   }
   return out;
@@ -166,10 +162,8 @@ class Sim {
     for (int r = 0; r < kReplicas; ++r) {
       // Clocks skewed by up to +-3 s.
       const int64_t skew_ms = static_cast<int64_t>(U(6001)) - 3000;
-      clocks_.push_back(
-          std::make_unique<FakeClock>(base + absl::Milliseconds(skew_ms)));
-      stores_.push_back(
-          std::make_unique<Store>(kNodes[r], clocks_.back().get()));
+      clocks_.push_back(std::make_unique<FakeClock>(base + absl::Milliseconds(skew_ms)));
+      stores_.push_back(std::make_unique<Store>(kNodes[r], clocks_.back().get()));
     }
     applied_.resize(kReplicas);
     emitted_.assign(kReplicas, 0);
@@ -248,10 +242,8 @@ class Sim {
     size_t i = 0;
     do {
       Delta chunk;
-      const size_t n =
-          delta.entries.empty() ? 0 : 1 + U(delta.entries.size() - i);
-      chunk.entries.assign(delta.entries.begin() + i,
-                           delta.entries.begin() + i + n);
+      const size_t n = delta.entries.empty() ? 0 : 1 + U(delta.entries.size() - i);
+      chunk.entries.assign(delta.entries.begin() + i, delta.entries.begin() + i + n);
       i += n;
       if (i == delta.entries.size()) chunk.vv = delta.vv;
       const absl::Status s = to.MergeDelta(chunk);
@@ -272,19 +264,17 @@ class Sim {
     const Event& event = log_[e];
     const bool covered = Covers(store(to).vv(), event.dot);
     absl::StatusOr<ApplyResult> r = store(to).Apply(event);
-    ASSERT_TRUE(r.ok()) << r.status() << " applying event "
-                        << DotStr(event.dot);
+    ASSERT_TRUE(r.ok()) << r.status() << " applying event " << DotStr(event.dot);
     if (covered || applied_[to].count(e)) {
-      EXPECT_TRUE(r->duplicate)
-          << "event " << DotStr(event.dot) << " to replica " << to << " vv "
-          << VvStr(store(to).vv());
+      EXPECT_TRUE(r->duplicate) << "event " << DotStr(event.dot) << " to replica " << to
+                                << " vv " << VvStr(store(to).vv());
     }
     applied_[to].insert(e);
   }
 
   template <typename T>
-  void Record(int r, const std::string& what,
-              const absl::StatusOr<Change<T>>& c, bool must_succeed) {
+  void Record(int r, const std::string& what, const absl::StatusOr<Change<T>>& c,
+              bool must_succeed) {
     if (!c.ok()) {
       EXPECT_FALSE(must_succeed) << what << ": " << c.status();
       EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition)
@@ -378,8 +368,7 @@ std::vector<uint64_t> Seeds() {
 }
 
 // Expects `s` to be in exactly the reference's state and to read the same.
-void ExpectSameAs(const Store& s, const Store& reference,
-                  const std::string& who) {
+void ExpectSameAs(const Store& s, const Store& reference, const std::string& who) {
   SCOPED_TRACE(who);
   EXPECT_EQ(s.digest(), reference.digest());
   EXPECT_EQ(Exports(s), Exports(reference));
@@ -388,8 +377,7 @@ void ExpectSameAs(const Store& s, const Store& reference,
 
 TEST(MergeProperty, ReplicasConvergeToReference) {
   for (uint64_t seed : Seeds()) {
-    SCOPED_TRACE(
-        absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
     Sim sim(seed);
     sim.Generate(40 + static_cast<int>(sim.U(61)));
     ASSERT_FALSE(HasFatalFailure());
@@ -444,12 +432,10 @@ TEST(MergeProperty, ReplicasConvergeToReference) {
         for (const CounterPart& p : ks->counter->incs) sum += p.sum;
         EXPECT_TRUE(ks->counter->dels.empty()) << k;
       }
-      EXPECT_EQ(sum, want) << "counter component of " << k
-                           << " (no del issued)";
+      EXPECT_EQ(sum, want) << "counter component of " << k << " (no del issued)";
     }
     if (HasFailure()) {  // one failing seed is enough to read
-      std::printf("event log of seed %llu:\n%s",
-                  static_cast<unsigned long long>(seed),
+      std::printf("event log of seed %llu:\n%s", static_cast<unsigned long long>(seed),
                   LogText(sim.log()).c_str());
       return;
     }
@@ -458,8 +444,7 @@ TEST(MergeProperty, ReplicasConvergeToReference) {
 
 TEST(MergeProperty, ApplyOrderDoesNotMatter) {
   for (uint64_t seed : Seeds()) {
-    SCOPED_TRACE(
-        absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
     Sim sim(seed);
     sim.Generate(40 + static_cast<int>(sim.U(61)));
     ASSERT_FALSE(HasFatalFailure());
@@ -486,8 +471,7 @@ TEST(MergeProperty, ApplyOrderDoesNotMatter) {
 
 TEST(MergeProperty, ApplyingTwiceEqualsOnce) {
   for (uint64_t seed : Seeds()) {
-    SCOPED_TRACE(
-        absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
     Sim sim(seed);
     sim.Generate(40 + static_cast<int>(sim.U(61)));
     ASSERT_FALSE(HasFatalFailure());
@@ -532,8 +516,7 @@ TEST(MergeProperty, ApplyingTwiceEqualsOnce) {
 
 TEST(MergeProperty, GroupingIntoDeltasDoesNotMatter) {
   for (uint64_t seed : Seeds()) {
-    SCOPED_TRACE(
-        absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
     Sim sim(seed);
     sim.Generate(40 + static_cast<int>(sim.U(61)));
     ASSERT_FALSE(HasFatalFailure());
@@ -585,8 +568,7 @@ TEST(MergeProperty, CollectionKeepsReadsAndConvergence) {
   std::vector<uint64_t> seeds = Seeds();
   if (seeds.size() > 1) seeds.resize(seeds.size() / 4);
   for (uint64_t seed : seeds) {
-    SCOPED_TRACE(
-        absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " (replay: KV_MERGE_SEED=", seed, ")"));
     Sim sim(seed);
     sim.Generate(40 + static_cast<int>(sim.U(61)));
     ASSERT_FALSE(HasFatalFailure());

@@ -60,17 +60,17 @@ Store::~Store() {
 
 absl::Status Store::CheckKey(absl::string_view key) const {
   if (key.empty() || key.size() > limits_.max_key_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "field 'key' must be a non-empty string of at most ",
-        limits_.max_key_bytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("field 'key' must be a non-empty string of at most ",
+                     limits_.max_key_bytes, " bytes"));
   }
   return absl::OkStatus();
 }
 
 absl::Status Store::CheckValue(absl::string_view value) const {
   if (value.size() > limits_.max_value_bytes) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "field 'value' must be at most ", limits_.max_value_bytes, " bytes"));
+    return absl::OutOfRangeError(absl::StrCat("field 'value' must be at most ",
+                                              limits_.max_value_bytes, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -101,14 +101,13 @@ const Entry* Store::Find(absl::string_view key) const {
   return it == index_.end() ? nullptr : *it;
 }
 
-absl::StatusOr<const Entry*> Store::FindAs(absl::string_view key,
-                                           Kind kind) const {
+absl::StatusOr<const Entry*> Store::FindAs(absl::string_view key, Kind kind) const {
   if (auto s = CheckKey(key); !s.ok()) return s;
   const Entry* e = Find(key);
   Kind visible = Visible(e);
   if (visible != Kind::kNone && visible != kind) {
-    static constexpr absl::string_view kNames[] = {"nothing", "string", "counter",
-                                                   "list", "set"};
+    static constexpr absl::string_view kNames[] = {"nothing", "string", "counter", "list",
+                                                   "set"};
     return ErrWrongType(key, kNames[static_cast<int>(visible)]);
   }
   return visible == Kind::kNone ? nullptr : e;
@@ -121,9 +120,7 @@ Stamp Store::NextStamp() {
 
 Dot Store::NextDot() { return {node_, ++seq_}; }
 
-uint64_t Store::NextHlcFloor() const {
-  return NextHlc(hlc_, ToMillis(clock_->Now()));
-}
+uint64_t Store::NextHlcFloor() const { return NextHlc(hlc_, ToMillis(clock_->Now())); }
 
 Event Store::Emit(Dot dot, KeyState delta) {
   absl::Status merged = Merge(delta);
@@ -159,8 +156,7 @@ absl::StatusOr<bool> Store::Exists(absl::string_view key) const {
 }
 
 absl::StatusOr<std::vector<std::string>> Store::Range(absl::string_view key,
-                                                      int64_t start,
-                                                      int64_t stop) const {
+                                                      int64_t start, int64_t stop) const {
   auto found = FindAs(key, Kind::kList);
   if (!found.ok()) return found.status();
   std::vector<std::string> out;
@@ -172,9 +168,9 @@ absl::StatusOr<std::vector<std::string>> Store::Range(absl::string_view key,
   stop = std::min(stop, n - 1);
   if (start > stop) return out;
   if (static_cast<uint64_t>(stop - start + 1) > limits_.max_range) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "range would return ", stop - start + 1, " values; at most ",
-        limits_.max_range, " per request"));
+    return absl::OutOfRangeError(absl::StrCat("range would return ", stop - start + 1,
+                                              " values; at most ", limits_.max_range,
+                                              " per request"));
   }
   auto it = items.begin();
   std::advance(it, start);
@@ -183,8 +179,7 @@ absl::StatusOr<std::vector<std::string>> Store::Range(absl::string_view key,
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> Store::SetQuery(
-    absl::string_view key) const {
+absl::StatusOr<std::vector<std::string>> Store::SetQuery(absl::string_view key) const {
   auto found = FindAs(key, Kind::kSet);
   if (!found.ok()) return found.status();
   std::vector<std::string> out;
@@ -196,8 +191,8 @@ absl::StatusOr<std::vector<std::string>> Store::SetQuery(
 absl::StatusOr<std::vector<std::string>> Store::SetUnion(
     const std::vector<std::string>& keys) const {
   if (keys.size() > limits_.max_keys_per_query) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "field 'keys' must list at most ", limits_.max_keys_per_query, " keys"));
+    return absl::OutOfRangeError(absl::StrCat("field 'keys' must list at most ",
+                                              limits_.max_keys_per_query, " keys"));
   }
   std::vector<std::string> out;
   for (const std::string& key : keys) {
@@ -214,8 +209,8 @@ absl::StatusOr<std::vector<std::string>> Store::SetUnion(
 absl::StatusOr<std::vector<std::string>> Store::SetIntersection(
     const std::vector<std::string>& keys) const {
   if (keys.size() > limits_.max_keys_per_query) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "field 'keys' must list at most ", limits_.max_keys_per_query, " keys"));
+    return absl::OutOfRangeError(absl::StrCat("field 'keys' must list at most ",
+                                              limits_.max_keys_per_query, " keys"));
   }
   std::vector<const SetComp*> sets;
   for (const std::string& key : keys) {
@@ -245,8 +240,8 @@ absl::StatusOr<KeysPage> Store::Keys(absl::string_view prefix, size_t limit,
                                      absl::string_view cursor) const {
   if (limit == 0) limit = limits_.max_page;
   if (limit > limits_.max_page) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "field 'limit' must be between 1 and ", limits_.max_page));
+    return absl::OutOfRangeError(
+        absl::StrCat("field 'limit' must be between 1 and ", limits_.max_page));
   }
   KeysPage page;
   auto it = (cursor.empty() || cursor < prefix) ? index_.lower_bound(prefix)
@@ -264,8 +259,7 @@ absl::StatusOr<KeysPage> Store::Keys(absl::string_view prefix, size_t limit,
 
 // ---- Local mutations.
 
-absl::StatusOr<Change<bool>> Store::Set(absl::string_view key,
-                                        absl::string_view value,
+absl::StatusOr<Change<bool>> Store::Set(absl::string_view key, absl::string_view value,
                                         std::optional<absl::Duration> ttl) {
   if (auto found = FindAs(key, Kind::kRegister); !found.ok()) return found.status();
   if (auto s = CheckValue(value); !s.ok()) return s;
@@ -334,16 +328,15 @@ absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta)
   auto found = FindAs(key, Kind::kCounter);
   if (!found.ok()) return found.status();
   const Entry* e = Find(key);
-  const CounterComp* cc =
-      (e != nullptr && e->extras != nullptr && e->extras->counter)
-          ? &*e->extras->counter
-          : nullptr;
+  const CounterComp* cc = (e != nullptr && e->extras != nullptr && e->extras->counter)
+                              ? &*e->extras->counter
+                              : nullptr;
   const int64_t current = *found == nullptr ? 0 : cc->Value();
   int64_t result;
   if (__builtin_add_overflow(current, delta, &result)) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "counter '", key, "' would overflow: ", current, " + ", delta,
-        " does not fit in a signed 64-bit integer"));
+    return absl::OutOfRangeError(
+        absl::StrCat("counter '", key, "' would overflow: ", current, " + ", delta,
+                     " does not fit in a signed 64-bit integer"));
   }
   const Stamp stamp = NextStamp();
   const Dot dot = NextDot();
@@ -370,8 +363,8 @@ absl::StatusOr<Change<int64_t>> Store::Push(absl::string_view key,
   if (auto s = CheckValue(value); !s.ok()) return s;
   const size_t length = *found == nullptr ? 0 : (*found)->extras->list->items.size();
   if (length >= limits_.max_list_items) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "list '", key, "' is full: at most ", limits_.max_list_items, " items"));
+    return absl::OutOfRangeError(absl::StrCat("list '", key, "' is full: at most ",
+                                              limits_.max_list_items, " items"));
   }
   const Stamp stamp = NextStamp();
   const Dot dot = NextDot();
@@ -434,8 +427,8 @@ absl::StatusOr<Change<int64_t>> Store::SetAdd(absl::string_view key,
     if (it != set->elems.end()) old = &it->second;
   }
   if (old == nullptr && set != nullptr && set->elems.size() >= limits_.max_set_items) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "set '", key, "' is full: at most ", limits_.max_set_items, " members"));
+    return absl::OutOfRangeError(absl::StrCat("set '", key, "' is full: at most ",
+                                              limits_.max_set_items, " members"));
   }
   const Stamp stamp = NextStamp();
   const Dot dot = NextDot();

@@ -77,8 +77,8 @@ struct ApplyResult {
 };
 
 struct StoreStats {
-  size_t keys = 0;            // entries held, including tombstones and expired ones
-  size_t memory_bytes = 0;    // heap bytes held by entries (approximate)
+  size_t keys = 0;          // entries held, including tombstones and expired ones
+  size_t memory_bytes = 0;  // heap bytes held by entries (approximate)
   uint64_t events_applied = 0;
   uint64_t events_duplicate = 0;
 };
@@ -107,8 +107,7 @@ class Store {
   absl::StatusOr<bool> Exists(absl::string_view key) const;
   // List items from `start` to `stop` inclusive; negative indices count from the end
   // (-1 is the last), as Redis LRANGE.
-  absl::StatusOr<std::vector<std::string>> Range(absl::string_view key,
-                                                 int64_t start,
+  absl::StatusOr<std::vector<std::string>> Range(absl::string_view key, int64_t start,
                                                  int64_t stop) const;
   absl::StatusOr<std::vector<std::string>> SetQuery(absl::string_view key) const;
   absl::StatusOr<std::vector<std::string>> SetUnion(
@@ -135,16 +134,13 @@ class Store {
   // OutOfRange when the new value would not fit in int64.
   absl::StatusOr<Change<int64_t>> Add(absl::string_view key, int64_t delta);
   // Appends to a list. Result: the new length.
-  absl::StatusOr<Change<int64_t>> Push(absl::string_view key,
-                                       absl::string_view value);
+  absl::StatusOr<Change<int64_t>> Push(absl::string_view key, absl::string_view value);
   // Removes every item equal to `value`. Result: the new length.
-  absl::StatusOr<Change<int64_t>> ListDel(absl::string_view key,
-                                          absl::string_view value);
+  absl::StatusOr<Change<int64_t>> ListDel(absl::string_view key, absl::string_view value);
   // Removes every item of a list. Result: whether the list had items.
   absl::StatusOr<Change<bool>> Clear(absl::string_view key);
   // Result: the set's new size.
-  absl::StatusOr<Change<int64_t>> SetAdd(absl::string_view key,
-                                         absl::string_view value);
+  absl::StatusOr<Change<int64_t>> SetAdd(absl::string_view key, absl::string_view value);
   absl::StatusOr<Change<int64_t>> SetRemove(absl::string_view key,
                                             absl::string_view value);
 

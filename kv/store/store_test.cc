@@ -52,9 +52,8 @@ namespace {
   auto var = (expr);                              \
   ASSERT_TRUE(var.ok()) << var.status();          \
   lhs = std::move(var).value()
-#define EXPECT_CODE(expr, code_name)                            \
-  EXPECT_EQ(StatusOf(expr).code(), absl::StatusCode::code_name) \
-      << StatusOf(expr)
+#define EXPECT_CODE(expr, code_name) \
+  EXPECT_EQ(StatusOf(expr).code(), absl::StatusCode::code_name) << StatusOf(expr)
 #define ASSERT_OK(expr) ASSERT_TRUE(StatusOf(expr).ok()) << StatusOf(expr)
 #define EXPECT_OK(expr) EXPECT_TRUE(StatusOf(expr).ok()) << StatusOf(expr)
 
@@ -73,8 +72,7 @@ using Strings = std::vector<std::string>;
 // A store with its own clock (the clock is declared first, so it outlives the
 // store).
 struct Replica {
-  explicit Replica(NodeId id, Limits limits = Limits())
-      : store(id, &clock, limits) {}
+  explicit Replica(NodeId id, Limits limits = Limits()) : store(id, &clock, limits) {}
   FakeClock clock;
   Store store;
 };
@@ -160,31 +158,28 @@ std::string Reads(const Store& s, const Strings& keys) {
       absl::StrAppend(&out, " get=", get->has_value() ? Esc(**get) : "nil");
     }
     auto exists = s.Exists(k);
-    absl::StrAppend(
-        &out, " exists=",
-        exists.ok() ? (*exists ? "1" : "0") : StatusText(exists.status()));
+    absl::StrAppend(&out, " exists=",
+                    exists.ok() ? (*exists ? "1" : "0") : StatusText(exists.status()));
     auto range = s.Range(k, 0, -1);
-    absl::StrAppend(
-        &out, " range=",
-        range.ok() ? absl::StrJoin(*range, ",",
-                                   [](std::string* o, const std::string& v) {
-                                     o->append(Esc(v));
-                                   })
-                   : StatusText(range.status()));
+    absl::StrAppend(&out, " range=",
+                    range.ok() ? absl::StrJoin(*range, ",",
+                                               [](std::string* o, const std::string& v) {
+                                                 o->append(Esc(v));
+                                               })
+                               : StatusText(range.status()));
     auto members = s.SetQuery(k);
-    absl::StrAppend(
-        &out, " set=",
-        members.ok() ? absl::StrJoin(*members, ",",
-                                     [](std::string* o, const std::string& v) {
-                                       o->append(Esc(v));
-                                     })
-                     : StatusText(members.status()));
+    absl::StrAppend(&out, " set=",
+                    members.ok()
+                        ? absl::StrJoin(*members, ",",
+                                        [](std::string* o, const std::string& v) {
+                                          o->append(Esc(v));
+                                        })
+                        : StatusText(members.status()));
     out += "\n";
   }
   auto page = s.Keys("", 0, "");
-  absl::StrAppend(
-      &out, "keys=",
-      page.ok() ? absl::StrJoin(page->keys, ",") : StatusText(page.status()));
+  absl::StrAppend(&out, "keys=",
+                  page.ok() ? absl::StrJoin(page->keys, ",") : StatusText(page.status()));
   return out;
 }
 
@@ -455,8 +450,7 @@ TEST(StoreList, RangeFollowsLrange) {
   for (int64_t start = -8; start <= 8; ++start) {
     for (int64_t stop = -8; stop <= 8; ++stop) {
       SCOPED_TRACE(absl::StrCat("range ", start, " ", stop));
-      EXPECT_EQ(Val(r.store.Range("l", start, stop)),
-                LrangeModel(items, start, stop));
+      EXPECT_EQ(Val(r.store.Range("l", start, stop)), LrangeModel(items, start, stop));
     }
   }
 }
@@ -536,8 +530,7 @@ TEST(StoreSet, AddRemoveQuerySorted) {
 
 TEST(StoreSet, SortedInByteOrder) {
   Replica r(kNodeA);
-  Strings values = {"b",  "B", "a",   "\xff", std::string("\0", 1),
-                    "ab", "",  "\x7f"};
+  Strings values = {"b", "B", "a", "\xff", std::string("\0", 1), "ab", "", "\x7f"};
   for (const std::string& v : values) Res(r.store.SetAdd("s", v));
   std::sort(values.begin(), values.end());
   EXPECT_EQ(Val(r.store.SetQuery("s")), values);
@@ -554,8 +547,7 @@ TEST(StoreSet, UnionAndIntersection) {
   EXPECT_EQ(Val(r.store.SetUnion({"s1", "s2", "s3"})),
             (Strings{"a", "b", "c", "d", "e"}));
   EXPECT_EQ(Val(r.store.SetIntersection({"s1", "s2", "s3"})), Strings{"c"});
-  EXPECT_EQ(Val(r.store.SetIntersection({"s2", "s1", "s3", "s1"})),
-            Strings{"c"});
+  EXPECT_EQ(Val(r.store.SetIntersection({"s2", "s1", "s3", "s1"})), Strings{"c"});
   EXPECT_EQ(Val(r.store.SetUnion({"s1"})), (Strings{"a", "b", "c"}));
   EXPECT_EQ(Val(r.store.SetIntersection({"s1"})), (Strings{"a", "b", "c"}));
   // Absent keys are empty sets.
@@ -604,8 +596,8 @@ TEST(StoreSet, TooManyItemsIsOutOfRange) {
 
 TEST(StoreKeys, PrefixInByteOrderVisibleOnly) {
   Replica r(kNodeA);
-  const Strings registers = {
-      "b", "a/2", "a/1", "a", "a/\xff", std::string("a/\x01"), "ab", "A", "a/"};
+  const Strings registers = {"b",  "a/2", "a/1", "a", "a/\xff", std::string("a/\x01"),
+                             "ab", "A",   "a/"};
   for (const std::string& k : registers) Res(r.store.Set(k, "v", std::nullopt));
   Res(r.store.Add("a/counter", 1));
   Res(r.store.Push("a/list", "x"));
@@ -1144,11 +1136,10 @@ TEST(StoreMerge, ConcurrentPushesOrderedByStampEverywhere) {
     ASSERT_EQ(e.delta.list->items.size(), 1u);
     items.push_back(e.delta.list->items[0]);
   }
-  std::sort(items.begin(), items.end(),
-            [](const ListItem& x, const ListItem& y) {
-              return std::tie(x.stamp.hlc, x.stamp.node, x.seq) <
-                     std::tie(y.stamp.hlc, y.stamp.node, y.seq);
-            });
+  std::sort(items.begin(), items.end(), [](const ListItem& x, const ListItem& y) {
+    return std::tie(x.stamp.hlc, x.stamp.node, x.seq) <
+           std::tie(y.stamp.hlc, y.stamp.node, y.seq);
+  });
   Strings want;
   for (const ListItem& i : items) want.push_back(i.value);
   EXPECT_EQ(Val(a.store.Range("l", 0, -1)), want);
@@ -1325,15 +1316,13 @@ void ConcurrentRemovalsThenCatchUp(const std::function<Event(Store&)>& create,
 }
 
 TEST(StoreDelta, CarriesListDelWhoseRemovalRecordWasSuperseded) {
-  ConcurrentRemovalsThenCatchUp(
-      [](Store& s) { return Ev(s.Push("l", "x")); },
-      [](Store& s) { return Ev(s.ListDel("l", "x")); }, "l");
+  ConcurrentRemovalsThenCatchUp([](Store& s) { return Ev(s.Push("l", "x")); },
+                                [](Store& s) { return Ev(s.ListDel("l", "x")); }, "l");
 }
 
 TEST(StoreDelta, CarriesSetRemoveWhoseRemovalRecordWasSuperseded) {
-  ConcurrentRemovalsThenCatchUp(
-      [](Store& s) { return Ev(s.SetAdd("s", "x")); },
-      [](Store& s) { return Ev(s.SetRemove("s", "x")); }, "s");
+  ConcurrentRemovalsThenCatchUp([](Store& s) { return Ev(s.SetAdd("s", "x")); },
+                                [](Store& s) { return Ev(s.SetRemove("s", "x")); }, "s");
 }
 
 TEST(StoreDelta, CarriesCounterDelWhoseRecordWasSuperseded) {
@@ -1648,7 +1637,6 @@ TEST(StoreDigest, DiffersForDifferentStates) {
   Res(c.store.Set("k", "v1", std::nullopt));
   EXPECT_EQ(a.store.digest(), c.store.digest());
 }
-
 
 // Replicas compare digests in heartbeats, so the digest of a state must be the same
 // in every build of every version: these values pin it for a state that holds every

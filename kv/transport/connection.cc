@@ -7,8 +7,8 @@
 
 #include "absl/random/distributions.h"
 #include "absl/random/random.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -46,8 +46,8 @@ void OnDisconnected(natsConnection* nc, void* closure) {
   Log(closure, "nats: disconnected; reconnecting");
 }
 void OnReconnected(natsConnection* nc, void* closure) {
-  Log(closure, absl::StrCat("nats: reconnected to ", Url(nc),
-                            "; subscriptions restored"));
+  Log(closure,
+      absl::StrCat("nats: reconnected to ", Url(nc), "; subscriptions restored"));
 }
 void OnConnected(natsConnection* nc, void* closure) {
   Log(closure, absl::StrCat("nats: connected to ", Url(nc)));
@@ -60,13 +60,13 @@ void OnClosed(natsConnection* nc, void* closure) {
   // deleter frees `cb` once it sees this.
   cb->closed.store(true, std::memory_order_release);
 }
-void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err,
-             void* closure) {
+void OnError(natsConnection* nc, natsSubscription* sub, natsStatus err, void* closure) {
   (void)nc;
   (void)sub;
   const char* last = nats_GetLastError(nullptr);
-  Log(closure, absl::StrCat("nats: asynchronous error: ", natsStatus_GetText(err),
-                            last != nullptr && *last ? absl::StrCat(" (", last, ")") : ""));
+  Log(closure,
+      absl::StrCat("nats: asynchronous error: ", natsStatus_GetText(err),
+                   last != nullptr && *last ? absl::StrCat(" (", last, ")") : ""));
 }
 
 int64_t ReconnectDelay(natsConnection* nc, int attempts, void* closure) {
@@ -117,7 +117,9 @@ absl::Status FromNats(natsStatus s, absl::string_view what) {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
   std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " file '", path, "'"));
+  if (!in)
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", what, " file '", path, "'"));
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -175,7 +177,8 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
   for (absl::string_view u : absl::StrSplit(o.servers, ',', absl::SkipWhitespace())) {
     urls.emplace_back(absl::StripAsciiWhitespace(u));
   }
-  if (urls.empty()) return absl::InvalidArgumentError("--server must name at least one URL");
+  if (urls.empty())
+    return absl::InvalidArgumentError("--server must name at least one URL");
   std::vector<const char*> url_ptrs;
   for (const std::string& u : urls) url_ptrs.push_back(u.c_str());
   absl::Status s = FromNats(
@@ -189,8 +192,9 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
 
   if (!o.creds_file.empty()) {
     if (auto f = ReadFile(o.creds_file, "credentials"); !f.ok()) return f.status();
-    s = FromNats(natsOptions_SetUserCredentialsFromFiles(opts, o.creds_file.c_str(), nullptr),
-                 "invalid --creds");
+    s = FromNats(
+        natsOptions_SetUserCredentialsFromFiles(opts, o.creds_file.c_str(), nullptr),
+        "invalid --creds");
     if (!s.ok()) return absl::InvalidArgumentError(s.message());
   }
   if (!o.nkey_seed_file.empty()) {
@@ -198,8 +202,9 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
     if (!seed.ok()) return seed.status();
     auto pub = NKeyPublicFromSeed(absl::StripAsciiWhitespace(*seed));
     if (!pub.ok()) return pub.status();
-    s = FromNats(natsOptions_SetNKeyFromSeed(opts, pub->c_str(), o.nkey_seed_file.c_str()),
-                 "invalid --nkey");
+    s = FromNats(
+        natsOptions_SetNKeyFromSeed(opts, pub->c_str(), o.nkey_seed_file.c_str()),
+        "invalid --nkey");
     if (!s.ok()) return absl::InvalidArgumentError(s.message());
   }
   if (!o.user.empty() || !o.password.empty()) {
@@ -214,8 +219,9 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
       if (!s.ok()) return absl::InvalidArgumentError(s.message());
     }
     if (!o.tls_cert.empty() || !o.tls_key.empty()) {
-      s = FromNats(natsOptions_LoadCertificatesChain(opts, o.tls_cert.c_str(), o.tls_key.c_str()),
-                   "cannot load --tls_cert/--tls_key");
+      s = FromNats(
+          natsOptions_LoadCertificatesChain(opts, o.tls_cert.c_str(), o.tls_key.c_str()),
+          "cannot load --tls_cert/--tls_key");
       if (!s.ok()) return absl::InvalidArgumentError(s.message());
     }
   }

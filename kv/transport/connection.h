@@ -3,12 +3,12 @@
 #ifndef KV_TRANSPORT_CONNECTION_H_
 #define KV_TRANSPORT_CONNECTION_H_
 
+#include <nats/nats.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <nats/nats.h>
 
 #include "absl/random/bit_gen_ref.h"
 #include "absl/status/statusor.h"

@@ -1,9 +1,8 @@
 #include "kv/transport/flags.h"
 
-#include <string>
-
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/internal/program_name.h"

@@ -95,9 +95,9 @@ absl::StatusOr<std::string> NKeyPublicFromSeed(absl::string_view seed) {
   if ((b0 & 248) != kSeedPrefix || type != kUserPrefix) return bad;
 
   std::unique_ptr<EVP_PKEY, void (*)(EVP_PKEY*)> key(
-      EVP_PKEY_new_raw_private_key(
-          EVP_PKEY_ED25519, nullptr,
-          reinterpret_cast<const unsigned char*>(raw.data() + 2), 32),
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
+                                   reinterpret_cast<const unsigned char*>(raw.data() + 2),
+                                   32),
       EVP_PKEY_free);
   if (key == nullptr) return bad;
   unsigned char pub[32];

@@ -63,8 +63,8 @@ std::string KeyIntBody(absl::string_view key, int64_t value) {
 }
 
 std::string RangeBody(absl::string_view key, int64_t start, int64_t stop) {
-  return absl::StrCat("{\"key\":", Quote(key), ",\"start\":", start,
-                      ",\"stop\":", stop, "}");
+  return absl::StrCat("{\"key\":", Quote(key), ",\"start\":", start, ",\"stop\":", stop,
+                      "}");
 }
 
 std::string KeysBody(const std::vector<std::string>& keys) {

@@ -50,8 +50,7 @@ bool PortAccepts(int port) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok =
-      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
   return ok;
 }
@@ -66,8 +65,7 @@ absl::optional<int> ParsePortsFile(const std::string& text) {
   const std::string url = text.substr(at, end - at);
   const size_t colon = url.rfind(':');
   int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(url.substr(colon + 1), &port)) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(url.substr(colon + 1), &port)) {
     return absl::nullopt;
   }
   return port;
@@ -87,8 +85,7 @@ void OnReconnected(natsConnection*, void* closure) {
   if (state->options.on_reconnected) state->options.on_reconnected();
 }
 
-void OnError(natsConnection*, natsSubscription*, natsStatus err,
-             void* closure) {
+void OnError(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
   auto* state = static_cast<CallbackState*>(closure);
   if (state->options.on_error) state->options.on_error(err);
 }
@@ -252,8 +249,7 @@ absl::StatusOr<int> Process::Wait(absl::Duration timeout) {
 
 std::string Process::Output() const { return ReadFile(output_path_); }
 
-bool Process::WaitForOutput(absl::string_view needle,
-                            absl::Duration timeout) const {
+bool Process::WaitForOutput(absl::string_view needle, absl::Duration timeout) const {
   return WaitFor([&] { return absl::StrContains(Output(), needle); }, timeout);
 }
 
@@ -266,11 +262,9 @@ absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(
   const std::string dir =
       absl::StrCat(TempDir(), "/nats-server-", getpid(), "-", counter++);
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::InternalError(
-        absl::StrCat("mkdir ", dir, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("mkdir ", dir, ": ", std::strerror(errno)));
   }
-  std::unique_ptr<NatsServer> server(
-      new NatsServer(std::move(extra_args), dir));
+  std::unique_ptr<NatsServer> server(new NatsServer(std::move(extra_args), dir));
   const absl::Status status = server->Launch({"-p", "-1"}, true);
   if (!status.ok()) return status;
   return server;
@@ -278,9 +272,7 @@ absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(
 
 NatsServer::~NatsServer() { Stop().IgnoreError(); }
 
-std::string NatsServer::url() const {
-  return absl::StrCat("nats://127.0.0.1:", port_);
-}
+std::string NatsServer::url() const { return absl::StrCat("nats://127.0.0.1:", port_); }
 
 std::string NatsServer::Output() const {
   return process_ == nullptr ? std::string() : process_->Output();
@@ -302,8 +294,7 @@ absl::Status NatsServer::Launch(const std::vector<std::string>& port_args,
   const auto failure = [this](absl::string_view what) {
     const std::string output = process_->Output();
     Stop().IgnoreError();
-    return absl::InternalError(
-        absl::StrCat("nats-server ", what, "; output:\n", output));
+    return absl::InternalError(absl::StrCat("nats-server ", what, "; output:\n", output));
   };
   const bool ready = WaitFor(
       [&] {
@@ -342,20 +333,17 @@ absl::Status NatsServer::Restart() {
 // ---------------------------------------------------------------------------
 // Connect
 
-absl::StatusOr<ConnectionPtr> Connect(const std::string& url,
-                                      ConnectOptions options) {
+absl::StatusOr<ConnectionPtr> Connect(const std::string& url, ConnectOptions options) {
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   auto* state = new CallbackState{std::move(options)};
   const ConnectOptions& o = state->options;
   if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, o.send_asap);
-  if (s == NATS_OK)
-    s = natsOptions_SetAllowReconnect(opts, o.max_reconnect != 0);
+  if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, o.max_reconnect != 0);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, o.max_reconnect);
   if (s == NATS_OK) {
-    s = natsOptions_SetReconnectWait(
-        opts, absl::ToInt64Milliseconds(o.reconnect_wait));
+    s = natsOptions_SetReconnectWait(opts, absl::ToInt64Milliseconds(o.reconnect_wait));
   }
   if (s == NATS_OK) {
     s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, state);

@@ -126,8 +126,7 @@ class NatsServer {
 
   // Starts nats-server with `port_args` + extra args; waits for the ports
   // file (when `read_port`) and for the port to accept connections.
-  absl::Status Launch(const std::vector<std::string>& port_args,
-                      bool read_port);
+  absl::Status Launch(const std::vector<std::string>& port_args, bool read_port);
 
   const std::vector<std::string> extra_args_;
   const std::string dir_;  // ports file directory

@@ -23,8 +23,7 @@ TEST(Process, CapturesOutputAndExitCode) {
 }
 
 TEST(Process, PassesExtraEnvironment) {
-  auto p = Process::Start("/bin/sh", {"-c", "echo \"v=$NATSKV_X\""},
-                          {"NATSKV_X=42"});
+  auto p = Process::Start("/bin/sh", {"-c", "echo \"v=$NATSKV_X\""}, {"NATSKV_X=42"});
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_TRUE((*p)->WaitForOutput("v=42", absl::Seconds(10)));
 }
@@ -71,8 +70,7 @@ TEST(NatsServer, StartsOnFreePortAndRestartsOnSamePort) {
 
   ASSERT_TRUE((*server)->Restart().ok());
   EXPECT_EQ((*server)->port(), port);
-  EXPECT_TRUE(
-      WaitFor([&] { return reconnects.load() >= 1; }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return reconnects.load() >= 1; }, absl::Seconds(10)));
   EXPECT_EQ(natsConnection_Status(nc->get()), NATS_CONN_STATUS_CONNECTED);
 }
 

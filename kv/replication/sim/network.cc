@@ -178,9 +178,7 @@ void Network::Send(const Envelope& env, int from_conn, int sub_id) {
   }
 }
 
-void Network::Partition(int a, int b) {
-  cut_.insert({std::min(a, b), std::max(a, b)});
-}
+void Network::Partition(int a, int b) { cut_.insert({std::min(a, b), std::max(a, b)}); }
 
 void Network::Heal(int a, int b) { cut_.erase({std::min(a, b), std::max(a, b)}); }
 

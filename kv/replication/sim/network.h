@@ -76,8 +76,7 @@ class Network {
 
   // Schedules `f` at `at` on behalf of `host` (held while the host is paused).
   // `alive` is checked just before: false cancels.
-  void At(absl::Time at, int host, std::function<bool()> alive,
-          std::function<void()> f);
+  void At(absl::Time at, int host, std::function<bool()> alive, std::function<void()> f);
 
   void Partition(int a, int b);
   void Heal(int a, int b);

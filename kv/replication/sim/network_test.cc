@@ -106,7 +106,8 @@ TEST(Network, PartitionDropsAndPauseHolds) {
   net.Heal(0, 1);
   net.Pause(1);
   bool ticked = false;
-  net.At(net.now(), 1, [] { return true; }, [&] { ticked = true; });
+  net.At(
+      net.now(), 1, [] { return true; }, [&] { ticked = true; });
   ASSERT_TRUE(a->Publish("s", "", "held").ok());
   net.RunFor(absl::Seconds(1));
   EXPECT_TRUE(in.got.empty());
