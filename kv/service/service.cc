@@ -17,21 +17,8 @@ using store::Store;
 }  // namespace
 
 int ErrorCode(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kFailedPrecondition:
-      return 409;
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kResourceExhausted:
-      return 413;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
+  // The API's codes are micro's defaults so far.
+  return micro::DefaultErrorCode(status);
 }
 
 void UseApiErrors(micro::ServiceConfig* config) {

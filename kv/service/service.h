@@ -16,8 +16,9 @@
 
 namespace kv::service {
 
-// API error codes (README.md, "Errors"): 400 bad request, 404 unknown op, 409 wrong type,
-// 413 too large, 500 internal, 503 not ready.
+// API error codes (README.md, "Errors"): 400 bad request (InvalidArgument), 404
+// unknown op (NotFound), 409 wrong type (FailedPrecondition), 413 too large
+// (OutOfRange, ResourceExhausted), 503 not ready (Unavailable), 500 anything else.
 int ErrorCode(const absl::Status& status);
 
 // Makes `config`'s service reply errors as the kv API does: the code from
