@@ -4,6 +4,7 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "rapidjson/document.h"
@@ -25,6 +26,52 @@ bool HasMember(const rapidjson::Value& obj, absl::string_view name) {
   return false;
 }
 
+constexpr char kValidUtf8[] =
+    "valid UTF-8 (a lone surrogate escape such as \\udc00 is not)";
+
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates (U+D800..U+DFFF, which a
+// lone "\udc00" escape decodes to), nothing above U+10FFFF.
+bool ValidUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0;
+    uint32_t min = 0;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// `s` as an error message quotes it: at most 64 bytes, C-escaped, with the full
+// length when cut, so a message never echoes unbounded or binary input.
+std::string Shown(absl::string_view s) {
+  constexpr size_t kMax = 64;
+  std::string shown = absl::CHexEscape(s.substr(0, kMax));
+  if (s.size() > kMax) absl::StrAppend(&shown, "... (", s.size(), " bytes)");
+  return shown;
+}
+
 absl::Status FieldError(absl::string_view field, absl::string_view accepted) {
   return absl::InvalidArgumentError(
       absl::StrCat("field '", field, "' must be ", accepted));
@@ -36,6 +83,7 @@ absl::Status ReadString(const rapidjson::Value& v, absl::string_view name, bool 
   if (!v.IsString() || (non_empty && v.GetStringLength() == 0)) {
     return FieldError(name, non_empty ? "a non-empty string" : "a string");
   }
+  if (!ValidUtf8(View(v))) return FieldError(name, kValidUtf8);
   out->assign(v.GetString(), v.GetStringLength());
   return absl::OkStatus();
 }
@@ -115,6 +163,7 @@ absl::Status ReadField(const FieldSpec& f, const rapidjson::Value& v, size_t max
         if (!k.IsString() || k.GetStringLength() == 0) {
           return FieldError(name, "an array of non-empty strings");
         }
+        if (!ValidUtf8(View(k))) return FieldError(name, kValidUtf8);
         r->keys.emplace_back(k.GetString(), k.GetStringLength());
       }
       return absl::OkStatus();
@@ -168,9 +217,9 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t ma
   }
   for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
     if (FindField(spec, View(m->name)) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown field '", View(m->name),
-                                                     "' for ", spec.name,
-                                                     "; accepted: ", accepted));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown field '", Shown(View(m->name)), "' for ", spec.name,
+                       "; accepted: ", accepted));
     }
   }
   for (const FieldSpec& f : spec.fields) {

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace kv::codec {
@@ -70,6 +71,11 @@ TEST(Json, RejectsBadRequestsNamingTheField) {
       {Op::kSetUnion, R"({"keys":["a",2]})", "field 'keys' must be an array"},
       {Op::kKeys, R"({"limit":-1})", "field 'limit' must be a positive integer"},
       {Op::kGet, "{\"key\":\"\xff\"}", "not valid JSON"},
+      // Escapes that decode to a lone surrogate are not UTF-8 either.
+      {Op::kSet, R"({"key":"a","value":"\udc00"})", "field 'value' must be valid UTF-8"},
+      {Op::kSet, R"({"key":"\ud800x","value":"v"})", "not valid JSON"},
+      {Op::kGet, R"({"key":"a\udfff"})", "field 'key' must be valid UTF-8"},
+      {Op::kSetUnion, R"({"keys":["a","\udc00"]})", "field 'keys' must be valid UTF-8"},
   };
   for (const Case& c : cases) {
     auto r = ParseRequest(c.op, c.body, 8);
@@ -102,6 +108,26 @@ TEST(Json, WritesCompactReplies) {
   EXPECT_EQ(KeysReply({"a"}, "a"), R"({"keys":["a"],"cursor":"a"})");
   EXPECT_EQ(ErrorReply(400, "bad"), R"({"error":{"code":400,"message":"bad"}})");
   EXPECT_EQ(GetReply(std::string("\x01", 1)), R"({"exists":true,"value":"\u0001"})");
+}
+
+TEST(Json, PairedSurrogatesAndAllOfUnicodeAreAccepted) {
+  auto r =
+      ParseRequest(Op::kSet, R"({"key":"\ud83d\ude00","value":"\u00e9\u4e2d\uffff"})", 8);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->key, "\xF0\x9F\x98\x80");
+  EXPECT_EQ(r->value, "\xC3\xA9\xE4\xB8\xAD\xEF\xBF\xBF");
+}
+
+TEST(Json, UnknownFieldNamesAreShownCutAndEscaped) {
+  const std::string name(100000, 'x');
+  auto r = ParseRequest(Op::kGet, absl::StrCat(R"({"key":"a",")", name, R"(":1})"), 8);
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(r.status().message().size(), 300u);
+  EXPECT_NE(r.status().message().find("... (100000 bytes)"), std::string::npos);
+  auto bin = ParseRequest(Op::kGet, "{\"key\":\"a\",\"\\u0001\\n\":1}", 8);
+  ASSERT_FALSE(bin.ok());
+  EXPECT_NE(bin.status().message().find("unknown field '\\x01\\n'"), std::string::npos)
+      << bin.status().message();
 }
 
 TEST(Reply, ShapeAndFieldComeFromTheOperationTable) {
