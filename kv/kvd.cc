@@ -179,7 +179,8 @@ int main(int argc, char** argv) {
   // Limits depend on the server's max payload: wait for the first connection.
   while (natsConnection_Status(nc->get()) != NATS_CONN_STATUS_CONNECTED) {
     if (natsConnection_IsClosed(nc->get())) {
-      return Fail(absl::StrCat("cannot connect to ", options.servers,
+      return Fail(absl::StrCat("cannot connect to ",
+                               kv::transport::RedactUrls(options.servers),
                                kv::transport::LastError(nc->get())));
     }
     struct timespec wait = {0, 50 * 1000 * 1000};

@@ -121,6 +121,25 @@ TEST(KvdAuth, UserPassword) {
   ASSERT_NE(from_env, nullptr);
 }
 
+// A password in a --server URL never reaches the log, whatever the log line
+// (connected, reconnected, server unreachable).
+TEST(KvdAuth, PasswordsInServerUrlsAreRedactedInTheLog) {
+  const std::string password = "pw-n0t-in-logs";
+  auto server = NatsServer::Start({"--user", "u", "--pass", password});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto nc = testing_util::Connect(UrlWith(**server, "u:" + password));
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  auto kvd =
+      StartServingKvd(**server, nc->get(),
+                      {absl::StrCat("--server=", UrlWith(**server, "u:" + password))});
+  ASSERT_NE(kvd, nullptr);
+  ASSERT_TRUE((*server)->Restart().ok());
+  EXPECT_TRUE(kvd->WaitForOutput("reconnected to", kTimeout)) << kvd->Output();
+  const std::string output = kvd->Output();
+  EXPECT_FALSE(absl::StrContains(output, password)) << output;
+  EXPECT_TRUE(absl::StrContains(output, "nats://***@127.0.0.1:")) << output;
+}
+
 TEST(KvdAuth, WithoutOrWithWrongPasswordIsRejected) {
   auto server = NatsServer::Start({"--user", "u", "--pass", "p"});
   ASSERT_TRUE(server.ok()) << server.status();

@@ -249,7 +249,7 @@ int Main(int argc, char** argv) {
               << absl::GetFlag(FLAGS_value_size) << " --warmup "
               << absl::FormatDuration(absl::GetFlag(FLAGS_warmup)) << " --duration "
               << absl::FormatDuration(absl::GetFlag(FLAGS_duration)) << " (server "
-              << options.servers << ")\n"
+              << kv::transport::RedactUrls(options.servers) << ")\n"
               << FormatBenchTable(*rows);
   }
   return kExitOk;

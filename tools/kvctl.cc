@@ -61,7 +61,9 @@ int Failure(absl::string_view message) {
   return kExitFailure;
 }
 
-std::string ServerUrls() { return transport::OptionsFromFlags().servers; }
+std::string ServerUrls() {
+  return transport::RedactUrls(transport::OptionsFromFlags().servers);
+}
 
 absl::StatusOr<transport::Connection> ConnectFromFlags(absl::Duration timeout) {
   transport::ConnectOptions options = transport::OptionsFromFlags();

@@ -9,6 +9,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -36,7 +37,7 @@ void Log(void* closure, absl::string_view line) {
 std::string Url(natsConnection* nc) {
   char buf[256];
   if (natsConnection_GetConnectedUrl(nc, buf, sizeof(buf)) == NATS_OK && buf[0]) {
-    return buf;
+    return RedactUrls(buf);
   }
   return "(none)";
 }
@@ -126,6 +127,26 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
 }
 
 }  // namespace
+
+std::string RedactUrls(absl::string_view servers) {
+  std::vector<std::string> urls;
+  for (absl::string_view url : absl::StrSplit(servers, ',')) {
+    // The authority starts after "scheme://" (or at the start) and ends at the
+    // first '/'; its user info ends at its last '@'.
+    const size_t scheme = url.find("://");
+    const size_t start = scheme == absl::string_view::npos ? 0 : scheme + 3;
+    const size_t slash = url.find('/', start);
+    const absl::string_view authority =
+        url.substr(start, slash == absl::string_view::npos ? url.npos : slash - start);
+    const size_t at = authority.rfind('@');
+    if (at == absl::string_view::npos) {
+      urls.emplace_back(url);
+    } else {
+      urls.push_back(absl::StrCat(url.substr(0, start), "***", url.substr(start + at)));
+    }
+  }
+  return absl::StrJoin(urls, ",");
+}
 
 absl::Duration ReconnectBackoff(int attempts, absl::BitGenRef gen) {
   int64_t ms = 100;
@@ -249,7 +270,7 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
   const bool unreachable = st == NATS_NO_SERVER || st == NATS_TIMEOUT ||
                            st == NATS_IO_ERROR || st == NATS_CONNECTION_CLOSED;
   if (st != NATS_OK && unreachable && o.reconnect_forever) {
-    Log(callbacks, absl::StrCat("nats: no server reachable at ", o.servers,
+    Log(callbacks, absl::StrCat("nats: no server reachable at ", RedactUrls(o.servers),
                                 " yet; retrying in the background"));
     natsOptions_SetRetryOnFailedConnect(opts, true, OnConnected, callbacks);
     st = natsConnection_Connect(&nc, opts);
@@ -259,7 +280,7 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
   }
   if (st != NATS_OK) {
     delete callbacks;
-    return FromNats(st, absl::StrCat("cannot connect to ", o.servers));
+    return FromNats(st, absl::StrCat("cannot connect to ", RedactUrls(o.servers)));
   }
   return Connection(nc, ConnectionDeleter{callbacks});
 }

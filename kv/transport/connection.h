@@ -69,6 +69,10 @@ struct ConnectionDeleter {
 };
 using Connection = std::unique_ptr<natsConnection, ConnectionDeleter>;
 
+// `servers` (comma-separated URLs) fit for a log line: the user info of each URL
+// (user:password@ or token@) is replaced by "***@".
+std::string RedactUrls(absl::string_view servers);
+
 // The reason the connection failed or closed, as nats.c last saw it ("" if none).
 std::string LastError(natsConnection* nc);
 

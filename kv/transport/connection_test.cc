@@ -36,6 +36,16 @@ TEST(ReconnectBackoff, IsJittered) {
   EXPECT_GT(seen.size(), 40u);
 }
 
+TEST(RedactUrls, HidesUserInfoOfEveryUrl) {
+  EXPECT_EQ(RedactUrls("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+  EXPECT_EQ(RedactUrls("nats://alice:s3cr3t@h:4222"), "nats://***@h:4222");
+  EXPECT_EQ(RedactUrls("tls://tok@h:4222,nats://u:p@g:1/x@y"),
+            "tls://***@h:4222,nats://***@g:1/x@y");
+  EXPECT_EQ(RedactUrls("u:p@h:4222"), "***@h:4222");
+  EXPECT_EQ(RedactUrls("nats://a:b@c@h"), "nats://***@h");
+  EXPECT_EQ(RedactUrls(""), "");
+}
+
 // A connection owns its callbacks: they run until the connection is closed and are
 // freed with it (LeakSanitizer fails this test under --config=asan otherwise).
 TEST(Connect, CallbacksLiveUntilClosedAndGoWithTheConnection) {
