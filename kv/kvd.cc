@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -104,6 +105,55 @@ class LinkServices {
   std::vector<std::unique_ptr<kv::service::LinkService>> services_ ABSL_GUARDED_BY(mu_);
 };
 
+// The flags kvd cannot run with: each limit in its range (keys are stored with a
+// 16-bit length), no zero intervals. InvalidArgument names the flag and the range.
+absl::Status CheckFlags() {
+  struct Range {
+    const char* flag;
+    int64_t value;
+    int64_t min;
+    int64_t max;
+  };
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  const Range ranges[] = {
+      {"max_key_bytes", absl::GetFlag(FLAGS_max_key_bytes), 1, 65535},
+      {"max_value_bytes", absl::GetFlag(FLAGS_max_value_bytes), 0, kMax},
+      {"max_keys_per_query", absl::GetFlag(FLAGS_max_keys_per_query), 1, kMax},
+      {"max_page", absl::GetFlag(FLAGS_max_page), 1, kMax},
+      {"max_list_items", absl::GetFlag(FLAGS_max_list_items), 1, kMax},
+      {"max_set_items", absl::GetFlag(FLAGS_max_set_items), 1, kMax},
+      {"max_range", absl::GetFlag(FLAGS_max_range), 1, kMax},
+  };
+  for (const Range& r : ranges) {
+    if (r.value < r.min || r.value > r.max) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", r.flag, "=", r.value, " is out of range: use ", r.min, " to ",
+          r.max == kMax ? std::string("any larger number") : absl::StrCat(r.max)));
+    }
+  }
+  struct Interval {
+    const char* flag;
+    absl::Duration value;
+    absl::Duration min;
+  };
+  const Interval intervals[] = {
+      {"heartbeat", absl::GetFlag(FLAGS_heartbeat), absl::Milliseconds(10)},
+      {"gc_interval", absl::GetFlag(FLAGS_gc_interval), absl::Milliseconds(100)},
+  };
+  for (const Interval& i : intervals) {
+    if (i.value < i.min || i.value > absl::Hours(24)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", i.flag, "=", absl::FormatDuration(i.value),
+                       " is out of range: use ", absl::FormatDuration(i.min), " to 24h"));
+    }
+  }
+  const double drop = absl::GetFlag(FLAGS_test_drop_events);
+  if (!(drop >= 0 && drop <= 1)) {
+    return absl::InvalidArgumentError("--test_drop_events must be between 0 and 1");
+  }
+  return absl::OkStatus();
+}
+
 int Fail(absl::string_view message) {
   Log(message);
   return 1;
@@ -121,6 +171,10 @@ int main(int argc, char** argv) {
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::fprintf(stderr, "kvd: unexpected argument '%s' (see --help)\n", rest[1]);
+    return 2;
+  }
+  if (absl::Status s = CheckFlags(); !s.ok()) {
+    std::fprintf(stderr, "kvd: %s\n", std::string(s.message()).c_str());
     return 2;
   }
   std::vector<std::string> links =
@@ -153,6 +207,10 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   kv::transport::ConnectOptions options = kv::transport::OptionsFromFlags();
+  if (absl::Status s = kv::transport::CheckOptions(options); !s.ok()) {
+    std::fprintf(stderr, "kvd: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   if (options.name.empty()) options.name = "kvd";
   options.reconnect_forever = true;
   options.send_asap = absl::GetFlag(FLAGS_send_asap);

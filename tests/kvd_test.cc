@@ -656,6 +656,35 @@ TEST_F(KvdTest, EveryOpOfTheTableAnswersAndChecksItsFields) {
   }
 }
 
+// Flags kvd cannot run with are refused at start: exit 2, a message naming the
+// flag, before connecting to anything.
+TEST_F(KvdTest, UnusableFlagsExit2NamingTheFlag) {
+  const std::pair<std::vector<std::string>, const char*> cases[] = {
+      {{"--max_key_bytes=70000"},
+       "--max_key_bytes=70000 is out of range: use 1 to 65535"},
+      {{"--max_key_bytes=0"}, "--max_key_bytes"},
+      {{"--max_page=0"}, "--max_page"},
+      {{"--max_range=-5"}, "--max_range"},
+      {{"--max_value_bytes=-1"}, "--max_value_bytes"},
+      {{"--max_list_items=-1"}, "--max_list_items"},
+      {{"--max_set_items=0"}, "--max_set_items"},
+      {{"--max_keys_per_query=0"}, "--max_keys_per_query"},
+      {{"--heartbeat=0s"}, "--heartbeat=0 is out of range"},
+      {{"--gc_interval=-1s"}, "--gc_interval"},
+      {{"--tls_key=/nonexistent.key"}, "--tls_cert and --tls_key go together"},
+      {{"--tls_cert=/nonexistent.pem"}, "--tls_cert and --tls_key go together"},
+  };
+  for (const auto& [args, needle] : cases) {
+    std::vector<std::string> all = args;
+    all.push_back("--server=nats://127.0.0.1:1");  // never reached
+    auto kvd = Process::Start(KvdPath(), all);
+    ASSERT_TRUE(kvd.ok()) << kvd.status();
+    EXPECT_EQ((*kvd)->Wait(absl::Seconds(10)).value_or(-1), 2) << args[0];
+    EXPECT_TRUE(absl::StrContains((*kvd)->Output(), needle))
+        << args[0] << ": " << (*kvd)->Output();
+  }
+}
+
 TEST_F(KvdTest, UnknownOperationIs404) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);

@@ -181,13 +181,23 @@ void ConnectionDeleter::operator()(natsConnection* nc) const {
   if (closed) delete callbacks;
 }
 
-absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
+absl::Status CheckOptions(const ConnectOptions& o) {
   const int auth_methods = !o.creds_file.empty() + !o.nkey_seed_file.empty() +
                            (!o.user.empty() || !o.password.empty()) + !o.token.empty();
   if (auth_methods > 1) {
     return absl::InvalidArgumentError(
         "use one of --creds, --nkey, --user/--password, --token");
   }
+  if (o.tls_key.empty() != o.tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key go together: give both (a client certificate and "
+        "its key) or neither");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
+  if (absl::Status s = CheckOptions(o); !s.ok()) return s;
   natsOptions* opts = nullptr;
   if (natsOptions_Create(&opts) != NATS_OK) {
     return absl::InternalError("cannot allocate NATS options");

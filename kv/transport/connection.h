@@ -81,6 +81,11 @@ std::string LastError(natsConnection* nc);
 // lost the same server do not all come back in the same instant.
 absl::Duration ReconnectBackoff(int attempts, absl::BitGenRef gen);
 
+// Checks settings that cannot work, before any connection: two authentication
+// methods, a TLS key without its certificate or the reverse. InvalidArgument names
+// the flags. Connect() checks them too.
+absl::Status CheckOptions(const ConnectOptions& options);
+
 // Connects. Errors: InvalidArgument for unusable settings (unreadable files, two
 // auth methods), Unavailable when no server answers, PermissionDenied when the
 // server rejects the credentials.
