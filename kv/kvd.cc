@@ -257,6 +257,9 @@ int main(int argc, char** argv) {
   limits.max_list_items = absl::GetFlag(FLAGS_max_list_items);
   limits.max_set_items = absl::GetFlag(FLAGS_max_set_items);
   limits.max_range = absl::GetFlag(FLAGS_max_range);
+  // Room for the JSON framing of a reply and its headers.
+  limits.max_reply_bytes =
+      static_cast<size_t>(std::max<int64_t>(1024, max_payload - 1024));
 
   kv::store::SystemClock clock;
   kv::replication::NatsBus bus(nc->get());

@@ -20,6 +20,10 @@ namespace {
 // PONG (the replies are written before the PING; this only bounds the wait).
 constexpr int64_t kBurstFlushTimeoutMs = 1000;
 
+// Bytes of a message besides its data and headers: the "NATS/1.0" header line, the
+// header block's end, and room for the protocol line.
+constexpr size_t kHeaderFraming = 128;
+
 // Header lines end at CR/LF, so a value holding one would corrupt the
 // message: replace them.
 std::string SanitizeHeader(absl::string_view s) {
@@ -116,6 +120,16 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
   if (responded_) {
     return absl::FailedPreconditionError("request was already responded to");
   }
+  // A message over the server's max payload would be refused by nats.c and never
+  // reach the requester: refuse it here, so that the handler's error is replied.
+  const int64_t max_payload = natsConnection_GetMaxPayload(nc_);
+  size_t size = data.size();
+  for (const auto& [key, value] : headers) size += key.size() + value.size() + 4;
+  if (max_payload > 0 && size + kHeaderFraming > static_cast<size_t>(max_payload)) {
+    return absl::OutOfRangeError(absl::StrCat("the reply would take ", size,
+                                              " bytes, over the server's max payload of ",
+                                              max_payload, " bytes"));
+  }
   responded_ = true;
   Record();
   if (!has_reply()) {
@@ -181,6 +195,14 @@ int DefaultErrorCode(const absl::Status& status) {
 
 namespace internal {
 
+std::string BoundedDescription(absl::string_view description) {
+  if (description.size() <= kMaxErrorDescription) return std::string(description);
+  size_t cut = kMaxErrorDescription;
+  // Do not split a UTF-8 sequence.
+  while (cut > 0 && (static_cast<unsigned char>(description[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(description.substr(0, cut), "... (", description.size(), " bytes)");
+}
+
 void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
                         natsSubscription* sub, natsMsg* msg) const {
   Request request(nc, msg, endpoint, sub, config_.prompt_nc);
@@ -205,7 +227,9 @@ void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnecti
   request.Record();  // a request without reply subject that got no reply
 }
 
-void Dispatcher::Fail(Request& request, int code, absl::string_view description) const {
+void Dispatcher::Fail(Request& request, int code, absl::string_view full) const {
+  // Descriptions may quote input; error headers, bodies and last_error stay small.
+  const std::string description = BoundedDescription(full);
   if (request.responded_) {
     // Replied, then failed: the reply stands; count the error.
     request.CountError(code, description);

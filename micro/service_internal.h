@@ -50,6 +50,13 @@ struct Endpoint {
   EndpointStats stats ABSL_GUARDED_BY(mu);
 };
 
+// The longest error description replied (header, body) and kept as last_error.
+inline constexpr size_t kMaxErrorDescription = 1024;
+
+// `description` cut to kMaxErrorDescription bytes (at a UTF-8 boundary), with its
+// full length appended when cut.
+std::string BoundedDescription(absl::string_view description);
+
 // Runs handlers on requests (nats.c's _handle_request): builds the Request,
 // calls the handler, replies and counts what it returned or threw, using the
 // error mapping of the service's configuration.

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -791,6 +792,82 @@ TEST_F(KvdTest, TooLargeIs413) {
   ExpectError(Req("range", RangeBody("lst", 0, -1)), 413, "at most 10");
   EXPECT_EQ(Ok("range", RangeBody("lst", 0, 9)),
             R"({"values":["0","1","2","3","4","5","6","7","8","9"]})");
+}
+
+// Nothing kvd sends may exceed the server's max payload: on a server with a
+// 16 KiB max payload, keys pages stop at the byte budget (the cursor goes on),
+// ranges and set queries over it are 413s saying how to ask for less, a reply
+// that JSON escaping makes too large is a 413 too, and error messages and
+// last_error stay short whatever the input. STATS still answers.
+TEST_F(KvdTest, RepliesNeverExceedTheMaxPayload) {
+  const std::string conf = absl::StrCat(testing_util::TempDir(), "/small_payload.conf");
+  {
+    std::ofstream f(conf);
+    f << "max_payload: 16384\n";
+  }
+  server_.reset();
+  auto server = NatsServer::Start({"-c", conf});
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = *std::move(server);
+  auto nc = testing_util::Connect(server_->url());
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  nc_ = *std::move(nc);
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+
+  // 100 keys of 500 bytes: 50 KB of keys, listed in pages under 16 KiB.
+  std::set<std::string> written;
+  for (int i = 0; i < 100; ++i) {
+    const std::string key = absl::StrFormat("k%03d%s", i, std::string(496, 'x'));
+    ASSERT_EQ(Ok("set", KeyValueBody(key, "v")), R"({"ok":true})");
+    written.insert(key);
+  }
+  std::set<std::string> listed;
+  std::string cursor;
+  int pages = 0;
+  do {
+    const Reply r =
+        Req("keys",
+            cursor.empty() ? "{}" : absl::StrCat(R"({"cursor":)", Quote(cursor), "}"));
+    ASSERT_TRUE(r.ok() && r.code() == 0) << r.code() << " " << r.data.substr(0, 200);
+    EXPECT_LE(r.data.size(), 16384u);
+    rapidjson::Document doc;
+    doc.Parse(r.data.data(), r.data.size());
+    ASSERT_TRUE(doc.IsObject());
+    for (const auto& k : doc["keys"].GetArray()) {
+      EXPECT_TRUE(listed.insert(k.GetString()).second) << "listed twice";
+    }
+    cursor = doc.HasMember("cursor") ? doc["cursor"].GetString() : "";
+    ++pages;
+  } while (!cursor.empty() && pages < 100);
+  EXPECT_EQ(listed, written);
+  EXPECT_GE(pages, 4);
+
+  for (int i = 0; i < 20; ++i) {
+    Ok("push", KeyValueBody("lst", absl::StrCat(i, std::string(1000, 'v'))));
+    Ok("set_add", KeyValueBody("s1", absl::StrCat(i, std::string(1000, 'a'))));
+    Ok("set_add", KeyValueBody("s2", absl::StrCat(i, std::string(1000, 'b'))));
+  }
+  ExpectError(Req("range", RangeBody("lst", 0, -1)), 413, "narrower range");
+  EXPECT_EQ(OkDoc("range", RangeBody("lst", 0, 9))["values"].Size(), 10u);
+  ExpectError(Req("set_query", KeyBody("s1")), 413, "most one reply carries");
+  ExpectError(Req("set_union", KeysBody({"s1", "s2"})), 413, "fewer or smaller sets");
+
+  // 600 items of 10 control characters: 7.8 KB of raw bytes, within the budget,
+  // but each escapes to 6 bytes in JSON, so the reply would take 38 KB.
+  for (int i = 0; i < 600; ++i) {
+    Ok("push", KeyValueBody("ctl", std::string(10, '\x01')));
+  }
+  ExpectError(Req("range", RangeBody("ctl", 0, -1)), 413, "max payload of 16384");
+
+  // An unknown field with a 10 KB name: the message quotes 64 bytes of it.
+  const Reply bad =
+      Req("get", absl::StrCat(R"({"key":"a",")", std::string(10000, 'f'), R"(":1})"));
+  ExpectError(bad, 400, "unknown field");
+  EXPECT_LT(bad.data.size(), 512u);
+  const Reply stats = Call(nc_.get(), "$SRV.STATS.kv", "", absl::Seconds(5));
+  ASSERT_TRUE(stats.ok()) << natsStatus_GetText(stats.status);
+  EXPECT_LE(stats.data.size(), 16384u);
 }
 
 // 503 "not ready": a replicated node joining a link asks a peer for a

@@ -135,15 +135,25 @@ absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
 
 absl::Status LinkService::Serve(Op op, micro::Request& request) {
   absl::StatusOr<std::string> reply = Handle(op, request.data(), *replica_);
-  if (!reply.ok()) {
-    const int code = ErrorCode(reply.status());
-    if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
-    return reply.status();
+  absl::Status status = reply.status();
+  if (reply.ok()) {
+    status = request.Respond(*reply);
+    if (absl::IsOutOfRange(status)) {
+      // Over the max payload (the store bounds replies in raw bytes; JSON escapes
+      // can still make one larger).
+      status =
+          absl::OutOfRangeError(absl::StrCat(status.message(),
+                                             "; ask for less (a smaller keys page, a "
+                                             "narrower range, fewer keys)"));
+    } else {
+      // Any other failure means the requester or the connection is gone: not an
+      // error of the request.
+      status = absl::OkStatus();
+    }
   }
-  // A failed reply means the requester or the connection is gone: nothing to do,
-  // and not an error of the request.
-  (void)request.Respond(*reply);
-  return absl::OkStatus();
+  const int code = status.ok() ? 200 : ErrorCode(status);
+  if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
+  return status;
 }
 
 absl::Status LinkService::Unknown(micro::Request& request) {

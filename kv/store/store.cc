@@ -25,17 +25,13 @@ namespace {
 
 using internal::CounterComp;
 using internal::Entry;
+using internal::ErrWrongType;
 using internal::Extras;
 using internal::ListComp;
 using internal::SetComp;
 using internal::ToMillis;
 
 constexpr absl::Duration kMaxTtl = absl::Hours(24 * 365 * 100);
-
-absl::Status ErrWrongType(absl::string_view key, absl::string_view holds) {
-  return absl::FailedPreconditionError(
-      absl::StrCat("wrong type: key '", key, "' holds a ", holds));
-}
 
 }  // namespace
 
@@ -128,133 +124,6 @@ Event Store::Emit(Dot dot, KeyState delta) {
   (void)merged;
   vv_[node_] = dot.seq;
   return Event{dot, std::move(delta)};
-}
-
-// ---- Reads.
-
-absl::StatusOr<std::optional<std::string>> Store::Get(absl::string_view key) const {
-  if (auto s = CheckKey(key); !s.ok()) return s;
-  const Entry* e = Find(key);
-  switch (Visible(e)) {
-    case Kind::kNone:
-      return std::optional<std::string>();
-    case Kind::kRegister:
-      return std::optional<std::string>(std::string(e->value()));
-    case Kind::kCounter:
-      return std::optional<std::string>(absl::StrCat(e->extras->counter->Value()));
-    case Kind::kList:
-      return ErrWrongType(key, "list");
-    case Kind::kSet:
-      return ErrWrongType(key, "set");
-  }
-  return std::optional<std::string>();
-}
-
-absl::StatusOr<bool> Store::Exists(absl::string_view key) const {
-  if (auto s = CheckKey(key); !s.ok()) return s;
-  return Visible(Find(key)) != Kind::kNone;
-}
-
-absl::StatusOr<std::vector<std::string>> Store::Range(absl::string_view key,
-                                                      int64_t start, int64_t stop) const {
-  auto found = FindAs(key, Kind::kList);
-  if (!found.ok()) return found.status();
-  std::vector<std::string> out;
-  if (*found == nullptr) return out;
-  const auto& items = (*found)->extras->list->items;
-  const int64_t n = static_cast<int64_t>(items.size());
-  if (start < 0) start = std::max<int64_t>(0, n + start);
-  if (stop < 0) stop = n + stop;
-  stop = std::min(stop, n - 1);
-  if (start > stop) return out;
-  if (static_cast<uint64_t>(stop - start + 1) > limits_.max_range) {
-    return absl::OutOfRangeError(absl::StrCat("range would return ", stop - start + 1,
-                                              " values; at most ", limits_.max_range,
-                                              " per request"));
-  }
-  auto it = items.begin();
-  std::advance(it, start);
-  out.reserve(stop - start + 1);
-  for (int64_t i = start; i <= stop; ++i, ++it) out.push_back(it->second);
-  return out;
-}
-
-absl::StatusOr<std::vector<std::string>> Store::SetQuery(absl::string_view key) const {
-  auto found = FindAs(key, Kind::kSet);
-  if (!found.ok()) return found.status();
-  std::vector<std::string> out;
-  if (*found == nullptr) return out;
-  for (const auto& [value, dots] : (*found)->extras->set->elems) out.push_back(value);
-  return out;
-}
-
-absl::StatusOr<std::vector<std::string>> Store::SetUnion(
-    const std::vector<std::string>& keys) const {
-  if (keys.size() > limits_.max_keys_per_query) {
-    return absl::OutOfRangeError(absl::StrCat("field 'keys' must list at most ",
-                                              limits_.max_keys_per_query, " keys"));
-  }
-  std::vector<std::string> out;
-  for (const std::string& key : keys) {
-    auto found = FindAs(key, Kind::kSet);
-    if (!found.ok()) return found.status();
-    if (*found == nullptr) continue;
-    for (const auto& [value, dots] : (*found)->extras->set->elems) out.push_back(value);
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
-absl::StatusOr<std::vector<std::string>> Store::SetIntersection(
-    const std::vector<std::string>& keys) const {
-  if (keys.size() > limits_.max_keys_per_query) {
-    return absl::OutOfRangeError(absl::StrCat("field 'keys' must list at most ",
-                                              limits_.max_keys_per_query, " keys"));
-  }
-  std::vector<const SetComp*> sets;
-  for (const std::string& key : keys) {
-    auto found = FindAs(key, Kind::kSet);
-    if (!found.ok()) return found.status();
-    sets.push_back(*found == nullptr ? nullptr : &*(*found)->extras->set);
-  }
-  std::vector<std::string> out;
-  if (sets.empty() || std::find(sets.begin(), sets.end(), nullptr) != sets.end()) {
-    return out;
-  }
-  // Walk the smallest set, probe the others.
-  std::sort(sets.begin(), sets.end(), [](const SetComp* a, const SetComp* b) {
-    return a->elems.size() < b->elems.size();
-  });
-  for (const auto& [value, dots] : sets[0]->elems) {
-    bool everywhere = true;
-    for (size_t i = 1; i < sets.size() && everywhere; ++i) {
-      everywhere = sets[i]->elems.count(value) > 0;
-    }
-    if (everywhere) out.push_back(value);
-  }
-  return out;
-}
-
-absl::StatusOr<KeysPage> Store::Keys(absl::string_view prefix, size_t limit,
-                                     absl::string_view cursor) const {
-  if (limit == 0) limit = limits_.max_page;
-  if (limit > limits_.max_page) {
-    return absl::OutOfRangeError(
-        absl::StrCat("field 'limit' must be between 1 and ", limits_.max_page));
-  }
-  KeysPage page;
-  auto it = (cursor.empty() || cursor < prefix) ? index_.lower_bound(prefix)
-                                                : index_.upper_bound(cursor);
-  for (; it != index_.end() && absl::StartsWith((*it)->key(), prefix); ++it) {
-    if (Visible(*it) == Kind::kNone) continue;
-    if (page.keys.size() == limit) {
-      page.cursor = page.keys.back();
-      break;
-    }
-    page.keys.emplace_back((*it)->key());
-  }
-  return page;
 }
 
 // ---- Local mutations.

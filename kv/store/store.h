@@ -56,6 +56,13 @@ struct Limits {
   size_t max_keys_per_query = 128;  // set_union / set_intersection
   size_t max_page = 10000;          // keys per page
   size_t max_range = 100000;        // values returned by one range
+  // Bytes of values or keys one read may return (each counted with 3 bytes of
+  // framing): range, set_query, set_union and set_intersection beyond it fail with
+  // OutOfRange; a keys page stops early at it (its cursor continues). 0 = no limit.
+  size_t max_reply_bytes = 0;
+  // Membership probes one set_intersection may make (members of the smallest set
+  // times the other distinct sets); beyond it, OutOfRange.
+  size_t max_intersection_probes = 16 << 20;
 };
 
 // A mutation's result and the event to publish (none when nothing changed).

@@ -1,5 +1,5 @@
-// Helpers shared by the store's implementation files (store.cc, merge.cc, delta.cc,
-// gc.cc); not part of the store's API.
+// Helpers shared by the store's implementation files (store.cc, read.cc, merge.cc,
+// delta.cc, gc.cc); not part of the store's API.
 #ifndef KV_STORE_STORE_INTERNAL_H_
 #define KV_STORE_STORE_INTERNAL_H_
 
@@ -7,6 +7,8 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "kv/store/digest.h"
 #include "kv/store/entry.h"
@@ -24,6 +26,12 @@ inline int64_t ToMillis(absl::Time t) {
 inline Digest RegisterAtom(const Entry& e) {
   return RegisterAtom(e.key(), e.reg_stamp(), e.reg_seq, e.live(), e.value(),
                       e.expires_ms);
+}
+
+// The error of an operation on `key` that holds another type, a `holds`.
+inline absl::Status ErrWrongType(absl::string_view key, absl::string_view holds) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("wrong type: key '", key, "' holds a ", holds));
 }
 
 // The highest stamp of any component of `ks` (Stamp{} when it has none).

@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -593,6 +594,78 @@ TEST(StoreSet, TooManyItemsIsOutOfRange) {
 }
 
 // ---------------------------------------------------------------- keys
+
+// Reads stop at the reply budget: range, set_query, set_union and
+// set_intersection fail with OutOfRange saying how to ask for less; a keys page
+// ends early and its cursor goes on.
+TEST(StoreReplyBudget, ReadsBeyondItFailOrPageEarly) {
+  Limits limits;
+  limits.max_reply_bytes = 1000;
+  Replica r(kNodeA, limits);
+  Store& s = r.store;
+  const std::string big(300, 'v');
+  for (int i = 0; i < 5; ++i) {
+    Res(s.Push("l", absl::StrCat(i, big)));
+    Res(s.SetAdd("s", absl::StrCat(i, big)));
+    Res(s.SetAdd("t", absl::StrCat(i, big)));
+  }
+  EXPECT_EQ(Val(s.Range("l", 0, 2)).size(), 3u);  // 3 x 304 bytes fit
+  absl::Status range = StatusOf(s.Range("l", 0, -1));
+  EXPECT_EQ(range.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(absl::StrContains(range.message(), "ask for a narrower range")) << range;
+  EXPECT_EQ(StatusOf(s.SetQuery("s")).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(StatusOf(s.SetUnion({"s", "t"})).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(StatusOf(s.SetIntersection({"s", "t"})).code(),
+            absl::StatusCode::kOutOfRange);
+
+  // 40 keys of 100 bytes: pages end before 1000 bytes, and together list every
+  // key exactly once.
+  for (int i = 0; i < 40; ++i) {
+    Res(s.Set(absl::StrCat("k", i, std::string(97, 'x')), "v", std::nullopt));
+  }
+  Strings all;
+  std::string cursor;
+  int pages = 0;
+  do {
+    KeysPage page = Val(s.Keys("k", 0, cursor));
+    size_t bytes = 0;
+    for (const std::string& k : page.keys) bytes += k.size() + 3;
+    EXPECT_LE(bytes, 1000u);
+    all.insert(all.end(), page.keys.begin(), page.keys.end());
+    cursor = page.cursor;
+    ++pages;
+  } while (!cursor.empty());
+  EXPECT_EQ(all.size(), 40u);
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end());
+  EXPECT_GE(pages, 5);
+}
+
+// One set named many times is read once; the intersection's work is bounded.
+TEST(StoreReplyBudget, SetQueriesDedupKeysAndBoundTheirWork) {
+  Limits limits;
+  limits.max_intersection_probes = 1000;
+  Replica r(kNodeA, limits);
+  Store& s = r.store;
+  for (int i = 0; i < 600; ++i) {
+    Res(s.SetAdd("s", absl::StrCat("m", i)));
+    Res(s.SetAdd("t", absl::StrCat("m", i)));
+  }
+  const Strings same(128, "s");
+  EXPECT_EQ(Val(s.SetUnion(same)).size(), 600u);
+  EXPECT_EQ(Val(s.SetIntersection(same)).size(), 600u);             // no probe at all
+  EXPECT_EQ(Val(s.SetIntersection({"s", "t", "s"})).size(), 600u);  // 600 probes
+  absl::Status three = StatusOf(s.SetIntersection({"s", "t", "u"}));
+  EXPECT_TRUE(three.ok()) << three;  // "u" is absent: empty at once
+  Res(s.SetAdd("u", "m1"));
+  Res(s.SetAdd("v", "m1"));
+  Res(s.SetAdd("v", "m2"));
+  EXPECT_EQ(Val(s.SetIntersection({"s", "t", "u", "v"})), Strings{"m1"});
+  for (int i = 0; i < 600; ++i) Res(s.SetAdd("w", absl::StrCat("m", i)));
+  absl::Status big = StatusOf(s.SetIntersection({"s", "t", "w"}));  // 1200 probes
+  EXPECT_EQ(big.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(absl::StrContains(big.message(), "would probe 1200 members")) << big;
+}
 
 TEST(StoreKeys, PrefixInByteOrderVisibleOnly) {
   Replica r(kNodeA);
