@@ -730,8 +730,8 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
 // Random schedules.
 
 // One random schedule: 2 to 5 nodes (some joining late), random operations
-// with lossy, duplicating, reordering delivery, pauses, restarts and
-// partitions shorter than forget_after (so the design guarantees that no
+// with lossy, duplicating, reordering delivery, pauses, restarts, lost
+// connections and partitions shorter than forget_after (so the design guarantees that no
 // tombstone is collected too early), clocks off by up to half a second in half
 // of the schedules; then a quiet time without faults, longer
 // than forget_after (restarted nodes' old ids are forgotten everywhere).
@@ -756,6 +756,7 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
   Workload w(seed);
   std::map<int, absl::Time> resume_at;  // paused node -> when
   absl::Time heal_at = absl::InfiniteFuture();
+  std::map<int, absl::Time> reconnect_at;  // disconnected node -> when
   const absl::Time end = sim.now() + absl::Seconds(2);
   while (sim.now() < end) {
     const int ops = static_cast<int>(below(4));
@@ -783,6 +784,18 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
         ++it;
       }
     }
+    if (chance(0.003) && reconnect_at.empty()) {
+      sim.Disconnect(victim);
+      reconnect_at[victim] = sim.now() + absl::Milliseconds(100 + below(900));
+    }
+    for (auto it = reconnect_at.begin(); it != reconnect_at.end();) {
+      if (sim.now() >= it->second) {
+        sim.Reconnect(it->first);
+        it = reconnect_at.erase(it);
+      } else {
+        ++it;
+      }
+    }
     if (sim.now() >= heal_at) {
       sim.HealAll();
       heal_at = absl::InfiniteFuture();
@@ -791,6 +804,7 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
   }
   while (static_cast<int>(sim.size()) < nodes) sim.AddNode();
   for (const auto& [node, at] : resume_at) sim.Resume(node);
+  for (const auto& [node, at] : reconnect_at) sim.Reconnect(node);
   sim.HealAll();
   sim.network().set_faults(sim::Faults());
   sim.RunFor(absl::Seconds(5));
