@@ -305,8 +305,9 @@ void Replica::HandleChunk(absl::string_view data) {
   const std::string peer = Hex(sync_->peer);
   const uint32_t parts = sync_->chunks.parts();
   EndSync("done");
-  if (provisional_)
+  if (provisional_) {
     Log(absl::StrCat("merged with peer ", peer, "; no longer provisional"));
+  }
   provisional_ = false;
   if (!ready()) {
     SetReady(absl::StrCat(ever_ready_ ? "ready again" : "ready", ": caught up with ",

@@ -210,8 +210,8 @@ class Replica {
   // a peer took is running.
   void HeardWhileJoining(store::NodeId peer, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A provisional first replica learned that `peer` has `missing` operations it
-  // lacks: not ready until caught up from it.
+  // A provisional first replica learned from `peer`'s heartbeat that the peer
+  // has `missing` operations it lacks: not ready until caught up from it.
   void Demote(store::NodeId peer, uint64_t missing, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Logs why the join attempt in progress failed, and stops asking its peer.
