@@ -52,6 +52,9 @@ ABSL_FLAG(int64_t, max_set_items, 1 << 20, "most members in one set");
 ABSL_FLAG(int64_t, max_range, 100000, "most values returned by one range request");
 ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(1),
           "interval of replication heartbeats");
+ABSL_FLAG(absl::Duration, first_replica_silence, absl::Seconds(3),
+          "a joining node that hears no peer for this long after connecting is the "
+          "first replica of its link (at least two --heartbeat intervals)");
 ABSL_FLAG(absl::Duration, gc_interval, absl::Seconds(30),
           "how often replicas collect the tombstones every peer has applied");
 ABSL_FLAG(double, test_drop_events, 0,
@@ -147,12 +150,40 @@ absl::Status CheckFlags() {
                        " is out of range: use ", absl::FormatDuration(i.min), " to 24h"));
     }
   }
+  if (absl::GetFlag(FLAGS_replication) &&
+      absl::GetFlag(FLAGS_first_replica_silence) < 2 * absl::GetFlag(FLAGS_heartbeat)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--first_replica_silence must be at least two --heartbeat intervals (",
+        absl::FormatDuration(2 * absl::GetFlag(FLAGS_heartbeat)), ")"));
+  }
   const double drop = absl::GetFlag(FLAGS_test_drop_events);
   if (!(drop >= 0 && drop <= 1)) {
     return absl::InvalidArgumentError("--test_drop_events must be between 0 and 1");
   }
   return absl::OkStatus();
 }
+
+// The replicas told when the NATS connection is back (Replica::OnReconnected),
+// from nats.c's thread.
+class ReconnectListeners {
+ public:
+  void Add(kv::replication::Replica* r) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    replicas_.push_back(r);
+  }
+  void Notify() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    for (kv::replication::Replica* r : replicas_) r->OnReconnected();
+  }
+  void Clear() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    replicas_.clear();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<kv::replication::Replica*> replicas_ ABSL_GUARDED_BY(mu_);
+};
 
 int Fail(absl::string_view message) {
   Log(message);
@@ -216,6 +247,9 @@ int main(int argc, char** argv) {
   options.send_asap = absl::GetFlag(FLAGS_send_asap);
   options.log = Log;
   options.on_closed = [] { kill(getpid(), SIGUSR1); };
+  // Outlives the connection (declared before it).
+  ReconnectListeners reconnect_listeners;
+  options.on_reconnected = [&reconnect_listeners] { reconnect_listeners.Notify(); };
   // The service's connection buffers what it publishes (batches under load);
   // a second one writes at once, for replies when no other request waits
   // (micro::ServiceConfig::prompt_nc).
@@ -230,6 +264,7 @@ int main(int argc, char** argv) {
     prompt.send_asap = true;
     prompt.log = [](absl::string_view line) { Log(absl::StrCat("replies: ", line)); };
     prompt.on_closed = nullptr;
+    prompt.on_reconnected = nullptr;
     auto c = kv::transport::Connect(prompt);
     if (!c.ok()) return Fail(c.status().message());
     prompt_nc = *std::move(c);
@@ -297,12 +332,14 @@ int main(int argc, char** argv) {
     ro.enabled = absl::GetFlag(FLAGS_replication);
     ro.limits = limits;
     ro.heartbeat = absl::GetFlag(FLAGS_heartbeat);
+    ro.first_replica_silence = absl::GetFlag(FLAGS_first_replica_silence);
     ro.gc_interval = absl::GetFlag(FLAGS_gc_interval);
     ro.log = Log;
     ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
     auto replica = kv::replication::Replica::Start(&bus, &clock, ro);
     if (!replica.ok()) return Fail(replica.status().message());
     replicas.push_back(*std::move(replica));
+    reconnect_listeners.Add(replicas.back().get());
     drivers.push_back(
         std::make_unique<kv::replication::ReplicaDriver>(replicas.back().get(), &clock));
     auto ls = kv::service::LinkService::Start(service->get(), replicas.back().get());
@@ -323,6 +360,7 @@ int main(int argc, char** argv) {
   Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", "; draining"));
   absl::Status stopped = (*service)->Stop();
   drivers.clear();
+  reconnect_listeners.Clear();
   for (auto& r : replicas) r->Stop();
   if (natsConnection_Status(nc->get()) == NATS_CONN_STATUS_CONNECTED) {
     natsConnection_FlushTimeout(nc->get(), 2000);

@@ -56,6 +56,10 @@ using ::testing_util::ToReply;
 using ::testing_util::WaitFor;
 
 constexpr absl::Duration kTimeout = absl::Seconds(20);
+// A replicating kvd alone on its server is the first replica after
+// --first_replica_silence: keep that short where it is not the subject.
+const std::vector<std::string> kFastJoin = {"--heartbeat=100ms",
+                                            "--first_replica_silence=300ms"};
 
 // Every op name, in the order of the API's operation table.
 const std::vector<std::string>& Ops() {
@@ -880,7 +884,7 @@ TEST_F(KvdTest, ReplicatedNodeIs503UntilReady) {
                                               "_kv.default.sync.any", "sync"),
             NATS_OK);
   ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
-  auto kvd = StartKvd({}, {"default"}, /*wait_ready=*/false);
+  auto kvd = StartKvd(kFastJoin, {"default"}, /*wait_ready=*/false);
   ASSERT_NE(kvd, nullptr);
   ExpectError(Req("get", KeyBody("k")), 503, "catching up");
   // Two join requests reach the silent peer: the node retried, still unready.
@@ -895,7 +899,8 @@ TEST_F(KvdTest, ReplicatedNodeIs503UntilReady) {
   }
   natsSubscription_Destroy(silent_peer);
   ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
-  EXPECT_TRUE(kvd->WaitForOutput("ready: no peer answers", kTimeout)) << kvd->Output();
+  EXPECT_TRUE(kvd->WaitForOutput("ready: first replica of the link", kTimeout))
+      << kvd->Output();
   EXPECT_TRUE(WaitFor(
       [&] {
         const Reply r = Req("get", KeyBody("k"));
@@ -907,8 +912,21 @@ TEST_F(KvdTest, ReplicatedNodeIs503UntilReady) {
   EXPECT_EQ(Get("k").second, "v");
 }
 
+TEST_F(KvdTest, FirstReplicaSilenceUnderTwoHeartbeatsIsRefused) {
+  auto kvd = Process::Start(KvdPath(), {absl::StrCat("--server=", server_->url()),
+                                        "--heartbeat=1s", "--first_replica_silence=1s"});
+  ASSERT_TRUE(kvd.ok()) << kvd.status();
+  const absl::StatusOr<int> code = (*kvd)->Wait(kTimeout);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 2);
+  EXPECT_TRUE(absl::StrContains((*kvd)->Output(),
+                                "--first_replica_silence must be at least two "
+                                "--heartbeat intervals (2s)"))
+      << (*kvd)->Output();
+}
+
 TEST_F(KvdTest, ReplicatedNodeServesAfterReady) {
-  auto kvd = StartKvd({});
+  auto kvd = StartKvd(kFastJoin);
   ASSERT_NE(kvd, nullptr);
   EXPECT_TRUE(kvd->WaitForOutput("ready", kTimeout)) << kvd->Output();
   EXPECT_TRUE(absl::StrContains(kvd->Output(), "replication on"));
@@ -1465,7 +1483,7 @@ TEST_F(KvdTest, StandaloneDoesNotPublishReplicationTraffic) {
 // Nothing a peer sends may crash a node: garbage on every replication subject
 // is counted and dropped, and the data stays as it was.
 TEST_F(KvdTest, GarbageOnReplicationSubjectsIsCountedAndDropped) {
-  auto kvd = StartKvd({});
+  auto kvd = StartKvd(kFastJoin);
   ASSERT_NE(kvd, nullptr);
   std::smatch m;
   const std::string out = kvd->Output();

@@ -16,6 +16,8 @@ TEST(ReplicaDriver, TicksTheReplicaUntilStopped) {
   store::SystemClock clock;
   ReplicaOptions options;
   options.join_timeout = absl::Seconds(30);  // one attempt, still waiting
+  options.heartbeat = absl::Milliseconds(50);
+  options.first_replica_silence = absl::Milliseconds(100);
   auto replica = Replica::Start(bus.get(), &clock, options);
   ASSERT_TRUE(replica.ok()) << replica.status();
   {
@@ -23,8 +25,9 @@ TEST(ReplicaDriver, TicksTheReplicaUntilStopped) {
     // Long enough for the first tick (at once) and a few more.
     absl::SleepFor(absl::Milliseconds(300));
   }  // the thread has ended: the network is this thread's again
-  // The first tick sent the join request; nobody subscribes to sync.any, so
-  // the answer is "no responders": the replica is the first, and ready.
+  // The first tick sent the join request, and a tick after the silence another
+  // one; nobody subscribes to sync.any, so the answers are "no responders": the
+  // replica is the first, and ready.
   EXPECT_FALSE((*replica)->ready());
   net.RunFor(absl::Milliseconds(10));
   EXPECT_TRUE((*replica)->ready());

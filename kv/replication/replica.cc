@@ -38,7 +38,10 @@ Replica::Replica(Bus* bus, store::Clock* clock, ReplicaOptions options)
       node_hex_(Hex(node_)),
       store_(std::make_unique<store::Store>(node_, clock, options_.limits)),
       peers_(node_, PeerTableOptions{options_.heartbeat, options_.divergence_grace,
-                                     options_.forget_after}) {
+                                     options_.forget_after}),
+      joiner_(JoinerOptions{options_.heartbeat, options_.first_replica_silence,
+                            2 * options_.sync_timeout + options_.join_timeout},
+              clock->Now()) {
   counters_.link = options_.link;
   counters_.node = node_hex_;
   last_gc_ = clock_->Now();
@@ -50,6 +53,13 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(Bus* bus, store::Clock* 
   if (!r->options_.enabled) {
     r->ready_ = true;
     return r;
+  }
+  if (r->options_.first_replica_silence < 2 * r->options_.heartbeat) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("first_replica_silence (",
+                     absl::FormatDuration(r->options_.first_replica_silence),
+                     ") must be at least two heartbeats (",
+                     absl::FormatDuration(2 * r->options_.heartbeat), ")"));
   }
   if (absl::Status s = r->Subscribe(); !s.ok()) return s;
   return r;
@@ -182,12 +192,19 @@ void Replica::HandleHeartbeat(const Message& msg) {
   if (peers_.Record(*hb, now)) {
     Log(absl::StrCat("peer ", Hex(hb->node), " seen (", hb->keys, " keys)"));
   }
-  if (!ready()) return;
+  if (!ready()) {
+    HeardWhileJoining(hb->node, now);
+    return;
+  }
   switch (peers_.Decide(hb->node, store_->vv(), store_->digest(), now)) {
     case CatchUp::kNone:
       break;
     case CatchUp::kMissing:
-      StartSync(hb->node, false);
+      if (provisional_) {
+        Demote(hb->node, Missing(store_->vv(), hb->vv), now);
+      } else {
+        StartSync(hb->node, false);
+      }
       break;
     case CatchUp::kFull:
       Log(absl::StrCat("state differs from peer ", Hex(hb->node),
@@ -206,8 +223,11 @@ void Replica::HandleSyncRequest(const Message& msg) {
       ++counters_.bad_messages;
       return;
     }
+    // A join (a request with a reply subject) only from a ready replica: the
+    // joiner takes our state as the link's. A replica back to 503 to catch up
+    // (provisional) still serves catch-ups of peers: they merge, never replace.
+    if (!ready() && (!msg.reply.empty() || !ever_ready_)) return;  // ask elsewhere
   }
-  if (!ready()) return;  // let the requester time out and ask someone else
   // A join request (sync.any) is acknowledged with our node id, so the joiner
   // knows whom it is syncing with.
   if (!msg.reply.empty()) (void)bus_->Publish(msg.reply, "", node_hex_);
@@ -254,17 +274,6 @@ void Replica::HandleInbox(const Message& msg) {
   }
 }
 
-void Replica::HandleJoinAnswer(const Message& msg) {
-  if (msg.no_responders) {
-    EndSync("done");
-    SetReady("ready: no peer answers, first replica of the link");
-    return;
-  }
-  NodeId peer = 0;
-  if (sync_->peer == 0 && absl::SimpleHexAtoi(msg.data, &peer)) sync_->peer = peer;
-  sync_->acknowledged = true;
-}
-
 void Replica::HandleChunk(absl::string_view data) {
   auto chunk = codec::DecodeDeltaChunk(data);
   if (!chunk.ok()) {
@@ -274,6 +283,7 @@ void Replica::HandleChunk(absl::string_view data) {
   }
   if (sync_->peer == 0) sync_->peer = chunk->from;
   sync_->acknowledged = true;  // a peer took the join request
+  if (!ready()) joiner_.Answered(clock_->Now());
   sync_->deadline = clock_->Now() + options_.sync_timeout;  // still making progress
   const ChunkAssembler::Outcome outcome = sync_->chunks.Take(*chunk);
   store::Delta entries_only;
@@ -295,9 +305,14 @@ void Replica::HandleChunk(absl::string_view data) {
   const std::string peer = Hex(sync_->peer);
   const uint32_t parts = sync_->chunks.parts();
   EndSync("done");
+  if (provisional_) {
+    Log(absl::StrCat("merged with peer ", peer, "; no longer provisional"));
+  }
+  provisional_ = false;
   if (!ready()) {
-    SetReady(absl::StrCat("ready: caught up with ", peer, " (", store_->stats().keys,
-                          " keys, ", parts, " chunks)"));
+    SetReady(absl::StrCat(ever_ready_ ? "ready again" : "ready", ": caught up with ",
+                          peer, " (", store_->stats().keys, " keys, ", parts,
+                          " chunks)"));
   } else {
     Log(absl::StrCat("caught up with ", peer, " (", parts, " chunks)"));
   }
@@ -323,7 +338,9 @@ void Replica::StartSync(NodeId peer, bool full) {
 
 void Replica::EndSync(absl::string_view why) {
   if (!sync_) return;
-  if (why != "done") {
+  if (why != "done" && sync_->join && !stopping_) {
+    JoinFailed(why, clock_->Now());
+  } else if (why != "done") {
     Log(absl::StrCat("catch-up from ", Hex(sync_->peer), " ended: ", why));
   }
   // A failed join attempt is retried a join_timeout later.
@@ -333,15 +350,18 @@ void Replica::EndSync(absl::string_view why) {
 
 void Replica::SetReady(absl::string_view line) {
   ready_.store(true, std::memory_order_release);
+  ever_ready_ = true;
   Log(line);
-  // Serve joiners from now on, and tell the peers at once.
+  // Serve joiners from now on (kept while demoted), and tell the peers at once.
   const std::string subject = Subject("sync.any");
-  auto sub = bus_->Subscribe(subject, "sync",
-                             [this](const Message& m) { HandleSyncRequest(m); });
-  if (sub.ok()) {
-    any_sub_ = *std::move(sub);
-  } else {
-    Log(absl::StrCat("cannot subscribe to ", subject));
+  if (any_sub_ == nullptr) {
+    auto sub = bus_->Subscribe(subject, "sync",
+                               [this](const Message& m) { HandleSyncRequest(m); });
+    if (sub.ok()) {
+      any_sub_ = *std::move(sub);
+    } else {
+      Log(absl::StrCat("cannot subscribe to ", subject));
+    }
   }
   const absl::Time now = clock_->Now();
   PublishHeartbeat(now);
@@ -367,40 +387,6 @@ absl::Time Replica::Tick() {
   absl::Time next = std::min(next_heartbeat_, last_gc_ + options_.gc_interval);
   if (sync_) next = std::min(next, sync_->deadline + absl::Nanoseconds(1));
   return next;
-}
-
-absl::Time Replica::TickJoin(absl::Time now) {
-  if (sync_) {
-    // Not ready until caught up: answering from a partial copy would serve stale
-    // reads, and deletes would miss what this node has not seen.
-    const char* failed = nullptr;
-    if (!sync_->acknowledged && now >= sync_->ack_deadline) {
-      failed = "Timeout";
-    } else if (sync_->acknowledged && now > sync_->deadline) {
-      failed = "catch-up incomplete";
-    }
-    if (failed == nullptr) {
-      return sync_->acknowledged ? sync_->deadline + absl::Nanoseconds(1)
-                                 : sync_->ack_deadline;
-    }
-    EndSync(absl::StrCat("join attempt ", join_attempts_, " failed (", failed,
-                         "); retrying"));
-  }
-  if (now < next_join_) return next_join_;
-  ++join_attempts_;
-  // Peer 0: whoever answers. (No other catch-up runs before ready.)
-  BeginSync(0);
-  sync_->join = true;
-  sync_->ack_deadline = now + options_.join_timeout;
-  const codec::SyncRequest request{node_, sync_->inbox, VersionVector()};
-  absl::Status s = bus_->Publish(Subject("sync.any"), absl::StrCat(sync_->inbox, ".join"),
-                                 codec::EncodeSyncRequest(request));
-  if (!s.ok()) {
-    EndSync(absl::StrCat("join attempt ", join_attempts_, " failed (", s.message(),
-                         "); retrying"));
-    return next_join_;
-  }
-  return sync_->ack_deadline;
 }
 
 void Replica::CollectGarbage(absl::Time now) {

@@ -24,12 +24,17 @@
 //     (ChunkWriter, ChunkAssembler). A catch-up fails when no chunk arrived for
 //     `sync_timeout`.
 //   * Joining: a new replica asks any ready peer for everything (a request on
-//     sync.any; the peer that takes it acknowledges with its node id) and answers
-//     503 until it is caught up. An attempt fails when nobody acknowledges within
-//     `join_timeout` or the catch-up fails; the next one starts `join_timeout`
-//     later, for as long as it takes. When the bus answers "no responders" (no
-//     ready peer exists) the replica is the first, and ready. Only a ready replica
-//     heartbeats, serves catch-ups, starts catch-ups and collects garbage.
+//     sync.any; the peer that takes it acknowledges with its node id), or a peer
+//     whose heartbeat it heard (on sync.<node>), and answers 503 until it is
+//     caught up. An attempt fails when nobody acknowledges within `join_timeout`
+//     or the catch-up fails; the next one starts `join_timeout` later, for as
+//     long as it takes, and asks another live peer than one whose catch-up
+//     failed (Joiner). The replica is the first of its link only after
+//     `first_replica_silence` without hearing any peer since its connection came
+//     up, confirmed by "no responders" on sync.any; such a replica is
+//     provisional until it merged with a peer: one heard with operations it lacks
+//     turns it back to 503 until caught up. Only a ready replica heartbeats,
+//     serves joins, starts catch-ups and collects garbage.
 //   * Tombstones are collected every `gc_interval`, only once every replica seen in
 //     the last `forget_after` has applied them and no operation stamped below them
 //     can still arrive (Store::CollectGarbage; the HLC floor comes from the peers'
@@ -67,6 +72,7 @@
 #include "kv/codec/binary.h"
 #include "kv/replication/bus.h"
 #include "kv/replication/chunker.h"
+#include "kv/replication/joiner.h"
 #include "kv/replication/peer_table.h"
 #include "kv/replication/replica_stats.h"
 #include "kv/store/clock.h"
@@ -88,6 +94,10 @@ struct ReplicaOptions {
   // A catch-up fails when no chunk arrived for this long.
   absl::Duration sync_timeout = absl::Seconds(5);
   absl::Duration join_timeout = absl::Seconds(2);  // per attempt to find a peer
+  // A joining replica that hears no peer for this long after its connection came
+  // up is the first replica of the link. At least two heartbeats (Start checks):
+  // existing replicas heartbeat as soon as they are reconnected.
+  absl::Duration first_replica_silence = absl::Seconds(3);
   absl::Duration divergence_grace = absl::Seconds(10);
   absl::Duration gc_interval = absl::Seconds(30);
   absl::Duration forget_after = absl::Minutes(10);
@@ -109,8 +119,10 @@ class Replica {
 
   // Creates the replica and, when enabled, subscribes; the first Tick starts
   // joining: the replica is not ready until it caught up with a peer or found
-  // none. Unavailable when a subscription fails. `bus` and `clock` must outlive
-  // the replica.
+  // none (its connection must be up: the silence counts from now).
+  // InvalidArgument when first_replica_silence is under two heartbeats,
+  // Unavailable when a subscription fails. `bus` and `clock` must outlive the
+  // replica.
   static absl::StatusOr<std::unique_ptr<Replica>> Start(Bus* bus, store::Clock* clock,
                                                         ReplicaOptions options);
   Replica(const Replica&) = delete;
@@ -120,6 +132,11 @@ class Replica {
   // Stops replication: unsubscribes (waiting for the bus callbacks in
   // progress); later messages and ticks do nothing. Idempotent.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The bus's connection is up again after a loss (the subscriptions are
+  // restored): a ready replica heartbeats at once, so that nodes joining
+  // meanwhile hear it; a joining one counts its silence from now.
+  void OnReconnected() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Does the work that is due at the clock's current time: join attempts and
   // their timeouts, catch-up timeouts, heartbeats, garbage collection. Returns
@@ -159,10 +176,12 @@ class Replica {
     std::string inbox;       // where the chunks come
     absl::Time deadline;     // fails when no chunk came by then
     ChunkAssembler chunks;
-    // Joins only: whether a peer took the request, and until when one may.
+    // Joins only: whether a peer took the request, and until when one may;
+    // when the request went out.
     bool join = false;
     bool acknowledged = false;
     absl::Time ack_deadline;
+    absl::Time sent;
   };
 
   Replica(Bus* bus, store::Clock* clock, ReplicaOptions options);
@@ -182,8 +201,22 @@ class Replica {
   // the store in pages (letting other calls in between).
   void ServeSync(const codec::SyncRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Join attempts and their timeouts; returns when next due.
+  // Join attempts and their timeouts; returns when next due (replica_join.cc).
   absl::Time TickJoin(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts a join attempt from `peer` (0: any ready peer, on sync.any). REQUIRES:
+  // no catch-up runs.
+  void StartJoin(store::NodeId peer, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A heartbeat of `peer` while not ready: join from it unless an attempt that
+  // a peer took is running.
+  void HeardWhileJoining(store::NodeId peer, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A provisional first replica learned from `peer`'s heartbeat that the peer
+  // has `missing` operations it lacks: not ready until caught up from it.
+  void Demote(store::NodeId peer, uint64_t missing, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Logs why the join attempt in progress failed, and stops asking its peer.
+  void JoinFailed(absl::string_view why, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishEvent(const store::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishHeartbeat(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sets up a catch-up from `peer` (its inbox) unless one is running; false
@@ -221,6 +254,11 @@ class Replica {
   std::optional<Sync> sync_ ABSL_GUARDED_BY(mu_);
   uint64_t syncs_started_ ABSL_GUARDED_BY(mu_) = 0;
   int join_attempts_ ABSL_GUARDED_BY(mu_) = 0;
+  Joiner joiner_ ABSL_GUARDED_BY(mu_);
+  // Ready at least once (then it serves catch-ups even while demoted).
+  bool ever_ready_ ABSL_GUARDED_BY(mu_) = false;
+  // Became the first replica and has not merged with a peer since.
+  bool provisional_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_join_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time next_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_gc_ ABSL_GUARDED_BY(mu_);

@@ -43,6 +43,7 @@ SimulationOptions Options(uint64_t seed) {
   o.replica.heartbeat = absl::Milliseconds(100);
   o.replica.sync_timeout = absl::Milliseconds(500);
   o.replica.join_timeout = absl::Milliseconds(200);
+  o.replica.first_replica_silence = absl::Milliseconds(300);
   o.replica.divergence_grace = absl::Seconds(1);
   o.replica.gc_interval = absl::Milliseconds(300);
   o.replica.forget_after = absl::Seconds(5);
@@ -93,7 +94,7 @@ TEST(Replica, FirstNodeIsReadyAloneAndJoinersLearnTheirPeer) {
   Simulation sim(Options(1));
   sim.AddNode();
   ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
-  EXPECT_TRUE(absl::StrContains(sim.Log(0), "ready: no peer answers, first replica"))
+  EXPECT_TRUE(absl::StrContains(sim.Log(0), "ready: first replica of the link"))
       << sim.Log(0);
   ASSERT_TRUE(Set(sim.replica(0), "k", "v"));
   sim.AddNode();
@@ -107,6 +108,144 @@ TEST(Replica, FirstNodeIsReadyAloneAndJoinersLearnTheirPeer) {
   EXPECT_TRUE(Converged(sim));
   EXPECT_EQ(Get(sim.replica(2), "k"), "v");
   EXPECT_EQ(sim.replica(2).stats().peers, 2u);
+}
+
+TEST(Replica, LoneNodeIsTheFirstReplicaOnlyAfterTheSilence) {
+  Simulation sim(Options(16));
+  sim.AddNode();
+  sim.RunFor(absl::Milliseconds(290));  // first_replica_silence is 300 ms
+  EXPECT_FALSE(sim.replica(0).ready()) << sim.Log(0);
+  ASSERT_TRUE(sim.RunUntilReady(absl::Milliseconds(100))) << sim.Log(0);
+  EXPECT_TRUE(absl::StrContains(
+      sim.Log(0),
+      "ready: first replica of the link (no peer heard for 300ms and no "
+      "ready peer answers)"))
+      << sim.Log(0);
+}
+
+TEST(Replica, FirstReplicaSilenceIsAtLeastTwoHeartbeats) {
+  sim::Network net(1, 4096);
+  std::unique_ptr<Bus> bus = net.Connect(0);
+  ReplicaOptions o;
+  o.heartbeat = absl::Seconds(1);
+  o.first_replica_silence = absl::Milliseconds(1999);
+  auto r = Replica::Start(bus.get(), net.clock(), o);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  o.first_replica_silence = absl::Seconds(2);
+  EXPECT_TRUE(Replica::Start(bus.get(), net.clock(), o).ok());
+}
+
+// The existing node's connection is down (its server restarted) when a node
+// starts: the new node hears nobody and "no responders", but waits out the
+// silence, and joins from the existing node as soon as it is back (it
+// heartbeats on reconnecting). It never serves an empty store.
+TEST(Replica, JoinerWaitsForAPeerThatIsReconnecting) {
+  Simulation sim(Options(17));
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(Set(sim.replica(0), absl::StrCat("k", i), "v"));
+  sim.Disconnect(0);
+  sim.AddNode();
+  auto served_empty = [&] {
+    return sim.replica(1).ready() && Get(sim.replica(1), "k7") == std::nullopt;
+  };
+  for (int step = 0; step < 25; ++step) {  // 250 ms: less than the silence
+    sim.RunFor(absl::Milliseconds(10));
+    ASSERT_FALSE(served_empty()) << sim.Describe();
+  }
+  EXPECT_FALSE(sim.replica(1).ready());
+  sim.Reconnect(0);
+  for (int step = 0; step < 100 && !sim.replica(1).ready(); ++step) {
+    sim.RunFor(absl::Milliseconds(10));
+    ASSERT_FALSE(served_empty()) << sim.Describe();
+  }
+  ASSERT_TRUE(sim.replica(1).ready()) << sim.Describe();
+  const std::string peer = Hex(sim.replica(0).node());
+  EXPECT_TRUE(absl::StrContains(sim.Log(1), absl::StrCat("asking peer ", peer)))
+      << sim.Log(1);
+  EXPECT_TRUE(absl::StrContains(sim.Log(1), absl::StrCat("ready: caught up with ", peer)))
+      << sim.Log(1);
+  EXPECT_FALSE(absl::StrContains(sim.Log(1), "first replica")) << sim.Log(1);
+  sim.RunFor(absl::Seconds(1));
+  EXPECT_TRUE(Converged(sim));
+}
+
+// The existing node stays away longer than the silence: the new node becomes
+// the (provisional) first replica. When the existing node comes back with data
+// the new one lacks, the new one answers 503 until it caught up, then serves
+// the data; the writes it took meanwhile reach the other node.
+TEST(Replica, ProvisionalFirstReplicaCatchesUpWithAPeerThatAppears) {
+  Simulation sim(Options(18));
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(Set(sim.replica(0), absl::StrCat("k", i), "v"));
+  sim.Disconnect(0);
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1))) << sim.Describe();
+  EXPECT_TRUE(absl::StrContains(sim.Log(1), "first replica of the link")) << sim.Log(1);
+  ASSERT_TRUE(Set(sim.replica(1), "new", "x"));
+  sim.Reconnect(0);
+  bool went_unready = false;
+  for (int step = 0; step < 200; ++step) {
+    sim.RunFor(absl::Milliseconds(5));
+    went_unready = went_unready || !sim.replica(1).ready();
+    if (went_unready && sim.replica(1).ready()) break;
+  }
+  EXPECT_TRUE(went_unready) << sim.Describe();
+  ASSERT_TRUE(sim.replica(1).ready()) << sim.Describe();
+  EXPECT_EQ(Get(sim.replica(1), "k7"), "v");
+  const std::string peer = Hex(sim.replica(0).node());
+  EXPECT_TRUE(absl::StrContains(
+      sim.Log(1),
+      absl::StrCat("provisional first replica: peer ", peer,
+                   " has 50 "
+                   "operations this replica lacks; not ready until caught up")))
+      << sim.Log(1);
+  EXPECT_TRUE(
+      absl::StrContains(sim.Log(1), absl::StrCat("ready again: caught up with ", peer)))
+      << sim.Log(1);
+  sim.RunFor(absl::Seconds(1));
+  EXPECT_TRUE(Converged(sim));
+  EXPECT_EQ(Get(sim.replica(0), "new"), "x");
+}
+
+// The ready peer that takes the join request cannot deliver its catch-up (its
+// chunks to the joiner are lost): the joiner gives up on it, says why, and
+// joins from the other peer it heard.
+TEST(Replica, JoinerGivesUpOnABrokenPeerAndTriesAnother) {
+  Simulation sim(Options(19));
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(Set(sim.replica(0), absl::StrCat("k", i), std::string(100, 'x')));
+  }
+  sim.RunFor(absl::Milliseconds(500));
+  ASSERT_TRUE(Converged(sim));
+  sim.network().set_filter([&](const sim::Envelope& e) {
+    if (e.to_host == 1 && absl::EndsWith(e.subject, ".sync.any")) return true;
+    return e.to_host == 2 && e.from_host == 0 && absl::StartsWith(e.subject, "_INBOX.") &&
+           !absl::EndsWith(e.subject, ".join");
+  });
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(3))) << sim.Describe();
+  const std::string broken = Hex(sim.replica(0).node());
+  const std::string good = Hex(sim.replica(1).node());
+  EXPECT_TRUE(absl::StrContains(
+      sim.Log(2), absl::StrCat("catch-up from peer ", broken,
+                               " ended: join attempt 1 failed (catch-up incomplete); "
+                               "not asking it again for 1.2s; retrying with peer ",
+                               good)))
+      << sim.Log(2);
+  EXPECT_TRUE(absl::StrContains(sim.Log(2), absl::StrCat("ready: caught up with ", good)))
+      << sim.Log(2);
+  EXPECT_EQ(Get(sim.replica(2), "k7"), std::string(100, 'x'));
+  sim.network().set_filter(nullptr);
+  sim.RunFor(absl::Seconds(1));
+  EXPECT_TRUE(Converged(sim));
 }
 
 TEST(Replica, StandaloneIsReadyAndSilent) {
@@ -591,8 +730,8 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
 // Random schedules.
 
 // One random schedule: 2 to 5 nodes (some joining late), random operations
-// with lossy, duplicating, reordering delivery, pauses, restarts and
-// partitions shorter than forget_after (so the design guarantees that no
+// with lossy, duplicating, reordering delivery, pauses, restarts, lost
+// connections and partitions shorter than forget_after (so the design guarantees that no
 // tombstone is collected too early), clocks off by up to half a second in half
 // of the schedules; then a quiet time without faults, longer
 // than forget_after (restarted nodes' old ids are forgotten everywhere).
@@ -617,6 +756,7 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
   Workload w(seed);
   std::map<int, absl::Time> resume_at;  // paused node -> when
   absl::Time heal_at = absl::InfiniteFuture();
+  std::map<int, absl::Time> reconnect_at;  // disconnected node -> when
   const absl::Time end = sim.now() + absl::Seconds(2);
   while (sim.now() < end) {
     const int ops = static_cast<int>(below(4));
@@ -644,6 +784,18 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
         ++it;
       }
     }
+    if (chance(0.003) && reconnect_at.empty()) {
+      sim.Disconnect(victim);
+      reconnect_at[victim] = sim.now() + absl::Milliseconds(100 + below(900));
+    }
+    for (auto it = reconnect_at.begin(); it != reconnect_at.end();) {
+      if (sim.now() >= it->second) {
+        sim.Reconnect(it->first);
+        it = reconnect_at.erase(it);
+      } else {
+        ++it;
+      }
+    }
     if (sim.now() >= heal_at) {
       sim.HealAll();
       heal_at = absl::InfiniteFuture();
@@ -652,6 +804,7 @@ TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
   }
   while (static_cast<int>(sim.size()) < nodes) sim.AddNode();
   for (const auto& [node, at] : resume_at) sim.Resume(node);
+  for (const auto& [node, at] : reconnect_at) sim.Reconnect(node);
   sim.HealAll();
   sim.network().set_faults(sim::Faults());
   sim.RunFor(absl::Seconds(5));

@@ -49,6 +49,8 @@ void OnDisconnected(natsConnection* nc, void* closure) {
 void OnReconnected(natsConnection* nc, void* closure) {
   Log(closure,
       absl::StrCat("nats: reconnected to ", Url(nc), "; subscriptions restored"));
+  auto* cb = static_cast<Callbacks*>(closure);
+  if (cb->on_reconnected) cb->on_reconnected();
 }
 void OnConnected(natsConnection* nc, void* closure) {
   Log(closure, absl::StrCat("nats: connected to ", Url(nc)));
@@ -150,8 +152,8 @@ std::string RedactUrls(absl::string_view servers) {
 
 absl::Duration ReconnectBackoff(int attempts, absl::BitGenRef gen) {
   int64_t ms = 100;
-  for (int i = 1; i < attempts && ms < 5000; ++i) ms *= 2;
-  if (ms > 5000) ms = 5000;
+  for (int i = 1; i < attempts && ms < 2000; ++i) ms *= 2;
+  if (ms > 2000) ms = 2000;
   return absl::Milliseconds(ms) * absl::Uniform(gen, 0.8, 1.2);
 }
 
@@ -259,7 +261,7 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
 
   // Owned by the returned connection's deleter: nats.c keeps the pointer for its
   // callbacks until the closed callback has run.
-  auto* callbacks = new Callbacks{o.log, o.on_closed};
+  auto* callbacks = new Callbacks{o.log, o.on_closed, o.on_reconnected};
   natsOptions_SetDisconnectedCB(opts, OnDisconnected, callbacks);
   natsOptions_SetReconnectedCB(opts, OnReconnected, callbacks);
   natsOptions_SetClosedCB(opts, OnClosed, callbacks);

@@ -48,6 +48,9 @@ struct ConnectOptions {
   // Called (on a nats.c thread) when the connection is closed for good: by
   // Close, or because nats.c gave up (e.g. the server refused the credentials).
   std::function<void()> on_closed;
+  // Called (on a nats.c thread) each time the connection is re-established after
+  // a loss, once the subscriptions are restored.
+  std::function<void()> on_reconnected;
 };
 
 // Fills the secrets left empty from the environment: NATS_CREDS, NATS_NKEY (seed
@@ -58,6 +61,7 @@ void ApplyEnvironment(ConnectOptions* options);
 struct ConnectionCallbacks {
   std::function<void(absl::string_view)> log;
   std::function<void()> on_closed;
+  std::function<void()> on_reconnected;
   std::atomic<bool> closed{false};  // the closed callback has run
 };
 
@@ -77,8 +81,10 @@ std::string RedactUrls(absl::string_view servers);
 std::string LastError(natsConnection* nc);
 
 // The wait before reconnect attempt `attempts` (1, 2, ...) of a service: 100 ms
-// doubling to 5 s, each scaled by a random factor in [0.8, 1.2) so that nodes that
-// lost the same server do not all come back in the same instant.
+// doubling to 2 s, each scaled by a random factor in [0.8, 1.2) so that nodes that
+// lost the same server do not all come back in the same instant. The cap keeps a
+// restarted server's nodes back within a joining node's first-replica silence
+// (3 s; docs/replication.md, "Joining").
 absl::Duration ReconnectBackoff(int attempts, absl::BitGenRef gen);
 
 // Checks settings that cannot work, before any connection: two authentication

@@ -12,9 +12,9 @@
 namespace kv::transport {
 namespace {
 
-TEST(ReconnectBackoff, DoublesFrom100MsTo5sWithin20Percent) {
+TEST(ReconnectBackoff, DoublesFrom100MsTo2sWithin20Percent) {
   absl::BitGen gen;
-  const int64_t base_ms[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000};
+  const int64_t base_ms[] = {100, 200, 400, 800, 1600, 2000, 2000, 2000, 2000};
   for (int attempt = 1; attempt <= 9; ++attempt) {
     const int64_t base = base_ms[attempt - 1];
     for (int i = 0; i < 200; ++i) {
@@ -23,7 +23,8 @@ TEST(ReconnectBackoff, DoublesFrom100MsTo5sWithin20Percent) {
       EXPECT_LT(d, absl::Milliseconds(base) * 1.2) << "attempt " << attempt;
     }
   }
-  EXPECT_LT(ReconnectBackoff(1000, gen), absl::Seconds(6));
+  // Under a joining node's first-replica silence (3 s).
+  EXPECT_LT(ReconnectBackoff(1000, gen), absl::Milliseconds(2400));
 }
 
 TEST(ReconnectBackoff, IsJittered) {
@@ -69,6 +70,26 @@ TEST(Connect, CallbacksLiveUntilClosedAndGoWithTheConnection) {
   EXPECT_EQ(closed->load(), 1);
   ASSERT_FALSE(lines->empty());
   EXPECT_EQ(lines->back(), "nats: connection closed");
+}
+
+// A service learns when its connection is back (kvd then heartbeats at once).
+TEST(Connect, ReconnectedCallbackRunsAfterTheServerRestarts) {
+  auto server = testing_util::NatsServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto reconnects = std::make_shared<std::atomic<int>>(0);
+  ConnectOptions options;
+  options.servers = (*server)->url();
+  options.reconnect_forever = true;
+  options.on_reconnected = [reconnects] { reconnects->fetch_add(1); };
+  auto nc = Connect(options);
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  ASSERT_TRUE(testing_util::WaitFor(
+      [&] { return natsConnection_Status(nc->get()) == NATS_CONN_STATUS_CONNECTED; },
+      absl::Seconds(5)));
+  EXPECT_EQ(reconnects->load(), 0);
+  ASSERT_TRUE((*server)->Restart().ok());
+  EXPECT_TRUE(
+      testing_util::WaitFor([&] { return reconnects->load() == 1; }, absl::Seconds(10)));
 }
 
 }  // namespace

@@ -110,6 +110,7 @@ absl::Status Network::Publish(int conn, int host, absl::string_view subject,
     ++oversized_;
     return absl::UnavailableError("maximum payload exceeded");
   }
+  if (Disconnected(host)) return absl::OkStatus();
   Envelope env;
   env.from_host = host;
   env.subject = std::string(subject);
@@ -119,7 +120,7 @@ absl::Status Network::Publish(int conn, int host, absl::string_view subject,
   std::vector<int> targets;
   std::map<std::string, std::vector<int>> groups;
   for (const auto& [id, sub] : subs_) {
-    if (!SubjectMatches(sub->subject, subject)) continue;
+    if (!SubjectMatches(sub->subject, subject) || Disconnected(sub->host)) continue;
     if (sub->queue.empty()) {
       targets.push_back(id);
     } else {
@@ -164,7 +165,7 @@ void Network::Send(const Envelope& env, int from_conn, int sub_id) {
     Push(at, to_host, [this, e, sub_id] {
       auto it = subs_.find(sub_id);
       if (it == subs_.end()) return;  // unsubscribed meanwhile
-      if (Partitioned(e->from_host, e->to_host)) return;
+      if (Partitioned(e->from_host, e->to_host) || Disconnected(e->to_host)) return;
       if (filter_ && filter_(*e)) return;
       std::shared_ptr<Sub> sub = it->second;  // alive during the call
       Message m;

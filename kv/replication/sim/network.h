@@ -6,9 +6,11 @@
 // Each Bus made by the network is one connection of a host (a node). Per
 // delivery the network may drop, duplicate, delay and reorder (Faults); it can
 // partition hosts (no message between them), pause a host (its deliveries and
-// timers wait until it resumes) and filter messages (tests drop exactly what
-// they mean to). Without reordering, the messages of one connection reach
-// each subscription in the order they were published, as on NATS.
+// timers wait until it resumes), disconnect a host (as when its server went
+// away: its subscriptions are unknown to the others, and nothing reaches it or
+// leaves it) and filter messages (tests drop exactly what they mean to). Without
+// reordering, the messages of one connection reach each subscription in the order they
+// were published, as on NATS.
 #ifndef KV_REPLICATION_SIM_NETWORK_H_
 #define KV_REPLICATION_SIM_NETWORK_H_
 
@@ -85,6 +87,13 @@ class Network {
   void Pause(int host);
   void Resume(int host);
   bool Paused(int host) const { return paused_.count(host) > 0; }
+  // While disconnected, the host's publishes are lost (reported as sent, like
+  // nats.c buffering them for a server that restarted without them), messages
+  // to it are lost, and requests that only it could take are answered "no
+  // responders". Reconnect restores its subscriptions.
+  void Disconnect(int host) { disconnected_.insert(host); }
+  void Reconnect(int host) { disconnected_.erase(host); }
+  bool Disconnected(int host) const { return disconnected_.count(host) > 0; }
 
   // Runs the queue until the clock reaches `until` (which it is then set to).
   void RunUntil(absl::Time until);
@@ -141,6 +150,7 @@ class Network {
   std::map<int, std::vector<Item>> held_;  // paused host -> its work, in order
   std::set<std::pair<int, int>> cut_;
   std::set<int> paused_;
+  std::set<int> disconnected_;
   // (publishing connection, subscription) -> latest delivery time (FIFO).
   std::map<std::pair<int, int>, absl::Time> last_;
   uint64_t delivered_ = 0;

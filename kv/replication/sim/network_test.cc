@@ -43,6 +43,32 @@ TEST(Network, DeliversInOrderAfterADelay) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(in.got[i], std::to_string(i));
 }
 
+TEST(Network, DisconnectedHostIsUnknownUntilItReconnects) {
+  Network net(1, 1024);
+  auto a = net.Connect(0);
+  auto b = net.Connect(1);
+  Inbox in, b_in;
+  auto reply_sub = a->Subscribe("reply", "", in.Handler());
+  auto b_sub = b->Subscribe("s", "q", b_in.Handler());
+  auto a_sub = a->Subscribe("from-b", "", in.Handler("b:"));
+  ASSERT_TRUE(reply_sub.ok() && b_sub.ok() && a_sub.ok());
+  net.Disconnect(1);
+  EXPECT_TRUE(net.Disconnected(1));
+  // Its subscription is gone from the server: the request finds nobody.
+  ASSERT_TRUE(a->Publish("s", "reply", "req").ok());
+  // What it publishes is lost.
+  ASSERT_TRUE(b->Publish("from-b", "", "lost").ok());
+  net.RunFor(absl::Milliseconds(100));
+  EXPECT_EQ(in.got, std::vector<std::string>{"503 reply"});
+  EXPECT_TRUE(b_in.got.empty());
+  net.Reconnect(1);
+  ASSERT_TRUE(a->Publish("s", "reply", "req").ok());
+  ASSERT_TRUE(b->Publish("from-b", "", "back").ok());
+  net.RunFor(absl::Milliseconds(100));
+  EXPECT_EQ(b_in.got, std::vector<std::string>{"req"});
+  EXPECT_EQ(in.got, (std::vector<std::string>{"503 reply", "b:back"}));
+}
+
 TEST(Network, RefusesPayloadsAboveTheMax) {
   Network net(1, 10);
   auto a = net.Connect(0);

@@ -38,6 +38,11 @@ void Simulation::Restart(int node) {
   StartReplica(node);
 }
 
+void Simulation::Reconnect(int node) {
+  network_.Reconnect(nodes_[node]->host);
+  nodes_[node]->replica->OnReconnected();
+}
+
 void Simulation::StartReplica(int node) {
   Node& n = *nodes_[node];
   ReplicaOptions ro = options_.replica;
@@ -107,9 +112,10 @@ std::string Simulation::Describe() const {
     }
     absl::StrAppendFormat(
         &out,
-        "node %d (%s)%s%s: ready %d keys %d digest %016x%016x gaps %d catchups %d "
+        "node %d (%s)%s%s%s: ready %d keys %d digest %016x%016x gaps %d catchups %d "
         "served %d collected %d vv%s\n",
         i, s.node, network_.Paused(static_cast<int>(i)) ? " paused" : "",
+        network_.Disconnected(static_cast<int>(i)) ? " disconnected" : "",
         nodes_[i]->restarts > 0 ? " restarted" : "", s.ready, s.keys, s.digest.a,
         s.digest.b, s.gaps, s.catchups, s.catchups_served, s.tombstones_collected, vv);
   }

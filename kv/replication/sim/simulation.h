@@ -52,6 +52,10 @@ class Simulation {
   void Pause(int node) { network_.Pause(node); }
   void Resume(int node) { network_.Resume(node); }
   bool Paused(int node) const { return network_.Paused(node); }
+  // The node's connection is lost (Network::Disconnect) until Reconnect, which
+  // also tells the replica (Replica::OnReconnected, as kvd does).
+  void Disconnect(int node) { network_.Disconnect(node); }
+  void Reconnect(int node);
   void Partition(int a, int b) { network_.Partition(a, b); }
   void Heal(int a, int b) { network_.Heal(a, b); }
   void HealAll() { network_.HealAll(); }
