@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "kv/codec/json.h"
+#include "kv/log/limiter.h"
 #include "kv/replication/driver.h"
 #include "kv/replication/nats_bus.h"
 #include "kv/replication/replica.h"
@@ -69,12 +70,41 @@ namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
-void Log(absl::string_view line) {
-  const std::string stamp =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
-  std::fprintf(stderr, "%s kvd: %.*s\n", stamp.c_str(), static_cast<int>(line.size()),
-               line.data());
+// The log: one line per event that matters, to stderr, at most 5 lines of one
+// kind per 10 s (the rest summarised), so that no flood of requests or peer
+// messages floods the log.
+class Logger {
+ public:
+  void Log(absl::string_view line) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    for (const std::string& l : limiter_.Filter(line, now)) Write(now, l);
+  }
+  // Writes the summaries of the windows that ended; call every second or so.
+  void Flush() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    for (const std::string& l : limiter_.Flush(now)) Write(now, l);
+  }
+
+ private:
+  static void Write(absl::Time now, absl::string_view line) {
+    const std::string stamp =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone());
+    std::fprintf(stderr, "%s kvd: %.*s\n", stamp.c_str(), static_cast<int>(line.size()),
+                 line.data());
+  }
+
+  absl::Mutex mu_;
+  kv::log::Limiter limiter_ ABSL_GUARDED_BY(mu_){absl::Seconds(10), 5};
+};
+
+Logger& TheLogger() {
+  static Logger* logger = new Logger;
+  return *logger;
 }
+
+void Log(absl::string_view line) { TheLogger().Log(line); }
 
 bool ValidLink(absl::string_view link) {
   if (link.empty() || link.size() > 64) return false;
@@ -352,7 +382,11 @@ int main(int argc, char** argv) {
                    limits.max_value_bytes, " bytes"));
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  do {
+    const struct timespec second = {1, 0};
+    sig = sigtimedwait(&signals, nullptr, &second);
+    TheLogger().Flush();
+  } while (sig <= 0);
   if (sig == SIGUSR1) {
     Log("the NATS connection is closed for good; exiting");
     return 1;

@@ -32,6 +32,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "kv/codec/binary.h"
 #include "kv/codec/ops.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
@@ -1533,6 +1534,47 @@ TEST_F(KvdTest, GarbageOnReplicationSubjectsIsCountedAndDropped) {
   EXPECT_TRUE(kvd->Running()) << kvd->Output();
   EXPECT_EQ(Get("keep").second, "me");
   EXPECT_EQ(Ok("keys", "{}"), R"({"keys":["keep"]})");
+}
+
+// A flood of one kind of event cannot flood the log: 300 catch-up requests are
+// all served, but "served catch-up" is logged at most 5 times per 10 s.
+TEST_F(KvdTest, RepeatedLogLinesAreRateLimited) {
+  auto kvd = StartKvd(kFastJoin);
+  ASSERT_NE(kvd, nullptr);
+  std::smatch m;
+  const std::string out = kvd->Output();
+  ASSERT_TRUE(
+      std::regex_search(out, m, std::regex("serving kv\\.default\\.\\* \\(node (\\w+)")))
+      << out;
+  uint64_t node = 0;
+  ASSERT_TRUE(absl::SimpleHexAtoi(std::string(m[1]), &node));
+  const std::string subject = absl::StrCat("_kv.default.sync.", std::string(m[1]));
+  constexpr int kRequests = 300;
+  for (int i = 0; i < kRequests; ++i) {
+    const std::string request = kv::codec::EncodeSyncRequest(
+        kv::codec::SyncRequest{static_cast<uint64_t>(1000 + i), "_INBOX.flood", {}});
+    ASSERT_EQ(
+        natsConnection_PublishRequest(nc_.get(), subject.c_str(), "_INBOX.flood",
+                                      request.data(), static_cast<int>(request.size())),
+        NATS_OK);
+  }
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        rapidjson::Document stats = Discover("STATS");
+        if (!stats.HasMember("endpoints")) return false;
+        return stats["endpoints"][0]["data"]["catchups_served"].GetInt64() >= kRequests;
+      },
+      kTimeout))
+      << Call(nc_.get(), "$SRV.STATS.kv", "").data;
+  const std::string log = kvd->Output();
+  size_t lines = 0;
+  for (size_t at = log.find("served catch-up"); at != std::string::npos;
+       at = log.find("served catch-up", at + 1)) {
+    ++lines;
+  }
+  EXPECT_GE(lines, 1u);
+  EXPECT_LE(lines, 5u) << log;
 }
 
 }  // namespace
