@@ -4,7 +4,7 @@
 //   kvd [--server nats://127.0.0.1:4222] [--link default] [--replication=true]
 //
 // Logs one line per event that matters to stderr; on SIGTERM/SIGINT it drains
-// (every request received is answered) and exits 0.
+// (the requests received are answered for up to --drain_timeout) and exits 0.
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -61,6 +61,9 @@ ABSL_FLAG(absl::Duration, gc_interval, absl::Seconds(30),
 ABSL_FLAG(double, test_drop_events, 0,
           "fault injection for tests: fraction of received replication events to "
           "drop as if lost");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "on SIGTERM/SIGINT, how long requests already received may take to be "
+          "answered; those still queued then are dropped (and counted in the log)");
 ABSL_FLAG(bool, send_asap, true,
           "send a reply at once when no other request waits (a second "
           "connection); false: every reply goes through nats.c's flusher "
@@ -172,6 +175,7 @@ absl::Status CheckFlags() {
   const Interval intervals[] = {
       {"heartbeat", absl::GetFlag(FLAGS_heartbeat), absl::Milliseconds(10)},
       {"gc_interval", absl::GetFlag(FLAGS_gc_interval), absl::Milliseconds(100)},
+      {"drain_timeout", absl::GetFlag(FLAGS_drain_timeout), absl::ZeroDuration()},
   };
   for (const Interval& i : intervals) {
     if (i.value < i.min || i.value > absl::Hours(24)) {
@@ -344,6 +348,7 @@ int main(int argc, char** argv) {
   config.version = kVersion;
   config.description = "natskv: distributed in-memory key-value cache";
   config.prompt_nc = prompt_nc.get();
+  config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   kv::service::UseApiErrors(&config);
   config.metadata = {{"links", absl::StrJoin(links, ",")},
                      {"replication", absl::GetFlag(FLAGS_replication) ? "on" : "off"}};

@@ -14,8 +14,6 @@
 namespace micro {
 namespace {
 
-// How long Stop() lets a subscription drain before dropping what is queued.
-constexpr int64_t kDrainTimeoutMs = 30000;
 // How long Stop() waits for the server to acknowledge the final flush.
 constexpr int64_t kFinalFlushTimeoutMs = 5000;
 // How long Start()/AddEndpoint() wait for the server to acknowledge new
@@ -274,9 +272,11 @@ absl::Status Service::Stop() {
   if (!connected) {
     status = absl::UnavailableError("not connected: queued requests dropped");
   }
+  // The drain is bounded below (by config_.drain_timeout), not by nats.c's timer.
+  const absl::Time deadline = absl::Now() + config_.drain_timeout;
   for (natsSubscription* sub : subs) {
-    const natsStatus s = connected ? natsSubscription_DrainTimeout(sub, kDrainTimeoutMs)
-                                   : NATS_CONNECTION_DISCONNECTED;
+    const natsStatus s =
+        connected ? natsSubscription_Drain(sub) : NATS_CONNECTION_DISCONNECTED;
     if (s == NATS_OK) {
       draining.push_back(sub);
     } else {
@@ -288,7 +288,8 @@ absl::Status Service::Stop() {
   }
   // Every handler has returned once every completion callback ran. A drain
   // needs the server: if the connection is lost meanwhile, close the
-  // subscriptions instead of waiting for the drain timeout.
+  // subscriptions instead of waiting for the drain timeout. Past the timeout,
+  // what is still queued is counted and dropped.
   {
     Tracker* t = tracker_.get();
     const absl::Condition closed(
@@ -296,19 +297,32 @@ absl::Status Service::Stop() {
     bool abandoned = false;
     absl::MutexLock lock(&t->mu);
     while (!t->mu.AwaitWithTimeout(closed, absl::Milliseconds(100))) {
-      if (abandoned || natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED) {
-        continue;
-      }
+      if (abandoned) continue;
+      const bool lost = natsConnection_Status(nc_) != NATS_CONN_STATUS_CONNECTED;
+      if (!lost && absl::Now() < deadline) continue;
       abandoned = true;
-      status.Update(absl::UnavailableError("connection lost while draining"));
+      if (lost) {
+        status.Update(absl::UnavailableError("connection lost while draining"));
+      } else {
+        int64_t queued = 0;
+        for (natsSubscription* sub : draining) {
+          int msgs = 0;
+          if (natsSubscription_GetPending(sub, &msgs, nullptr) == NATS_OK) queued += msgs;
+        }
+        status.Update(absl::DeadlineExceededError(absl::StrCat(
+            "drain took longer than ", absl::FormatDuration(config_.drain_timeout), ": ",
+            queued, " queued requests dropped unanswered")));
+      }
       t->mu.Unlock();
       for (natsSubscription* sub : draining) natsSubscription_Unsubscribe(sub);
       t->mu.Lock();
     }
   }
-  for (natsSubscription* sub : draining) {
-    status.Update(NatsStatusToStatus(natsSubscription_DrainCompletionStatus(sub),
-                                     "drain subscription"));
+  if (status.ok()) {
+    for (natsSubscription* sub : draining) {
+      status.Update(NatsStatusToStatus(natsSubscription_DrainCompletionStatus(sub),
+                                       "drain subscription"));
+    }
   }
   // The handlers' replies sit in the connection's buffer: make sure the
   // server has them.
@@ -325,7 +339,7 @@ absl::Status Service::Stop() {
       }
     }
   }
-  if (!status.ok()) {
+  if (!status.ok() && !absl::IsDeadlineExceeded(status)) {
     status = absl::UnavailableError(absl::StrCat(
         "service stopped, but some replies may be lost: ", status.message()));
   }

@@ -96,6 +96,9 @@ struct ServiceConfig {
   // stays that of SendAsap when traffic is light, and throughput that of
   // buffering under load (micro/README.md). Must outlive the service.
   natsConnection* prompt_nc = nullptr;
+  // How long Stop() lets the requests already received be handled; those still
+  // queued then are dropped (and counted in Stop()'s status).
+  absl::Duration drain_timeout = absl::Seconds(30);
 };
 
 // Endpoints served by one subscription: `<prefix>.*` in `queue_group`. Each
@@ -199,10 +202,12 @@ class Service {
   // those already received are handled), waits for the running handlers to
   // return, then flushes the connection so that their replies reach the
   // server. Blocks until done; a handler that never returns blocks it
-  // forever. Messages still queued after 30 s are dropped.
-  // Returns OK, or Unavailable if the connection was closed or lost so that
-  // some replies may not have been delivered. Idempotent: later calls return
-  // the first call's status.
+  // forever. Requests still queued after ServiceConfig::drain_timeout are
+  // dropped unanswered.
+  // Returns OK; DeadlineExceeded when requests were dropped, saying how many;
+  // Unavailable if the connection was closed or lost so that some replies may
+  // not have been delivered. Idempotent: later calls return the first call's
+  // status.
   absl::Status Stop() ABSL_LOCKS_EXCLUDED(stop_mu_, mu_);
 
  private:

@@ -557,6 +557,59 @@ TEST_F(MicroServiceTest, StopDrainsInFlightRequestsWithoutLosingReplies) {
   EXPECT_TRUE(service->Stop().ok());
 }
 
+// Stop() drains for drain_timeout at most: past it, what is still queued is
+// dropped, and Stop() says how many requests went unanswered.
+TEST_F(MicroServiceTest, DrainIsBoundedAndCountsWhatItDropped) {
+  ConnectionPtr nc = NewConnection();
+  ServiceConfig config = Config("bounded");
+  config.drain_timeout = absl::Milliseconds(500);
+  auto service = StartService(nc.get(), config);
+  ASSERT_TRUE(service);
+  std::atomic<int> started{0};
+  EndpointConfig e;
+  e.name = "slow";
+  e.handler = [&started](Request& r) {
+    ++started;
+    absl::SleepFor(absl::Milliseconds(200));  // a slow handler, on purpose
+    return r.Respond(r.data());
+  };
+  ASSERT_TRUE(service->AddEndpoint(e).ok());
+  ASSERT_EQ(natsConnection_Flush(nc.get()), NATS_OK);
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, client_.get(), inbox), NATS_OK);
+  constexpr int kRequests = 20;
+  for (int i = 0; i < kRequests; ++i) {
+    const std::string body = std::to_string(i);
+    ASSERT_EQ(natsConnection_PublishRequest(client_.get(), "slow", inbox, body.data(),
+                                            body.size()),
+              NATS_OK);
+  }
+  ASSERT_EQ(natsConnection_Flush(client_.get()), NATS_OK);
+  ASSERT_TRUE(WaitFor([&] { return started.load() >= 1; }, kTimeout));
+
+  const absl::Time before = absl::Now();
+  const absl::Status stopped = service->Stop();
+  EXPECT_LT(absl::Now() - before, absl::Seconds(5));
+  EXPECT_EQ(stopped.code(), absl::StatusCode::kDeadlineExceeded) << stopped;
+  // Every request is either answered or counted as dropped.
+  int answered = 0;
+  natsMsg* msg = nullptr;
+  while (natsSubscription_NextMsg(&msg, sub, 500) == NATS_OK) {
+    natsMsg_Destroy(msg);
+    ++answered;
+  }
+  EXPECT_EQ(answered, started.load());
+  EXPECT_LT(answered, kRequests);
+  EXPECT_TRUE(absl::StrContains(
+      stopped.message(),
+      absl::StrCat(kRequests - answered, " queued requests dropped unanswered")))
+      << stopped << " answered " << answered;
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+}
+
 TEST_F(MicroServiceTest, HandlerExceptionOrNoReplyGives500) {
   ConnectionPtr nc = NewConnection();
   auto service = StartService(nc.get(), Config("boom"));
