@@ -219,6 +219,16 @@ class ReconnectListeners {
   std::vector<kv::replication::Replica*> replicas_ ABSL_GUARDED_BY(mu_);
 };
 
+// Whether `nc` may publish to a client's inbox: a probe publish, then a round
+// trip, after which the server's "Permissions Violation" (if any) has arrived.
+bool CanPublishReplies(natsConnection* nc) {
+  if (natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED) return true;
+  natsConnection_PublishString(nc, "_INBOX.kvd-permission-probe", "");
+  if (natsConnection_FlushTimeout(nc, 2000) != NATS_OK) return true;
+  const char* text = nullptr;
+  return natsConnection_GetLastError(nc, &text) != NATS_NOT_PERMITTED;
+}
+
 int Fail(absl::string_view message) {
   Log(message);
   return 1;
@@ -303,8 +313,11 @@ int main(int argc, char** argv) {
     if (!c.ok()) return Fail(c.status().message());
     prompt_nc = *std::move(c);
   }
-  // Limits depend on the server's max payload: wait for the first connection.
-  while (natsConnection_Status(nc->get()) != NATS_CONN_STATUS_CONNECTED) {
+  // Limits depend on the server's max payload: wait for the connections.
+  auto connected = [](natsConnection* c) {
+    return c == nullptr || natsConnection_Status(c) == NATS_CONN_STATUS_CONNECTED;
+  };
+  while (!connected(nc->get()) || !connected(prompt_nc.get())) {
     if (natsConnection_IsClosed(nc->get())) {
       return Fail(absl::StrCat("cannot connect to ",
                                kv::transport::RedactUrls(options.servers),
@@ -313,6 +326,17 @@ int main(int argc, char** argv) {
     struct timespec wait = {0, 50 * 1000 * 1000};
     const int sig = sigtimedwait(&signals, nullptr, &wait);
     if (sig == SIGTERM || sig == SIGINT) return 0;
+  }
+
+  // Replies on the second connection are publishes of another connection than the
+  // one the request came on: a server that grants kvd's user only
+  // `allow_responses` refuses them. Then every reply goes on the service's own
+  // connection.
+  if (prompt_nc != nullptr && !CanPublishReplies(prompt_nc.get())) {
+    Log("the NATS user may not publish to _INBOX.> from a second connection "
+        "(allow_responses only): replies go through the service's connection, "
+        "about 1 ms later when idle (grant publish on _INBOX.> for prompt replies)");
+    prompt_nc.reset();
   }
 
   kv::store::Limits limits;

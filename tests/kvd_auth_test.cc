@@ -316,4 +316,67 @@ TEST(KvdTls, VerifiesTheServerWithTheGivenCa) {
       << (*untrusting)->Output();
 }
 
+// Least privilege (README, "Security"): kvd's user may publish only on _kv.>
+// (with allow_responses for replies), a client's only on kv.> and $SRV.>. Every
+// op and discovery answer, a joining node catches up (its catch-up inbox is under
+// _kv.>), and the client is refused on _kv.>.
+TEST(KvdPermissions, LeastPrivilegeUsersServeReplicateAndFence) {
+  const std::string conf = absl::StrCat(testing_util::TempDir(), "/permissions.conf");
+  {
+    std::ofstream f(conf);
+    f << R"(authorization {
+  users = [
+    {user: kvd, password: kvdpw, permissions: {
+      publish: {allow: ["_kv.>"]}
+      subscribe: {allow: ["kv.>", "_kv.>", "$SRV.>"]}
+      allow_responses: true
+    }},
+    {user: client, password: clientpw, permissions: {
+      publish: {allow: ["kv.>", "$SRV.>"]}
+      subscribe: {allow: ["_INBOX.>"]}
+    }}
+  ]
+}
+)";
+  }
+  auto server = NatsServer::Start({"-c", conf});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = testing_util::Connect(UrlWith(**server, "client:clientpw"));
+  ASSERT_TRUE(client.ok()) << client.status();
+  natsConnection* nc = client->get();
+  const std::vector<std::string> args = {
+      absl::StrCat("--server=", UrlWith(**server, "kvd:kvdpw")), "--heartbeat=100ms",
+      "--first_replica_silence=300ms"};
+  auto first = Process::Start(KvdPath(), args);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE((*first)->WaitForOutput("ready:", kTimeout)) << (*first)->Output();
+  EXPECT_TRUE(absl::StrContains((*first)->Output(), "may not publish to _INBOX.>"))
+      << (*first)->Output();
+  for (int i = 0; i < 50; ++i) {
+    const Reply r = Call(nc, "kv.default.set", KeyValueBody(absl::StrCat("k", i), "v"),
+                         absl::Seconds(5));
+    ASSERT_TRUE(r.ok() && r.code() == 0) << i << ": " << natsStatus_GetText(r.status);
+  }
+  const Reply ping = Call(nc, "$SRV.PING.kv", "", absl::Seconds(5));
+  EXPECT_TRUE(ping.ok()) << natsStatus_GetText(ping.status);
+
+  // A second node joins through a catch-up, then serves alone.
+  auto second = Process::Start(KvdPath(), args);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE((*second)->WaitForOutput("ready: caught up", kTimeout))
+      << (*second)->Output();
+  (*first)->Signal(SIGTERM);
+  ASSERT_TRUE((*first)->Wait(kTimeout).ok());
+  const Reply got = Call(nc, "kv.default.get", KeyBody("k49"), absl::Seconds(5));
+  ASSERT_TRUE(got.ok()) << natsStatus_GetText(got.status);
+  EXPECT_EQ(got.data, R"({"exists":true,"value":"v"})");
+
+  // The client may not touch replication.
+  ASSERT_EQ(natsConnection_PublishString(nc, "_kv.default.events", "forged"), NATS_OK);
+  natsConnection_FlushTimeout(nc, 2000);
+  const char* text = nullptr;
+  EXPECT_EQ(natsConnection_GetLastError(nc, &text), NATS_NOT_PERMITTED)
+      << (text ? text : "");
+}
+
 }  // namespace

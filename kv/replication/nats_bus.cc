@@ -113,7 +113,9 @@ std::string NatsBus::NewInbox() {
   natsInbox* inbox = nullptr;
   // natsInbox_Create fails only when out of memory.
   if (natsInbox_Create(&inbox) != NATS_OK) std::abort();
-  std::string s(inbox);
+  // "_INBOX.<unique>" becomes "_kv._INBOX.<unique>": replication stays under
+  // _kv.>, the one subject space kvd's NATS user needs for it.
+  std::string s = absl::StrCat(kInboxPrefix, inbox);
   natsInbox_Destroy(inbox);
   return s;
 }

@@ -19,6 +19,9 @@ namespace kv::replication {
 // threads.
 class NatsBus : public Bus {
  public:
+  // What NewInbox puts before nats.c's "_INBOX.<unique>".
+  static constexpr char kInboxPrefix[] = "_kv.";
+
   // `nc` must outlive the bus and every subscription made through it.
   explicit NatsBus(natsConnection* nc) : nc_(nc) {}
   NatsBus(const NatsBus&) = delete;
@@ -32,6 +35,7 @@ class NatsBus : public Bus {
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(
       absl::string_view subject, absl::string_view queue_group,
       MessageHandler handler) override;
+  // "_kv._INBOX.<unique>": under _kv.> like every replication subject.
   std::string NewInbox() override;
   int64_t MaxPayload() override;
 
