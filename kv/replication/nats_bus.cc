@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
@@ -102,9 +103,14 @@ absl::StatusOr<std::unique_ptr<Subscription>> NatsBus::Subscribe(
     return absl::UnavailableError(
         absl::StrCat("cannot subscribe to ", s, ": ", natsStatus_GetText(st)));
   }
-  // Never drop replication traffic for being slow: a burst of events or chunks
-  // is worth its memory.
-  natsSubscription_SetPendingLimits(sub, -1, -1);
+  // Bounded, so that no flood (a hostile peer, a burst larger than the node can
+  // take) grows the node without limit: past it nats.c drops messages, which
+  // replication repairs (a lost event is a gap, a lost chunk a failed catch-up
+  // that is retried). Catch-up answers get more room: a join streams the store.
+  const bool answers = absl::StartsWith(s, kInboxPrefix);
+  natsSubscription_SetPendingLimits(
+      sub, answers ? kMaxPendingAnswerMessages : kMaxPendingMessages,
+      answers ? kMaxPendingAnswerBytes : kMaxPendingBytes);
   return std::unique_ptr<Subscription>(
       new NatsSubscription(nc_, sub, std::move(closure)));
 }
@@ -115,7 +121,7 @@ std::string NatsBus::NewInbox() {
   if (natsInbox_Create(&inbox) != NATS_OK) std::abort();
   // "_INBOX.<unique>" becomes "_kv._INBOX.<unique>": replication stays under
   // _kv.>, the one subject space kvd's NATS user needs for it.
-  std::string s = absl::StrCat(kInboxPrefix, inbox);
+  std::string s = absl::StrCat("_kv.", inbox);
   natsInbox_Destroy(inbox);
   return s;
 }

@@ -19,8 +19,14 @@ namespace kv::replication {
 // threads.
 class NatsBus : public Bus {
  public:
-  // What NewInbox puts before nats.c's "_INBOX.<unique>".
-  static constexpr char kInboxPrefix[] = "_kv.";
+  // The start of every inbox NewInbox makes.
+  static constexpr char kInboxPrefix[] = "_kv._INBOX.";
+  // What a subscription may hold unhandled before nats.c drops messages:
+  // messages and bytes, for inboxes (catch-up answers) and for the rest.
+  static constexpr int kMaxPendingMessages = 65536;
+  static constexpr int kMaxPendingBytes = 64 << 20;
+  static constexpr int kMaxPendingAnswerMessages = 65536;
+  static constexpr int kMaxPendingAnswerBytes = 256 << 20;
 
   // `nc` must outlive the bus and every subscription made through it.
   explicit NatsBus(natsConnection* nc) : nc_(nc) {}
@@ -29,8 +35,8 @@ class NatsBus : public Bus {
 
   absl::Status Publish(absl::string_view subject, absl::string_view reply,
                        absl::string_view data) override;
-  // Subscriptions have no pending limits. Destroying one drains it when the
-  // connection is up (the messages already received are still handled), else
+  // Subscriptions hold at most the pending limits above. Destroying one drains it when
+  // the connection is up (the messages already received are still handled), else
   // unsubscribes; either way it waits for the callback in progress.
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(
       absl::string_view subject, absl::string_view queue_group,

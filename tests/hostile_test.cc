@@ -1,0 +1,124 @@
+// Attacks from anyone who can publish on the replication subjects (_kv.>), against
+// real kvd processes: the node stays up and serving, its memory stays bounded, and
+// its data is unchanged.
+#include <nats/nats.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "kv/codec/binary.h"
+#include "tests/testing/client.h"
+#include "tests/testing/harness.h"
+
+namespace {
+
+using ::testing_util::Call;
+using ::testing_util::KeyBody;
+using ::testing_util::KeyValueBody;
+using ::testing_util::NatsServer;
+using ::testing_util::Process;
+using ::testing_util::Reply;
+using ::testing_util::WaitFor;
+
+constexpr absl::Duration kTimeout = absl::Seconds(20);
+
+std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
+
+// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"); -1 if unreadable.
+int64_t StatusKiB(pid_t pid, absl::string_view field) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(f, line)) {
+    if (!absl::StartsWith(line, absl::StrCat(field, ":"))) continue;
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(line, ' ', absl::SkipWhitespace());
+    int64_t kib = -1;
+    if (parts.size() >= 2 && absl::SimpleAtoi(parts[1], &kib)) return kib;
+  }
+  return -1;
+}
+
+class HostileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = NatsServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    auto nc = testing_util::Connect(server_->url());
+    ASSERT_TRUE(nc.ok()) << nc.status();
+    nc_ = *std::move(nc);
+  }
+
+  // A replicating kvd, ready.
+  std::unique_ptr<Process> StartKvd() {
+    auto kvd =
+        Process::Start(KvdPath(), {absl::StrCat("--server=", server_->url()),
+                                   "--heartbeat=100ms", "--first_replica_silence=300ms"});
+    if (!kvd.ok()) {
+      ADD_FAILURE() << kvd.status();
+      return nullptr;
+    }
+    if (!(*kvd)->WaitForOutput("ready:", kTimeout)) {
+      ADD_FAILURE() << "kvd not ready: " << (*kvd)->Output();
+      return nullptr;
+    }
+    return *std::move(kvd);
+  }
+
+  std::unique_ptr<NatsServer> server_;
+  testing_util::ConnectionPtr nc_;
+};
+
+// 400 MB of heartbeats, each with a 60,000-entry vector (slow to handle), from
+// one forged node, as fast as they can be sent: the node's pending messages are
+// bounded (64 MiB per subscription), so its peak memory stays within that of a
+// normal node plus the bound.
+TEST_F(HostileTest, HeartbeatFloodKeepsMemoryBounded) {
+  auto kvd = StartKvd();
+  ASSERT_NE(kvd, nullptr);
+  ASSERT_EQ(Call(nc_.get(), "kv.default.set", KeyValueBody("keep", "me")).code(), 0);
+  const int64_t before_kib = StatusKiB(kvd->pid(), "VmRSS");
+  ASSERT_GT(before_kib, 0);
+
+  auto flooder = testing_util::Connect(server_->url());
+  ASSERT_TRUE(flooder.ok()) << flooder.status();
+  kv::codec::Heartbeat hb;
+  hb.node = 0xdead;
+  for (uint64_t n = 1; n <= 60000; ++n) hb.vv[n] = 1;
+  const std::string bytes = kv::codec::EncodeHeartbeat(hb);
+  ASSERT_GT(bytes.size(), 900000u);
+  for (int i = 0; i < 400; ++i) {  // 400 MB
+    ASSERT_EQ(natsConnection_Publish(flooder->get(), "_kv.default.hb", bytes.data(),
+                                     static_cast<int>(bytes.size())),
+              NATS_OK);
+  }
+  natsConnection_FlushTimeout(flooder->get(), 30000);
+
+  // Still serving, data unchanged.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const Reply r =
+            Call(nc_.get(), "kv.default.get", KeyBody("keep"), absl::Seconds(2));
+        return r.ok() && r.data == R"({"exists":true,"value":"me"})";
+      },
+      kTimeout))
+      << kvd->Output();
+  EXPECT_TRUE(kvd->Running());
+  const int64_t peak_kib = StatusKiB(kvd->pid(), "VmHWM");
+  std::printf("kvd RSS %lld KiB before the flood, peak %lld KiB\n",
+              static_cast<long long>(before_kib), static_cast<long long>(peak_kib));
+  // The bound: 64 MiB of pending messages, plus what their handling costs.
+  EXPECT_LT(peak_kib - before_kib, 160 * 1024)
+      << "peak " << peak_kib << " KiB, before " << before_kib << " KiB";
+}
+
+}  // namespace
