@@ -1541,6 +1541,115 @@ TEST(StoreGc, CounterIncrementAfterCollectionCountsOnUncollectedReplica) {
   EXPECT_EQ(p.a.digest(), p.b.digest());
 }
 
+// ---- The collected watermark: what was collected never comes back.
+
+// `a` holds one key of every type, deletes them all and collects; `stale` is a
+// copy of `a` from before the deletes (a replica that never applied them).
+struct Collected {
+  FakeClock clock;
+  Store a{kNodeA, &clock};
+  Store stale{kNodeC, &clock};
+  Digest digest_after_gc;
+
+  Collected() {
+    (void)Ev(a.Set("r", "v", std::nullopt));
+    (void)Ev(a.Add("c", 5));
+    (void)Ev(a.Push("l", "x"));
+    (void)Ev(a.SetAdd("s", "m"));
+    EXPECT_OK(stale.MergeDelta(a.DeltaAbove({})));
+    for (const char* key : {"r", "c", "l", "s"}) (void)Ev(a.Del(key));
+    clock.Advance(absl::Seconds(1));
+    EXPECT_EQ(a.CollectGarbage(a.vv(), a.NextHlcFloor()), 4u);
+    EXPECT_EQ(a.stats().keys, 0u);
+    digest_after_gc = a.digest();
+  }
+};
+
+TEST(StoreCollected, WatermarkIsTheStableVectorCappedAtTheVector) {
+  FakeClock clock;
+  Store s(kNodeA, &clock);
+  EXPECT_TRUE(s.collected().empty());
+  (void)Ev(s.Set("k", "v", std::nullopt));
+  s.CollectGarbage({{kNodeA, 5}, {kNodeB, 3}}, 0);
+  EXPECT_EQ(s.collected(), (VersionVector{{kNodeA, 1}}));
+  s.CollectGarbage({}, 0);  // never goes down
+  EXPECT_EQ(s.collected(), (VersionVector{{kNodeA, 1}}));
+}
+
+TEST(StoreCollected, StaleFullStateBringsNothingBack) {
+  Collected t;
+  const size_t merged = t.stale.DeltaAbove({}).entries.size();
+  ASSERT_EQ(merged, 4u);
+  EXPECT_OK(t.a.MergeDelta(t.stale.DeltaAbove({})));
+  EXPECT_EQ(t.a.stats().keys, 0u);
+  EXPECT_EQ(t.a.digest(), t.digest_after_gc);
+  for (const char* key : {"r", "c", "l", "s"}) EXPECT_FALSE(Val(t.a.Exists(key))) << key;
+}
+
+TEST(StoreCollected, StaleEventsBringNothingBack) {
+  Collected t;
+  FakeClock clock;
+  Store log(kNodeA, &clock);  // replays a's first four events
+  std::vector<Event> events;
+  events.push_back(Ev(log.Set("r", "v", std::nullopt)));
+  events.push_back(Ev(log.Add("c", 5)));
+  events.push_back(Ev(log.Push("l", "x")));
+  events.push_back(Ev(log.SetAdd("s", "m")));
+  for (const Event& e : events) {
+    EXPECT_TRUE(Val(t.a.Apply(e)).duplicate);
+    // As part of a delta (a partial key state) too.
+    EXPECT_OK(t.a.MergeDelta(Delta{{}, {e.delta}}));
+  }
+  EXPECT_EQ(t.a.stats().keys, 0u);
+  EXPECT_EQ(t.a.digest(), t.digest_after_gc);
+}
+
+// A stale origin keeps adding to the epoch whose removal was collected: the
+// removed amount must not come back with its next increment.
+TEST(StoreCollected, IncrementContinuingACollectedEpochIsSkipped) {
+  FakeClock clock;
+  Store a(kNodeA, &clock);
+  Store b(kNodeB, &clock);
+  Deliver(a, Ev(b.Add("c", 5)));
+  (void)Ev(a.Del("c"));  // b never applies it
+  clock.Advance(absl::Seconds(1));
+  EXPECT_GE(a.CollectGarbage(a.vv(), a.NextHlcFloor()), 1u);
+  Event more = Ev(b.Add("c", 1));
+  EXPECT_EQ(GetOr(b, "c"), "6");
+  Deliver(a, more);
+  EXPECT_EQ(GetOr(a, "c"), std::nullopt);
+  // New epochs count: a's own, and b's once it applied the del.
+  (void)Ev(a.Add("c", 2));
+  EXPECT_EQ(GetOr(a, "c"), "2");
+}
+
+TEST(StoreCollected, NewOperationsAfterCollectionAreAdmitted) {
+  Collected t;
+  Store b(kNodeB, &t.clock);
+  EXPECT_OK(b.MergeDelta(t.a.DeltaAbove({})));
+  EXPECT_OK(b.AdoptCollected(t.a.collected()));
+  EXPECT_EQ(b.collected(), t.a.collected());
+  for (const Event& e : {Ev(b.Set("r", "w", std::nullopt)), Ev(b.Add("c", 3)),
+                         Ev(b.Push("l", "y")), Ev(b.SetAdd("s", "n"))}) {
+    (void)Val(t.a.Apply(e));
+  }
+  EXPECT_EQ(GetOr(t.a, "r"), "w");
+  EXPECT_EQ(GetOr(t.a, "c"), "3");
+  EXPECT_EQ(Val(t.a.Range("l", 0, -1)), std::vector<std::string>{"y"});
+  EXPECT_EQ(Val(t.a.SetQuery("s")), std::vector<std::string>{"n"});
+  EXPECT_EQ(t.a.digest(), b.digest());
+}
+
+TEST(StoreCollected, AdoptCollectedNeedsTheVectorToCoverIt) {
+  FakeClock clock;
+  Store s(kNodeA, &clock);
+  EXPECT_CODE(s.AdoptCollected({{kNodeB, 1}}), kFailedPrecondition);
+  EXPECT_TRUE(s.collected().empty());
+  (void)Ev(s.Set("k", "v", std::nullopt));
+  EXPECT_OK(s.AdoptCollected({{kNodeA, 1}}));
+  EXPECT_EQ(s.collected(), (VersionVector{{kNodeA, 1}}));
+}
+
 TEST(StoreGc, ExpiredRegisterPurgedOnlyAfterGrace) {
   Pair p;
   p.Both(Ev(p.a.Set("t", "v", absl::Seconds(1))));
