@@ -101,23 +101,13 @@ void MergeStamp(absl::string_view key, AtomTag tag, const In& in, Comp* c,
   Plus(digest, StampAtom(key, tag, c->stamp, c->stamp_seq));
 }
 
-// Whether an increment must be skipped: `w` covers it, or covers the start of its
-// epoch while `c` holds no part of that epoch (the epoch was deleted and collected
-// here; its origin, which never applied the delete, still adds to it).
-bool CollectedInc(const CounterPart& p, const CounterComp& c, const VersionVector& w) {
-  if (Covers(w, Dot{p.node, p.seq})) return true;
-  if (!Covers(w, Dot{p.node, p.base})) return false;
-  auto it = c.incs.find(p.node);
-  return it == c.incs.end() || it->second.base != p.base;
-}
-
-// Joins `in` into `c`, skipping what `w` covers; `key` names the atoms for the
-// digest.
+// Joins `in` into `c`, skipping the increments and the stamp `w` covers; `key`
+// names the atoms for the digest.
 void MergeCounter(absl::string_view key, const CounterState& in, CounterComp* c,
                   const VersionVector& w, Digest* digest) {
   MergeStamp(key, kCounterStampAtom, in, c, w, digest);
   for (const CounterPart& p : in.incs) {
-    if (CollectedInc(p, *c, w)) continue;
+    if (Covers(w, Dot{p.node, p.seq})) continue;
     auto [it, inserted] = c->incs.try_emplace(p.node, p);
     if (!inserted) {
       if (p.seq <= it->second.seq) continue;  // an origin's latest increment wins
@@ -126,8 +116,11 @@ void MergeCounter(absl::string_view key, const CounterState& in, CounterComp* c,
     }
     Plus(digest, CounterAtom(key, kCounterIncAtom, p));
   }
+  // Removals are not filtered: one can only take away, never bring back, and an
+  // origin may have added to the removed epoch concurrently with the removal
+  // (before applying it): a replica that collected the removal needs it again
+  // (from a peer that kept it) to subtract what it removed.
   for (const CounterPart& p : in.dels) {
-    if (Covers(w, p.by)) continue;
     auto [it, inserted] = c->dels.try_emplace(p.node, p);
     if (!inserted) {
       const CounterPart& cur = it->second;
@@ -221,14 +214,10 @@ void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
 // covered by `w` (a container whose atoms are all covered was collected here).
 bool Admits(const CounterState& in, const VersionVector& w) {
   if (!Covers(w, Dot{in.stamp.node, in.stamp_seq})) return true;
-  const CounterComp none;
   for (const CounterPart& p : in.incs) {
-    if (!CollectedInc(p, none, w)) return true;
+    if (!Covers(w, Dot{p.node, p.seq})) return true;
   }
-  for (const CounterPart& p : in.dels) {
-    if (!Covers(w, p.by)) return true;
-  }
-  return false;
+  return !in.dels.empty();  // never filtered (MergeCounter)
 }
 template <typename In>
 bool Admits(const In& in, const VersionVector& w) {
@@ -252,9 +241,8 @@ bool Admits(const In& in, const VersionVector& w) {
 using internal::Entry;
 using internal::Extras;
 
-absl::Status Store::Merge(const KeyState& ks) {
+absl::Status Store::Merge(const KeyState& ks, const VersionVector& w) {
   if (auto s = internal::Validate(ks, limits_); !s.ok()) return s;
-  const VersionVector& w = collected_;
   auto it = index_.find(ks.key);
   if (it == index_.end()) {
     // Nothing to create when every atom is covered by the collected watermark.
@@ -348,7 +336,7 @@ absl::StatusOr<ApplyResult> Store::Apply(const Event& event) {
     return result;
   }
   hlc_ = std::max(hlc_, internal::MaxStamp(event.delta).hlc);
-  absl::Status merged = Merge(event.delta);  // validated above, cannot fail
+  absl::Status merged = Merge(event.delta, collected_);  // validated: cannot fail
   (void)merged;
   ++events_applied_;
   return result;

@@ -167,6 +167,11 @@ class Store {
   // collected() (see there). InvalidArgument on a malformed entry: earlier entries of the
   // same call stay merged (each is a valid merge on its own), the vector is not taken.
   absl::Status MergeDelta(const Delta& delta);
+  // MergeDelta for the chunks of a full copy of a peer's state (a join), after
+  // AdoptCollected(the peer's watermark): they are merged whole (the watermark
+  // does not filter them: they are the peer's state above its watermark), while
+  // Apply and MergeDelta still filter whatever else arrives meanwhile.
+  absl::Status MergeCopy(const Delta& delta);
   // Highest seq applied contiguously, per origin (this node included).
   const VersionVector& vv() const { return vv_; }
   // Seqs applied above the contiguous mark (out of order), per origin.
@@ -194,14 +199,16 @@ class Store {
   // covers was applied here, so merging it again is a no-op unless its record was
   // collected, in which case it would come back: Apply and MergeDelta skip every
   // atom it covers (a register write, list item, set element, counter increment or
-  // container stamp whose dot it covers; a removal or counter removal whose
-  // removing dot it covers; a counter increment continuing an epoch whose start it
-  // covers, when this store holds no part of that epoch). A peer whose own W is not
-  // covered by this store's vv() collected records this store never applied.
+  // container stamp whose dot it covers; a list or set removal whose removing dot
+  // it covers). Counter removals are always merged: they only take away, and one
+  // collected here may be needed again to subtract from increments its origin made
+  // concurrently with it. A peer whose own W is not covered by this store's vv()
+  // collected records this store never applied.
   const VersionVector& collected() const { return collected_; }
   // Raises collected() to include `w` (a full copy of a peer whose watermark is
-  // `w` was merged). FailedPrecondition, changing nothing, when vv() does not
-  // cover `w`.
+  // `w` was merged, or a new store is about to become one). FailedPrecondition,
+  // changing nothing, when vv() does not cover `w` and the store is not new (it
+  // applied or holds something).
   absl::Status AdoptCollected(const VersionVector& w);
   // The HLC this node has reached (the highest stamp it made or applied).
   uint64_t hlc() const { return hlc_; }
@@ -234,8 +241,11 @@ class Store {
   absl::StatusOr<const Entry*> FindAs(absl::string_view key, Kind kind) const;
   Stamp NextStamp();
   Dot NextDot();
-  // Merges `ks` into the store (creating the entry when needed), keeping the digest.
-  absl::Status Merge(const KeyState& ks);
+  // Merges `ks` into the store (creating the entry when needed), keeping the digest,
+  // skipping the atoms `w` covers (the collected watermark, or nothing).
+  absl::Status Merge(const KeyState& ks, const VersionVector& w);
+  // MergeDelta and MergeCopy: merges `delta` skipping what `w` covers.
+  absl::Status MergeFiltered(const Delta& delta, const VersionVector& w);
   // Merges a local operation's delta and wraps it as an event.
   Event Emit(Dot dot, KeyState delta);
   // Records `dot` as applied in the vector (or above it); sets `result`.

@@ -1604,23 +1604,26 @@ TEST(StoreCollected, StaleEventsBringNothingBack) {
   EXPECT_EQ(t.a.digest(), t.digest_after_gc);
 }
 
-// A stale origin keeps adding to the epoch whose removal was collected: the
-// removed amount must not come back with its next increment.
-TEST(StoreCollected, IncrementContinuingACollectedEpochIsSkipped) {
+// An origin added to a counter concurrently with a del of another replica (before
+// applying it). A replica that collected the del counts the whole increment until
+// a peer that kept the del gives it back: counter removals are never filtered.
+TEST(StoreCollected, CollectedCounterRemovalIsTakenBackToConverge) {
   FakeClock clock;
   Store a(kNodeA, &clock);
   Store b(kNodeB, &clock);
   Deliver(a, Ev(b.Add("c", 5)));
-  (void)Ev(a.Del("c"));  // b never applies it
+  Event del = Ev(a.Del("c"));
+  Event more = Ev(b.Add("c", 1));  // concurrent with the del
+  Deliver(b, del);
+  EXPECT_EQ(GetOr(b, "c"), "1");
   clock.Advance(absl::Seconds(1));
-  EXPECT_GE(a.CollectGarbage(a.vv(), a.NextHlcFloor()), 1u);
-  Event more = Ev(b.Add("c", 1));
-  EXPECT_EQ(GetOr(b, "c"), "6");
+  // Stable: both applied a's del and b's first add.
+  EXPECT_GE(a.CollectGarbage({{kNodeA, 1}, {kNodeB, 1}}, a.NextHlcFloor()), 1u);
   Deliver(a, more);
-  EXPECT_EQ(GetOr(a, "c"), std::nullopt);
-  // New epochs count: a's own, and b's once it applied the del.
-  (void)Ev(a.Add("c", 2));
-  EXPECT_EQ(GetOr(a, "c"), "2");
+  EXPECT_EQ(GetOr(a, "c"), "6");
+  EXPECT_OK(a.MergeDelta(b.DeltaAbove({})));  // anti-entropy
+  EXPECT_EQ(GetOr(a, "c"), "1");
+  EXPECT_EQ(a.digest(), b.digest());
 }
 
 TEST(StoreCollected, NewOperationsAfterCollectionAreAdmitted) {
@@ -1640,14 +1643,19 @@ TEST(StoreCollected, NewOperationsAfterCollectionAreAdmitted) {
   EXPECT_EQ(t.a.digest(), b.digest());
 }
 
-TEST(StoreCollected, AdoptCollectedNeedsTheVectorToCoverIt) {
+TEST(StoreCollected, AdoptCollectedNeedsTheVectorToCoverItUnlessNew) {
   FakeClock clock;
   Store s(kNodeA, &clock);
+  (void)Ev(s.Set("k", "v", std::nullopt));
   EXPECT_CODE(s.AdoptCollected({{kNodeB, 1}}), kFailedPrecondition);
   EXPECT_TRUE(s.collected().empty());
-  (void)Ev(s.Set("k", "v", std::nullopt));
   EXPECT_OK(s.AdoptCollected({{kNodeA, 1}}));
   EXPECT_EQ(s.collected(), (VersionVector{{kNodeA, 1}}));
+  // A new store may start from a peer's watermark (it is about to copy it).
+  Store fresh(kNodeB, &clock);
+  EXPECT_OK(fresh.AdoptCollected({{kNodeC, 3}}));
+  EXPECT_EQ(fresh.collected(), (VersionVector{{kNodeC, 3}}));
+  EXPECT_CODE(fresh.AdoptCollected({{kNodeC, 4}}), kOk);  // still new
 }
 
 TEST(StoreGc, ExpiredRegisterPurgedOnlyAfterGrace) {
