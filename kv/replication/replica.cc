@@ -423,6 +423,7 @@ void Replica::SetReady(absl::string_view line) {
 // ---- Timed work.
 
 absl::Time Replica::Tick() {
+  DropRetired();
   absl::MutexLock lock(&mu_);
   if (stopping_ || !options_.enabled) return absl::InfiniteFuture();
   const absl::Time now = clock_->Now();
@@ -484,6 +485,15 @@ void Replica::CollectGarbage(absl::Time now) {
       store_->CollectGarbage(bounds.stable, bounds.hlc_floor);
 }
 
+void Replica::DropRetired() {
+  std::vector<std::unique_ptr<Subscription>> retired;
+  {
+    absl::MutexLock lock(&mu_);
+    retired.swap(retired_);
+  }
+  // Outside the lock: each waits for its callback in progress.
+}
+
 void Replica::Reset(absl::string_view why) {
   const size_t keys = store_->stats().keys;
   Log(absl::StrCat("stale: ", why, "; discarding ", keys,
@@ -492,7 +502,8 @@ void Replica::Reset(absl::string_view why) {
   const absl::Time now = clock_->Now();
   (void)bus_->Publish(Subject("hb"), "",
                       codec::EncodeHeartbeat(MakeHeartbeat(now, true)));
-  NodeId fresh = NewNodeId();
+  NodeId fresh = options_.new_node_id ? options_.new_node_id() : NewNodeId();
+  if (fresh == 0) fresh = NewNodeId();
   node_.store(fresh, std::memory_order_release);
   ++generation_;
   store_ = std::make_unique<store::Store>(fresh, clock_, options_.limits);

@@ -84,6 +84,9 @@ struct ReplicaOptions {
   bool enabled = true;
   // This replica's node id; 0 = a fresh random one (NewNodeId).
   store::NodeId node = 0;
+  // Where a stale replica's new node id comes from (never 0); empty: NewNodeId.
+  // Tests make it deterministic.
+  std::function<store::NodeId()> new_node_id;
   store::Limits limits;
   absl::Duration heartbeat = absl::Seconds(1);
   // A catch-up fails when no chunk arrived for this long.
@@ -204,6 +207,8 @@ class Replica {
   // This replica is stale (`why`): says goodbye for its node id, takes a new id
   // and an empty store, and starts joining again.
   void Reset(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unsubscribes the subscriptions a reset replaced (never from a callback).
+  void DropRetired() ABSL_LOCKS_EXCLUDED(mu_);
   // Becomes ready: logs `line`, subscribes to sync.any, sends a heartbeat.
   void SetReady(absl::string_view line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -233,7 +238,7 @@ class Replica {
   // Counts stale resets: a catch-up being served stops when it changes.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // sync.<node>: replaced on a reset; the replaced ones (and sync.any's) wait in
-  // retired_ until Stop destroys them outside the lock.
+  // retired_ until the next Tick (or Stop) destroys them outside the lock.
   std::unique_ptr<Subscription> sync_sub_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Subscription>> retired_ ABSL_GUARDED_BY(mu_);
   std::optional<Sync> sync_ ABSL_GUARDED_BY(mu_);
