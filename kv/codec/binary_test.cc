@@ -151,7 +151,7 @@ TEST(Binary, EveryTruncationIsAnError) {
     EXPECT_FALSE(decoded.ok()) << "prefix of " << n << " bytes decoded";
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
   }
-  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, 0, true, {}});
+  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, 0, true, {}, {}, {}});
   for (size_t n = 0; n < delta.size(); ++n) {
     EXPECT_FALSE(DecodeDeltaChunk(absl::string_view(delta.data(), n)).ok());
   }

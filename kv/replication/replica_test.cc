@@ -437,7 +437,8 @@ void Workload::Step(Simulation& sim) {
 }
 
 ::testing::AssertionResult Workload::DeletesHold(Simulation& sim) const {
-  for (const auto& [key, by] : deleted_) {
+  for (const auto& tracked : deleted_) {
+    const std::string& key = tracked.first;
     for (size_t i = 0; i < sim.size(); ++i) {
       if (sim.Stopped(static_cast<int>(i))) continue;
       Replica& r = sim.replica(static_cast<int>(i));
