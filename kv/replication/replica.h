@@ -145,10 +145,12 @@ class Replica {
   }
 
   // Runs a local mutation `f(Store&) -> StatusOr<Change<T>>` and publishes the
-  // event it produced. Returns the change's result.
+  // event it produced. Returns the change's result. Unavailable when not ready
+  // (joining, or rejoining after a stale reset: the store may still be replaced).
   template <typename F>
   absl::StatusOr<MutationResult<F>> Mutate(F&& f) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
+    if (!ready()) return absl::UnavailableError("not ready: catching up with peers");
     auto change = f(*store_);
     if (!change.ok()) return change.status();
     if (change->event) PublishEvent(*change->event);
