@@ -112,7 +112,7 @@ struct Reader {
       store::NodeId node = 0;
       uint64_t seq = 0;
       ar(node, seq);
-      vv[node] = seq;
+      vv.emplace_hint(vv.end(), node, seq);  // written in order: appends
     }
   }
   void Nodes(std::vector<store::NodeId>& nodes) {

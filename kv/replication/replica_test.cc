@@ -777,8 +777,8 @@ int Readable(Replica& r) {
   }
   sim.HealAll();
   const absl::Time healed = sim.now();
-  while (sim.now() < healed + absl::Seconds(60)) {
-    sim.RunFor(absl::Milliseconds(100));
+  while (sim.now() < healed + absl::Seconds(30)) {
+    sim.RunFor(absl::Milliseconds(200));
     if (auto r = check(sim.now() > healed + absl::Seconds(3)); !r) return r;
   }
   *resets = sim.replica(p).stats().stale_resets;
@@ -923,7 +923,7 @@ TEST(Replica, RandomLongPartitionsNeverResurrectDeletes) {
     EXPECT_TRUE(RandomSchedule(std::strtoull(one, nullptr, 10), true));
     return;
   }
-  const uint64_t seeds = EnvOr("KV_SIM_LONG_SEEDS", 12);
+  const uint64_t seeds = EnvOr("KV_SIM_LONG_SEEDS", 8);
   int failures = 0;
   for (uint64_t seed = 1; seed <= seeds && failures < 3; ++seed) {
     ::testing::AssertionResult r = RandomSchedule(seed, true);
