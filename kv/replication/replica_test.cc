@@ -507,9 +507,7 @@ TEST(Replica, RestartedNodeTakesANewIdAndRejoins) {
   EXPECT_NE(sim.replica(1).node(), old_id);
   EXPECT_FALSE(sim.replica(1).ready());
   Write(sim, w, absl::Seconds(1));
-  // The survivor keeps tombstones that the new node, which never heard of the
-  // old id, collects at once: their digests differ (with equal vectors) until
-  // the survivor forgets the old id (forget_after).
+  // The old process said goodbye: neither waits for the old id.
   sim.RunFor(absl::Seconds(6));
   ASSERT_TRUE(Converged(sim));
   EXPECT_TRUE(w.CountersHold(sim));
