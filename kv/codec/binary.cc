@@ -112,8 +112,14 @@ struct Reader {
       store::NodeId node = 0;
       uint64_t seq = 0;
       ar(node, seq);
-      vv[node] = seq;
+      vv.emplace_hint(vv.end(), node, seq);  // written in order: appends
     }
+  }
+  void Nodes(std::vector<store::NodeId>& nodes) {
+    const uint64_t n = Count();
+    if (n > kMaxListedNodes) throw cereal::Exception("too many node ids");
+    nodes.resize(n);
+    for (store::NodeId& node : nodes) ar(node);
   }
   void Key(KeyState& ks) {
     String(ks.key);
@@ -191,6 +197,10 @@ struct Writer {
     Count(vv.size());
     for (const auto& [node, seq] : vv) ar(node, seq);
   }
+  void Nodes(const std::vector<store::NodeId>& nodes) {
+    Count(nodes.size());
+    for (store::NodeId node : nodes) ar(node);
+  }
   void Key(const KeyState& ks) {
     String(ks.key);
     Optional(ks.reg, [this](const store::RegisterState& r) {
@@ -263,6 +273,8 @@ std::string EncodeDeltaChunk(const DeltaChunk& chunk) {
   Writer w(MessageKind::kDelta);
   w.ar(chunk.from, chunk.part, chunk.last);
   w.Vector(chunk.delta.vv);
+  w.Vector(chunk.collected);
+  w.Nodes(chunk.members);
   w.List(chunk.delta.entries, [&w](const KeyState& ks) { w.Key(ks); });
   return w.Take();
 }
@@ -273,6 +285,8 @@ absl::StatusOr<DeltaChunk> DecodeDeltaChunk(absl::string_view bytes) {
     r.ar(chunk.from, chunk.part);
     chunk.last = r.Bool();
     r.Vector(chunk.delta.vv);
+    r.Vector(chunk.collected);
+    r.Nodes(chunk.members);
     r.List(chunk.delta.entries, [&r](KeyState& ks) { r.Key(ks); });
     return chunk;
   });
@@ -301,6 +315,10 @@ std::string EncodeHeartbeat(const Heartbeat& heartbeat) {
   w.ar(heartbeat.node);
   w.Vector(heartbeat.vv);
   w.ar(heartbeat.digest, heartbeat.keys, heartbeat.hlc);
+  w.Vector(heartbeat.collected);
+  w.Nodes(heartbeat.members);
+  w.Nodes(heartbeat.departed);
+  w.ar(heartbeat.goodbye);
   return w.Take();
 }
 
@@ -310,6 +328,10 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(absl::string_view bytes) {
     r.ar(heartbeat.node);
     r.Vector(heartbeat.vv);
     r.ar(heartbeat.digest, heartbeat.keys, heartbeat.hlc);
+    r.Vector(heartbeat.collected);
+    r.Nodes(heartbeat.members);
+    r.Nodes(heartbeat.departed);
+    heartbeat.goodbye = r.Bool();
     return heartbeat;
   });
 }

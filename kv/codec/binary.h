@@ -17,7 +17,11 @@
 
 namespace kv::codec {
 
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;
+
+// The most node ids a heartbeat or chunk lists (members, departed); decoding
+// refuses more.
+inline constexpr size_t kMaxListedNodes = 1024;
 
 enum class MessageKind : uint8_t {
   kEvents = 1,  // one or more change events
@@ -41,6 +45,14 @@ struct Heartbeat {
   uint64_t keys = 0;
   // Every operation of this node after vv[node] will be stamped at or above this.
   uint64_t hlc = 0;
+  // The sender's collected watermark (Store::collected()).
+  store::VersionVector collected;
+  // Replicas the sender heard directly within forget_after (itself excluded), and
+  // replicas it heard say goodbye; at most kMaxListedNodes each.
+  std::vector<store::NodeId> members;
+  std::vector<store::NodeId> departed;
+  // The sender leaves for good: nobody waits for it any more.
+  bool goodbye = false;
 };
 
 // One chunk of a catch-up answer, numbered from 0. The vector may be taken once
@@ -50,6 +62,10 @@ struct DeltaChunk {
   uint32_t part = 0;
   bool last = false;
   store::Delta delta;
+  // The sender's collected watermark when it took delta.vv (in every chunk).
+  store::VersionVector collected;
+  // Replicas the sender waits for before collecting (at most kMaxListedNodes).
+  std::vector<store::NodeId> members;
 };
 
 std::string EncodeEvents(const std::vector<store::Event>& events);

@@ -74,9 +74,11 @@ TEST(Binary, DeltaChunkRoundTrip) {
   store::FakeClock clock;
   store::Store source(7, &clock);
   for (const Event& e : SampleEvents()) ASSERT_TRUE(source.Apply(e).ok());
-  DeltaChunk chunk{42, 3, true, source.DeltaAbove({})};
+  DeltaChunk chunk{42, 3, true, source.DeltaAbove({}), {{7, 1}}, {42, 43}};
   auto decoded = DecodeDeltaChunk(EncodeDeltaChunk(chunk));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->collected, chunk.collected);
+  EXPECT_EQ(decoded->members, chunk.members);
   EXPECT_EQ(decoded->from, 42u);
   EXPECT_EQ(decoded->part, 3u);
   EXPECT_TRUE(decoded->last);
@@ -95,7 +97,7 @@ TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
   EXPECT_EQ(r->reply_to, "_INBOX.abc");
   EXPECT_EQ(r->vv, request.vv);
 
-  Heartbeat hb{3, {{3, 9}}, {11, 12}, 100, 1ull << 40};
+  Heartbeat hb{3, {{3, 9}}, {11, 12}, 100, 1ull << 40, {{3, 4}}, {5, 6}, {7}, true};
   auto h = DecodeHeartbeat(EncodeHeartbeat(hb));
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(h->node, 3u);
@@ -103,6 +105,32 @@ TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
   EXPECT_EQ(h->digest, hb.digest);
   EXPECT_EQ(h->keys, 100u);
   EXPECT_EQ(h->hlc, 1ull << 40);
+  EXPECT_EQ(h->collected, hb.collected);
+  EXPECT_EQ(h->members, hb.members);
+  EXPECT_EQ(h->departed, hb.departed);
+  EXPECT_TRUE(h->goodbye);
+  const std::string bytes = EncodeHeartbeat(hb);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeHeartbeat(absl::string_view(bytes.data(), n)).ok()) << n;
+  }
+}
+
+// A peer is not trusted: node lists are bounded when decoded.
+TEST(Binary, NodeListsAreBounded) {
+  Heartbeat hb;
+  hb.node = 1;
+  hb.members.assign(kMaxListedNodes, 2);
+  hb.departed.assign(kMaxListedNodes, 3);
+  auto ok = DecodeHeartbeat(EncodeHeartbeat(hb));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->members.size(), kMaxListedNodes);
+  hb.members.push_back(2);
+  auto too_many = DecodeHeartbeat(EncodeHeartbeat(hb));
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("too many node ids"), std::string::npos);
+  DeltaChunk chunk{1,  0,  true,
+                   {}, {}, std::vector<store::NodeId>(kMaxListedNodes + 1, 4)};
+  EXPECT_FALSE(DecodeDeltaChunk(EncodeDeltaChunk(chunk)).ok());
 }
 
 TEST(Binary, RejectsOtherKindsAndVersions) {
@@ -111,7 +139,7 @@ TEST(Binary, RejectsOtherKindsAndVersions) {
   EXPECT_FALSE(DecodeHeartbeat(events).ok());
   std::string wrong_version = events;
   // Header: endianness byte, 4-byte magic, kind, then the version's first byte.
-  wrong_version[6] = 2;
+  wrong_version[6] = 1;  // the previous format
   EXPECT_FALSE(DecodeEvents(wrong_version).ok());
   EXPECT_FALSE(DecodeEvents(events + "x").ok());
 }
@@ -123,7 +151,7 @@ TEST(Binary, EveryTruncationIsAnError) {
     EXPECT_FALSE(decoded.ok()) << "prefix of " << n << " bytes decoded";
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
   }
-  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, 0, true, {}});
+  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, 0, true, {}, {}, {}});
   for (size_t n = 0; n < delta.size(); ++n) {
     EXPECT_FALSE(DecodeDeltaChunk(absl::string_view(delta.data(), n)).ok());
   }

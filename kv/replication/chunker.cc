@@ -93,14 +93,27 @@ std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
   return parts;
 }
 
+void ChunkWriter::SetCollected(store::VersionVector collected,
+                               std::vector<store::NodeId> members) {
+  chunk_.collected = std::move(collected);
+  members_ = std::move(members);
+}
+
+size_t ChunkWriter::EntryBudget() const {
+  if (chunk_.collected.empty() && members_.empty()) return budget_;
+  const size_t extra = 16 * chunk_.collected.size() + 8 * members_.size() + 16;
+  return extra < budget_ / 2 ? budget_ - extra : budget_ / 2;
+}
+
 void ChunkWriter::Add(store::KeyState ks) {
   ++keys_;
   const size_t size = codec::EncodedSize(ks);
-  if (size <= budget_) {
+  const size_t budget = EntryBudget();
+  if (size <= budget) {
     Append(std::move(ks), size);
     return;
   }
-  for (store::KeyState& part : Split(ks, budget_ / 2)) {
+  for (store::KeyState& part : Split(ks, budget / 2)) {
     const size_t part_size = codec::EncodedSize(part);
     Append(std::move(part), part_size);
   }
@@ -108,11 +121,12 @@ void ChunkWriter::Add(store::KeyState ks) {
 
 void ChunkWriter::Finish(store::VersionVector vv) {
   chunk_.delta.vv = std::move(vv);
+  chunk_.members = std::move(members_);
   Flush(true);
 }
 
 void ChunkWriter::Append(store::KeyState ks, size_t size) {
-  if (used_ > 0 && used_ + size > budget_) Flush(false);
+  if (used_ > 0 && used_ + size > EntryBudget()) Flush(false);
   chunk_.delta.entries.push_back(std::move(ks));
   used_ += size;
 }

@@ -43,6 +43,9 @@ class ChunkWriter {
   // chunk is sent first when it would not), else split (Split, half the
   // budget) into parts added one by one.
   void Add(store::KeyState ks);
+  // Every chunk carries `collected`, the last one `members` too (the sender's
+  // watermark and whom it waits for). Call before the first Add.
+  void SetCollected(store::VersionVector collected, std::vector<store::NodeId> members);
   // Sends the last chunk (possibly without entries), carrying `vv`.
   void Finish(store::VersionVector vv);
 
@@ -53,9 +56,13 @@ class ChunkWriter {
   void Append(store::KeyState ks, size_t size);
   void Flush(bool last);
 
+  // The budget left for entries once the watermark and members are counted.
+  size_t EntryBudget() const;
+
   const size_t budget_;
   const Emit emit_;
   codec::DeltaChunk chunk_;
+  std::vector<store::NodeId> members_;
   size_t used_ = 0;
   size_t keys_ = 0;
 };

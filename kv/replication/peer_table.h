@@ -23,6 +23,10 @@ uint64_t At(const store::VersionVector& v, store::NodeId node);
 uint64_t Missing(const store::VersionVector& ours, const store::VersionVector& theirs);
 // Equal as vectors (an absent origin counts as 0).
 bool SameVector(const store::VersionVector& a, const store::VersionVector& b);
+// True when `v` covers every seq of `w`.
+inline bool CoversAll(const store::VersionVector& v, const store::VersionVector& w) {
+  return Missing(v, w) == 0;
+}
 
 struct PeerTableOptions {
   absl::Duration heartbeat = absl::Seconds(1);
@@ -39,9 +43,13 @@ enum class CatchUp {
 
 // Tombstone collection bounds (Store::CollectGarbage).
 struct GcBounds {
+  // False when some replica waited for has never been heard (its vector and HLC
+  // marks are unknown): collect nothing this round.
+  bool complete = true;
   store::VersionVector stable;
   uint64_t hlc_floor = 0;
   std::vector<store::NodeId> forgotten;  // peers dropped for their silence
+  std::vector<store::NodeId> waited;     // replicas waited for (this one included)
 };
 
 // Thread safety: not thread-safe; the replica serialises calls. Pure: time is
@@ -57,22 +65,57 @@ class PeerTable {
 
   // Records a heartbeat of another replica (not `self`, not node 0). Returns
   // true when the peer is new or was silent for more than 3 heartbeats (worth a
-  // log line).
+  // log line). A goodbye (or any heartbeat of a replica that said goodbye)
+  // forgets the replica for good.
   bool Record(const codec::Heartbeat& hb, absl::Time now);
+
+  // Replicas a joiner must wait for (from its catch-up's last chunk): they count
+  // as listed by a peer for forget_after.
+  void AddListed(const std::vector<store::NodeId>& members, absl::Time now);
+
+  // What this replica lists in its heartbeats: the replicas it heard directly
+  // within forget_after (not itself, not departed), and those it heard say
+  // goodbye within forget_after; at most codec::kMaxListedNodes each.
+  std::vector<store::NodeId> Members(absl::Time now) const;
+  std::vector<store::NodeId> Departed(absl::Time now) const;
+
+  // Whether this replica may catch up from `peer`: heard, and its last vector
+  // covers `our_collected` (otherwise it has not applied records this replica
+  // collected, and its state would bring them back).
+  bool Usable(store::NodeId peer, const store::VersionVector& our_collected) const;
+
+  // Whether this replica, with vector `ours` and watermark `our_collected`, must
+  // discard its state because of the heartbeat `hb`: the sender collected records
+  // this replica never applied (hb.collected not covered by `ours`). When each
+  // collected what the other lacks, only the one with the lower node id resets.
+  bool StaleAgainst(const codec::Heartbeat& hb, const store::VersionVector& ours,
+                    const store::VersionVector& our_collected) const;
+  // The first known live peer (heard within forget_after) against whose last
+  // heartbeat StaleAgainst holds; 0 when none.
+  store::NodeId StalePeer(const store::VersionVector& ours,
+                          const store::VersionVector& our_collected,
+                          absl::Time now) const;
 
   // Records this replica's own heartbeat (its vector and HLC mark).
   void RecordSelf(const store::VersionVector& vv, uint64_t hlc, absl::Time now);
 
-  // Compares a peer just recorded with this replica's vector and digest, and
-  // keeps the divergence timer. Call after Record, only once ready.
+  // Compares a peer just recorded with this replica's vector, watermark and
+  // digest, and keeps the divergence timer. Call after Record, only once ready.
+  // Never calls for a catch-up from a peer that is not Usable; digests are
+  // compared only when the vectors and the watermarks are equal.
   CatchUp Decide(store::NodeId peer, const store::VersionVector& ours,
+                 const store::VersionVector& our_collected,
                  const store::Digest& our_digest, absl::Time now);
 
   // Forgets the peers silent for longer than forget_after, then returns what
-  // every remaining replica (this one included) has applied:
-  //   stable: the element-wise minimum of `ours` and the live vectors;
-  //   hlc_floor: per live replica, the highest HLC mark whose own seq is in
-  //   `stable`; the minimum of those (0 when nobody is known).
+  // every replica waited for has applied. Waited for: this replica, every peer
+  // heard within forget_after, every replica those peers list as members (and
+  // those AddListed gave), minus every replica that said goodbye or that a peer
+  // lists as departed.
+  //   stable: the element-wise minimum of `ours` and their vectors;
+  //   hlc_floor: per replica, the highest HLC mark whose own seq is in `stable`;
+  //   the minimum of those (0 when nobody is known).
+  //   complete: false when a replica waited for was never heard.
   GcBounds Collect(const store::VersionVector& ours, absl::Time now);
 
   // Replicas heard from within 3 heartbeats (not this one).
@@ -87,6 +130,9 @@ class PeerTable {
     store::VersionVector vv;
     store::VersionVector previous_vv;  // from the heartbeat before
     store::Digest digest;
+    store::VersionVector collected;
+    std::vector<store::NodeId> members;   // as its last heartbeat listed them
+    std::vector<store::NodeId> departed;  // as its last heartbeat listed them
     absl::Time last_seen;
     absl::Time mismatch_since = absl::InfiniteFuture();
     // (own seq, hlc) of recent heartbeats, oldest first: "my operations after
@@ -98,9 +144,16 @@ class PeerTable {
     return now - p.last_seen <= 3 * options_.heartbeat;
   }
 
+  // Said goodbye (directly or listed by a live peer) within forget_after.
+  bool IsDeparted(store::NodeId node, absl::Time now) const;
+
   const store::NodeId self_;
   const PeerTableOptions options_;
   std::map<store::NodeId, Peer> peers_;  // this replica included once it beat
+  // Replicas heard saying goodbye, and when.
+  std::map<store::NodeId, absl::Time> departed_;
+  // Replicas listed by the peer a join copied (AddListed), and when.
+  std::map<store::NodeId, absl::Time> listed_;
 };
 
 }  // namespace kv::replication

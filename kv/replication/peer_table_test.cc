@@ -53,21 +53,24 @@ TEST(PeerTable, AheadNowIsNotYetALoss) {
   t.Record(Beat(kPeer, {{kPeer, 3}}), kT0);
   // A first heartbeat is its own previous one: a new peer that is ahead is
   // asked at once.
-  EXPECT_EQ(t.Decide(kPeer, {}, {}, kT0), CatchUp::kMissing);
+  EXPECT_EQ(t.Decide(kPeer, {}, {}, {}, kT0), CatchUp::kMissing);
   t.Record(Beat(kPeer, {{kPeer, 5}}), kT0 + absl::Seconds(1));
   // We have what it had a heartbeat ago (3), not yet its newest (5).
-  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 3}}, {}, kT0 + absl::Seconds(1)), CatchUp::kNone);
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 3}}, {}, {}, kT0 + absl::Seconds(1)),
+            CatchUp::kNone);
 }
 
 TEST(PeerTable, LostTailIsSeenAHeartbeatLater) {
   PeerTable t(kSelf, Options());
   t.Record(Beat(kPeer, {{kPeer, 5}}), kT0);
-  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0), CatchUp::kNone);
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, {}, kT0), CatchUp::kNone);
   t.Record(Beat(kPeer, {{kPeer, 6}}), kT0 + absl::Seconds(1));
-  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0 + absl::Seconds(1)), CatchUp::kNone);
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, {}, kT0 + absl::Seconds(1)),
+            CatchUp::kNone);
   t.Record(Beat(kPeer, {{kPeer, 6}}), kT0 + absl::Seconds(2));
   // Still lacking seq 6 a heartbeat after the peer had it.
-  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, kT0 + absl::Seconds(2)), CatchUp::kMissing);
+  EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, {}, kT0 + absl::Seconds(2)),
+            CatchUp::kMissing);
 }
 
 TEST(PeerTable, DivergenceNeedsEqualVectorsForLongerThanTheGrace) {
@@ -77,17 +80,17 @@ TEST(PeerTable, DivergenceNeedsEqualVectorsForLongerThanTheGrace) {
   const store::Digest ours{2, 2};
   absl::Time now = kT0;
   t.Record(Beat(kPeer, vv, theirs), now);
-  EXPECT_EQ(t.Decide(kPeer, vv, ours, now), CatchUp::kNone);  // timer starts
+  EXPECT_EQ(t.Decide(kPeer, vv, {}, ours, now), CatchUp::kNone);  // timer starts
   now += absl::Seconds(10);
   t.Record(Beat(kPeer, vv, theirs), now);
-  EXPECT_EQ(t.Decide(kPeer, vv, ours, now), CatchUp::kNone);  // exactly the grace
+  EXPECT_EQ(t.Decide(kPeer, vv, {}, ours, now), CatchUp::kNone);  // exactly the grace
   now += absl::Seconds(1);
   t.Record(Beat(kPeer, vv, theirs), now);
-  EXPECT_EQ(t.Decide(kPeer, vv, ours, now), CatchUp::kFull);
+  EXPECT_EQ(t.Decide(kPeer, vv, {}, ours, now), CatchUp::kFull);
   // The timer starts over.
   now += absl::Seconds(1);
   t.Record(Beat(kPeer, vv, theirs), now);
-  EXPECT_EQ(t.Decide(kPeer, vv, ours, now), CatchUp::kNone);
+  EXPECT_EQ(t.Decide(kPeer, vv, {}, ours, now), CatchUp::kNone);
 }
 
 TEST(PeerTable, DivergenceTimerResetsWhenDigestsAgreeOrVectorsDiffer) {
@@ -95,21 +98,21 @@ TEST(PeerTable, DivergenceTimerResetsWhenDigestsAgreeOrVectorsDiffer) {
   const VersionVector vv = {{kPeer, 2}};
   absl::Time now = kT0;
   t.Record(Beat(kPeer, vv, {1, 1}), now);
-  EXPECT_EQ(t.Decide(kPeer, vv, {2, 2}, now), CatchUp::kNone);
+  EXPECT_EQ(t.Decide(kPeer, vv, {}, {2, 2}, now), CatchUp::kNone);
   now += absl::Seconds(6);
   t.Record(Beat(kPeer, vv, {2, 2}), now);  // agree: reset
-  EXPECT_EQ(t.Decide(kPeer, vv, {2, 2}, now), CatchUp::kNone);
+  EXPECT_EQ(t.Decide(kPeer, vv, {}, {2, 2}, now), CatchUp::kNone);
   now += absl::Seconds(6);
   t.Record(Beat(kPeer, vv, {1, 1}), now);
-  EXPECT_EQ(t.Decide(kPeer, vv, {2, 2}, now), CatchUp::kNone);  // starts again
+  EXPECT_EQ(t.Decide(kPeer, vv, {}, {2, 2}, now), CatchUp::kNone);  // starts again
   now += absl::Seconds(6);
   t.Record(Beat(kPeer, vv, {1, 1}), now);
-  EXPECT_EQ(t.Decide(kPeer, vv, {2, 2}, now), CatchUp::kNone);  // 6 s < grace
+  EXPECT_EQ(t.Decide(kPeer, vv, {}, {2, 2}, now), CatchUp::kNone);  // 6 s < grace
 }
 
 TEST(PeerTable, UnknownPeerCallsForNothing) {
   PeerTable t(kSelf, Options());
-  EXPECT_EQ(t.Decide(kPeer, {}, {}, kT0), CatchUp::kNone);
+  EXPECT_EQ(t.Decide(kPeer, {}, {}, {}, kT0), CatchUp::kNone);
 }
 
 TEST(PeerTable, LivePeersAndLagIgnoreSelfAndTheSilent) {
@@ -178,6 +181,124 @@ TEST(PeerTable, MarksAreBounded) {
   EXPECT_EQ(b.hlc_floor, 400u);
   b = t.Collect({{kPeer, 30}}, kT0 + absl::Seconds(100));
   EXPECT_EQ(b.hlc_floor, 0u);  // mark of seq 30 is gone
+}
+
+// ---- Whom collection waits for.
+
+constexpr store::NodeId kAbsent = 4;
+
+TEST(PeerTable, ListedMemberNeverHeardBlocksCollection) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({{kSelf, 5}}, 10, kT0);
+  codec::Heartbeat hb = Beat(kPeer, {{kSelf, 5}, {kPeer, 2}}, {}, 10);
+  hb.members = {kSelf, kAbsent};  // it heard kAbsent, we never did
+  t.Record(hb, kT0);
+  GcBounds b = t.Collect({{kSelf, 5}, {kPeer, 2}}, kT0);
+  EXPECT_FALSE(b.complete);
+  EXPECT_EQ(b.waited, (std::vector<store::NodeId>{kSelf, kPeer, kAbsent}));
+  // Once the peer no longer lists it (it forgot it), collection goes on.
+  hb.members = {kSelf};
+  t.Record(hb, kT0 + absl::Seconds(1));
+  b = t.Collect({{kSelf, 5}, {kPeer, 2}}, kT0 + absl::Seconds(1));
+  EXPECT_TRUE(b.complete);
+  EXPECT_EQ(b.waited, (std::vector<store::NodeId>{kSelf, kPeer}));
+}
+
+TEST(PeerTable, JoinListCountsForForgetAfter) {
+  PeerTable t(kSelf, Options());
+  t.AddListed({kAbsent, kSelf}, kT0);
+  EXPECT_FALSE(t.Collect({{kSelf, 1}}, kT0 + absl::Minutes(10)).complete);
+  EXPECT_TRUE(t.Collect({{kSelf, 1}}, kT0 + absl::Minutes(11)).complete);
+}
+
+TEST(PeerTable, GoodbyeStopsTheWaitAtOnceAndForGood) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({{kSelf, 5}}, 10, kT0);
+  t.Record(Beat(kPeer, {{kSelf, 1}}, {}, 10), kT0);
+  EXPECT_EQ(t.Collect({{kSelf, 5}}, kT0).stable, (VersionVector{{kSelf, 1}}));
+  codec::Heartbeat bye = Beat(kPeer, {{kSelf, 1}});
+  bye.goodbye = true;
+  t.Record(bye, kT0 + absl::Seconds(1));
+  EXPECT_FALSE(t.Knows(kPeer));
+  EXPECT_EQ(t.Departed(kT0 + absl::Seconds(1)), std::vector<store::NodeId>{kPeer});
+  // A heartbeat delayed past the goodbye does not bring it back.
+  EXPECT_FALSE(t.Record(Beat(kPeer, {{kSelf, 1}}), kT0 + absl::Seconds(2)));
+  EXPECT_FALSE(t.Knows(kPeer));
+  GcBounds b = t.Collect({{kSelf, 5}}, kT0 + absl::Seconds(2));
+  EXPECT_EQ(b.stable, (VersionVector{{kSelf, 5}}));
+  EXPECT_EQ(b.waited, std::vector<store::NodeId>{kSelf});
+}
+
+TEST(PeerTable, DepartedListedByAPeerIsNotWaitedFor) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({{kSelf, 5}}, 10, kT0);
+  t.Record(Beat(kAbsent, {{kSelf, 1}}, {}, 10), kT0);  // its goodbye got lost
+  codec::Heartbeat hb = Beat(kPeer, {{kSelf, 5}}, {}, 10);
+  hb.departed = {kAbsent};
+  t.Record(hb, kT0);
+  GcBounds b = t.Collect({{kSelf, 5}}, kT0);
+  EXPECT_EQ(b.waited, (std::vector<store::NodeId>{kSelf, kPeer}));
+  EXPECT_EQ(b.stable, (VersionVector{{kSelf, 5}}));
+  EXPECT_EQ(t.Members(kT0), std::vector<store::NodeId>{kPeer});
+}
+
+TEST(PeerTable, MembersAreThoseHeardDirectlyWithinForgetAfter) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({}, 0, kT0);
+  codec::Heartbeat hb = Beat(kPeer, {});
+  hb.members = {kAbsent};  // not re-listed: only what we heard ourselves
+  t.Record(hb, kT0);
+  t.Record(Beat(kOther, {}), kT0 - absl::Minutes(10));
+  EXPECT_EQ(t.Members(kT0), (std::vector<store::NodeId>{kPeer, kOther}));
+  EXPECT_EQ(t.Members(kT0 + absl::Seconds(1)), std::vector<store::NodeId>{kPeer});
+}
+
+// ---- Stale replicas.
+
+TEST(PeerTable, StaleWhenAPeerCollectedWhatWeNeverApplied) {
+  PeerTable t(kSelf, Options());
+  codec::Heartbeat hb = Beat(kPeer, {{kPeer, 9}, {kOther, 4}});
+  hb.collected = {{kOther, 4}};
+  EXPECT_TRUE(t.StaleAgainst(hb, {{kOther, 3}}, {}));
+  EXPECT_FALSE(t.StaleAgainst(hb, {{kOther, 4}}, {}));
+  // Each collected what the other lacks: the lower id resets.
+  const VersionVector ours = {{kOther, 3}, {kSelf, 7}};
+  const VersionVector our_collected = {{kSelf, 7}};
+  EXPECT_TRUE(t.StaleAgainst(hb, ours, our_collected));  // kSelf < kPeer
+  PeerTable high(kPeer + 10, Options());
+  EXPECT_FALSE(high.StaleAgainst(hb, ours, our_collected));
+  t.Record(hb, kT0);
+  EXPECT_EQ(t.StalePeer({{kOther, 3}}, {}, kT0), kPeer);
+  EXPECT_EQ(t.StalePeer({{kOther, 4}}, {}, kT0), 0u);
+}
+
+TEST(PeerTable, NoCatchUpFromAPeerLackingWhatWeCollected) {
+  PeerTable t(kSelf, Options());
+  t.Record(Beat(kPeer, {{kPeer, 9}, {kOther, 2}}), kT0);
+  const VersionVector collected = {{kOther, 3}};
+  EXPECT_FALSE(t.Usable(kPeer, collected));
+  EXPECT_TRUE(t.Usable(kPeer, {{kOther, 2}}));
+  EXPECT_FALSE(t.Usable(kAbsent, {}));
+  EXPECT_EQ(t.Decide(kPeer, {{kOther, 3}}, collected, {}, kT0), CatchUp::kNone);
+  EXPECT_EQ(t.Decide(kPeer, {{kOther, 3}}, {{kOther, 2}}, {}, kT0), CatchUp::kMissing);
+}
+
+TEST(PeerTable, DigestsAreComparedOnlyWithEqualWatermarks) {
+  PeerTable t(kSelf, Options());
+  const VersionVector vv = {{kPeer, 2}};
+  codec::Heartbeat hb = Beat(kPeer, vv, {1, 1});
+  hb.collected = {{kPeer, 1}};
+  absl::Time now = kT0;
+  for (int i = 0; i < 20; ++i, now += absl::Seconds(1)) {
+    t.Record(hb, now);
+    EXPECT_EQ(t.Decide(kPeer, vv, {}, {2, 2}, now), CatchUp::kNone);
+  }
+  for (int i = 0; i < 12; ++i, now += absl::Seconds(1)) t.Record(hb, now);
+  t.Record(hb, now);
+  EXPECT_EQ(t.Decide(kPeer, vv, {{kPeer, 1}}, {2, 2}, now), CatchUp::kNone);
+  now += absl::Seconds(11);
+  t.Record(hb, now);
+  EXPECT_EQ(t.Decide(kPeer, vv, {{kPeer, 1}}, {2, 2}, now), CatchUp::kFull);
 }
 
 }  // namespace

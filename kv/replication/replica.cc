@@ -35,15 +35,15 @@ Replica::Replica(Bus* bus, store::Clock* clock, ReplicaOptions options)
       clock_(clock),
       options_(std::move(options)),
       node_(options_.node != 0 ? options_.node : NewNodeId()),
-      node_hex_(Hex(node_)),
-      store_(std::make_unique<store::Store>(node_, clock, options_.limits)),
-      peers_(node_, PeerTableOptions{options_.heartbeat, options_.divergence_grace,
-                                     options_.forget_after}),
+      store_(std::make_unique<store::Store>(node(), clock, options_.limits)),
+      peers_(std::make_unique<PeerTable>(
+          node(), PeerTableOptions{options_.heartbeat, options_.divergence_grace,
+                                   options_.forget_after})),
       joiner_(JoinerOptions{options_.heartbeat, options_.first_replica_silence,
                             2 * options_.sync_timeout + options_.join_timeout},
               clock->Now()) {
   counters_.link = options_.link;
-  counters_.node = node_hex_;
+  counters_.node = Hex(node());
   last_gc_ = clock_->Now();
 }
 
@@ -73,7 +73,7 @@ std::string Replica::Subject(absl::string_view suffix) const {
 
 void Replica::Log(absl::string_view line) const {
   if (options_.log) {
-    options_.log(absl::StrCat("link ", options_.link, " node ", node_hex_, ": ", line));
+    options_.log(absl::StrCat("link ", options_.link, " node ", Hex(node()), ": ", line));
   }
 }
 
@@ -87,8 +87,6 @@ absl::Status Replica::Subscribe() {
   Sub subs[] = {
       {Subject("events"), &Replica::HandleEvents, &events_sub_},
       {Subject("hb"), &Replica::HandleHeartbeat, &hb_sub_},
-      {Subject(absl::StrCat("sync.", node_hex_)), &Replica::HandleSyncRequest,
-       &sync_sub_},
       {absl::StrCat(inbox_, ".>"), &Replica::HandleInbox, &inbox_sub_},
   };
   for (Sub& s : subs) {
@@ -97,24 +95,40 @@ absl::Status Replica::Subscribe() {
     if (!sub.ok()) return sub.status();
     *s.sub = *std::move(sub);
   }
+  absl::MutexLock lock(&mu_);
+  return SubscribeSync();
+}
+
+absl::Status Replica::SubscribeSync() {
+  auto sub = bus_->Subscribe(Subject(absl::StrCat("sync.", Hex(node()))), "",
+                             [this](const Message& m) { HandleSyncRequest(m); });
+  if (!sub.ok()) return sub.status();
+  if (sync_sub_) retired_.push_back(std::move(sync_sub_));
+  sync_sub_ = *std::move(sub);
   return absl::OkStatus();
 }
 
 void Replica::Stop() {
-  std::unique_ptr<Subscription> any;
+  std::vector<std::unique_ptr<Subscription>> subs;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
     if (sync_) EndSync("stopping");
-    any = std::move(any_sub_);
+    if (options_.enabled && ready()) {
+      // Nobody waits for this node id any more before collecting.
+      (void)bus_->Publish(Subject("hb"), "",
+                          codec::EncodeHeartbeat(MakeHeartbeat(clock_->Now(), true)));
+    }
+    subs = std::move(retired_);
+    subs.push_back(std::move(any_sub_));
+    subs.push_back(std::move(sync_sub_));
   }
   // Outside the lock: each waits for its callback in progress, which may wait
   // for the lock.
-  any.reset();
+  subs.clear();
   events_sub_.reset();
   hb_sub_.reset();
-  sync_sub_.reset();
   inbox_sub_.reset();
 }
 
@@ -132,13 +146,8 @@ void Replica::PublishEvent(const store::Event& event) {
 }
 
 void Replica::PublishHeartbeat(absl::Time now) {
-  codec::Heartbeat hb;
-  hb.node = node_;
-  hb.vv = store_->vv();
-  hb.digest = store_->digest();
-  hb.keys = store_->stats().keys;
-  hb.hlc = store_->NextHlcFloor();
-  peers_.RecordSelf(hb.vv, hb.hlc, now);
+  const codec::Heartbeat hb = MakeHeartbeat(now, false);
+  peers_->RecordSelf(hb.vv, hb.hlc, now);
   (void)bus_->Publish(Subject("hb"), "", codec::EncodeHeartbeat(hb));
 }
 
@@ -156,7 +165,7 @@ void Replica::HandleEvents(const Message& msg) {
     return;
   }
   for (const store::Event& e : *events) {
-    if (e.dot.node == node_) continue;  // our own, echoed back
+    if (e.dot.node == node()) continue;  // our own, echoed back
     auto applied = store_->Apply(e);
     if (!applied.ok()) {
       ++counters_.bad_messages;
@@ -172,9 +181,9 @@ void Replica::HandleEvents(const Message& msg) {
     counters_.apply_lag.Add(now_ms > origin_ms ? now_ms - origin_ms : 0);
     if (applied->gap && ready()) {  // before ready, the join catch-up covers it
       ++counters_.gaps;
-      // The origin certainly has what we lack; if it is gone, the heartbeats of
-      // the others will lead to another peer.
-      StartSync(e.dot.node, false);
+      // The origin certainly has what we lack; if it is gone, or stale (it lacks
+      // what we collected), the heartbeats of the others lead to another peer.
+      if (peers_->Usable(e.dot.node, store_->collected())) StartSync(e.dot.node, false);
     }
   }
 }
@@ -187,17 +196,31 @@ void Replica::HandleHeartbeat(const Message& msg) {
     ++counters_.bad_messages;
     return;
   }
-  if (hb->node == node_ || hb->node == 0) return;
+  if (hb->node == node() || hb->node == 0) return;
   const absl::Time now = clock_->Now();
-  if (peers_.Record(*hb, now)) {
+  if (peers_->Record(*hb, now)) {
     Log(absl::StrCat("peer ", Hex(hb->node), " seen (", hb->keys, " keys)"));
+  }
+  if (hb->goodbye) {
+    Log(absl::StrCat("peer ", Hex(hb->node), " said goodbye"));
+    return;
   }
   if (!ready()) {
     HeardWhileJoining(hb->node, now);
     return;
   }
-  switch (peers_.Decide(hb->node, store_->vv(), store_->digest(), now)) {
+  // A provisional first replica never held the link's data, so nothing it holds
+  // can be a collected record: it merges with the peer (Demote) instead.
+  if (!provisional_ && peers_->StaleAgainst(*hb, store_->vv(), store_->collected())) {
+    Reset(absl::StrCat("peer ", Hex(hb->node), " collected records never applied here"));
+    return;
+  }
+  switch (peers_->Decide(hb->node, store_->vv(), store_->collected(), store_->digest(),
+                         now)) {
     case CatchUp::kNone:
+      // A peer that holds nothing this replica lacks: it is one replica of the
+      // link among others, no longer a provisional first.
+      provisional_ = false;
       break;
     case CatchUp::kMissing:
       if (provisional_) {
@@ -228,32 +251,47 @@ void Replica::HandleSyncRequest(const Message& msg) {
     // (provisional) still serves catch-ups of peers: they merge, never replace.
     if (!ready() && (!msg.reply.empty() || !ever_ready_)) return;  // ask elsewhere
   }
+  // A request to a node id this replica left (a stale reset) goes unanswered.
+  if (msg.subject != Subject("sync.any") &&
+      msg.subject != Subject(absl::StrCat("sync.", Hex(node())))) {
+    return;
+  }
   // A join request (sync.any) is acknowledged with our node id, so the joiner
   // knows whom it is syncing with.
-  if (!msg.reply.empty()) (void)bus_->Publish(msg.reply, "", node_hex_);
+  if (!msg.reply.empty()) (void)bus_->Publish(msg.reply, "", Hex(node()));
   ServeSync(*request);
 }
 
 void Replica::ServeSync(const codec::SyncRequest& request) {
   // The store is read in pages, letting requests in between: a large catch-up
   // does not stall the service. The vector is the one before the first page.
+  // With the vector go the watermark and the members (a joiner waits for them).
   VersionVector vv;
+  VersionVector collected;
+  std::vector<NodeId> members;
+  uint64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);
     vv = store_->vv();
+    collected = store_->collected();
+    members = peers_->Members(clock_->Now());
+    members.push_back(node());
+    generation = generation_;
     ++counters_.catchups_served;
   }
-  ChunkWriter writer(node_, ChunkBudget(options_.max_chunk_bytes, bus_->MaxPayload()),
+  ChunkWriter writer(node(), ChunkBudget(options_.max_chunk_bytes, bus_->MaxPayload()),
                      [&](const codec::DeltaChunk& chunk) {
                        (void)bus_->Publish(request.reply_to, "",
                                            codec::EncodeDeltaChunk(chunk));
                      });
+  writer.SetCollected(std::move(collected), std::move(members));
   std::string after;
   do {
     std::vector<store::KeyState> page;
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
+      // After a reset the store is another one: the requester times out.
+      if (stopping_ || generation_ != generation) return;
       page = store_->DeltaPage(request.vv, after, kSyncPageKeys, &after);
     }
     for (store::KeyState& ks : page) writer.Add(std::move(ks));
@@ -282,13 +320,30 @@ void Replica::HandleChunk(absl::string_view data) {
     return;
   }
   if (sync_->peer == 0) sync_->peer = chunk->from;
+  if (ready() && !CoversAll(store_->vv(), chunk->collected)) {
+    Reset(absl::StrCat("peer ", Hex(chunk->from),
+                       " collected records never applied here (catch-up)"));
+    return;
+  }
   sync_->acknowledged = true;  // a peer took the join request
   if (!ready()) joiner_.Answered(clock_->Now());
+  if (sync_->join && !ever_ready_ && !sync_->copying) {
+    // What this joiner holds so far (events, chunks of failed attempts) may hold
+    // records the peer collected, without what removed them: start a new store
+    // from the peer's watermark (the events it drops come back by catch-up). A
+    // replica that was ready before (provisional, back at 503) merges instead:
+    // it keeps the writes it took.
+    sync_->copying = true;
+    store_ = std::make_unique<store::Store>(node(), clock_, options_.limits);
+    (void)store_->AdoptCollected(chunk->collected);
+  }
   sync_->deadline = clock_->Now() + options_.sync_timeout;  // still making progress
   const ChunkAssembler::Outcome outcome = sync_->chunks.Take(*chunk);
   store::Delta entries_only;
   entries_only.entries = std::move(chunk->delta.entries);
-  if (absl::Status s = store_->MergeDelta(entries_only); !s.ok()) {
+  absl::Status s =
+      sync_->copying ? store_->MergeCopy(entries_only) : store_->MergeDelta(entries_only);
+  if (!s.ok()) {
     ++counters_.bad_messages;
     EndSync(absl::StrCat("invalid chunk: ", s.message()));
     return;
@@ -301,6 +356,10 @@ void Replica::HandleChunk(absl::string_view data) {
   store::Delta vector_only;
   vector_only.vv = std::move(chunk->delta.vv);
   (void)store_->MergeDelta(vector_only);
+  // Whatever the peer collected, this replica now holds what remains of it.
+  (void)store_->AdoptCollected(chunk->collected);
+  const absl::Time now = clock_->Now();
+  peers_->AddListed(chunk->members, now);
   ++counters_.catchups;
   const std::string peer = Hex(sync_->peer);
   const uint32_t parts = sync_->chunks.parts();
@@ -310,6 +369,12 @@ void Replica::HandleChunk(absl::string_view data) {
   }
   provisional_ = false;
   if (!ready()) {
+    // A copy of a stale peer: another peer collected what it lacks.
+    if (NodeId other = peers_->StalePeer(store_->vv(), store_->collected(), now)) {
+      Reset(absl::StrCat("joined from ", peer, ", but peer ", Hex(other),
+                         " collected records never applied there"));
+      return;
+    }
     SetReady(absl::StrCat(ever_ready_ ? "ready again" : "ready", ": caught up with ",
                           peer, " (", store_->stats().keys, " keys, ", parts,
                           " chunks)"));
@@ -331,7 +396,7 @@ bool Replica::BeginSync(NodeId peer) {
 
 void Replica::StartSync(NodeId peer, bool full) {
   if (!BeginSync(peer)) return;
-  codec::SyncRequest request{node_, sync_->inbox, full ? VersionVector() : store_->vv()};
+  codec::SyncRequest request{node(), sync_->inbox, full ? VersionVector() : store_->vv()};
   (void)bus_->Publish(Subject(absl::StrCat("sync.", Hex(peer))), "",
                       codec::EncodeSyncRequest(request));
 }
@@ -371,6 +436,7 @@ void Replica::SetReady(absl::string_view line) {
 // ---- Timed work.
 
 absl::Time Replica::Tick() {
+  DropRetired();
   absl::MutexLock lock(&mu_);
   if (stopping_ || !options_.enabled) return absl::InfiniteFuture();
   const absl::Time now = clock_->Now();
@@ -389,13 +455,6 @@ absl::Time Replica::Tick() {
   return next;
 }
 
-void Replica::CollectGarbage(absl::Time now) {
-  GcBounds bounds = peers_.Collect(store_->vv(), now);
-  for (NodeId node : bounds.forgotten) Log(absl::StrCat("forgetting peer ", Hex(node)));
-  counters_.tombstones_collected +=
-      store_->CollectGarbage(bounds.stable, bounds.hlc_floor);
-}
-
 ReplicaStats Replica::stats() const {
   absl::MutexLock lock(&mu_);
   ReplicaStats s = counters_;
@@ -406,8 +465,8 @@ ReplicaStats Replica::stats() const {
   s.vv = store_->vv();
   s.digest = store_->digest();
   const absl::Time now = clock_->Now();
-  s.peers = peers_.LivePeers(now);
-  s.lag = peers_.Lag(s.vv, now);
+  s.peers = peers_->LivePeers(now);
+  s.lag = peers_->Lag(s.vv, now);
   return s;
 }
 

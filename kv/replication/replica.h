@@ -61,6 +61,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
@@ -89,6 +90,9 @@ struct ReplicaOptions {
   bool enabled = true;
   // This replica's node id; 0 = a fresh random one (NewNodeId).
   store::NodeId node = 0;
+  // Where a stale replica's new node id comes from (never 0); empty: NewNodeId.
+  // Tests make it deterministic.
+  std::function<store::NodeId()> new_node_id;
   store::Limits limits;
   absl::Duration heartbeat = absl::Seconds(1);
   // A catch-up fails when no chunk arrived for this long.
@@ -129,7 +133,8 @@ class Replica {
   Replica& operator=(const Replica&) = delete;
   ~Replica();
 
-  // Stops replication: unsubscribes (waiting for the bus callbacks in
+  // Stops replication: a ready replica says goodbye (the others stop waiting for
+  // it before collecting), then unsubscribes (waiting for the bus callbacks in
   // progress); later messages and ticks do nothing. Idempotent.
   void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -145,7 +150,8 @@ class Replica {
 
   const std::string& link() const { return options_.link; }
   const store::Limits& limits() const { return options_.limits; }
-  store::NodeId node() const { return node_; }
+  // This replica's node id; a new one after a stale reset.
+  store::NodeId node() const { return node_.load(std::memory_order_acquire); }
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 
   // Runs a read on the store.
@@ -156,10 +162,12 @@ class Replica {
   }
 
   // Runs a local mutation `f(Store&) -> StatusOr<Change<T>>` and publishes the
-  // event it produced. Returns the change's result.
+  // event it produced. Returns the change's result. Unavailable when not ready
+  // (joining, or rejoining after a stale reset: the store may still be replaced).
   template <typename F>
   absl::StatusOr<MutationResult<F>> Mutate(F&& f) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
+    if (!ready()) return absl::UnavailableError("not ready: catching up with peers");
     auto change = f(*store_);
     if (!change.ok()) return change.status();
     if (change->event) PublishEvent(*change->event);
@@ -180,6 +188,7 @@ class Replica {
     // when the request went out.
     bool join = false;
     bool acknowledged = false;
+    bool copying = false;  // a chunk came: the store was made new for the copy
     absl::Time ack_deadline;
     absl::Time sent;
   };
@@ -225,6 +234,16 @@ class Replica {
   // Starts a catch-up from `peer` unless one is running. `full` asks for all.
   void StartSync(store::NodeId peer, bool full) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndSync(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The heartbeat this replica would send now (goodbye: leaving for good).
+  codec::Heartbeat MakeHeartbeat(absl::Time now, bool goodbye)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Subscribes to this node id's catch-up requests (sync.<node>).
+  absl::Status SubscribeSync() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // This replica is stale (`why`): says goodbye for its node id, takes a new id
+  // and an empty store, and starts joining again.
+  void Reset(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unsubscribes the subscriptions a reset replaced (never from a callback).
+  void DropRetired() ABSL_LOCKS_EXCLUDED(mu_);
   // Becomes ready: logs `line`, subscribes to sync.any, sends a heartbeat.
   void SetReady(absl::string_view line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -235,9 +254,10 @@ class Replica {
   Bus* const bus_;
   store::Clock* const clock_;
   const ReplicaOptions options_;
-  const store::NodeId node_;
-  const std::string node_hex_;
   std::string inbox_;  // prefix of this replica's catch-up inboxes
+
+  // Changes (under mu_) only when a stale replica resets; read without the lock.
+  std::atomic<store::NodeId> node_;
 
   // Set (under mu_) once caught up; read without the lock.
   std::atomic<bool> ready_{false};
@@ -245,12 +265,17 @@ class Replica {
   // Subscriptions made in Start, destroyed in Stop (not from callbacks).
   std::unique_ptr<Subscription> events_sub_;
   std::unique_ptr<Subscription> hb_sub_;
-  std::unique_ptr<Subscription> sync_sub_;
   std::unique_ptr<Subscription> inbox_sub_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<store::Store> store_ ABSL_GUARDED_BY(mu_);
-  PeerTable peers_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<PeerTable> peers_ ABSL_GUARDED_BY(mu_);
+  // Counts stale resets: a catch-up being served stops when it changes.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // sync.<node>: replaced on a reset; the replaced ones (and sync.any's) wait in
+  // retired_ until the next Tick (or Stop) destroys them outside the lock.
+  std::unique_ptr<Subscription> sync_sub_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Subscription>> retired_ ABSL_GUARDED_BY(mu_);
   std::optional<Sync> sync_ ABSL_GUARDED_BY(mu_);
   uint64_t syncs_started_ ABSL_GUARDED_BY(mu_) = 0;
   int join_attempts_ ABSL_GUARDED_BY(mu_) = 0;

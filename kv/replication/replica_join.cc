@@ -91,7 +91,7 @@ void Replica::StartJoin(NodeId peer, absl::Time now) {
   // at 503 (provisional) asks for what it lacks, as a plain catch-up (which a
   // peer also back at 503 serves).
   const bool plain = ever_ready_ && peer != 0;
-  const codec::SyncRequest request{node_, sync_->inbox,
+  const codec::SyncRequest request{node(), sync_->inbox,
                                    ever_ready_ ? store_->vv() : VersionVector()};
   std::string reply;
   if (plain) {

@@ -31,6 +31,9 @@ struct ReplicaStats {
   uint64_t catchups_served = 0;
   uint64_t bad_messages = 0;  // undecodable or invalid peer messages
   uint64_t tombstones_collected = 0;
+  // Times this replica found itself stale (a peer collected records it never
+  // applied) and discarded its state to rejoin under a new node id.
+  uint64_t stale_resets = 0;
   // Replication lag of the events applied: from the operation's HLC time at
   // its origin to its application here, in milliseconds (the HLC's physical
   // part has millisecond resolution; across machines it includes clock skew).

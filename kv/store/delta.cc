@@ -136,10 +136,16 @@ std::vector<KeyState> Store::DeltaPage(const VersionVector& v, absl::string_view
 }
 
 absl::Status Store::MergeDelta(const Delta& delta) {
+  return MergeFiltered(delta, collected_);
+}
+
+absl::Status Store::MergeCopy(const Delta& delta) { return MergeFiltered(delta, {}); }
+
+absl::Status Store::MergeFiltered(const Delta& delta, const VersionVector& w) {
   for (const KeyState& ks : delta.entries) {
     if (auto s = internal::Validate(ks, limits_); !s.ok()) return s;
     hlc_ = std::max(hlc_, internal::MaxStamp(ks).hlc);
-    absl::Status merged = Merge(ks);  // validated above, cannot fail
+    absl::Status merged = Merge(ks, w);  // validated above, cannot fail
     (void)merged;
   }
   for (const auto& [node, seq] : delta.vv) {

@@ -1,9 +1,11 @@
 // Tombstone collection: Store::CollectGarbage (see its contract in store.h).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 
 #include "absl/container/btree_map.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "kv/store/digest.h"
@@ -96,6 +98,13 @@ void DropEmpty(absl::string_view key, internal::AtomTag tag, bool empty,
 
 size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
                              absl::Duration grace) {
+  // The watermark first: what goes below is covered by it.
+  for (const auto& [node, seq] : stable) {
+    const uint64_t mark = std::min(seq, vv_.count(node) > 0 ? vv_.at(node) : 0);
+    if (mark == 0) continue;
+    uint64_t& w = collected_[node];
+    w = std::max(w, mark);
+  }
   const int64_t purge_before = internal::ToMillis(clock_->Now() - grace);
   size_t dropped = 0;
   for (auto it = index_.begin(); it != index_.end();) {
@@ -145,6 +154,21 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
     }
   }
   return dropped;
+}
+
+absl::Status Store::AdoptCollected(const VersionVector& w) {
+  const bool fresh = index_.empty() && vv_.empty() && above_.empty() && seq_ == 0;
+  for (const auto& [node, seq] : w) {
+    if (!fresh && seq != 0 && !Covers(vv_, Dot{node, seq})) {
+      return absl::FailedPreconditionError("collected watermark above the vector");
+    }
+  }
+  for (const auto& [node, seq] : w) {
+    if (seq == 0) continue;
+    uint64_t& mark = collected_[node];
+    mark = std::max(mark, seq);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace kv::store

@@ -2,6 +2,7 @@
 // key state, for local operations, peers' events (Apply) and catch-up deltas.
 #include <algorithm>
 #include <tuple>
+#include <type_traits>
 
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
@@ -87,21 +88,26 @@ namespace {
 // Keeps the greater of a container's stamp and an incoming one, moving the
 // container's stamp atom (`tag`) in `*digest` along. `In` is a CounterState,
 // ListState or SetState; `Comp` the matching CounterComp, ListComp or SetComp.
+// A stamp the collected watermark `w` covers is skipped unless the container is new
+// (it then needs one; its other atoms are not all covered, see Admits).
 template <typename In, typename Comp>
 void MergeStamp(absl::string_view key, AtomTag tag, const In& in, Comp* c,
-                Digest* digest) {
+                const VersionVector& w, Digest* digest) {
   if (!(in.stamp > c->stamp)) return;
+  if (c->stamp.node != 0 && Covers(w, Dot{in.stamp.node, in.stamp_seq})) return;
   if (c->stamp.node != 0) Minus(digest, StampAtom(key, tag, c->stamp, c->stamp_seq));
   c->stamp = in.stamp;
   c->stamp_seq = in.stamp_seq;
   Plus(digest, StampAtom(key, tag, c->stamp, c->stamp_seq));
 }
 
-// Joins `in` into `c`; `key` names the atoms for the digest.
+// Joins `in` into `c`, skipping the increments and the stamp `w` covers; `key`
+// names the atoms for the digest.
 void MergeCounter(absl::string_view key, const CounterState& in, CounterComp* c,
-                  Digest* digest) {
-  MergeStamp(key, kCounterStampAtom, in, c, digest);
+                  const VersionVector& w, Digest* digest) {
+  MergeStamp(key, kCounterStampAtom, in, c, w, digest);
   for (const CounterPart& p : in.incs) {
+    if (Covers(w, Dot{p.node, p.seq})) continue;
     auto [it, inserted] = c->incs.try_emplace(p.node, p);
     if (!inserted) {
       if (p.seq <= it->second.seq) continue;  // an origin's latest increment wins
@@ -110,6 +116,10 @@ void MergeCounter(absl::string_view key, const CounterState& in, CounterComp* c,
     }
     Plus(digest, CounterAtom(key, kCounterIncAtom, p));
   }
+  // Removals are not filtered: one can only take away, never bring back, and an
+  // origin may have added to the removed epoch concurrently with the removal
+  // (before applying it): a replica that collected the removal needs it again
+  // (from a peer that kept it) to subtract what it removed.
   for (const CounterPart& p : in.dels) {
     auto [it, inserted] = c->dels.try_emplace(p.node, p);
     if (!inserted) {
@@ -136,11 +146,13 @@ bool MergeRemoval(absl::string_view key, AtomTag tag, const Removal& r,
   return inserted;
 }
 
-// Joins `in` into `l`, accounting the bytes of added and removed pieces in `*bytes`.
-void MergeList(absl::string_view key, const ListState& in, ListComp* l, Digest* digest,
-               size_t* bytes) {
-  MergeStamp(key, kListStampAtom, in, l, digest);
+// Joins `in` into `l`, skipping what `w` covers, accounting the bytes of added and
+// removed pieces in `*bytes`.
+void MergeList(absl::string_view key, const ListState& in, ListComp* l,
+               const VersionVector& w, Digest* digest, size_t* bytes) {
+  MergeStamp(key, kListStampAtom, in, l, w, digest);
   for (const Removal& r : in.removed) {
+    if (Covers(w, r.by)) continue;
     if (!MergeRemoval(key, kListRemovalAtom, r, &l->removed, digest)) continue;
     *bytes += kRemovalBytes;
     auto h = l->hlc_of.find(r.item);
@@ -154,7 +166,7 @@ void MergeList(absl::string_view key, const ListState& in, ListComp* l, Digest* 
   }
   for (const ListItem& in_item : in.items) {
     const Dot dot{in_item.stamp.node, in_item.seq};
-    if (l->removed.count(dot) > 0 || l->hlc_of.count(dot) > 0) continue;
+    if (Covers(w, dot) || l->removed.count(dot) > 0 || l->hlc_of.count(dot) > 0) continue;
     l->items.emplace(ListPos{in_item.stamp.hlc, in_item.stamp.node, in_item.seq},
                      in_item.value);
     l->hlc_of.emplace(dot, in_item.stamp.hlc);
@@ -163,11 +175,13 @@ void MergeList(absl::string_view key, const ListState& in, ListComp* l, Digest* 
   }
 }
 
-// Joins `in` into `s`, accounting the bytes of added and removed pieces in `*bytes`.
-void MergeSet(absl::string_view key, const SetState& in, SetComp* s, Digest* digest,
-              size_t* bytes) {
-  MergeStamp(key, kSetStampAtom, in, s, digest);
+// Joins `in` into `s`, skipping what `w` covers, accounting the bytes of added and
+// removed pieces in `*bytes`.
+void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
+              const VersionVector& w, Digest* digest, size_t* bytes) {
+  MergeStamp(key, kSetStampAtom, in, s, w, digest);
   for (const Removal& r : in.removed) {
+    if (Covers(w, r.by)) continue;
     if (!MergeRemoval(key, kSetRemovalAtom, r, &s->removed, digest)) continue;
     *bytes += kRemovalBytes;
     auto where = s->elem_of.find(r.item);
@@ -184,7 +198,9 @@ void MergeSet(absl::string_view key, const SetState& in, SetComp* s, Digest* dig
     }
   }
   for (const SetItem& item : in.items) {
-    if (s->removed.count(item.dot) > 0 || s->elem_of.count(item.dot) > 0) continue;
+    if (Covers(w, item.dot) || s->removed.count(item.dot) > 0 ||
+        s->elem_of.count(item.dot) > 0)
+      continue;
     auto [elem, inserted] = s->elems.try_emplace(item.value);
     if (inserted) *bytes += ItemBytes(item.value);
     elem->second.push_back(item.dot);
@@ -194,22 +210,55 @@ void MergeSet(absl::string_view key, const SetState& in, SetComp* s, Digest* dig
   }
 }
 
+// Whether a container absent here must be created for `in`: some atom of it is not
+// covered by `w` (a container whose atoms are all covered was collected here).
+bool Admits(const CounterState& in, const VersionVector& w) {
+  if (!Covers(w, Dot{in.stamp.node, in.stamp_seq})) return true;
+  for (const CounterPart& p : in.incs) {
+    if (!Covers(w, Dot{p.node, p.seq})) return true;
+  }
+  return !in.dels.empty();  // never filtered (MergeCounter)
+}
+template <typename In>
+bool Admits(const In& in, const VersionVector& w) {
+  if (!Covers(w, Dot{in.stamp.node, in.stamp_seq})) return true;
+  for (const auto& item : in.items) {
+    if constexpr (std::is_same_v<In, ListState>) {
+      if (!Covers(w, Dot{item.stamp.node, item.seq})) return true;
+    } else {
+      if (!Covers(w, item.dot)) return true;
+    }
+  }
+  for (const Removal& r : in.removed) {
+    if (!Covers(w, r.by)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 }  // namespace internal
 
 using internal::Entry;
 using internal::Extras;
 
-absl::Status Store::Merge(const KeyState& ks) {
+absl::Status Store::Merge(const KeyState& ks, const VersionVector& w) {
   if (auto s = internal::Validate(ks, limits_); !s.ok()) return s;
   auto it = index_.find(ks.key);
   if (it == index_.end()) {
+    // Nothing to create when every atom is covered by the collected watermark.
+    const bool reg = ks.reg && !Covers(w, Dot{ks.reg->stamp.node, ks.reg->seq});
+    if (!reg && !(ks.counter && internal::Admits(*ks.counter, w)) &&
+        !(ks.list && internal::Admits(*ks.list, w)) &&
+        !(ks.set && internal::Admits(*ks.set, w))) {
+      return absl::OkStatus();
+    }
     Entry* e = Entry::Create(ks.key, "");
     memory_bytes_ += e->AllocBytes();
     it = index_.insert(e).first;
   }
   Entry* e = *it;
-  if (ks.reg && (!e->has_register() || ks.reg->stamp > e->reg_stamp())) {
+  if (ks.reg && !Covers(w, Dot{ks.reg->stamp.node, ks.reg->seq}) &&
+      (!e->has_register() || ks.reg->stamp > e->reg_stamp())) {
     if (e->has_register()) internal::Minus(&digest_, internal::RegisterAtom(*e));
     memory_bytes_ -= e->AllocBytes();
     e = Entry::WithValue(e, ks.reg->live ? ks.reg->value : "");
@@ -219,31 +268,40 @@ absl::Status Store::Merge(const KeyState& ks) {
     internal::Plus(&digest_, internal::RegisterAtom(*e));
   }
   if (!ks.counter && !ks.list && !ks.set) return absl::OkStatus();
+  // A component absent here is created only when some atom of it is admitted.
+  const Extras* have = e->extras;
+  const bool counter = ks.counter && ((have != nullptr && have->counter) ||
+                                      internal::Admits(*ks.counter, w));
+  const bool list =
+      ks.list && ((have != nullptr && have->list) || internal::Admits(*ks.list, w));
+  const bool set =
+      ks.set && ((have != nullptr && have->set) || internal::Admits(*ks.set, w));
+  if (!counter && !list && !set) return absl::OkStatus();
   Extras& x = e->MutableExtras();
   const size_t bytes_before = x.bytes;
-  if (ks.counter) {
+  if (counter) {
     if (!x.counter) {
       x.counter.emplace();
       x.bytes += sizeof(internal::CounterComp);
     }
     const size_t parts_before = x.counter->incs.size() + x.counter->dels.size();
-    internal::MergeCounter(e->key(), *ks.counter, &*x.counter, &digest_);
+    internal::MergeCounter(e->key(), *ks.counter, &*x.counter, w, &digest_);
     const size_t parts_after = x.counter->incs.size() + x.counter->dels.size();
     x.bytes += internal::kCounterPartBytes * (parts_after - parts_before);
   }
-  if (ks.list) {
+  if (list) {
     if (!x.list) {
       x.list.emplace();
       x.bytes += sizeof(internal::ListComp);
     }
-    internal::MergeList(e->key(), *ks.list, &*x.list, &digest_, &x.bytes);
+    internal::MergeList(e->key(), *ks.list, &*x.list, w, &digest_, &x.bytes);
   }
-  if (ks.set) {
+  if (set) {
     if (!x.set) {
       x.set.emplace();
       x.bytes += sizeof(internal::SetComp);
     }
-    internal::MergeSet(e->key(), *ks.set, &*x.set, &digest_, &x.bytes);
+    internal::MergeSet(e->key(), *ks.set, &*x.set, w, &digest_, &x.bytes);
   }
   memory_bytes_ += x.bytes - bytes_before;
   return absl::OkStatus();
@@ -278,7 +336,7 @@ absl::StatusOr<ApplyResult> Store::Apply(const Event& event) {
     return result;
   }
   hlc_ = std::max(hlc_, internal::MaxStamp(event.delta).hlc);
-  absl::Status merged = Merge(event.delta);  // validated above, cannot fail
+  absl::Status merged = Merge(event.delta, collected_);  // validated: cannot fail
   (void)merged;
   ++events_applied_;
   return result;

@@ -119,7 +119,7 @@ Dot Store::NextDot() { return {node_, ++seq_}; }
 uint64_t Store::NextHlcFloor() const { return NextHlc(hlc_, ToMillis(clock_->Now())); }
 
 Event Store::Emit(Dot dot, KeyState delta) {
-  absl::Status merged = Merge(delta);
+  absl::Status merged = Merge(delta, {});  // a new local operation
   // A local delta is well-formed by construction.
   (void)merged;
   vv_[node_] = dot.seq;

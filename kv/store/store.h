@@ -170,9 +170,15 @@ class Store {
   std::vector<KeyState> DeltaPage(const VersionVector& v, absl::string_view after,
                                   size_t max_scan, std::string* next) const;
   // Merges key states (a catch-up answer, possibly in several chunks: pass the vector
-  // only with the last). InvalidArgument on a malformed entry: earlier entries of the
+  // only with the last). Like Apply, it never re-admits an atom covered by
+  // collected() (see there). InvalidArgument on a malformed entry: earlier entries of the
   // same call stay merged (each is a valid merge on its own), the vector is not taken.
   absl::Status MergeDelta(const Delta& delta);
+  // MergeDelta for the chunks of a full copy of a peer's state (a join), after
+  // AdoptCollected(the peer's watermark): they are merged whole (the watermark
+  // does not filter them: they are the peer's state above its watermark), while
+  // Apply and MergeDelta still filter whatever else arrives meanwhile.
+  absl::Status MergeCopy(const Delta& delta);
   // Highest seq applied contiguously, per origin (this node included).
   const VersionVector& vv() const { return vv_; }
   // Seqs applied above the contiguous mark (out of order), per origin.
@@ -191,9 +197,26 @@ class Store {
   // its dot is in `stable` and its stamp below `hlc_floor`; list/set removal records
   // when both dots are in `stable`; a counter origin whose increments were all deleted
   // when both are in `stable`. A key with nothing left goes entirely.
-  // Returns the number of records dropped.
+  // Returns the number of records dropped. Raises collected() to include `stable`
+  // (capped at vv()).
   size_t CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
                         absl::Duration grace = absl::Minutes(1));
+  // The collected watermark W: the element-wise maximum of every `stable` vector
+  // passed to CollectGarbage (or adopted), never above vv(). Every operation it
+  // covers was applied here, so merging it again is a no-op unless its record was
+  // collected, in which case it would come back: Apply and MergeDelta skip every
+  // atom it covers (a register write, list item, set element, counter increment or
+  // container stamp whose dot it covers; a list or set removal whose removing dot
+  // it covers). Counter removals are always merged: they only take away, and one
+  // collected here may be needed again to subtract from increments its origin made
+  // concurrently with it. A peer whose own W is not covered by this store's vv()
+  // collected records this store never applied.
+  const VersionVector& collected() const { return collected_; }
+  // Raises collected() to include `w` (a full copy of a peer whose watermark is
+  // `w` was merged, or a new store is about to become one). FailedPrecondition,
+  // changing nothing, when vv() does not cover `w` and the store is not new (it
+  // applied or holds something).
+  absl::Status AdoptCollected(const VersionVector& w);
   // The HLC this node has reached (the highest stamp it made or applied).
   uint64_t hlc() const { return hlc_; }
   // The lowest HLC any future local operation can be stamped with.
@@ -225,8 +248,11 @@ class Store {
   absl::StatusOr<const Entry*> FindAs(absl::string_view key, Kind kind) const;
   Stamp NextStamp();
   Dot NextDot();
-  // Merges `ks` into the store (creating the entry when needed), keeping the digest.
-  absl::Status Merge(const KeyState& ks);
+  // Merges `ks` into the store (creating the entry when needed), keeping the digest,
+  // skipping the atoms `w` covers (the collected watermark, or nothing).
+  absl::Status Merge(const KeyState& ks, const VersionVector& w);
+  // MergeDelta and MergeCopy: merges `delta` skipping what `w` covers.
+  absl::Status MergeFiltered(const Delta& delta, const VersionVector& w);
   // Merges a local operation's delta and wraps it as an event.
   Event Emit(Dot dot, KeyState delta);
   // Records `dot` as applied in the vector (or above it); sets `result`.
@@ -240,6 +266,7 @@ class Store {
   uint64_t hlc_ = 0;
   uint64_t seq_ = 0;
   VersionVector vv_;
+  VersionVector collected_;  // <= vv_
   absl::flat_hash_map<NodeId, absl::btree_set<uint64_t>> above_;
   Digest digest_;
   size_t memory_bytes_ = 0;

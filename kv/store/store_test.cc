@@ -1614,6 +1614,123 @@ TEST(StoreGc, CounterIncrementAfterCollectionCountsOnUncollectedReplica) {
   EXPECT_EQ(p.a.digest(), p.b.digest());
 }
 
+// ---- The collected watermark: what was collected never comes back.
+
+// `a` holds one key of every type, deletes them all and collects; `stale` is a
+// copy of `a` from before the deletes (a replica that never applied them).
+struct Collected {
+  FakeClock clock;
+  Store a{kNodeA, &clock};
+  Store stale{kNodeC, &clock};
+  Digest digest_after_gc;
+
+  Collected() {
+    (void)Ev(a.Set("r", "v", std::nullopt));
+    (void)Ev(a.Add("c", 5));
+    (void)Ev(a.Push("l", "x"));
+    (void)Ev(a.SetAdd("s", "m"));
+    EXPECT_OK(stale.MergeDelta(a.DeltaAbove({})));
+    for (const char* key : {"r", "c", "l", "s"}) (void)Ev(a.Del(key));
+    clock.Advance(absl::Seconds(1));
+    EXPECT_EQ(a.CollectGarbage(a.vv(), a.NextHlcFloor()), 4u);
+    EXPECT_EQ(a.stats().keys, 0u);
+    digest_after_gc = a.digest();
+  }
+};
+
+TEST(StoreCollected, WatermarkIsTheStableVectorCappedAtTheVector) {
+  FakeClock clock;
+  Store s(kNodeA, &clock);
+  EXPECT_TRUE(s.collected().empty());
+  (void)Ev(s.Set("k", "v", std::nullopt));
+  s.CollectGarbage({{kNodeA, 5}, {kNodeB, 3}}, 0);
+  EXPECT_EQ(s.collected(), (VersionVector{{kNodeA, 1}}));
+  s.CollectGarbage({}, 0);  // never goes down
+  EXPECT_EQ(s.collected(), (VersionVector{{kNodeA, 1}}));
+}
+
+TEST(StoreCollected, StaleFullStateBringsNothingBack) {
+  Collected t;
+  const size_t merged = t.stale.DeltaAbove({}).entries.size();
+  ASSERT_EQ(merged, 4u);
+  EXPECT_OK(t.a.MergeDelta(t.stale.DeltaAbove({})));
+  EXPECT_EQ(t.a.stats().keys, 0u);
+  EXPECT_EQ(t.a.digest(), t.digest_after_gc);
+  for (const char* key : {"r", "c", "l", "s"}) EXPECT_FALSE(Val(t.a.Exists(key))) << key;
+}
+
+TEST(StoreCollected, StaleEventsBringNothingBack) {
+  Collected t;
+  FakeClock clock;
+  Store log(kNodeA, &clock);  // replays a's first four events
+  std::vector<Event> events;
+  events.push_back(Ev(log.Set("r", "v", std::nullopt)));
+  events.push_back(Ev(log.Add("c", 5)));
+  events.push_back(Ev(log.Push("l", "x")));
+  events.push_back(Ev(log.SetAdd("s", "m")));
+  for (const Event& e : events) {
+    EXPECT_TRUE(Val(t.a.Apply(e)).duplicate);
+    // As part of a delta (a partial key state) too.
+    EXPECT_OK(t.a.MergeDelta(Delta{{}, {e.delta}}));
+  }
+  EXPECT_EQ(t.a.stats().keys, 0u);
+  EXPECT_EQ(t.a.digest(), t.digest_after_gc);
+}
+
+// An origin added to a counter concurrently with a del of another replica (before
+// applying it). A replica that collected the del counts the whole increment until
+// a peer that kept the del gives it back: counter removals are never filtered.
+TEST(StoreCollected, CollectedCounterRemovalIsTakenBackToConverge) {
+  FakeClock clock;
+  Store a(kNodeA, &clock);
+  Store b(kNodeB, &clock);
+  Deliver(a, Ev(b.Add("c", 5)));
+  Event del = Ev(a.Del("c"));
+  Event more = Ev(b.Add("c", 1));  // concurrent with the del
+  Deliver(b, del);
+  EXPECT_EQ(GetOr(b, "c"), "1");
+  clock.Advance(absl::Seconds(1));
+  // Stable: both applied a's del and b's first add.
+  EXPECT_GE(a.CollectGarbage({{kNodeA, 1}, {kNodeB, 1}}, a.NextHlcFloor()), 1u);
+  Deliver(a, more);
+  EXPECT_EQ(GetOr(a, "c"), "6");
+  EXPECT_OK(a.MergeDelta(b.DeltaAbove({})));  // anti-entropy
+  EXPECT_EQ(GetOr(a, "c"), "1");
+  EXPECT_EQ(a.digest(), b.digest());
+}
+
+TEST(StoreCollected, NewOperationsAfterCollectionAreAdmitted) {
+  Collected t;
+  Store b(kNodeB, &t.clock);
+  EXPECT_OK(b.MergeDelta(t.a.DeltaAbove({})));
+  EXPECT_OK(b.AdoptCollected(t.a.collected()));
+  EXPECT_EQ(b.collected(), t.a.collected());
+  for (const Event& e : {Ev(b.Set("r", "w", std::nullopt)), Ev(b.Add("c", 3)),
+                         Ev(b.Push("l", "y")), Ev(b.SetAdd("s", "n"))}) {
+    (void)Val(t.a.Apply(e));
+  }
+  EXPECT_EQ(GetOr(t.a, "r"), "w");
+  EXPECT_EQ(GetOr(t.a, "c"), "3");
+  EXPECT_EQ(Val(t.a.Range("l", 0, -1)), std::vector<std::string>{"y"});
+  EXPECT_EQ(Val(t.a.SetQuery("s")), std::vector<std::string>{"n"});
+  EXPECT_EQ(t.a.digest(), b.digest());
+}
+
+TEST(StoreCollected, AdoptCollectedNeedsTheVectorToCoverItUnlessNew) {
+  FakeClock clock;
+  Store s(kNodeA, &clock);
+  (void)Ev(s.Set("k", "v", std::nullopt));
+  EXPECT_CODE(s.AdoptCollected({{kNodeB, 1}}), kFailedPrecondition);
+  EXPECT_TRUE(s.collected().empty());
+  EXPECT_OK(s.AdoptCollected({{kNodeA, 1}}));
+  EXPECT_EQ(s.collected(), (VersionVector{{kNodeA, 1}}));
+  // A new store may start from a peer's watermark (it is about to copy it).
+  Store fresh(kNodeB, &clock);
+  EXPECT_OK(fresh.AdoptCollected({{kNodeC, 3}}));
+  EXPECT_EQ(fresh.collected(), (VersionVector{{kNodeC, 3}}));
+  EXPECT_CODE(fresh.AdoptCollected({{kNodeC, 4}}), kOk);  // still new
+}
+
 TEST(StoreGc, ExpiredRegisterPurgedOnlyAfterGrace) {
   Pair p;
   p.Both(Ev(p.a.Set("t", "v", absl::Seconds(1))));

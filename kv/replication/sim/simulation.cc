@@ -43,12 +43,22 @@ void Simulation::Reconnect(int node) {
   nodes_[node]->replica->OnReconnected();
 }
 
+void Simulation::Stop(int node) {
+  Node& n = *nodes_[node];
+  n.replica->Stop();
+  n.stopped = true;
+  n.generation = ++generations_;  // no more ticks
+  n.log.push_back(absl::StrCat(absl::FormatTime("%H:%M:%E3S", now(), absl::UTCTimeZone()),
+                               " -- stopped --"));
+}
+
 void Simulation::StartReplica(int node) {
   Node& n = *nodes_[node];
   ReplicaOptions ro = options_.replica;
   ro.node = 0;
   while (ro.node == 0) ro.node = network_.rng()();
   Network* net = &network_;
+  ro.new_node_id = [net] { return net->rng()(); };
   const size_t keep = options_.log_lines;
   ro.log = [&n, net, keep](absl::string_view line) {
     n.log.push_back(absl::StrCat(
@@ -91,7 +101,7 @@ bool Simulation::RunUntilReady(absl::Duration limit) {
   const absl::Time end = now() + limit;
   while (now() < end) {
     bool all = true;
-    for (auto& n : nodes_) all = all && n->replica->ready();
+    for (auto& n : nodes_) all = all && (n->stopped || n->replica->ready());
     if (all) return true;
     RunFor(absl::Milliseconds(10));
   }
@@ -112,12 +122,13 @@ std::string Simulation::Describe() const {
     }
     absl::StrAppendFormat(
         &out,
-        "node %d (%s)%s%s%s: ready %d keys %d digest %016x%016x gaps %d catchups %d "
-        "served %d collected %d vv%s\n",
+        "node %d (%s)%s%s%s%s: ready %d keys %d digest %016x%016x gaps %d catchups %d "
+        "served %d collected %d resets %d vv%s\n",
         i, s.node, network_.Paused(static_cast<int>(i)) ? " paused" : "",
         network_.Disconnected(static_cast<int>(i)) ? " disconnected" : "",
-        nodes_[i]->restarts > 0 ? " restarted" : "", s.ready, s.keys, s.digest.a,
-        s.digest.b, s.gaps, s.catchups, s.catchups_served, s.tombstones_collected, vv);
+        nodes_[i]->restarts > 0 ? " restarted" : "", nodes_[i]->stopped ? " stopped" : "",
+        s.ready, s.keys, s.digest.a, s.digest.b, s.gaps, s.catchups, s.catchups_served,
+        s.tombstones_collected, s.stale_resets, vv);
   }
   for (size_t i = 0; i < nodes_.size(); ++i) {
     absl::StrAppend(&out, "--- node ", i, " log:\n", Log(static_cast<int>(i)), "\n");

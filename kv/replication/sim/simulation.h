@@ -49,6 +49,10 @@ class Simulation {
   // The node's process dies and a fresh one starts on the same host: a new
   // node id, an empty store, joining again.
   void Restart(int node);
+  // The node's process stops cleanly (kvd on SIGTERM: Replica::Stop, which says
+  // goodbye) and never comes back; Converged-style checks skip it.
+  void Stop(int node);
+  bool Stopped(int node) const { return nodes_[node]->stopped; }
   void Pause(int node) { network_.Pause(node); }
   void Resume(int node) { network_.Resume(node); }
   bool Paused(int node) const { return network_.Paused(node); }
@@ -88,6 +92,7 @@ class Simulation {
   struct Node {
     int host = 0;
     int restarts = 0;
+    bool stopped = false;
     uint64_t generation = 0;  // of the replica ticked
     std::unique_ptr<Bus> bus;
     std::unique_ptr<SkewedClock> clock;
