@@ -1,5 +1,6 @@
 #include "kv/replication/nats_bus.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <utility>
 
@@ -13,10 +14,22 @@ namespace {
 // What a nats.c callback needs; outlives every callback of its subscription.
 struct Closure {
   MessageHandler handler;
+  // Messages whose callback returned (or that were dropped after close), for
+  // AwaitReceived; written under `mu`, read without it on the fast path.
+  std::atomic<int64_t> handled{0};
   absl::Mutex mu;
   absl::CondVar idle;  // signalled when `running` drops to 0
   bool closed ABSL_GUARDED_BY(mu) = false;
   int running ABSL_GUARDED_BY(mu) = 0;
+};
+
+// True once `c` handled `target` messages (an absl::Condition).
+struct HandledAtLeast {
+  const Closure* c;
+  int64_t target;
+  static bool Reached(HandledAtLeast* w) {
+    return w->c->handled.load(std::memory_order_acquire) >= w->target;
+  }
 };
 
 void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
@@ -25,6 +38,7 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
     absl::MutexLock lock(&c->mu);
     if (c->closed) {
       natsMsg_Destroy(msg);
+      c->handled.fetch_add(1, std::memory_order_release);
       return;
     }
     ++c->running;
@@ -39,6 +53,7 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
   c->handler(m);
   natsMsg_Destroy(msg);
   absl::MutexLock lock(&c->mu);
+  c->handled.fetch_add(1, std::memory_order_release);
   if (--c->running == 0) c->idle.SignalAll();
 }
 
@@ -64,6 +79,24 @@ class NatsSubscription : public Subscription {
       while (closure_->running > 0) closure_->idle.Wait(&closure_->mu);
     }
     natsSubscription_Destroy(sub_);
+  }
+
+  bool AwaitReceived(absl::Duration timeout) override {
+    // nats.c moves a message from the pending queue to `delivered` in one step
+    // under the subscription's lock, before calling back; pending is read
+    // first, so delivered + pending covers everything received before this
+    // call (and nothing received after the second read).
+    int pending = 0;
+    int64_t delivered = 0;
+    if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
+        natsSubscription_GetDelivered(sub_, &delivered) != NATS_OK) {
+      return true;  // closed: nothing more will be handled
+    }
+    HandledAtLeast wait{closure_.get(), delivered + pending};
+    if (HandledAtLeast::Reached(&wait)) return true;
+    absl::MutexLock lock(&closure_->mu);
+    return closure_->mu.AwaitWithTimeout(absl::Condition(&HandledAtLeast::Reached, &wait),
+                                         timeout);
   }
 
  private:

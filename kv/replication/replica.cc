@@ -110,10 +110,12 @@ void Replica::Stop() {
 
 // ---- Publishing.
 
-void Replica::PublishEvent(const store::Event& event) {
+void Replica::PublishEvent(const store::Event& event, const EventPublisher& publish) {
   if (!options_.enabled) return;
   const std::string bytes = codec::EncodeEvents({event});
-  if (absl::Status s = bus_->Publish(Subject("events"), "", bytes); s.ok()) {
+  const std::string subject = Subject("events");
+  absl::Status s = publish ? publish(subject, bytes) : bus_->Publish(subject, "", bytes);
+  if (s.ok()) {
     ++counters_.events_out;
   } else {
     // The peers will see the gap (heartbeat vectors) and catch up.
@@ -158,13 +160,13 @@ void Replica::HandleEvents(const Message& msg) {
     }
     ++counters_.events_in;
     const int64_t origin_ms = store::HlcMillis(store::EventHlc(e));
-    const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
+    const absl::Time now = clock_->Now();
+    const int64_t now_ms = absl::ToUnixMillis(now);
     counters_.apply_lag.Add(now_ms > origin_ms ? now_ms - origin_ms : 0);
     if (applied->gap && ready()) {  // before ready, the join catch-up covers it
-      ++counters_.gaps;
-      // The origin certainly has what we lack; if it is gone, the heartbeats of
-      // the others will lead to another peer.
-      StartSync(e.dot.node, false);
+      // Possibly only reordered: TickGaps decides after the grace.
+      auto [gap, inserted] = gaps_.try_emplace(e.dot.node, OpenGap{e.dot.seq, now});
+      if (!inserted) gap->second.seq = std::max(gap->second.seq, e.dot.seq);
     }
   }
 }
@@ -365,7 +367,31 @@ absl::Time Replica::Tick() {
     last_gc_ = now;
   }
   absl::Time next = std::min(next_heartbeat_, last_gc_ + options_.gc_interval);
+  next = std::min(next, TickGaps(now));
   if (sync_) next = std::min(next, sync_->deadline + absl::Nanoseconds(1));
+  return next;
+}
+
+absl::Time Replica::TickGaps(absl::Time now) {
+  absl::Time next = absl::InfiniteFuture();
+  for (auto it = gaps_.begin(); it != gaps_.end();) {
+    const auto& [origin, gap] = *it;
+    if (store::Covers(store_->vv(), store::Dot{origin, gap.seq})) {
+      it = gaps_.erase(it);  // the missing events came: only reordered
+      continue;
+    }
+    const absl::Time due = gap.since + options_.gap_grace;
+    if (now < due || sync_) {  // a catch-up runs: look again after it
+      next = std::min(next, std::max(due, now + options_.gap_grace));
+      ++it;
+      continue;
+    }
+    // Lost. The origin certainly has what we lack; if it is gone, the
+    // heartbeats of the others will lead to another peer.
+    ++counters_.gaps;
+    StartSync(origin, false);
+    it = gaps_.erase(it);
+  }
   return next;
 }
 
@@ -408,6 +434,25 @@ void Replica::CollectGarbage(absl::Time now) {
   for (NodeId node : bounds.forgotten) Log(absl::StrCat("forgetting peer ", Hex(node)));
   counters_.tombstones_collected +=
       store_->CollectGarbage(bounds.stable, bounds.hlc_floor);
+}
+
+bool Replica::AwaitEventsReceived(absl::Duration timeout) const {
+  if (!options_.enabled || events_sub_ == nullptr) return true;
+  return events_sub_->AwaitReceived(timeout);
+}
+
+bool Replica::Covered(CoverWait* w) {
+  for (const auto& [node, seq] : *w->position) {
+    if (seq != 0 && !store::Covers(w->replica->store_->vv(), store::Dot{node, seq}))
+      return false;
+  }
+  return true;
+}
+
+bool Replica::AwaitApplied(const VersionVector& position, absl::Duration timeout) const {
+  CoverWait wait{this, &position};
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&Replica::Covered, &wait), timeout);
 }
 
 ReplicaStats Replica::stats() const {
