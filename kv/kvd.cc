@@ -56,6 +56,10 @@ ABSL_FLAG(absl::Duration, gc_interval, absl::Seconds(30),
 ABSL_FLAG(double, test_drop_events, 0,
           "fault injection for tests: fraction of received replication events to "
           "drop as if lost");
+ABSL_FLAG(absl::Duration, max_pause, absl::Seconds(1),
+          "when this process did not run for longer than this (SIGSTOP, a frozen "
+          "VM), answer 503 to the requests that queued meanwhile instead of "
+          "running them late; 0 = off");
 ABSL_FLAG(bool, send_asap, true,
           "send a reply at once when no other request waits (a second "
           "connection); false: every reply goes through nats.c's flusher "
@@ -217,6 +221,7 @@ int main(int argc, char** argv) {
   config.version = kVersion;
   config.description = "natskv: distributed in-memory key-value cache";
   config.prompt_nc = prompt_nc.get();
+  config.max_pause = std::max(absl::ZeroDuration(), absl::GetFlag(FLAGS_max_pause));
   kv::service::UseApiErrors(&config);
   config.metadata = {{"links", absl::StrJoin(links, ",")},
                      {"replication", absl::GetFlag(FLAGS_replication) ? "on" : "off"}};

@@ -62,9 +62,8 @@ std::vector<std::unique_ptr<Process>> StartNodes(const std::string& url, int n) 
     const bool all_seen = WaitFor(
         [&] {
           size_t seen = 0;
-          for (size_t pos = 0; (pos = p->Output().find(" seen (", pos)) !=
-                               std::string::npos;
-               ++pos) {
+          for (size_t pos = 0;
+               (pos = p->Output().find(" seen (", pos)) != std::string::npos; ++pos) {
             ++seen;
           }
           return seen >= nodes.size() - 1;
@@ -106,29 +105,38 @@ class OrderingTest : public ::testing::Test {
 };
 
 // The scenario: `set k` then `del k` (and `set_add` then `set_remove`),
-// each waiting for the previous reply, spread over 3 nodes. The second write
+// each waiting for the previous reply, spread over the nodes. The second write
 // must always see the first: `del` answers deleted:true, `set_remove` size 0.
-TEST_F(OrderingTest, SequentialClientSeesItsWritesInOrder) {
-  auto nodes = StartNodes(server_->url(), 3);
-  ASSERT_EQ(nodes.size(), 3u);
-  constexpr int kTrials = 300;
+void ExpectWritesInOrder(natsConnection* nc, int trials) {
   int del_missed = 0;
   int remove_missed = 0;
   const absl::Time start = absl::Now();
-  for (int i = 0; i < kTrials; ++i) {
+  for (int i = 0; i < trials; ++i) {
     const std::string key = absl::StrCat("k", i);
-    Op(nc_.get(), "set", KeyValueBody(key, "v"));
-    rapidjson::Document del = Op(nc_.get(), "del", KeyBody(key));
+    Op(nc, "set", KeyValueBody(key, "v"));
+    rapidjson::Document del = Op(nc, "del", KeyBody(key));
     if (!del.IsObject() || !del["deleted"].GetBool()) ++del_missed;
     const std::string set_key = absl::StrCat("s", i);
-    Op(nc_.get(), "set_add", KeyValueBody(set_key, "x"));
-    rapidjson::Document rm = Op(nc_.get(), "set_remove", KeyValueBody(set_key, "x"));
+    Op(nc, "set_add", KeyValueBody(set_key, "x"));
+    rapidjson::Document rm = Op(nc, "set_remove", KeyValueBody(set_key, "x"));
     if (!rm.IsObject() || rm["size"].GetInt64() != 0) ++remove_missed;
   }
-  std::printf("%d trials in %s\n", kTrials,
+  std::printf("%d trials in %s\n", trials,
               absl::FormatDuration(absl::Now() - start).c_str());
   EXPECT_EQ(del_missed, 0) << "del ran before the set it followed";
   EXPECT_EQ(remove_missed, 0) << "set_remove ran before the set_add it followed";
+}
+
+TEST_F(OrderingTest, SequentialClientSeesItsWritesInOrderOn3Nodes) {
+  auto nodes = StartNodes(server_->url(), 3);
+  ASSERT_EQ(nodes.size(), 3u);
+  ExpectWritesInOrder(nc_.get(), 300);
+}
+
+TEST_F(OrderingTest, SequentialClientSeesItsWritesInOrderOn5Nodes) {
+  auto nodes = StartNodes(server_->url(), 5);
+  ASSERT_EQ(nodes.size(), 5u);
+  ExpectWritesInOrder(nc_.get(), 300);
 }
 
 // Requests that queue at a stopped node must not run when it resumes: they are
@@ -144,9 +152,9 @@ TEST_F(OrderingTest, RequestsQueuedAtAPausedNodeDoNotOverrideLaterWrites) {
   // gives up after 200 ms); the others are acknowledged at once.
   int waited = 0;
   for (int i = 0; i < kKeys; ++i) {
-    const Reply r = Call(nc_.get(), "kv.default.set",
-                         KeyValueBody(absl::StrCat("p", i), "stale"),
-                         absl::Milliseconds(200));
+    const Reply r =
+        Call(nc_.get(), "kv.default.set", KeyValueBody(absl::StrCat("p", i), "stale"),
+             absl::Milliseconds(200));
     if (!r.ok()) ++waited;
   }
   // Later writes of every key, each acknowledged (retried until a running node
@@ -189,6 +197,15 @@ TEST_F(OrderingTest, RequestsQueuedAtAPausedNodeDoNotOverrideLaterWrites) {
                      << stale.front() << "\n"
                      << paused.Output();
   EXPECT_TRUE(paused.Running());
+  // The node refused what had queued at it.
+  const std::string out = paused.Output();
+  const size_t id_at = out.find(" id ");
+  ASSERT_NE(id_at, std::string::npos);
+  const std::string id = out.substr(id_at + 4, out.find(';', id_at) - id_at - 4);
+  const Reply stats = Call(nc_.get(), absl::StrCat("$SRV.STATS.kv.", id), "");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_TRUE(absl::StrContains(stats.data, "503:this node was paused; retry"))
+      << stats.data;
 }
 
 }  // namespace
