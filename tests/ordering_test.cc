@@ -8,16 +8,21 @@
 #include <rapidjson/document.h>
 #include <signal.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "kv/replication/nats_bus.h"
 #include "tests/testing/client.h"
 #include "tests/testing/harness.h"
 
@@ -206,6 +211,45 @@ TEST_F(OrderingTest, RequestsQueuedAtAPausedNodeDoNotOverrideLaterWrites) {
   ASSERT_TRUE(stats.ok());
   EXPECT_TRUE(absl::StrContains(stats.data, "503:this node was paused; retry"))
       << stats.data;
+}
+
+// The bus's "await received": a request handler waits for the event messages
+// the connection had received before it (queued behind a slow handler).
+TEST(NatsBus, AwaitReceivedWaitsForWhatWasReceivedBeforeTheCall) {
+  auto server = NatsServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto nc = testing_util::Connect((*server)->url());
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  auto publisher = testing_util::Connect((*server)->url());
+  ASSERT_TRUE(publisher.ok()) << publisher.status();
+  kv::replication::NatsBus bus(nc->get());
+  absl::Notification entered;
+  absl::Notification release;
+  std::atomic<int> handled{0};
+  auto sub = bus.Subscribe("t", "", [&](const kv::replication::Message&) {
+    if (!entered.HasBeenNotified()) entered.Notify();
+    release.WaitForNotification();
+    ++handled;
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  ASSERT_EQ(natsConnection_Flush(nc->get()), NATS_OK);       // subscribed
+  EXPECT_TRUE((*sub)->AwaitReceived(absl::ZeroDuration()));  // nothing received
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(natsConnection_PublishString(publisher->get(), "t", "m"), NATS_OK);
+  }
+  ASSERT_EQ(natsConnection_Flush(publisher->get()), NATS_OK);
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  // A PING/PONG: every message the server sent before the PONG is received.
+  ASSERT_EQ(natsConnection_Flush(nc->get()), NATS_OK);
+  EXPECT_FALSE((*sub)->AwaitReceived(absl::Milliseconds(50)));
+  std::thread releaser([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    release.Notify();
+  });
+  EXPECT_TRUE((*sub)->AwaitReceived(absl::Seconds(10)));
+  EXPECT_EQ(handled.load(), 3);
+  releaser.join();
+  sub->reset();
 }
 
 }  // namespace
