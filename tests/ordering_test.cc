@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,6 +212,54 @@ TEST_F(OrderingTest, RequestsQueuedAtAPausedNodeDoNotOverrideLaterWrites) {
   ASSERT_TRUE(stats.ok());
   EXPECT_TRUE(absl::StrContains(stats.data, "503:this node was paused; retry"))
       << stats.data;
+}
+
+// kv.default.<op> with header Kv-After: `after`.
+Reply CallAfter(natsConnection* nc, absl::string_view op, const std::string& body,
+                const std::string& after) {
+  const std::string subject = absl::StrCat("kv.default.", op);
+  natsMsg* request = nullptr;
+  natsMsg* reply = nullptr;
+  Reply r;
+  r.status = natsMsg_Create(&request, subject.c_str(), nullptr, body.data(),
+                            static_cast<int>(body.size()));
+  if (r.status == NATS_OK)
+    r.status = natsMsgHeader_Set(request, "Kv-After", after.c_str());
+  if (r.status == NATS_OK)
+    r.status = natsConnection_RequestMsg(&reply, nc, request, 10000);
+  natsMsg_Destroy(request);
+  if (r.status != NATS_OK) return r;
+  return testing_util::ToReply(reply);
+}
+
+// Writes reply Kv-Position; a request with Kv-After runs once the node applied
+// it and its reply carries the position advanced by its own write; a malformed
+// one is a 400, one no node will ever apply a 503.
+TEST_F(OrderingTest, PositionHeaders) {
+  auto nodes = StartNodes(server_->url(), 2);
+  ASSERT_EQ(nodes.size(), 2u);
+  const Reply set = Call(nc_.get(), "kv.default.set", KeyValueBody("a", "1"));
+  ASSERT_TRUE(set.ok());
+  ASSERT_EQ(set.headers.count("Kv-Position"), 1u);
+  const std::string first = set.headers.at("Kv-Position");
+  EXPECT_TRUE(std::regex_match(first, std::regex("[0-9a-f]{16}:[0-9]+"))) << first;
+  const Reply get = Call(nc_.get(), "kv.default.get", KeyBody("a"));
+  EXPECT_EQ(get.headers.count("Kv-Position"), 0u);  // a read without Kv-After
+  std::string position = first;
+  for (int i = 0; i < 20; ++i) {  // over both nodes
+    const Reply r = CallAfter(nc_.get(), "add", "{\"key\":\"n\",\"value\":1}", position);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r.code(), 0) << r.data;
+    ASSERT_EQ(r.headers.count("Kv-Position"), 1u);
+    position = r.headers.at("Kv-Position");
+    EXPECT_TRUE(absl::StrContains(position, first.substr(0, 16))) << position;
+  }
+  const Reply read = CallAfter(nc_.get(), "get", KeyBody("n"), position);
+  EXPECT_TRUE(absl::StrContains(read.data, "\"value\":\"20\"")) << read.data;
+  EXPECT_EQ(read.headers.at("Kv-Position"), position);
+  EXPECT_EQ(CallAfter(nc_.get(), "get", KeyBody("a"), "nonsense").code(), 400);
+  EXPECT_EQ(CallAfter(nc_.get(), "get", KeyBody("a"), "0:1").code(), 400);
+  EXPECT_EQ(CallAfter(nc_.get(), "get", KeyBody("a"), "abc:1").code(), 503);
 }
 
 // The bus's "await received": a request handler waits for the event messages
