@@ -167,6 +167,10 @@ int main(int argc, char** argv) {
   // (micro::ServiceConfig::prompt_nc).
   const bool prompt_replies = options.send_asap;
   options.send_asap = false;
+  // A node skips its own replication events; without the echo, a request does
+  // not wait for the node's own events published on this connection to come
+  // back (LinkService waits for the events received before each request).
+  options.no_echo = true;
   auto nc = kv::transport::Connect(options);
   if (!nc.ok()) return Fail(nc.status().message());
   kv::transport::Connection prompt_nc;

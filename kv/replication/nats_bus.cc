@@ -23,12 +23,20 @@ struct Closure {
   int running ABSL_GUARDED_BY(mu) = 0;
 };
 
-// True once `c` handled `target` messages (an absl::Condition).
+// The end of an AwaitReceived: `c` handled `target` messages, or it handled
+// every message `sub` received so far (an absl::Condition, run under c->mu).
 struct HandledAtLeast {
   const Closure* c;
+  natsSubscription* sub;
   int64_t target;
   static bool Reached(HandledAtLeast* w) {
-    return w->c->handled.load(std::memory_order_acquire) >= w->target;
+    const int64_t handled = w->c->handled.load(std::memory_order_acquire);
+    if (handled >= w->target) return true;
+    int pending = 0;
+    int64_t delivered = 0;
+    return natsSubscription_GetPending(w->sub, &pending, nullptr) != NATS_OK ||
+           natsSubscription_GetDelivered(w->sub, &delivered) != NATS_OK ||
+           (pending == 0 && handled >= delivered);
   }
 };
 
@@ -82,18 +90,27 @@ class NatsSubscription : public Subscription {
   }
 
   bool AwaitReceived(absl::Duration timeout) override {
-    // nats.c moves a message from the pending queue to `delivered` in one step
-    // under the subscription's lock, before calling back; pending is read
-    // first, so delivered + pending covers everything received before this
-    // call (and nothing received after the second read).
-    int pending = 0;
-    int64_t delivered = 0;
-    if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
-        natsSubscription_GetDelivered(sub_, &delivered) != NATS_OK) {
-      return true;  // closed: nothing more will be handled
+    // nats.c moves a message from the pending queue to `delivered` under the
+    // subscription's lock, before calling back, but the two counts are read by
+    // two calls. Reading delivered, pending, delivered again: when no message
+    // was delivered in between, delivered + pending is exactly what had been
+    // received when pending was read. (Should deliveries never pause, the
+    // upper bound is taken, and the wait also ends once everything received
+    // was handled.)
+    int64_t target = -1;
+    for (int attempt = 0; attempt < 16 && target < 0; ++attempt) {
+      int pending = 0;
+      int64_t before = 0;
+      int64_t after = 0;
+      if (natsSubscription_GetDelivered(sub_, &before) != NATS_OK ||
+          natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
+          natsSubscription_GetDelivered(sub_, &after) != NATS_OK) {
+        return true;  // closed: nothing more will be handled
+      }
+      if (before == after || attempt == 15) target = after + pending;
     }
-    HandledAtLeast wait{closure_.get(), delivered + pending};
-    if (HandledAtLeast::Reached(&wait)) return true;
+    HandledAtLeast wait{closure_.get(), sub_, target};
+    if (closure_->handled.load(std::memory_order_acquire) >= target) return true;
     absl::MutexLock lock(&closure_->mu);
     return closure_->mu.AwaitWithTimeout(absl::Condition(&HandledAtLeast::Reached, &wait),
                                          timeout);
