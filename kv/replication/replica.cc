@@ -452,6 +452,13 @@ bool Replica::Covered(CoverWait* w) {
 bool Replica::AwaitApplied(const VersionVector& position, absl::Duration timeout) const {
   CoverWait wait{this, &position};
   absl::MutexLock lock(&mu_);
+  // An origin this replica never heard of (no operation, no heartbeat) will not
+  // be applied within the wait: fail at once rather than hold the caller.
+  for (const auto& [node, seq] : position) {
+    if (node != node_ && store_->vv().count(node) == 0 && !peers_.Knows(node)) {
+      return false;
+    }
+  }
   return mu_.AwaitWithTimeout(absl::Condition(&Replica::Covered, &wait), timeout);
 }
 

@@ -186,7 +186,9 @@ class Replica {
 
   // Waits until this replica applied every operation `position` names (its
   // vector covers it: for each origin, every seq up to the given one), for at
-  // most `timeout`. True when it has, false on timeout.
+  // most `timeout`. True when it has; false on timeout, and at once when the
+  // position names an origin this replica never heard of (neither an
+  // operation nor a heartbeat of it).
   bool AwaitApplied(const store::VersionVector& position, absl::Duration timeout) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
