@@ -64,6 +64,10 @@ ABSL_FLAG(double, test_drop_events, 0,
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "on SIGTERM/SIGINT, how long requests already received may take to be "
           "answered; those still queued then are dropped (and counted in the log)");
+ABSL_FLAG(absl::Duration, max_pause, absl::Seconds(1),
+          "when this process did not run for longer than this (SIGSTOP, a frozen "
+          "VM), answer 503 to the requests that queued meanwhile instead of "
+          "running them late; 0 = off");
 ABSL_FLAG(bool, send_asap, true,
           "send a reply at once when no other request waits (a second "
           "connection); false: every reply goes through nats.c's flusher "
@@ -299,6 +303,10 @@ int main(int argc, char** argv) {
   // (micro::ServiceConfig::prompt_nc).
   const bool prompt_replies = options.send_asap;
   options.send_asap = false;
+  // A node skips its own replication events; without the echo, a request does
+  // not wait for the node's own events published on this connection to come
+  // back (LinkService waits for the events received before each request).
+  options.no_echo = true;
   auto nc = kv::transport::Connect(options);
   if (!nc.ok()) return Fail(nc.status().message());
   kv::transport::Connection prompt_nc;
@@ -373,6 +381,7 @@ int main(int argc, char** argv) {
   config.description = "natskv: distributed in-memory key-value cache";
   config.prompt_nc = prompt_nc.get();
   config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  config.max_pause = std::max(absl::ZeroDuration(), absl::GetFlag(FLAGS_max_pause));
   kv::service::UseApiErrors(&config);
   config.metadata = {{"links", absl::StrJoin(links, ",")},
                      {"replication", absl::GetFlag(FLAGS_replication) ? "on" : "off"}};

@@ -90,6 +90,22 @@ natsConnection* Request::ReplyConnection(bool* flush) const {
   return prompt_nc_;
 }
 
+natsConnection* Request::OutConnection() {
+  if (out_nc_ == nullptr) out_nc_ = ReplyConnection(&out_flush_);
+  return out_nc_;
+}
+
+absl::Status Request::Publish(absl::string_view subject, absl::string_view data) {
+  if (data.size() > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError("message too large");
+  }
+  const std::string s(subject);
+  return NatsStatusToStatus(
+      natsConnection_Publish(OutConnection(), s.c_str(), data.data(),
+                             static_cast<int>(data.size())),
+      "publish");
+}
+
 void Request::Record() {
   if (endpoint_ == nullptr || recorded_) return;
   recorded_ = true;
@@ -140,8 +156,8 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
   }
   const char* reply = natsMsg_GetReply(msg_);
   const int len = static_cast<int>(data.size());
-  bool flush = false;
-  natsConnection* out_nc = ReplyConnection(&flush);
+  natsConnection* out_nc = OutConnection();
+  const bool flush = out_flush_;
   natsStatus s = NATS_OK;
   if (headers.empty()) {
     s = natsConnection_Publish(out_nc, reply, data.data(), len);
@@ -225,6 +241,13 @@ void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnecti
     Fail(request, 500, "no response");
   }
   request.Record();  // a request without reply subject that got no reply
+}
+
+void Dispatcher::Reject(Endpoint* endpoint, natsConnection* nc, natsMsg* msg, int code,
+                        absl::string_view description) const {
+  Request request(nc, msg, endpoint, nullptr, nullptr);
+  Fail(request, code, description);
+  request.Record();
 }
 
 void Dispatcher::Fail(Request& request, int code, absl::string_view full) const {

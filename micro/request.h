@@ -59,6 +59,15 @@ class Request {
   // the handler returns them (see Handler).
   absl::Status Respond(absl::string_view data, const Headers& headers = {});
 
+  // Publishes `data` on `subject` (no reply subject) on the connection that
+  // carries this request's reply, before it: a subscriber of `subject` on the
+  // same server receives `data` before the requester receives the reply. The
+  // connection is chosen once per request, at the first Publish or Respond
+  // (see ServiceConfig::prompt_nc). Returns OK when handed to the connection,
+  // InvalidArgument if `data` is larger than 2 GiB, Unavailable if the
+  // connection is closed, another code on another nats.c error.
+  absl::Status Publish(absl::string_view subject, absl::string_view data);
+
  private:
   friend class internal::Dispatcher;
 
@@ -79,6 +88,8 @@ class Request {
   // nothing is buffered; sets `flush` when the reply ends a burst of buffered
   // ones, which must then be flushed.
   natsConnection* ReplyConnection(bool* flush) const;
+  // ReplyConnection(), chosen at the first call and kept for the request.
+  natsConnection* OutConnection();
   // Counts the request in its endpoint's stats, once. Called just before the
   // reply leaves, so a client that got a reply finds it counted.
   void Record();
@@ -89,6 +100,8 @@ class Request {
   natsSubscription* const sub_;         // the subscription it came on, or null
   natsConnection* const prompt_nc_;     // or null
   const std::chrono::steady_clock::time_point start_;
+  natsConnection* out_nc_ = nullptr;  // chosen by OutConnection()
+  bool out_flush_ = false;            // flush nc_ after the reply
   bool responded_ = false;
   bool recorded_ = false;
   bool failed_ = false;  // an error was counted

@@ -2,6 +2,7 @@
 
 #include "micro/service.h"
 
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,14 @@ constexpr int64_t kFinalFlushTimeoutMs = 5000;
 // How long Start()/AddEndpoint() wait for the server to acknowledge new
 // subscriptions.
 constexpr int64_t kSubscribeFlushTimeoutMs = 5000;
+// The pause guard's beat.
+constexpr absl::Duration kWatchdogBeat = absl::Milliseconds(50);
+constexpr char kPausedMessage[] = "this node was paused; retry";
+
+// The monotonic clock (steady_clock: it runs while the process is stopped).
+absl::Duration MonotonicNow() {
+  return absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
 
 // Validates `config` and makes its endpoint, with subject
 // `<prefix>.<subject or name>` (or without prefix when empty).
@@ -60,7 +69,29 @@ Service::Service(natsConnection* nc, ServiceConfig config, std::string id)
       config_(std::move(config)),
       id_(std::move(id)),
       started_(absl::Now()),
-      tracker_(std::make_shared<Tracker>()) {}
+      tracker_(std::make_shared<Tracker>()),
+      pause_guard_(config_.max_pause > absl::ZeroDuration()
+                       ? std::make_unique<PauseGuard>(config_.max_pause,
+                                                      config_.pause_margin, MonotonicNow)
+                       : nullptr) {
+  if (pause_guard_ != nullptr) watchdog_ = std::thread([this] { Watchdog(); });
+}
+
+void Service::Watchdog() {
+  absl::MutexLock lock(&watchdog_mu_);
+  while (!watchdog_stop_) {
+    pause_guard_->Tick();
+    watchdog_mu_.AwaitWithTimeout(absl::Condition(&watchdog_stop_), kWatchdogBeat);
+  }
+}
+
+uint64_t Service::pauses_detected() const {
+  return pause_guard_ == nullptr ? 0 : pause_guard_->pauses();
+}
+
+uint64_t Service::refused_after_pause() const {
+  return pause_guard_ == nullptr ? 0 : pause_guard_->refused();
+}
 
 Service::~Service() { Stop().IgnoreError(); }
 
@@ -217,9 +248,21 @@ void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub, natsMsg*
                         void* closure) {
   auto* sub = static_cast<Subscription*>(closure);
   const internal::Dispatcher dispatcher(sub->service->config_);
+  PauseGuard* guard = sub->service->pause_guard_.get();
   // No exception may unwind into nats.c.
   try {
-    if (sub->endpoint != nullptr) {
+    int backlog = 0;
+    if (guard != nullptr && (sub->endpoint != nullptr || sub->unmatched) &&
+        natsSubscription_GetPending(nats_sub, &backlog, nullptr) == NATS_OK &&
+        guard->Refuse(&sub->pause_queue, backlog)) {
+      // A request that waited through a pause of the process: refuse it.
+      internal::Endpoint* e = sub->endpoint.get();
+      if (e == nullptr) {
+        auto route = sub->routes.find(absl::string_view(natsMsg_GetSubject(msg)));
+        if (route != sub->routes.end()) e = route->second;
+      }
+      dispatcher.Reject(e, nc, msg, 503, kPausedMessage);
+    } else if (sub->endpoint != nullptr) {
       internal::Endpoint* e = sub->endpoint.get();
       dispatcher.Handle(e->handler, e, nc, nats_sub, msg);
     } else if (sub->unmatched) {
@@ -323,6 +366,14 @@ absl::Status Service::Stop() {
       status.Update(NatsStatusToStatus(natsSubscription_DrainCompletionStatus(sub),
                                        "drain subscription"));
     }
+  }
+  // No handler runs any more: stop the pause guard's watchdog.
+  if (watchdog_.joinable()) {
+    {
+      absl::MutexLock lock(&watchdog_mu_);
+      watchdog_stop_ = true;
+    }
+    watchdog_.join();
   }
   // The handlers' replies sit in the connection's buffer: make sure the
   // server has them.

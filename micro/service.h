@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "micro/pause_guard.h"
 #include "micro/request.h"
 
 namespace micro {
@@ -99,6 +101,17 @@ struct ServiceConfig {
   // How long Stop() lets the requests already received be handled; those still
   // queued then are dropped (and counted in Stop()'s status).
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Pause guard (0 = off): when the process did not run for longer than this
+  // (SIGSTOP, a frozen VM), the requests that queued up meanwhile are stale
+  // (their requesters may have given up and written elsewhere). A watchdog
+  // thread beats every 50 ms on the monotonic clock, and the dispatcher checks
+  // the beat before each request; after a pause, every request of an endpoint
+  // (or router) subscription is answered 503 "this node was paused; retry"
+  // until that subscription's backlog drained (no request pending) and
+  // pause_margin more passed. Refusals count as errors in the endpoints'
+  // stats. Discovery requests are always answered.
+  absl::Duration max_pause = absl::ZeroDuration();
+  absl::Duration pause_margin = absl::Milliseconds(250);
 };
 
 // Endpoints served by one subscription: `<prefix>.*` in `queue_group`. Each
@@ -194,6 +207,10 @@ class Service {
   std::string InfoJson() const ABSL_LOCKS_EXCLUDED(mu_);
   std::string StatsJson() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Pauses the pause guard detected, and requests it refused (0 when off).
+  uint64_t pauses_detected() const;
+  uint64_t refused_after_pause() const;
+
   // Zeroes the request/error counters, last error and processing times of all
   // endpoints.
   void ResetStats() ABSL_LOCKS_EXCLUDED(mu_);
@@ -230,6 +247,8 @@ class Service {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Waits (bounded) until the server has processed the subscriptions made.
   void AwaitSubscriptions();
+  // The pause guard's watchdog: beats until Stop().
+  void Watchdog() ABSL_LOCKS_EXCLUDED(watchdog_mu_);
 
   static void OnMessage(natsConnection* nc, natsSubscription* sub, natsMsg* msg,
                         void* closure);
@@ -246,6 +265,12 @@ class Service {
   // Counts open subscriptions; shared with their completion callbacks so that
   // it outlives the last one.
   const std::shared_ptr<Tracker> tracker_;
+  // Null when ServiceConfig::max_pause is 0.
+  const std::unique_ptr<PauseGuard> pause_guard_;
+  std::thread watchdog_;  // joined by Stop()
+
+  absl::Mutex watchdog_mu_;
+  bool watchdog_stop_ ABSL_GUARDED_BY(watchdog_mu_) = false;
 
   // Serializes Stop() calls.
   absl::Mutex stop_mu_ ABSL_ACQUIRED_BEFORE(mu_);

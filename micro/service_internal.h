@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "micro/pause_guard.h"
 #include "micro/request.h"
 #include "micro/service.h"
 
@@ -73,6 +74,11 @@ class Dispatcher {
   void Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
               natsSubscription* sub, natsMsg* msg) const;
 
+  // Replies error `code` with `description` to `msg` without running a
+  // handler, and counts it in the stats of `endpoint` (none when null).
+  void Reject(Endpoint* endpoint, natsConnection* nc, natsMsg* msg, int code,
+              absl::string_view description) const;
+
  private:
   // Replies error `code` with `description` unless `request` has been
   // replied to, and counts the error.
@@ -120,6 +126,8 @@ struct Service::Subscription {
   std::shared_ptr<Tracker> tracker;
   // Destroyed by Stop().
   natsSubscription* sub = nullptr;
+  // Endpoint and router subscriptions: their queue's state in the pause guard.
+  PauseGuard::Queue pause_queue;
 };
 
 }  // namespace micro

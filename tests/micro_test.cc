@@ -857,6 +857,47 @@ TEST_F(MicroServiceTest, PromptConnectionAnswersLoneAndPipelinedRequests) {
   EXPECT_TRUE(service->Stop().ok());
 }
 
+// Request::Publish sends on the connection of the reply, before it: a client
+// subscribed to the published subject has the message before the reply, for
+// lone requests (prompt connection) as for pipelined ones (buffered).
+TEST_F(MicroServiceTest, PublishLeavesBeforeTheReplyOnTheSameConnection) {
+  testing_util::ConnectOptions buffered;
+  buffered.send_asap = false;
+  ConnectionPtr nc = NewConnection(buffered);
+  ConnectionPtr prompt = NewConnection();
+  ServiceConfig config = Config("publish");
+  config.prompt_nc = prompt.get();
+  auto service = StartService(nc.get(), config);
+  ASSERT_TRUE(service);
+  EndpointConfig e;
+  e.name = "write";
+  e.handler = [](Request& r) {
+    if (absl::Status s = r.Publish("evt", r.data()); !s.ok()) return s;
+    return r.Respond(r.data());
+  };
+  ASSERT_TRUE(service->AddEndpoint(e).ok());
+  natsSubscription* events = nullptr;
+  ASSERT_EQ(natsConnection_SubscribeSync(&events, client_.get(), "evt"), NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(client_.get()), NATS_OK);
+  int reply_first = 0;
+  constexpr int kRequests = 200;
+  for (int i = 0; i < kRequests; ++i) {
+    auto reply = Call(client_.get(), "write", absl::StrCat(i));
+    ASSERT_TRUE(reply.has_value());
+    int pending = 0;
+    natsSubscription_GetPending(events, &pending, nullptr);
+    if (pending == 0) ++reply_first;
+    natsMsg* msg = nullptr;
+    ASSERT_EQ(natsSubscription_NextMsg(&msg, events, 5000), NATS_OK);
+    EXPECT_EQ(std::string(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)),
+              absl::StrCat(i));
+    natsMsg_Destroy(msg);
+  }
+  EXPECT_EQ(reply_first, 0) << "replies that overtook their event";
+  natsSubscription_Destroy(events);
+  EXPECT_TRUE(service->Stop().ok());
+}
+
 TEST_F(MicroServiceTest, EndpointsRunConcurrently) {
   ConnectionPtr nc = NewConnection();
   auto service = StartService(nc.get(), Config("conc"));

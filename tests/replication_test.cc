@@ -76,10 +76,18 @@ std::string Subject(absl::string_view link, absl::string_view op) {
 }
 
 // `kv.<link>.<op>` with `body`; the parsed reply, or a null document (with the
-// failure added to the test) when it failed.
+// failure added to the test) when it failed. A 503 (a node that was paused and
+// still refuses the requests of its backlog, or one catching up) is retried for
+// up to kRequestTimeout.
 rapidjson::Document Op(natsConnection* nc, absl::string_view op, const std::string& body,
                        absl::string_view link = "default") {
-  const Reply r = Call(nc, Subject(link, op), body);
+  Reply r;
+  WaitFor(
+      [&] {
+        r = Call(nc, Subject(link, op), body);
+        return !r.ok() || r.code() != 503;
+      },
+      kRequestTimeout);
   rapidjson::Document doc;
   if (!r.ok() || r.code() != 0) {
     ADD_FAILURE() << "kv." << link << "." << op << " " << body << ": "

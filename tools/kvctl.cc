@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "kv/codec/position.h"
 #include "kv/transport/connection.h"
 #include "kv/transport/flags.h"
 #include "tools/kvctl_args.h"
@@ -29,6 +30,12 @@ ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
 ABSL_FLAG(bool, json, false, "print raw reply bodies (JSON) instead of text");
 ABSL_FLAG(int64_t, ttl, 0, "set: expire the key after this many seconds (0: never)");
 ABSL_FLAG(int64_t, limit, 0, "keys: print at most this many keys (0: all)");
+ABSL_FLAG(std::string, after, "",
+          "run the request only once the node applied this position (the "
+          "Kv-Position of an earlier reply, printed by --json or --verbose): "
+          "read-your-writes across nodes even after lost messages");
+ABSL_FLAG(bool, verbose, false,
+          "also print the reply's position (Kv-Position) on stderr, as --json does");
 
 namespace kv::tools {
 namespace {
@@ -44,6 +51,7 @@ constexpr absl::Duration kDiscoveryWait = absl::Milliseconds(500);
 struct CallResult {
   std::string body;
   std::optional<ServiceError> error;
+  std::string position;  // Kv-Position, empty when absent
 };
 
 int UsageError(absl::string_view message, const OpSpec* op) {
@@ -72,14 +80,24 @@ absl::StatusOr<transport::Connection> ConnectFromFlags(absl::Duration timeout) {
   return transport::Connect(options);
 }
 
-// Sends one request. Unavailable: no responders, no reply in time or a lost
-// connection, with a message naming the subject and the server.
+// Sends one request, with header Kv-After: --after when set. Unavailable: no
+// responders, no reply in time or a lost connection, with a message naming the
+// subject and the server.
 absl::StatusOr<CallResult> Call(natsConnection* nc, const std::string& subject,
                                 const std::string& body, absl::Duration timeout) {
   natsMsg* reply = nullptr;
-  natsStatus s = natsConnection_Request(&reply, nc, subject.c_str(), body.data(),
-                                        static_cast<int>(body.size()),
-                                        absl::ToInt64Milliseconds(timeout));
+  natsMsg* request = nullptr;
+  natsStatus s = natsMsg_Create(&request, subject.c_str(), nullptr, body.data(),
+                                static_cast<int>(body.size()));
+  const std::string after = absl::GetFlag(FLAGS_after);
+  if (s == NATS_OK && !after.empty()) {
+    s = natsMsgHeader_Set(request, codec::kAfterHeader, after.c_str());
+  }
+  if (s == NATS_OK) {
+    s = natsConnection_RequestMsg(&reply, nc, request,
+                                  absl::ToInt64Milliseconds(timeout));
+  }
+  natsMsg_Destroy(request);
   if (s == NATS_NO_RESPONDERS) {
     return absl::UnavailableError(
         absl::StrCat("no kv service answers on ", subject, "; is kvd running?"));
@@ -101,8 +119,22 @@ absl::StatusOr<CallResult> Call(natsConnection* nc, const std::string& subject,
   natsMsgHeader_Get(reply, "Nats-Service-Error-Code", &code);
   natsMsgHeader_Get(reply, "Nats-Service-Error", &message);
   result.error = FindServiceError(code, message, result.body);
+  const char* position = nullptr;
+  if (natsMsgHeader_Get(reply, codec::kPositionHeader, &position) == NATS_OK &&
+      position != nullptr) {
+    result.position = position;
+  }
   natsMsg_Destroy(reply);
   return result;
+}
+
+// With --json or --verbose, the reply's position on stderr (stdout keeps the
+// reply alone).
+void PrintPosition(const CallResult& result) {
+  if (result.position.empty()) return;
+  if (absl::GetFlag(FLAGS_json) || absl::GetFlag(FLAGS_verbose)) {
+    std::cerr << codec::kPositionHeader << ": " << result.position << "\n";
+  }
 }
 
 int PrintServiceError(const ServiceError& e) {
@@ -206,6 +238,11 @@ int RunKeys(natsConnection* nc, const OpSpec& op, const std::vector<std::string>
 }
 
 int RunOp(const OpSpec& op, const std::vector<std::string>& args) {
+  if (const std::string after = absl::GetFlag(FLAGS_after); !after.empty()) {
+    if (absl::Status s = codec::ParsePosition(after).status(); !s.ok()) {
+      return UsageError(absl::StrCat("--after: ", s.message()), &op);
+    }
+  }
   const RequestOptions options = OptionsFromFlags();
   absl::StatusOr<std::string> body = BuildRequest(op, args, options);
   if (!body.ok()) return UsageError(body.status().message(), &op);
@@ -218,6 +255,7 @@ int RunOp(const OpSpec& op, const std::vector<std::string>& args) {
       Call(nc->get(), OpSubject(absl::GetFlag(FLAGS_link), op.name), *body, timeout);
   if (!result.ok()) return Failure(result.status().message());
   if (result->error) return PrintServiceError(*result->error);
+  PrintPosition(*result);
   if (absl::GetFlag(FLAGS_json)) {
     std::cout << result->body << "\n";
     return kExitOk;

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace kv::replication {
 
@@ -33,6 +34,13 @@ using MessageHandler = std::function<void(const Message&)>;
 class Subscription {
  public:
   virtual ~Subscription() = default;
+
+  // Waits until every message this subscription had received when called
+  // (delivered to it by the transport, queued or being handled) has been
+  // handled (its handler returned), for at most `timeout`. True when they
+  // have, false on timeout. Cheap when nothing is queued. Must not be called
+  // from this subscription's own handler.
+  virtual bool AwaitReceived(absl::Duration timeout) = 0;
 };
 
 // Thread safety: implementations are thread-safe; handlers of one subscription

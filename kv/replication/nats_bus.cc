@@ -1,5 +1,6 @@
 #include "kv/replication/nats_bus.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <utility>
 
@@ -14,10 +15,30 @@ namespace {
 // What a nats.c callback needs; outlives every callback of its subscription.
 struct Closure {
   MessageHandler handler;
+  // Messages whose callback returned (or that were dropped after close), for
+  // AwaitReceived; written under `mu`, read without it on the fast path.
+  std::atomic<int64_t> handled{0};
   absl::Mutex mu;
   absl::CondVar idle;  // signalled when `running` drops to 0
   bool closed ABSL_GUARDED_BY(mu) = false;
   int running ABSL_GUARDED_BY(mu) = 0;
+};
+
+// The end of an AwaitReceived: `c` handled `target` messages, or it handled
+// every message `sub` received so far (an absl::Condition, run under c->mu).
+struct HandledAtLeast {
+  const Closure* c;
+  natsSubscription* sub;
+  int64_t target;
+  static bool Reached(HandledAtLeast* w) {
+    const int64_t handled = w->c->handled.load(std::memory_order_acquire);
+    if (handled >= w->target) return true;
+    int pending = 0;
+    int64_t delivered = 0;
+    return natsSubscription_GetPending(w->sub, &pending, nullptr) != NATS_OK ||
+           natsSubscription_GetDelivered(w->sub, &delivered) != NATS_OK ||
+           (pending == 0 && handled >= delivered);
+  }
 };
 
 void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
@@ -26,6 +47,7 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
     absl::MutexLock lock(&c->mu);
     if (c->closed) {
       natsMsg_Destroy(msg);
+      c->handled.fetch_add(1, std::memory_order_release);
       return;
     }
     ++c->running;
@@ -40,6 +62,7 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
   c->handler(m);
   natsMsg_Destroy(msg);
   absl::MutexLock lock(&c->mu);
+  c->handled.fetch_add(1, std::memory_order_release);
   if (--c->running == 0) c->idle.SignalAll();
 }
 
@@ -65,6 +88,33 @@ class NatsSubscription : public Subscription {
       while (closure_->running > 0) closure_->idle.Wait(&closure_->mu);
     }
     natsSubscription_Destroy(sub_);
+  }
+
+  bool AwaitReceived(absl::Duration timeout) override {
+    // nats.c moves a message from the pending queue to `delivered` under the
+    // subscription's lock, before calling back, but the two counts are read by
+    // two calls. Reading delivered, pending, delivered again: when no message
+    // was delivered in between, delivered + pending is exactly what had been
+    // received when pending was read. (Should deliveries never pause, the
+    // upper bound is taken, and the wait also ends once everything received
+    // was handled.)
+    int64_t target = -1;
+    for (int attempt = 0; attempt < 16 && target < 0; ++attempt) {
+      int pending = 0;
+      int64_t before = 0;
+      int64_t after = 0;
+      if (natsSubscription_GetDelivered(sub_, &before) != NATS_OK ||
+          natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
+          natsSubscription_GetDelivered(sub_, &after) != NATS_OK) {
+        return true;  // closed: nothing more will be handled
+      }
+      if (before == after || attempt == 15) target = after + pending;
+    }
+    HandledAtLeast wait{closure_.get(), sub_, target};
+    if (closure_->handled.load(std::memory_order_acquire) >= target) return true;
+    absl::MutexLock lock(&closure_->mu);
+    return closure_->mu.AwaitWithTimeout(absl::Condition(&HandledAtLeast::Reached, &wait),
+                                         timeout);
   }
 
  private:

@@ -134,17 +134,6 @@ void Replica::Stop() {
 
 // ---- Publishing.
 
-void Replica::PublishEvent(const store::Event& event) {
-  if (!options_.enabled) return;
-  const std::string bytes = codec::EncodeEvents({event});
-  if (absl::Status s = bus_->Publish(Subject("events"), "", bytes); s.ok()) {
-    ++counters_.events_out;
-  } else {
-    // The peers will see the gap (heartbeat vectors) and catch up.
-    Log(absl::StrCat("cannot publish event ", event.dot.seq, ": ", s.message()));
-  }
-}
-
 void Replica::PublishHeartbeat(absl::Time now) {
   const codec::Heartbeat hb = MakeHeartbeat(now, false);
   peers_->RecordSelf(hb.vv, hb.hlc, now);
@@ -177,13 +166,13 @@ void Replica::HandleEvents(const Message& msg) {
     }
     ++counters_.events_in;
     const int64_t origin_ms = store::HlcMillis(store::EventHlc(e));
-    const int64_t now_ms = absl::ToUnixMillis(clock_->Now());
+    const absl::Time now = clock_->Now();
+    const int64_t now_ms = absl::ToUnixMillis(now);
     counters_.apply_lag.Add(now_ms > origin_ms ? now_ms - origin_ms : 0);
     if (applied->gap && ready()) {  // before ready, the join catch-up covers it
-      ++counters_.gaps;
-      // The origin certainly has what we lack; if it is gone, or stale (it lacks
-      // what we collected), the heartbeats of the others lead to another peer.
-      if (peers_->Usable(e.dot.node, store_->collected())) StartSync(e.dot.node, false);
+      // Possibly only reordered: TickGaps decides after the grace.
+      auto [gap, inserted] = gaps_.try_emplace(e.dot.node, OpenGap{e.dot.seq, now});
+      if (!inserted) gap->second.seq = std::max(gap->second.seq, e.dot.seq);
     }
   }
 }
@@ -451,6 +440,7 @@ absl::Time Replica::Tick() {
     last_gc_ = now;
   }
   absl::Time next = std::min(next_heartbeat_, last_gc_ + options_.gc_interval);
+  next = std::min(next, TickGaps(now));
   if (sync_) next = std::min(next, sync_->deadline + absl::Nanoseconds(1));
   return next;
 }

@@ -13,7 +13,10 @@
 //   * Each local mutation is applied to the store and its event published at once,
 //     in seq order (under the replica lock).
 //   * A received event is merged (idempotent, any order). A seq above vv+1 shows a
-//     loss: catch up from the origin (or another peer that has it).
+//     gap: events of one origin may arrive out of order (a node publishes them
+//     on the connection of each request's reply), so a gap still open after
+//     `gap_grace` is a loss: catch up from the origin (or another peer that has
+//     it).
 //   * Heartbeats every `heartbeat`: a peer that still has operations we lack a full
 //     heartbeat later (lost tail events), or whose digest differs although the
 //     vectors are equal for longer than `divergence_grace` (anti-entropy), is asked
@@ -56,6 +59,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -103,6 +107,9 @@ struct ReplicaOptions {
   // existing replicas heartbeat as soon as they are reconnected.
   absl::Duration first_replica_silence = absl::Seconds(3);
   absl::Duration divergence_grace = absl::Seconds(10);
+  // A gap in an origin's seqs starts a catch-up only if still open this much
+  // later (events of one origin may come a few ms out of order).
+  absl::Duration gap_grace = absl::Milliseconds(100);
   absl::Duration gc_interval = absl::Seconds(30);
   absl::Duration forget_after = absl::Minutes(10);
   // Delta chunks stay under this many bytes (and under the bus's max payload).
@@ -112,6 +119,19 @@ struct ReplicaOptions {
   double drop_events = 0;
   // One line per event that matters (peer seen, catch-up, errors). Thread-safe.
   std::function<void(absl::string_view)> log;
+};
+
+// Publishes an event's bytes on `subject` (no reply subject).
+using EventPublisher =
+    std::function<absl::Status(absl::string_view subject, absl::string_view data)>;
+
+// How a local mutation's event leaves, and what the mutation reports back.
+struct MutationContext {
+  // Publishes the event instead of the bus, e.g. on the connection that will
+  // carry the request's reply, before the reply (null: the bus).
+  EventPublisher publish;
+  // Set to the event's dot when the mutation produced an event.
+  std::optional<store::Dot> dot;
 };
 
 class Replica {
@@ -162,17 +182,41 @@ class Replica {
   }
 
   // Runs a local mutation `f(Store&) -> StatusOr<Change<T>>` and publishes the
-  // event it produced. Returns the change's result. Unavailable when not ready
-  // (joining, or rejoining after a stale reset: the store may still be replaced).
+  // event it produced, through `context->publish` when set (else the bus);
+  // sets `context->dot` to the event's dot. Returns the change's result.
+  // Unavailable when not ready (joining, or rejoining after a stale reset: the
+  // store may still be replaced).
   template <typename F>
-  absl::StatusOr<MutationResult<F>> Mutate(F&& f) ABSL_LOCKS_EXCLUDED(mu_) {
+  absl::StatusOr<MutationResult<F>> Mutate(F&& f, MutationContext* context = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (!ready()) return absl::UnavailableError("not ready: catching up with peers");
     auto change = f(*store_);
     if (!change.ok()) return change.status();
-    if (change->event) PublishEvent(*change->event);
+    if (change->event && context != nullptr) {
+      PublishEvent(*change->event, context->publish);
+      context->dot = change->event->dot;
+    } else if (change->event) {
+      PublishEvent(*change->event, nullptr);
+    }
     return std::move(change->result);
   }
+
+  // Waits until every event message this node had received when called has
+  // been applied (or dropped as invalid), for at most `timeout`: a request
+  // that the server delivered after an event does not run ahead of it. True
+  // when done (at once when replication is off), false on timeout. Cheap when
+  // nothing is queued. Must not be called from a bus callback of this replica,
+  // nor concurrently with Stop().
+  bool AwaitEventsReceived(absl::Duration timeout) const;
+
+  // Waits until this replica applied every operation `position` names (its
+  // vector covers it: for each origin, every seq up to the given one), for at
+  // most `timeout`. True when it has; false on timeout, and at once when the
+  // position names an origin this replica never heard of (neither an
+  // operation nor a heartbeat of it).
+  bool AwaitApplied(const store::VersionVector& position, absl::Duration timeout) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   ReplicaStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -193,7 +237,22 @@ class Replica {
     absl::Time sent;
   };
 
+  // A gap in an origin's seqs, waiting for the grace to end.
+  struct OpenGap {
+    uint64_t seq = 0;  // the highest seq seen above the gap
+    absl::Time since;  // when it was first seen
+  };
+  // An AwaitApplied() in progress.
+  struct CoverWait {
+    const Replica* replica;
+    const store::VersionVector* position;
+  };
+
   Replica(Bus* bus, store::Clock* clock, ReplicaOptions options);
+
+  // True when the store's vector covers `w->position` (an absl::Condition;
+  // runs with mu_ held).
+  static bool Covered(CoverWait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   absl::Status Subscribe();
 
@@ -226,7 +285,12 @@ class Replica {
   // Logs why the join attempt in progress failed, and stops asking its peer.
   void JoinFailed(absl::string_view why, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PublishEvent(const store::Event& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes through `publish` when set, else the bus.
+  void PublishEvent(const store::Event& event, const EventPublisher& publish)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the gaps that closed; starts a catch-up for one whose grace ended.
+  // Returns when the next grace ends (InfiniteFuture when none is open).
+  absl::Time TickGaps(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PublishHeartbeat(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sets up a catch-up from `peer` (its inbox) unless one is running; false
   // if not started.
@@ -277,6 +341,7 @@ class Replica {
   std::unique_ptr<Subscription> sync_sub_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Subscription>> retired_ ABSL_GUARDED_BY(mu_);
   std::optional<Sync> sync_ ABSL_GUARDED_BY(mu_);
+  std::map<store::NodeId, OpenGap> gaps_ ABSL_GUARDED_BY(mu_);
   uint64_t syncs_started_ ABSL_GUARDED_BY(mu_) = 0;
   int join_attempts_ ABSL_GUARDED_BY(mu_) = 0;
   Joiner joiner_ ABSL_GUARDED_BY(mu_);

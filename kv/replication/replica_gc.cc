@@ -72,6 +72,7 @@ void Replica::Reset(absl::string_view why) {
     Log(absl::StrCat("cannot subscribe to sync.", Hex(fresh), ": ", s.message()));
   }
   join_attempts_ = 0;
+  gaps_.clear();
   // A new replica: it joins as a fresh one would (a copy, not a merge).
   ever_ready_ = false;
   provisional_ = false;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "kv/codec/position.h"
 
 namespace kv::service {
 namespace {
@@ -27,7 +28,8 @@ void UseApiErrors(micro::ServiceConfig* config) {
 }
 
 absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
-                                   replication::Replica& replica) {
+                                   replication::Replica& replica,
+                                   replication::MutationContext* context) {
   if (!replica.ready()) {
     return absl::UnavailableError(
         "this node is catching up with its peers; retry shortly");
@@ -52,25 +54,31 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     case Op::kSet: {
       std::optional<absl::Duration> ttl;
       if (r.expires) ttl = absl::Seconds(*r.expires);
-      return reply(replica.Mutate([&](Store& s) { return s.Set(r.key, r.value, ttl); }));
+      return reply(
+          replica.Mutate([&](Store& s) { return s.Set(r.key, r.value, ttl); }, context));
     }
     case Op::kDel:
-      return reply(replica.Mutate([&](Store& s) { return s.Del(r.key); }));
+      return reply(replica.Mutate([&](Store& s) { return s.Del(r.key); }, context));
     case Op::kAdd:
-      return reply(replica.Mutate([&](Store& s) { return s.Add(r.key, r.delta); }));
+      return reply(
+          replica.Mutate([&](Store& s) { return s.Add(r.key, r.delta); }, context));
     case Op::kPush:
-      return reply(replica.Mutate([&](Store& s) { return s.Push(r.key, r.value); }));
+      return reply(
+          replica.Mutate([&](Store& s) { return s.Push(r.key, r.value); }, context));
     case Op::kRange:
       return reply(
           replica.Read([&](const Store& s) { return s.Range(r.key, r.start, r.stop); }));
     case Op::kListDel:
-      return reply(replica.Mutate([&](Store& s) { return s.ListDel(r.key, r.value); }));
+      return reply(
+          replica.Mutate([&](Store& s) { return s.ListDel(r.key, r.value); }, context));
     case Op::kClear:
-      return reply(replica.Mutate([&](Store& s) { return s.Clear(r.key); }));
+      return reply(replica.Mutate([&](Store& s) { return s.Clear(r.key); }, context));
     case Op::kSetAdd:
-      return reply(replica.Mutate([&](Store& s) { return s.SetAdd(r.key, r.value); }));
+      return reply(
+          replica.Mutate([&](Store& s) { return s.SetAdd(r.key, r.value); }, context));
     case Op::kSetRemove:
-      return reply(replica.Mutate([&](Store& s) { return s.SetRemove(r.key, r.value); }));
+      return reply(
+          replica.Mutate([&](Store& s) { return s.SetRemove(r.key, r.value); }, context));
     case Op::kSetQuery:
       return reply(replica.Read([&](const Store& s) { return s.SetQuery(r.key); }));
     case Op::kSetUnion:
@@ -135,26 +143,57 @@ absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
 }
 
 absl::Status LinkService::Serve(Op op, micro::Request& request) {
-  absl::StatusOr<std::string> reply = Handle(op, request.data(), *replica_);
-  absl::Status status = reply.status();
-  if (reply.ok()) {
-    status = request.Respond(*reply);
-    if (absl::IsOutOfRange(status)) {
-      // Over the max payload (the store bounds replies in raw bytes; JSON escapes
-      // can still make one larger).
-      status =
-          absl::OutOfRangeError(absl::StrCat(status.message(),
-                                             "; ask for less (a smaller keys page, a "
-                                             "narrower range, fewer keys)"));
-    } else {
-      // Any other failure means the requester or the connection is gone: not an
-      // error of the request.
-      status = absl::OkStatus();
+  store::VersionVector position;  // Kv-After, then advanced by this write
+  if (auto after = request.header(codec::kAfterHeader); after.has_value()) {
+    auto parsed = codec::ParsePosition(*after);
+    if (!parsed.ok()) {
+      bad_requests_.fetch_add(1, std::memory_order_relaxed);
+      return parsed.status();
+    }
+    position = *std::move(parsed);
+  }
+  if (replica_->ready()) {  // (not ready: Handle answers 503)
+    // Not ahead of the events the server delivered before this request: their
+    // replies may have reached the client already.
+    if (!replica_->AwaitEventsReceived(kOrderWait)) {
+      return absl::UnavailableError(
+          "this node is catching up with replication; retry shortly");
+    }
+    if (!position.empty() && !replica_->AwaitApplied(position, kOrderWait)) {
+      return absl::UnavailableError(
+          absl::StrCat("this node has not applied the position in '", codec::kAfterHeader,
+                       "' yet; retry shortly (or on another node)"));
     }
   }
-  const int code = status.ok() ? 200 : ErrorCode(status);
-  if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
-  return status;
+  // The event leaves before the reply, on the reply's connection: whoever has
+  // the reply can count on every node's having been sent the event first.
+  replication::MutationContext context;
+  context.publish = [&request](absl::string_view subject, absl::string_view data) {
+    return request.Publish(subject, data);
+  };
+  absl::StatusOr<std::string> reply = Handle(op, request.data(), *replica_, &context);
+  if (!reply.ok()) {
+    const int code = ErrorCode(reply.status());
+    if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
+    return reply.status();
+  }
+  if (context.dot.has_value()) codec::Advance(&position, *context.dot);
+  micro::Headers headers;
+  if (!position.empty()) {
+    headers.emplace_back(codec::kPositionHeader, codec::FormatPosition(position));
+  }
+  absl::Status sent = request.Respond(*reply, headers);
+  if (absl::IsOutOfRange(sent)) {
+    // Over the max payload (the store bounds replies in raw bytes; JSON escapes
+    // can still make one larger).
+    bad_requests_.fetch_add(1, std::memory_order_relaxed);
+    return absl::OutOfRangeError(absl::StrCat(
+        sent.message(),
+        "; ask for less (a smaller keys page, a narrower range, fewer keys)"));
+  }
+  // Any other failure means the requester or the connection is gone: nothing to
+  // do, and not an error of the request.
+  return absl::OkStatus();
 }
 
 absl::Status LinkService::Unknown(micro::Request& request) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "kv/codec/json.h"
 #include "kv/replication/replica.h"
 #include "micro/service.h"
@@ -26,10 +27,17 @@ int ErrorCode(const absl::Status& status);
 // (codec::ErrorReply). Set on the service the LinkServices run on.
 void UseApiErrors(micro::ServiceConfig* config);
 
+// How long a request waits for the replication it must not run ahead of
+// (events received before it; the position in its Kv-After header) before it
+// is answered 503.
+inline constexpr absl::Duration kOrderWait = absl::Seconds(1);
+
 // Runs one request of `op` on `replica`: the reply body, or an error whose code
-// ErrorCode() gives. Never changes data on error.
+// ErrorCode() gives. Never changes data on error. A mutation's event leaves
+// through `context` (see Replica::Mutate), which gets its dot; null: the bus.
 absl::StatusOr<std::string> Handle(codec::Op op, absl::string_view body,
-                                   replication::Replica& replica);
+                                   replication::Replica& replica,
+                                   replication::MutationContext* context = nullptr);
 
 // The replica figures reported in the endpoints' STATS "data", as a JSON object.
 std::string StatsData(const replication::ReplicaStats& stats, uint64_t bad_requests,
@@ -39,6 +47,13 @@ std::string StatsData(const replication::ReplicaStats& stats, uint64_t bad_reque
 // "<link>_<op>", subject kv.<link>.<op>, queue group "q", all on one
 // subscription) and answers requests for unknown operations with 404. The
 // handlers return their errors; `service` replies them (see UseApiErrors).
+//
+// Ordering (docs/guarantees.md): before running a request, a handler waits
+// (at most kOrderWait, else 503) until the replica handled every event message
+// the node had received, and the position of the request's Kv-After header
+// (400 when malformed). A mutation's event leaves on the connection of the
+// reply, before it, and the reply of a request that wrote or carried Kv-After
+// carries Kv-Position: Kv-After advanced by the write's operation.
 class LinkService {
  public:
   // `service` and `replica` must outlive the LinkService; requests stop with the

@@ -222,6 +222,7 @@ absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
   if (!o.name.empty()) natsOptions_SetName(opts, o.name.c_str());
   natsOptions_SetTimeout(opts, absl::ToInt64Milliseconds(o.timeout));
   if (o.send_asap) natsOptions_SetSendAsap(opts, true);
+  if (o.no_echo) natsOptions_SetNoEcho(opts, true);
 
   if (!o.creds_file.empty()) {
     if (auto f = ReadFile(o.creds_file, "credentials"); !f.ok()) return f.status();

@@ -41,6 +41,9 @@ struct ConnectOptions {
   absl::Duration timeout = absl::Seconds(2);
   // Send every publish at once instead of through nats.c's flusher.
   bool send_asap = false;
+  // Do not deliver to this connection's subscriptions what it publishes itself
+  // (NATS no_echo).
+  bool no_echo = false;
 
   // Receives one line per connection event (disconnected, reconnected, closed,
   // asynchronous errors). Called on nats.c threads; must be thread-safe.

@@ -1,0 +1,75 @@
+// Replica: the order of a client's requests (docs/guarantees.md, "A sequential
+// client"): events leave through the request's connection, gaps wait a grace for
+// reordered events, and requests wait for the events received before them.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "kv/replication/replica.h"
+
+namespace kv::replication {
+
+using store::VersionVector;
+
+void Replica::PublishEvent(const store::Event& event, const EventPublisher& publish) {
+  if (!options_.enabled) return;
+  const std::string bytes = codec::EncodeEvents({event});
+  const std::string subject = Subject("events");
+  absl::Status s = publish ? publish(subject, bytes) : bus_->Publish(subject, "", bytes);
+  if (s.ok()) {
+    ++counters_.events_out;
+  } else {
+    // The peers will see the gap (heartbeat vectors) and catch up.
+    Log(absl::StrCat("cannot publish event ", event.dot.seq, ": ", s.message()));
+  }
+}
+
+absl::Time Replica::TickGaps(absl::Time now) {
+  absl::Time next = absl::InfiniteFuture();
+  for (auto it = gaps_.begin(); it != gaps_.end();) {
+    const auto& [origin, gap] = *it;
+    if (store::Covers(store_->vv(), store::Dot{origin, gap.seq})) {
+      it = gaps_.erase(it);  // the missing events came: only reordered
+      continue;
+    }
+    const absl::Time due = gap.since + options_.gap_grace;
+    if (now < due || sync_) {  // a catch-up runs: look again after it
+      next = std::min(next, std::max(due, now + options_.gap_grace));
+      ++it;
+      continue;
+    }
+    // Lost. The origin certainly has what we lack; if it is gone, or stale (it
+    // lacks what we collected), the heartbeats of the others lead to another peer.
+    ++counters_.gaps;
+    if (peers_->Usable(origin, store_->collected())) StartSync(origin, false);
+    it = gaps_.erase(it);
+  }
+  return next;
+}
+
+bool Replica::AwaitEventsReceived(absl::Duration timeout) const {
+  if (!options_.enabled || events_sub_ == nullptr) return true;
+  return events_sub_->AwaitReceived(timeout);
+}
+
+bool Replica::Covered(CoverWait* w) {
+  for (const auto& [node, seq] : *w->position) {
+    if (seq != 0 && !store::Covers(w->replica->store_->vv(), store::Dot{node, seq}))
+      return false;
+  }
+  return true;
+}
+
+bool Replica::AwaitApplied(const VersionVector& position, absl::Duration timeout) const {
+  CoverWait wait{this, &position};
+  absl::MutexLock lock(&mu_);
+  // An origin this replica never heard of (no operation, no heartbeat) will not
+  // be applied within the wait: fail at once rather than hold the caller.
+  for (const auto& [origin, seq] : position) {
+    if (origin != node() && store_->vv().count(origin) == 0 && !peers_->Knows(origin)) {
+      return false;
+    }
+  }
+  return mu_.AwaitWithTimeout(absl::Condition(&Replica::Covered, &wait), timeout);
+}
+
+}  // namespace kv::replication
