@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "kv/codec/binary.h"
 #include "kv/codec/json.h"
 #include "kv/log/limiter.h"
 #include "kv/replication/driver.h"
@@ -44,7 +45,8 @@ ABSL_FLAG(bool, replication, true,
           "replicate with the other nodes of each link; false = standalone cache");
 ABSL_FLAG(int64_t, max_key_bytes, 1024, "longest key accepted, in bytes");
 ABSL_FLAG(int64_t, max_value_bytes, 0,
-          "largest value accepted, in bytes (0 = the server's max payload less 1 KiB)");
+          "largest value accepted, in bytes (0 = what fits in one message: the "
+          "server's max payload less --max_key_bytes and the event's encoding)");
 ABSL_FLAG(int64_t, max_keys_per_query, 128,
           "most keys in one set_union/set_intersection");
 ABSL_FLAG(int64_t, max_page, 10000, "most keys returned by one keys request");
@@ -350,9 +352,22 @@ int main(int argc, char** argv) {
   kv::store::Limits limits;
   limits.max_key_bytes = absl::GetFlag(FLAGS_max_key_bytes);
   const int64_t max_payload = natsConnection_GetMaxPayload(nc->get());
+  // A write's event (and a catch-up chunk carrying the value) must fit in one
+  // message: key + value + the event's encoding + a margin for a chunk's header
+  // (its vectors grow with the number of origins: 1/64 of the payload, at
+  // least 256 bytes) stay under the max payload.
+  const int64_t write_bytes = max_payload -
+                              static_cast<int64_t>(kv::codec::MaxEventOverhead()) -
+                              std::max<int64_t>(256, max_payload / 64);
+  if (write_bytes - static_cast<int64_t>(limits.max_key_bytes) < 1) {
+    return Fail(absl::StrCat("the server's max payload (", max_payload,
+                             " bytes) leaves no room for a value after --max_key_bytes=",
+                             limits.max_key_bytes, ": use a smaller --max_key_bytes"));
+  }
+  limits.max_write_bytes = static_cast<size_t>(write_bytes);
   limits.max_value_bytes = absl::GetFlag(FLAGS_max_value_bytes) > 0
                                ? absl::GetFlag(FLAGS_max_value_bytes)
-                               : std::max<int64_t>(1024, max_payload - 1024);
+                               : write_bytes - limits.max_key_bytes;
   limits.max_keys_per_query = absl::GetFlag(FLAGS_max_keys_per_query);
   limits.max_page = absl::GetFlag(FLAGS_max_page);
   limits.max_list_items = absl::GetFlag(FLAGS_max_list_items);

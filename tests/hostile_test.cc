@@ -121,4 +121,105 @@ TEST_F(HostileTest, HeartbeatFloodKeepsMemoryBounded) {
       << "peak " << peak_kib << " KiB, before " << before_kib << " KiB";
 }
 
+// A write whose event would exceed the max payload is refused (413) before
+// anything changes: on a 1 MiB server, a 1,024-byte key with a 1,047,500-byte
+// value (accepted before, it never replicated).
+TEST_F(HostileTest, AWriteWhoseEventWouldNotFitIsRefused) {
+  auto kvd = StartKvd();
+  ASSERT_NE(kvd, nullptr);
+  const std::string key(1024, 'k');
+  const Reply r = Call(nc_.get(), "kv.default.set",
+                       KeyValueBody(key, std::string(1047500, 'v')), absl::Seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status;
+  EXPECT_EQ(r.code(), 413) << r.data.substr(0, 300);
+  EXPECT_EQ(Call(nc_.get(), "kv.default.get", KeyBody(key)).data,
+            R"({"exists":false,"value":""})");
+  EXPECT_EQ(kvd->Output().find("cannot publish"), std::string::npos) << kvd->Output();
+}
+
+// On a server with a 4 KiB max payload, writes of maximal keys and values
+// replicate, a joiner becomes ready, and it holds every value: no event or
+// catch-up chunk exceeds the max payload (kvd logs none that could not be
+// published). STATS does not fit 4 KiB, so the joiner is read alone.
+TEST_F(HostileTest, SmallMaxPayloadStillReplicatesMaxSizeValuesAndJoins) {
+  const std::string conf = absl::StrCat(testing_util::TempDir(), "/payload4k.conf");
+  {
+    std::ofstream f(conf);
+    f << "max_payload: 4096\n";
+  }
+  nc_.reset();
+  server_.reset();
+  auto server = NatsServer::Start({"-c", conf});
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = *std::move(server);
+  auto nc = testing_util::Connect(server_->url());
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  nc_ = *std::move(nc);
+
+  std::vector<std::unique_ptr<Process>> nodes;
+  nodes.push_back(StartKvd());
+  nodes.push_back(StartKvd());
+  ASSERT_TRUE(nodes[0] && nodes[1]);
+  const std::string out = nodes[0]->Output();
+  const size_t at = out.find("; max value ");
+  ASSERT_NE(at, std::string::npos) << out;
+  size_t max_value = 0;
+  ASSERT_TRUE(
+      absl::SimpleAtoi(out.substr(at + 12, out.find(' ', at + 12) - at - 12), &max_value))
+      << out;
+  ASSERT_GT(max_value, 2000u);
+  ASSERT_LT(max_value, 3072u);
+
+  auto key = [](const char* kind, int i) {
+    const std::string head = absl::StrCat(kind, i, "-");
+    return head + std::string(1024 - head.size(), 'k');
+  };
+  auto value = [&](int i) {
+    const std::string head = absl::StrCat(i, "-");
+    return head + std::string(max_value - head.size(), 'v');
+  };
+  constexpr int kKeys = 8;
+  for (int i = 0; i < kKeys; ++i) {
+    for (const auto& [op, kind] : {std::pair<const char*, const char*>{"set", "r"},
+                                   {"push", "l"},
+                                   {"set_add", "s"}}) {
+      const Reply r = Call(nc_.get(), absl::StrCat("kv.default.", op),
+                           KeyValueBody(key(kind, i), value(i)));
+      ASSERT_TRUE(r.ok() && r.code() == 0) << op << " " << r.code() << " " << r.data;
+    }
+  }
+  // One byte more does not fit.
+  EXPECT_EQ(
+      Call(nc_.get(), "kv.default.set", KeyValueBody(key("r", 0), value(0) + "v")).code(),
+      413);
+
+  nodes.push_back(StartKvd());  // the joiner
+  ASSERT_NE(nodes[2], nullptr);
+  for (int n = 0; n < 2; ++n) {
+    const std::string log = nodes[n]->Output();
+    EXPECT_EQ(log.find("cannot publish"), std::string::npos) << log;
+    EXPECT_EQ(log.find("failed after"), std::string::npos) << log;
+  }
+  // Alone: every read is the joiner's.
+  nodes[0].reset();
+  nodes[1].reset();
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string v = absl::StrCat("\"", value(i), "\"");
+    EXPECT_EQ(Call(nc_.get(), "kv.default.get", KeyBody(key("r", i))).data,
+              absl::StrCat(R"({"exists":true,"value":)", v, "}"))
+        << i;
+    EXPECT_EQ(
+        Call(nc_.get(), "kv.default.range", testing_util::RangeBody(key("l", i), 0, -1))
+            .data,
+        absl::StrCat(R"({"values":[)", v, "]}"))
+        << i;
+    EXPECT_EQ(Call(nc_.get(), "kv.default.set_query", KeyBody(key("s", i))).data,
+              absl::StrCat(R"({"values":[)", v, "]}"))
+        << i;
+  }
+  const std::string joiner = nodes[2]->Output();
+  EXPECT_EQ(joiner.find("cannot publish"), std::string::npos) << joiner;
+  EXPECT_NE(joiner.find("ready: caught up with"), std::string::npos) << joiner;
+}
+
 }  // namespace

@@ -1,5 +1,6 @@
 #include "kv/codec/binary.h"
 
+#include <algorithm>
 #include <istream>
 #include <ostream>
 #include <sstream>
@@ -350,6 +351,36 @@ size_t EncodedSize(const KeyState& ks) {
     for (const auto& item : ks.set->items) n += 40 + item.value.size();
   }
   return n;
+}
+
+size_t EncodedHeaderSize(const DeltaChunk& chunk) {
+  Writer w(MessageKind::kDelta);
+  w.ar(chunk.from, chunk.part, chunk.last);
+  w.Vector(chunk.delta.vv);
+  w.Vector(chunk.collected);
+  w.Nodes(chunk.members);
+  const std::vector<KeyState> none;
+  w.List(none, [&w](const KeyState& ks) { w.Key(ks); });
+  return w.Take().size();
+}
+
+size_t MaxEventOverhead() {
+  // Fixed-width integers: the values do not change the size.
+  const uint64_t big = ~uint64_t{0};
+  const store::Stamp stamp{big, big};
+  const store::Dot dot{big, big};
+  store::Event set{dot, {}};
+  set.delta.reg = store::RegisterState{stamp, big, true, "", -1};
+  store::Event push{dot, {}};
+  push.delta.list = store::ListState{stamp, big, {store::ListItem{stamp, big, ""}}, {}};
+  store::Event set_add{dot, {}};
+  set_add.delta.set =
+      store::SetState{stamp, big, {store::SetItem{"", dot}}, {store::Removal{dot, dot}}};
+  size_t most = 0;
+  for (const store::Event* e : {&set, &push, &set_add}) {
+    most = std::max(most, EncodeEvents({*e}).size());
+  }
+  return most;
 }
 
 }  // namespace kv::codec

@@ -80,8 +80,19 @@ absl::StatusOr<SyncRequest> DecodeSyncRequest(absl::string_view bytes);
 std::string EncodeHeartbeat(const Heartbeat& heartbeat);
 absl::StatusOr<Heartbeat> DecodeHeartbeat(absl::string_view bytes);
 
-// Bytes a key state takes once encoded (for chunking under a payload limit).
+// Bytes a key state takes once encoded (for chunking under a payload limit): an
+// upper bound of what it adds to a chunk or an event.
 size_t EncodedSize(const store::KeyState& ks);
+
+// Bytes `chunk` takes once encoded without its entries (its header: the vectors
+// and members, which grow with the number of origins), exact.
+size_t EncodedHeaderSize(const DeltaChunk& chunk);
+
+// The most bytes a set, push or set_add event message (one event) takes beyond
+// its key and value, measured by encoding each (a set_add replacing one earlier
+// dot of its member). An event of such a write with key k and value v takes at
+// most k + v + MaxEventOverhead() bytes.
+size_t MaxEventOverhead();
 
 }  // namespace kv::codec
 

@@ -191,5 +191,46 @@ TEST(Binary, HugeLengthsAreRejectedBeforeAllocating) {
   EXPECT_NE(decoded.status().message().find("length exceeds"), std::string::npos);
 }
 
+// The event of a set, push or set_add with a maximal key and value takes at
+// most key + value + MaxEventOverhead() bytes (kvd sizes its value limit on it).
+TEST(MaxEventOverhead, BoundsTheEventsOfEveryValueWrite) {
+  store::FakeClock clock;
+  store::Store s(0xffffffffffffff01, &clock);
+  const std::string key(1023, 'k');  // + one letter: the 1,024 bytes of kvd's limit
+  const std::string value(64 * 1024, 'v');
+  std::vector<Event> events;
+  auto keep = [&](auto change) {
+    ASSERT_TRUE(change.ok()) << change.status();
+    ASSERT_TRUE(change->event.has_value());
+    events.push_back(*change->event);
+  };
+  keep(s.Set(key, value, absl::Hours(24 * 365)));
+  keep(s.Push(key + "l", value));
+  keep(s.SetAdd(key + "s", value));
+  keep(s.SetAdd(key + "s", value));  // replaces the member's earlier dot
+  for (const Event& e : events) {
+    EXPECT_LE(EncodeEvents({e}).size(),
+              key.size() + 1 + value.size() + MaxEventOverhead());
+  }
+  EXPECT_LT(MaxEventOverhead(), 256u);
+}
+
+TEST(EncodedHeaderSize, IsTheChunkWithoutItsEntries) {
+  DeltaChunk chunk;
+  chunk.from = 3;
+  chunk.part = 9;
+  chunk.delta.vv = {{1, 2}, {3, 4}};
+  chunk.collected = {{1, 1}};
+  chunk.members = {1, 3, 5};
+  EXPECT_EQ(EncodedHeaderSize(chunk), EncodeDeltaChunk(chunk).size());
+  KeyState ks;
+  ks.key = "k";
+  ks.reg = store::RegisterState{{1, 1}, 1, true, std::string(100, 'v'), 0};
+  const size_t header = EncodedHeaderSize(chunk);
+  chunk.delta.entries = {ks, ks};
+  EXPECT_EQ(EncodedHeaderSize(chunk), header);
+  EXPECT_LE(EncodeDeltaChunk(chunk).size(), header + 2 * EncodedSize(ks));
+}
+
 }  // namespace
 }  // namespace kv::codec

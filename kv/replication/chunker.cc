@@ -3,13 +3,15 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
 namespace kv::replication {
 
 size_t ChunkBudget(size_t max_chunk_bytes, int64_t max_payload) {
   size_t budget = max_chunk_bytes;
-  if (max_payload > 4096) {
-    budget = std::min<size_t>(budget, static_cast<size_t>(max_payload) - 2048);
-  }
+  if (max_payload > 0)
+    budget = std::min<size_t>(budget, static_cast<size_t>(max_payload));
   return budget;
 }
 
@@ -93,47 +95,92 @@ std::vector<store::KeyState> Split(const store::KeyState& ks, size_t budget) {
   return parts;
 }
 
+ChunkWriter::ChunkWriter(store::NodeId from, size_t budget, Emit emit)
+    : budget_(budget), emit_(std::move(emit)) {
+  chunk_.from = from;
+  header_ = codec::EncodedHeaderSize(chunk_);
+}
+
 void ChunkWriter::SetCollected(store::VersionVector collected,
                                std::vector<store::NodeId> members) {
   chunk_.collected = std::move(collected);
   members_ = std::move(members);
+  header_ = codec::EncodedHeaderSize(chunk_);
 }
 
-size_t ChunkWriter::EntryBudget() const {
-  if (chunk_.collected.empty() && members_.empty()) return budget_;
-  const size_t extra = 16 * chunk_.collected.size() + 8 * members_.size() + 16;
-  return extra < budget_ / 2 ? budget_ - extra : budget_ / 2;
+void ChunkWriter::Fail(absl::Status s) {
+  if (status_.ok()) status_ = std::move(s);
 }
 
 void ChunkWriter::Add(store::KeyState ks) {
+  if (!status_.ok()) return;
   ++keys_;
-  const size_t size = codec::EncodedSize(ks);
   const size_t budget = EntryBudget();
+  if (budget == 0) {
+    Fail(absl::ResourceExhaustedError(absl::StrCat(
+        "a chunk's header takes ", header_, " bytes (", chunk_.collected.size(),
+        " origins in the watermark), over the chunk budget of ", budget_, " bytes")));
+    return;
+  }
+  const size_t size = codec::EncodedSize(ks);
   if (size <= budget) {
     Append(std::move(ks), size);
     return;
   }
   for (store::KeyState& part : Split(ks, budget / 2)) {
     const size_t part_size = codec::EncodedSize(part);
+    if (part_size > budget) {
+      Fail(absl::ResourceExhaustedError(
+          absl::StrCat("key '", absl::CHexEscape(ks.key.substr(0, 64)), "': a part of ",
+                       part_size, " bytes does not fit beside a chunk header of ",
+                       header_, " bytes in the chunk budget of ", budget_, " bytes")));
+      return;
+    }
     Append(std::move(part), part_size);
+    if (!status_.ok()) return;
   }
 }
 
-void ChunkWriter::Finish(store::VersionVector vv) {
+absl::Status ChunkWriter::Finish(store::VersionVector vv) {
+  if (!status_.ok()) return status_;
   chunk_.delta.vv = std::move(vv);
   chunk_.members = std::move(members_);
+  const size_t last_header = codec::EncodedHeaderSize(chunk_);
+  if (last_header > budget_) {
+    Fail(absl::ResourceExhaustedError(
+        absl::StrCat("the last chunk's header takes ", last_header, " bytes (",
+                     chunk_.delta.vv.size(), " origins, ", chunk_.members.size(),
+                     " members), over the chunk budget of ", budget_, " bytes")));
+    return status_;
+  }
+  if (used_ > 0 && last_header + used_ > budget_) {
+    // The entries go first, without the vector and members.
+    store::VersionVector last_vv = std::move(chunk_.delta.vv);
+    std::vector<store::NodeId> last_members = std::move(chunk_.members);
+    chunk_.delta.vv.clear();
+    chunk_.members.clear();
+    Flush(false);
+    if (!status_.ok()) return status_;
+    chunk_.delta.vv = std::move(last_vv);
+    chunk_.members = std::move(last_members);
+  }
   Flush(true);
+  return status_;
 }
 
 void ChunkWriter::Append(store::KeyState ks, size_t size) {
   if (used_ > 0 && used_ + size > EntryBudget()) Flush(false);
+  if (!status_.ok()) return;
   chunk_.delta.entries.push_back(std::move(ks));
   used_ += size;
 }
 
 void ChunkWriter::Flush(bool last) {
   chunk_.last = last;
-  emit_(chunk_);
+  if (absl::Status s = emit_(chunk_); !s.ok()) {
+    Fail(absl::Status(s.code(), absl::StrCat("chunk ", chunk_.part, ": ", s.message())));
+    return;
+  }
   ++chunk_.part;
   chunk_.delta.entries.clear();
   used_ = 0;

@@ -28,11 +28,20 @@ std::unique_ptr<store::Store> Registers(store::FakeClock* clock, int n,
   return s;
 }
 
+// Writes `delta` with `budget` bytes for entries: the writer's budget adds the
+// last chunk's header (the other chunks' is smaller).
 std::vector<codec::DeltaChunk> Write(const store::Delta& delta, size_t budget) {
   std::vector<codec::DeltaChunk> out;
-  ChunkWriter w(7, budget, [&](const codec::DeltaChunk& c) { out.push_back(c); });
+  codec::DeltaChunk last;
+  last.from = 7;
+  last.delta.vv = delta.vv;
+  ChunkWriter w(7, budget + codec::EncodedHeaderSize(last),
+                [&](const codec::DeltaChunk& c) {
+                  out.push_back(c);
+                  return absl::OkStatus();
+                });
   for (const store::KeyState& ks : delta.entries) w.Add(ks);
-  w.Finish(delta.vv);
+  EXPECT_TRUE(w.Finish(delta.vv).ok()) << w.status();
   EXPECT_EQ(w.chunks(), out.size());
   EXPECT_EQ(w.keys(), delta.entries.size());
   return out;
@@ -62,9 +71,105 @@ void Receive(const std::vector<codec::DeltaChunk>& chunks, store::Store* into) {
 
 TEST(ChunkBudget, StaysUnderTheMaxPayload) {
   EXPECT_EQ(ChunkBudget(512 * 1024, 1024 * 1024), 512u * 1024);
-  EXPECT_EQ(ChunkBudget(512 * 1024, 64 * 1024), 62u * 1024);
-  EXPECT_EQ(ChunkBudget(512 * 1024, 4096), 512u * 1024);  // tiny limits: as asked
+  EXPECT_EQ(ChunkBudget(512 * 1024, 64 * 1024), 64u * 1024);
+  EXPECT_EQ(ChunkBudget(512 * 1024, 4096), 4096u);  // small limits too
   EXPECT_EQ(ChunkBudget(1000, 4097), 1000u);
+}
+
+// Every chunk, header included, encodes within the budget, whatever the size of
+// the watermark and members (many origins) and of the items (one item of a
+// list or set near the budget).
+TEST(ChunkWriter, EveryEncodedChunkStaysWithinTheBudget) {
+  store::FakeClock clock;
+  store::Store s(1, &clock);
+  const size_t budget = 4096;
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(
+        s.Set(absl::StrCat("reg", i), std::string(100 * i, 'r'), std::nullopt).ok());
+    ASSERT_TRUE(s.Push("list", std::string(i == 7 ? 3000 : 200, 'l')).ok());
+    ASSERT_TRUE(
+        s.SetAdd("set", absl::StrCat(i, std::string(i == 9 ? 3000 : 150, 's'))).ok());
+  }
+  const store::Delta d = s.DeltaAbove({});
+  store::VersionVector collected;
+  std::vector<store::NodeId> members;
+  for (store::NodeId n = 1; n <= 20; ++n) {
+    collected[n] = n;
+    members.push_back(n);
+  }
+  store::VersionVector vv = d.vv;
+  for (store::NodeId n = 2; n <= 20; ++n) vv[n] = 5;
+  std::vector<codec::DeltaChunk> out;
+  ChunkWriter w(7, budget, [&](const codec::DeltaChunk& c) {
+    EXPECT_LE(codec::EncodeDeltaChunk(c).size(), budget) << "part " << c.part;
+    out.push_back(c);
+    return absl::OkStatus();
+  });
+  w.SetCollected(collected, members);
+  for (const store::KeyState& ks : d.entries) w.Add(ks);
+  ASSERT_TRUE(w.Finish(vv).ok()) << w.status();
+  ASSERT_GT(out.size(), 5u);
+  EXPECT_TRUE(out.back().last);
+  EXPECT_EQ(out.back().members, members);
+  store::Store copy(2, &clock);
+  Receive(out, &copy);
+  EXPECT_EQ(copy.digest(), s.digest());
+}
+
+TEST(ChunkWriter, AHeaderThatDoesNotFitIsAnErrorAndNothingIsSent) {
+  int emitted = 0;
+  ChunkWriter w(7, 1024, [&](const codec::DeltaChunk&) {
+    ++emitted;
+    return absl::OkStatus();
+  });
+  store::VersionVector collected;
+  for (store::NodeId n = 1; n <= 100; ++n) collected[n] = n;  // 1,600 bytes
+  w.SetCollected(collected, {});
+  store::KeyState ks;
+  ks.key = "k";
+  ks.reg = store::RegisterState{{1, 1}, 1, true, "v", 0};
+  w.Add(ks);
+  EXPECT_TRUE(absl::IsResourceExhausted(w.Finish({{1, 1}}))) << w.status();
+  EXPECT_NE(w.status().message().find("header"), std::string::npos) << w.status();
+  EXPECT_EQ(emitted, 0);
+}
+
+TEST(ChunkWriter, AnItemThatDoesNotFitWithTheHeaderIsAnError) {
+  std::vector<codec::DeltaChunk> out;
+  ChunkWriter w(7, 2048, [&](const codec::DeltaChunk& c) {
+    out.push_back(c);
+    return absl::OkStatus();
+  });
+  store::KeyState small;
+  small.key = "a";
+  small.reg = store::RegisterState{{1, 1}, 1, true, "v", 0};
+  store::KeyState big;
+  big.key = "b";
+  big.reg = store::RegisterState{{1, 2}, 2, true, std::string(2048, 'v'), 0};
+  w.Add(small);
+  w.Add(big);
+  w.Add(small);
+  EXPECT_TRUE(absl::IsResourceExhausted(w.Finish({{1, 2}})));
+  EXPECT_NE(w.status().message().find("key 'b'"), std::string::npos) << w.status();
+  for (const auto& c : out) EXPECT_FALSE(c.last);  // never a last chunk
+}
+
+TEST(ChunkWriter, AnEmitErrorStopsTheWriter) {
+  int calls = 0;
+  ChunkWriter w(7, 1024, [&](const codec::DeltaChunk&) {
+    ++calls;
+    return absl::UnavailableError("maximum payload exceeded");
+  });
+  store::KeyState ks;
+  ks.key = "k";
+  ks.reg = store::RegisterState{{1, 1}, 1, true, std::string(600, 'v'), 0};
+  w.Add(ks);
+  w.Add(ks);  // the first chunk goes out (and fails)
+  w.Add(ks);
+  const absl::Status s = w.Finish({{1, 1}});
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_NE(s.message().find("chunk 0"), std::string::npos) << s;
+  EXPECT_EQ(calls, 1);
 }
 
 TEST(ChunkWriter, EmptyDeltaIsOneLastChunkWithTheVector) {
@@ -95,7 +200,8 @@ TEST(ChunkWriter, ChunksStayWithinTheBudgetAndOnlyTheLastHasTheVector) {
 TEST(ChunkWriter, EntriesExactlyAtTheBudgetShareAChunk) {
   store::FakeClock clock;
   auto s = Registers(&clock, 4, 100);
-  const store::Delta d = s->DeltaAbove({});
+  store::Delta d = s->DeltaAbove({});
+  d.vv.clear();  // every chunk's header alike
   const size_t one = codec::EncodedSize(d.entries[0]);
   auto chunks = Write(d, 2 * one);
   ASSERT_EQ(chunks.size(), 2u);

@@ -137,7 +137,12 @@ void Replica::Stop() {
 void Replica::PublishHeartbeat(absl::Time now) {
   const codec::Heartbeat hb = MakeHeartbeat(now, false);
   peers_->RecordSelf(hb.vv, hb.hlc, now);
-  (void)bus_->Publish(Subject("hb"), "", codec::EncodeHeartbeat(hb));
+  const std::string bytes = codec::EncodeHeartbeat(hb);
+  if (absl::Status s = bus_->Publish(Subject("hb"), "", bytes); !s.ok()) {
+    ++counters_.publish_errors;
+    Log(absl::StrCat("cannot publish heartbeat (", bytes.size(),
+                     " bytes): ", s.message()));
+  }
 }
 
 // ---- Receiving.
@@ -270,8 +275,8 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
   }
   ChunkWriter writer(node(), ChunkBudget(options_.max_chunk_bytes, bus_->MaxPayload()),
                      [&](const codec::DeltaChunk& chunk) {
-                       (void)bus_->Publish(request.reply_to, "",
-                                           codec::EncodeDeltaChunk(chunk));
+                       return bus_->Publish(request.reply_to, "",
+                                            codec::EncodeDeltaChunk(chunk));
                      });
   writer.SetCollected(std::move(collected), std::move(members));
   std::string after;
@@ -284,8 +289,17 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
       page = store_->DeltaPage(request.vv, after, kSyncPageKeys, &after);
     }
     for (store::KeyState& ks : page) writer.Add(std::move(ks));
-  } while (!after.empty());
-  writer.Finish(std::move(vv));
+  } while (!after.empty() && writer.status().ok());
+  if (absl::Status s = writer.Finish(std::move(vv)); !s.ok()) {
+    // The requester gets no last chunk: its catch-up times out and is retried
+    // (from another peer for a join).
+    absl::MutexLock lock(&mu_);
+    if (!absl::IsResourceExhausted(s)) ++counters_.publish_errors;
+    ++counters_.catchups_failed;
+    Log(absl::StrCat("catch-up to ", Hex(request.from), " failed after ", writer.chunks(),
+                     " chunks: ", s.message()));
+    return;
+  }
   Log(absl::StrCat("served catch-up to ", Hex(request.from), ": ", writer.keys(),
                    " keys in ", writer.chunks(), " chunks"));
 }

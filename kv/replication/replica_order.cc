@@ -18,8 +18,11 @@ void Replica::PublishEvent(const store::Event& event, const EventPublisher& publ
   if (s.ok()) {
     ++counters_.events_out;
   } else {
-    // The peers will see the gap (heartbeat vectors) and catch up.
-    Log(absl::StrCat("cannot publish event ", event.dot.seq, ": ", s.message()));
+    // The peers will see the gap (heartbeat vectors) and catch up. (The log is
+    // rate-limited by kind.)
+    ++counters_.publish_errors;
+    Log(absl::StrCat("cannot publish event ", event.dot.seq, " (", bytes.size(),
+                     " bytes; peers repair it by catch-up): ", s.message()));
   }
 }
 

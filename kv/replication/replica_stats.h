@@ -30,6 +30,12 @@ struct ReplicaStats {
   uint64_t catchups = 0;  // completed catch-ups (as requester)
   uint64_t catchups_served = 0;
   uint64_t bad_messages = 0;  // undecodable or invalid peer messages
+  // Messages this replica could not publish (events, heartbeats, catch-up
+  // chunks: the connection is down, or one exceeded the max payload).
+  uint64_t publish_errors = 0;
+  // Catch-ups served that stopped before their last chunk (a chunk that could
+  // not be published or could not fit the max payload); the requester retries.
+  uint64_t catchups_failed = 0;
   uint64_t tombstones_collected = 0;
   // Times this replica found itself stale (a peer collected records it never
   // applied) and discarded its state to rejoin under a new node id.

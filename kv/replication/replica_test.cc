@@ -294,6 +294,72 @@ TEST(Replica, JoinWithDataComesInChunksUnderTheMaxPayload) {
   EXPECT_TRUE(Converged(sim));
 }
 
+// Under a 4 KiB max payload (kvd's value limit: the payload less the key limit,
+// the event's encoding and the chunk margin), writes of maximal keys and values
+// replicate by events and a joiner gets them in chunks: nothing exceeds the
+// max payload and everyone converges.
+TEST(Replica, MaxSizeWritesReplicateAndJoinUnderA4KiBPayload) {
+  SimulationOptions o = Options(21);
+  o.max_payload = 4096;
+  store::Limits& limits = o.replica.limits;
+  limits.max_key_bytes = 1024;
+  limits.max_write_bytes = 4096 - codec::MaxEventOverhead() - 256;
+  limits.max_value_bytes = limits.max_write_bytes - limits.max_key_bytes;
+  Simulation sim(o);
+  sim.AddNode();
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2))) << sim.Describe();
+  const std::string value(limits.max_value_bytes, 'v');
+  for (int i = 0; i < 6; ++i) {
+    Replica& r = sim.replica(i % 2);
+    const std::string key = absl::StrCat(i, std::string(limits.max_key_bytes - 2, 'k'));
+    ASSERT_TRUE(Set(r, absl::StrCat("r", key), value));
+    for (const char* kind : {"l", "s"}) {
+      auto done = r.Mutate([&](Store& s) {
+        const std::string k = absl::StrCat(kind, key);
+        const std::string v = absl::StrCat(i, value.substr(1));
+        return *kind == 'l' ? s.Push(k, v) : s.SetAdd(k, v);
+      });
+      ASSERT_TRUE(done.ok()) << done.status();
+    }
+    // One byte more is refused before anything changes.
+    auto refused = r.Mutate([&](Store& s) { return s.Set("r" + key, value + "v", {}); });
+    EXPECT_TRUE(absl::IsOutOfRange(refused.status())) << refused.status();
+  }
+  sim.RunFor(absl::Milliseconds(500));
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(3))) << sim.Describe();
+  sim.RunFor(absl::Seconds(1));
+  EXPECT_TRUE(Converged(sim));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(sim.replica(i).stats().publish_errors, 0u) << i;
+    EXPECT_EQ(sim.replica(i).stats().keys, 18u) << i;
+  }
+}
+
+// What cannot be published is counted and logged: an event over the max
+// payload (a value limit set too large), then the catch-up chunk that would
+// carry it (the catch-up stops with an error on the serving side).
+TEST(Replica, WhatCannotBePublishedIsCountedAndLogged) {
+  SimulationOptions o = Options(22);
+  o.max_payload = 4096;
+  o.replica.limits.max_value_bytes = 8000;
+  Simulation sim(o);
+  sim.AddNode();
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2))) << sim.Describe();
+  ASSERT_TRUE(Set(sim.replica(0), "small", "v"));
+  ASSERT_TRUE(Set(sim.replica(0), "big", std::string(5000, 'v')));
+  sim.RunFor(absl::Milliseconds(500));
+  const ReplicaStats s = sim.replica(0).stats();
+  EXPECT_EQ(s.publish_errors, 1u);
+  EXPECT_GE(s.catchups_failed, 1u);
+  EXPECT_TRUE(absl::StrContains(sim.Log(0), "cannot publish event 2")) << sim.Log(0);
+  EXPECT_TRUE(absl::StrContains(sim.Log(0), "failed after 0 chunks: key 'big'"))
+      << sim.Log(0);
+  EXPECT_EQ(Get(sim.replica(1), "small"), "v");
+}
+
 // A joiner answers nothing before its catch-up arrived, even while events
 // (which reveal "gaps" in its empty vector) keep coming.
 TEST(Replica, JoinerIsNotReadyBeforeCatchingUpUnderWrites) {

@@ -1,5 +1,8 @@
 #include "kv/service/service.h"
 
+#include <algorithm>
+#include <functional>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -96,12 +99,30 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
   return absl::InternalError("unhandled operation");
 }
 
+size_t StatsVvBytes(const store::Limits& limits) {
+  if (limits.max_reply_bytes == 0) return 0;
+  return std::max<size_t>(1024, limits.max_reply_bytes / 64);
+}
+
 std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
-                      uint64_t unknown_ops) {
-  std::vector<std::string> vv;
-  for (const auto& [node, seq] : s.vv) {
-    vv.push_back(absl::StrFormat("\"%016x\":%d", node, seq));
+                      uint64_t unknown_ops, size_t max_vv_bytes) {
+  // The highest seqs first while they fit; printed in node order.
+  std::vector<std::pair<uint64_t, store::NodeId>> by_seq;
+  by_seq.reserve(s.vv.size());
+  for (const auto& [node, seq] : s.vv) by_seq.emplace_back(seq, node);
+  std::sort(by_seq.begin(), by_seq.end(), std::greater<>());
+  std::map<store::NodeId, std::string> kept;
+  size_t bytes = 0;
+  for (const auto& [seq, node] : by_seq) {
+    std::string entry = absl::StrFormat("\"%016x\":%d", node, seq);
+    if (max_vv_bytes > 0 && bytes + entry.size() + 1 > max_vv_bytes) break;
+    bytes += entry.size() + 1;
+    kept.emplace(node, std::move(entry));
   }
+  std::vector<std::string> vv;
+  vv.reserve(kept.size());
+  for (auto& [node, entry] : kept) vv.push_back(std::move(entry));
+  const size_t omitted = s.vv.size() - vv.size();
   return absl::StrCat(
       "{\"link\":\"", s.link, "\",\"node\":\"", s.node,
       "\",\"ready\":", s.ready ? "true" : "false", ",\"keys\":", s.keys,
@@ -109,7 +130,8 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
       ",\"events_in\":", s.events_in, ",\"events_out\":", s.events_out,
       ",\"events_duplicate\":", s.events_duplicate, ",\"gaps\":", s.gaps,
       ",\"catchups\":", s.catchups, ",\"catchups_served\":", s.catchups_served,
-      ",\"bad_peer_messages\":", s.bad_messages,
+      ",\"bad_peer_messages\":", s.bad_messages, ",\"publish_errors\":", s.publish_errors,
+      ",\"catchups_failed\":", s.catchups_failed,
       ",\"tombstones_collected\":", s.tombstones_collected,
       ",\"stale_resets\":", s.stale_resets, ",\"bad_requests\":", bad_requests,
       ",\"unknown_ops\":", unknown_ops,
@@ -117,7 +139,8 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
       ",\"p50\":", s.apply_lag.Quantile(0.5), ",\"p99\":", s.apply_lag.Quantile(0.99),
       ",\"max\":", s.apply_lag.max_ms, "}", ",\"digest\":\"",
       absl::StrFormat("%016x%016x", s.digest.a, s.digest.b), "\",\"vv\":{",
-      absl::StrJoin(vv, ","), "}}");
+      absl::StrJoin(vv, ","), "}",
+      omitted > 0 ? absl::StrCat(",\"vv_omitted\":", omitted) : "", "}");
 }
 
 absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
@@ -208,7 +231,8 @@ absl::Status LinkService::Unknown(micro::Request& request) {
 }
 
 std::string LinkService::StatsData() const {
-  return service::StatsData(replica_->stats(), bad_requests_.load(), unknown_ops_.load());
+  return service::StatsData(replica_->stats(), bad_requests_.load(), unknown_ops_.load(),
+                            StatsVvBytes(replica_->limits()));
 }
 
 }  // namespace kv::service

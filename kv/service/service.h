@@ -40,8 +40,15 @@ absl::StatusOr<std::string> Handle(codec::Op op, absl::string_view body,
                                    replication::MutationContext* context = nullptr);
 
 // The replica figures reported in the endpoints' STATS "data", as a JSON object.
+// Its vector ("vv") takes at most `max_vv_bytes` (0: no limit): the entries
+// with the highest seqs that fit, the others counted in "vv_omitted".
 std::string StatsData(const replication::ReplicaStats& stats, uint64_t bad_requests,
-                      uint64_t unknown_ops);
+                      uint64_t unknown_ops, size_t max_vv_bytes = 0);
+
+// The bytes of vector StatsData prints per endpoint for `limits`: a STATS
+// reply carries every endpoint's data, so a share of max_reply_bytes (one
+// 64th, at least 1 KiB; 0 when max_reply_bytes is 0).
+size_t StatsVvBytes(const store::Limits& limits);
 
 // Serves one link: registers an endpoint per operation on `service` (name
 // "<link>_<op>", subject kv.<link>.<op>, queue group "q", all on one

@@ -63,10 +63,16 @@ absl::Status Store::CheckKey(absl::string_view key) const {
   return absl::OkStatus();
 }
 
-absl::Status Store::CheckValue(absl::string_view value) const {
+absl::Status Store::CheckValue(absl::string_view key, absl::string_view value) const {
   if (value.size() > limits_.max_value_bytes) {
     return absl::OutOfRangeError(absl::StrCat("field 'value' must be at most ",
                                               limits_.max_value_bytes, " bytes"));
+  }
+  if (limits_.max_write_bytes > 0 &&
+      key.size() + value.size() > limits_.max_write_bytes) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "fields 'key' and 'value' must take at most ", limits_.max_write_bytes,
+        " bytes together (the write's event must fit in one message)"));
   }
   return absl::OkStatus();
 }
@@ -131,7 +137,7 @@ Event Store::Emit(Dot dot, KeyState delta) {
 absl::StatusOr<Change<bool>> Store::Set(absl::string_view key, absl::string_view value,
                                         std::optional<absl::Duration> ttl) {
   if (auto found = FindAs(key, Kind::kRegister); !found.ok()) return found.status();
-  if (auto s = CheckValue(value); !s.ok()) return s;
+  if (auto s = CheckValue(key, value); !s.ok()) return s;
   int64_t expires_ms = 0;
   if (ttl.has_value()) {
     if (*ttl <= absl::ZeroDuration() || *ttl > kMaxTtl) {
@@ -229,7 +235,7 @@ absl::StatusOr<Change<int64_t>> Store::Push(absl::string_view key,
                                             absl::string_view value) {
   auto found = FindAs(key, Kind::kList);
   if (!found.ok()) return found.status();
-  if (auto s = CheckValue(value); !s.ok()) return s;
+  if (auto s = CheckValue(key, value); !s.ok()) return s;
   const size_t length = *found == nullptr ? 0 : (*found)->extras->list->items.size();
   if (length >= limits_.max_list_items) {
     return absl::OutOfRangeError(absl::StrCat("list '", key, "' is full: at most ",
@@ -288,7 +294,7 @@ absl::StatusOr<Change<int64_t>> Store::SetAdd(absl::string_view key,
                                               absl::string_view value) {
   auto found = FindAs(key, Kind::kSet);
   if (!found.ok()) return found.status();
-  if (auto s = CheckValue(value); !s.ok()) return s;
+  if (auto s = CheckValue(key, value); !s.ok()) return s;
   const SetComp* set = *found == nullptr ? nullptr : &*(*found)->extras->set;
   const std::vector<Dot>* old = nullptr;
   if (set != nullptr) {

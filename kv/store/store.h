@@ -51,6 +51,11 @@ namespace kv::store {
 struct Limits {
   size_t max_key_bytes = 1024;
   size_t max_value_bytes = 1 << 20;
+  // Bytes of key plus value one set, push or set_add may carry: room for the
+  // write's event in one message once its encoding is counted (kvd: the max
+  // payload less codec::MaxEventOverhead() and a margin). Beyond it, OutOfRange
+  // before anything changes. 0 = no limit.
+  size_t max_write_bytes = 0;
   size_t max_list_items = 1 << 20;  // per list
   size_t max_set_items = 1 << 20;   // per set
   size_t max_keys_per_query = 128;  // set_union / set_intersection
@@ -240,7 +245,8 @@ class Store {
   enum class Kind { kNone, kRegister, kCounter, kList, kSet };
 
   absl::Status CheckKey(absl::string_view key) const;
-  absl::Status CheckValue(absl::string_view value) const;
+  // The value's limits (max_value_bytes; max_write_bytes with `key`).
+  absl::Status CheckValue(absl::string_view key, absl::string_view value) const;
   // The visible type of `e` now (kNone when it shows nothing).
   Kind Visible(const Entry* e) const;
   const Entry* Find(absl::string_view key) const;

@@ -507,6 +507,24 @@ TEST(StoreList, TooManyItemsIsOutOfRange) {
   EXPECT_EQ(Val(r.store.Range("l", 0, -1)).size(), 3u);
 }
 
+TEST(StoreLimits, KeyPlusValueOverTheWriteBudgetIsOutOfRangeAndChangesNothing) {
+  Limits limits;
+  limits.max_write_bytes = 100;
+  Replica r(kNodeA, limits);
+  const std::string key(40, 'k');
+  Res(r.store.Set(key, std::string(60, 'v'), std::nullopt));  // exactly at the budget
+  Res(r.store.Push("l", "x"));
+  Res(r.store.SetAdd("s", "x"));
+  const Digest before = r.store.digest();
+  const VersionVector vv = r.store.vv();
+  const std::string big(61, 'v');
+  EXPECT_CODE(r.store.Set(key, big, std::nullopt), kOutOfRange);
+  EXPECT_CODE(r.store.Push(std::string(40, 'l'), big), kOutOfRange);
+  EXPECT_CODE(r.store.SetAdd(std::string(40, 's'), big), kOutOfRange);
+  EXPECT_EQ(r.store.digest(), before);
+  EXPECT_EQ(r.store.vv(), vv);
+}
+
 // ---------------------------------------------------------------- sets
 
 TEST(StoreSet, AddRemoveQuerySorted) {
