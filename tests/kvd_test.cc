@@ -1552,7 +1552,7 @@ TEST_F(KvdTest, RepeatedLogLinesAreRateLimited) {
   constexpr int kRequests = 300;
   for (int i = 0; i < kRequests; ++i) {
     const std::string request = kv::codec::EncodeSyncRequest(
-        kv::codec::SyncRequest{static_cast<uint64_t>(1000 + i), "_INBOX.flood", {}});
+        kv::codec::SyncRequest{static_cast<uint64_t>(1000 + i), false, {}});
     ASSERT_EQ(
         natsConnection_PublishRequest(nc_.get(), subject.c_str(), "_INBOX.flood",
                                       request.data(), static_cast<int>(request.size())),

@@ -127,6 +127,9 @@ class NatsSubscription : public Subscription {
 
 absl::Status NatsBus::Publish(absl::string_view subject, absl::string_view reply,
                               absl::string_view data) {
+  if (!IsValidSubject(subject) || (!reply.empty() && !IsValidSubject(reply))) {
+    return absl::InvalidArgumentError("invalid subject");
+  }
   const std::string s(subject);
   const std::string r(reply);
   const int n = static_cast<int>(data.size());
