@@ -677,6 +677,8 @@ TEST_F(KvdTest, UnusableFlagsExit2NamingTheFlag) {
       {{"--max_keys_per_query=0"}, "--max_keys_per_query"},
       {{"--heartbeat=0s"}, "--heartbeat=0 is out of range"},
       {{"--gc_interval=-1s"}, "--gc_interval"},
+      {{"--max_clock_skew=0s"}, "--max_clock_skew=0 is out of range: use 1s to 24h"},
+      {{"--max_clock_skew=25h"}, "--max_clock_skew"},
       {{"--tls_key=/nonexistent.key"}, "--tls_cert and --tls_key go together"},
       {{"--tls_cert=/nonexistent.pem"}, "--tls_cert and --tls_key go together"},
   };
