@@ -58,6 +58,10 @@ ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(1),
 ABSL_FLAG(absl::Duration, first_replica_silence, absl::Seconds(3),
           "a joining node that hears no peer for this long after connecting is the "
           "first replica of its link (at least two --heartbeat intervals)");
+ABSL_FLAG(absl::Duration, max_clock_skew, absl::Seconds(60),
+          "how far ahead of this node's clock a peer's stamps (events, catch-up "
+          "states, heartbeats) may be; beyond it they are refused and counted as "
+          "bad peer messages");
 ABSL_FLAG(absl::Duration, gc_interval, absl::Seconds(30),
           "how often replicas collect the tombstones every peer has applied");
 ABSL_FLAG(double, test_drop_events, 0,
@@ -182,6 +186,7 @@ absl::Status CheckFlags() {
       {"heartbeat", absl::GetFlag(FLAGS_heartbeat), absl::Milliseconds(10)},
       {"gc_interval", absl::GetFlag(FLAGS_gc_interval), absl::Milliseconds(100)},
       {"drain_timeout", absl::GetFlag(FLAGS_drain_timeout), absl::ZeroDuration()},
+      {"max_clock_skew", absl::GetFlag(FLAGS_max_clock_skew), absl::Seconds(1)},
   };
   for (const Interval& i : intervals) {
     if (i.value < i.min || i.value > absl::Hours(24)) {
@@ -373,6 +378,7 @@ int main(int argc, char** argv) {
   limits.max_list_items = absl::GetFlag(FLAGS_max_list_items);
   limits.max_set_items = absl::GetFlag(FLAGS_max_set_items);
   limits.max_range = absl::GetFlag(FLAGS_max_range);
+  limits.max_clock_skew = absl::GetFlag(FLAGS_max_clock_skew);
   // Room for the JSON framing of a reply and its headers.
   limits.max_reply_bytes =
       static_cast<size_t>(std::max<int64_t>(1024, max_payload - 1024));

@@ -5,13 +5,17 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -47,6 +51,36 @@ int64_t StatusKiB(pid_t pid, absl::string_view field) {
   return -1;
 }
 
+// The node id kvd serves its first link under (from its log), "" if none.
+std::string NodeOf(const Process& kvd) {
+  std::smatch m;
+  const std::string out = kvd.Output();
+  if (!std::regex_search(out, m,
+                         std::regex("serving kv\\.default\\.\\* \\(node (\\w+)"))) {
+    return "";
+  }
+  return m[1];
+}
+
+// A sync request in the layout of format 2 (which carried the subject to answer
+// to in the payload) under the current format version: the old layout with a
+// reply_to that, written raw after PUB, would end the line and unsubscribe
+// kvd's subscriptions. Decoding it now fails (the layout has no string).
+std::string SyncRequestWithReplyTo(uint64_t from, const std::string& reply_to) {
+  std::string b(1, '\x01');  // cereal portable binary: little endian
+  auto le = [&b](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  le(0x6b76736e, 4);  // magic
+  le(static_cast<uint8_t>(kv::codec::MessageKind::kSyncRequest), 1);
+  le(kv::codec::kFormatVersion, 4);
+  le(from, 8);
+  le(reply_to.size(), 8);
+  b += reply_to;
+  le(0, 8);  // empty vector
+  return b;
+}
+
 class HostileTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -74,9 +108,153 @@ class HostileTest : public ::testing::Test {
     return *std::move(kvd);
   }
 
+  // kvd's bad_peer_messages figure (STATS), -1 if unreadable.
+  int64_t BadPeerMessages() {
+    const Reply r = Call(nc_.get(), "$SRV.STATS.kv", "");
+    std::smatch m;
+    int64_t n = -1;
+    if (r.ok() &&
+        std::regex_search(r.data, m, std::regex("\"bad_peer_messages\":(\\d+)"))) {
+      absl::SimpleAtoi(std::string(m[1]), &n);
+    }
+    return n;
+  }
+
+  std::string Get(const std::string& key) {
+    const Reply r = Call(nc_.get(), "kv.default.get", KeyBody(key), absl::Seconds(2));
+    return r.ok() ? r.data : absl::StrCat("error ", r.status);
+  }
+
   std::unique_ptr<NatsServer> server_;
   testing_util::ConnectionPtr nc_;
 };
+
+// Sync requests whose payload carries protocol text ("\r\n", "UNSUB") where
+// format 2 had the subject to answer to, on both sync subjects, with and
+// without a reply subject: kvd answers only on the NATS reply subject (which
+// the server validated), so its subscriptions stay: it still serves kv requests,
+// serves a well-formed request on its reply subject, a second node joins it and
+// writes replicate both ways.
+TEST_F(HostileTest, ReplySubjectInjectionLeavesTheNodeSubscribed) {
+  auto a = StartKvd();
+  ASSERT_NE(a, nullptr);
+  const std::string node = NodeOf(*a);
+  ASSERT_FALSE(node.empty()) << a->Output();
+  ASSERT_EQ(Call(nc_.get(), "kv.default.set", KeyValueBody("keep", "me")).code(), 0);
+
+  // Answers to our own reply subject.
+  absl::Mutex mu;
+  std::vector<std::string> answers;
+  natsSubscription* sub = nullptr;
+  auto on_answer = [](natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
+    auto* ctx = static_cast<std::pair<absl::Mutex*, std::vector<std::string>*>*>(arg);
+    absl::MutexLock lock(ctx->first);
+    ctx->second->emplace_back(natsMsg_GetData(msg),
+                              static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    natsMsg_Destroy(msg);
+  };
+  std::pair<absl::Mutex*, std::vector<std::string>*> ctx{&mu, &answers};
+  ASSERT_EQ(
+      natsConnection_Subscribe(&sub, nc_.get(), "_INBOX.hostile.>", on_answer, &ctx),
+      NATS_OK);
+
+  std::string inject = "_INBOX.x 0\r\n\r\n";
+  for (int sid = 1; sid <= 64; ++sid) absl::StrAppend(&inject, "UNSUB ", sid, "\r\n");
+  absl::StrAppend(&inject, "PUB _INBOX.y");
+  const std::string crafted = SyncRequestWithReplyTo(0xbad, inject);
+  for (const std::string& subject :
+       {absl::StrCat("_kv.default.sync.", node), std::string("_kv.default.sync.any")}) {
+    ASSERT_EQ(natsConnection_Publish(nc_.get(), subject.c_str(), crafted.data(),
+                                     static_cast<int>(crafted.size())),
+              NATS_OK);
+    ASSERT_EQ(
+        natsConnection_PublishRequest(nc_.get(), subject.c_str(), "_INBOX.hostile.0",
+                                      crafted.data(), static_cast<int>(crafted.size())),
+        NATS_OK);
+  }
+  // A well-formed request with a reply subject is answered there.
+  const std::string request =
+      kv::codec::EncodeSyncRequest(kv::codec::SyncRequest{0xbad, false, {}});
+  const std::string direct = absl::StrCat("_kv.default.sync.", node);
+  ASSERT_EQ(
+      natsConnection_PublishRequest(nc_.get(), direct.c_str(), "_INBOX.hostile.1",
+                                    request.data(), static_cast<int>(request.size())),
+      NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu);
+        for (const std::string& answer : answers) {
+          auto chunk = kv::codec::DecodeDeltaChunk(answer);
+          if (chunk.ok() && chunk->last && chunk->delta.entries.size() == 1) return true;
+        }
+        return false;
+      },
+      kTimeout));
+  EXPECT_TRUE(WaitFor([&] { return BadPeerMessages() >= 4; }, kTimeout))
+      << BadPeerMessages();
+
+  // Still serving kv requests and replication.
+  EXPECT_EQ(Get("keep"), R"({"exists":true,"value":"me"})");
+  auto b = StartKvd();
+  ASSERT_NE(b, nullptr);
+  EXPECT_TRUE(absl::StrContains(b->Output(), "ready: caught up with")) << b->Output();
+  ASSERT_EQ(Call(nc_.get(), "kv.default.set", KeyValueBody("after", "1")).code(), 0);
+  ASSERT_EQ(Call(nc_.get(), "kv.default.set", KeyValueBody("after2", "2")).code(), 0);
+  // Requests go to either node (queue group): both keys on both means both
+  // directions replicate; each node's STATS shows the other as a live peer.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (int i = 0; i < 6; ++i) {
+          if (Get("after") != R"({"exists":true,"value":"1"})" ||
+              Get("after2") != R"({"exists":true,"value":"2"})" ||
+              Get("keep") != R"({"exists":true,"value":"me"})") {
+            return false;
+          }
+        }
+        return true;
+      },
+      kTimeout));
+  EXPECT_TRUE(a->Running()) << a->Output();
+  EXPECT_TRUE(b->Running()) << b->Output();
+  natsSubscription_Destroy(sub);
+}
+
+// One forged event stamped at 2^64-1 on a key would make every later set on it
+// report ok while the old value stayed: it is refused and counted (as is a
+// heartbeat stamped so), and a later set changes the key.
+TEST_F(HostileTest, ForgedFutureStampIsRefused) {
+  auto kvd = StartKvd();
+  ASSERT_NE(kvd, nullptr);
+  ASSERT_EQ(Call(nc_.get(), "kv.default.set", KeyValueBody("k", "v1")).code(), 0);
+  const int64_t bad_before = BadPeerMessages();
+  ASSERT_GE(bad_before, 0);
+
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  kv::store::Event forged;
+  forged.dot = {0xbad, 1};
+  forged.delta.key = "k";
+  forged.delta.reg =
+      kv::store::RegisterState{kv::store::Stamp{kMax, 0xbad}, 1, true, "forged", 0};
+  const std::string events = kv::codec::EncodeEvents({forged});
+  ASSERT_EQ(natsConnection_Publish(nc_.get(), "_kv.default.events", events.data(),
+                                   static_cast<int>(events.size())),
+            NATS_OK);
+  kv::codec::Heartbeat hb;
+  hb.node = 0xbad;
+  hb.hlc = kMax;
+  const std::string beat = kv::codec::EncodeHeartbeat(hb);
+  ASSERT_EQ(natsConnection_Publish(nc_.get(), "_kv.default.hb", beat.data(),
+                                   static_cast<int>(beat.size())),
+            NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  EXPECT_TRUE(WaitFor([&] { return BadPeerMessages() >= bad_before + 2; }, kTimeout))
+      << BadPeerMessages();
+  EXPECT_EQ(Get("k"), R"({"exists":true,"value":"v1"})");
+  ASSERT_EQ(Call(nc_.get(), "kv.default.set", KeyValueBody("k", "v2")).code(), 0);
+  EXPECT_EQ(Get("k"), R"({"exists":true,"value":"v2"})");
+  EXPECT_TRUE(kvd->Running()) << kvd->Output();
+}
 
 // 400 MB of heartbeats, each with a 60,000-entry vector (slow to handle), from
 // one forged node, as fast as they can be sent: the node's pending messages are

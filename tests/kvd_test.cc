@@ -677,6 +677,8 @@ TEST_F(KvdTest, UnusableFlagsExit2NamingTheFlag) {
       {{"--max_keys_per_query=0"}, "--max_keys_per_query"},
       {{"--heartbeat=0s"}, "--heartbeat=0 is out of range"},
       {{"--gc_interval=-1s"}, "--gc_interval"},
+      {{"--max_clock_skew=0s"}, "--max_clock_skew=0 is out of range: use 1s to 24h"},
+      {{"--max_clock_skew=25h"}, "--max_clock_skew"},
       {{"--tls_key=/nonexistent.key"}, "--tls_cert and --tls_key go together"},
       {{"--tls_cert=/nonexistent.pem"}, "--tls_cert and --tls_key go together"},
   };
@@ -1552,7 +1554,7 @@ TEST_F(KvdTest, RepeatedLogLinesAreRateLimited) {
   constexpr int kRequests = 300;
   for (int i = 0; i < kRequests; ++i) {
     const std::string request = kv::codec::EncodeSyncRequest(
-        kv::codec::SyncRequest{static_cast<uint64_t>(1000 + i), "_INBOX.flood", {}});
+        kv::codec::SyncRequest{static_cast<uint64_t>(1000 + i), false, {}});
     ASSERT_EQ(
         natsConnection_PublishRequest(nc_.get(), subject.c_str(), "_INBOX.flood",
                                       request.data(), static_cast<int>(request.size())),

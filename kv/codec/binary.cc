@@ -295,8 +295,7 @@ absl::StatusOr<DeltaChunk> DecodeDeltaChunk(absl::string_view bytes) {
 
 std::string EncodeSyncRequest(const SyncRequest& request) {
   Writer w(MessageKind::kSyncRequest);
-  w.ar(request.from);
-  w.String(request.reply_to);
+  w.ar(request.from, request.join);
   w.Vector(request.vv);
   return w.Take();
 }
@@ -305,7 +304,7 @@ absl::StatusOr<SyncRequest> DecodeSyncRequest(absl::string_view bytes) {
   return Decode<SyncRequest>(bytes, MessageKind::kSyncRequest, [](Reader& r) {
     SyncRequest request;
     r.ar(request.from);
-    r.String(request.reply_to);
+    request.join = r.Bool();
     r.Vector(request.vv);
     return request;
   });

@@ -17,7 +17,7 @@
 
 namespace kv::codec {
 
-inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kFormatVersion = 3;
 
 // The most node ids a heartbeat or chunk lists (members, departed); decoding
 // refuses more.
@@ -30,10 +30,14 @@ enum class MessageKind : uint8_t {
   kHeartbeat = 4,
 };
 
-// "Send me what I lack": the requester's vector.
+// "Send me what I lack": the requester's vector. The answer (delta chunks, and
+// the acknowledgement of a join) goes to the NATS message's reply subject, which
+// the server validates; no subject travels in the payload.
 struct SyncRequest {
   store::NodeId from = 0;
-  std::string reply_to;  // subject that receives the delta chunks
+  // A join: the requester takes the answer as the link's state, so only a ready
+  // replica serves it, and acknowledges it first with its node id.
+  bool join = false;
   store::VersionVector vv;
 };
 

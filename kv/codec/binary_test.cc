@@ -90,11 +90,11 @@ TEST(Binary, DeltaChunkRoundTrip) {
 }
 
 TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
-  SyncRequest request{5, "_INBOX.abc", {{1, 10}, {2, 20}}};
+  SyncRequest request{5, true, {{1, 10}, {2, 20}}};
   auto r = DecodeSyncRequest(EncodeSyncRequest(request));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->from, 5u);
-  EXPECT_EQ(r->reply_to, "_INBOX.abc");
+  EXPECT_TRUE(r->join);
   EXPECT_EQ(r->vv, request.vv);
 
   Heartbeat hb{3, {{3, 9}}, {11, 12}, 100, 1ull << 40, {{3, 4}}, {5, 6}, {7}, true};

@@ -28,6 +28,22 @@ struct Message {
 
 using MessageHandler = std::function<void(const Message&)>;
 
+// Whether `subject` can be published to: non-empty tokens separated by '.',
+// no byte at or below ' ' nor DEL (nats.c writes a subject raw into the PUB
+// line: a space or CR LF there would inject protocol), no wildcard unless
+// `wildcards`.
+inline bool IsValidSubject(absl::string_view subject, bool wildcards = false) {
+  if (subject.empty() || subject.front() == '.' || subject.back() == '.') return false;
+  char prev = 0;
+  for (const char c : subject) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f || (c == '.' && prev == '.')) return false;
+    if (!wildcards && (c == '*' || c == '>')) return false;
+    prev = c;
+  }
+  return true;
+}
+
 // A live subscription. Destroying it unsubscribes and waits until no callback
 // of it runs any more (so it must not be destroyed from its own callback, nor
 // while holding a lock its callback takes).
@@ -50,7 +66,8 @@ class Bus {
   virtual ~Bus() = default;
 
   // Sends `data` to the subscribers of `subject`; `reply` (may be empty) is the
-  // subject their answer goes to. Never blocks on the receivers. Unavailable
+  // subject their answer goes to. Never blocks on the receivers. InvalidArgument
+  // when `subject` or a non-empty `reply` is not IsValidSubject; Unavailable
   // when the message cannot be queued (connection closed).
   virtual absl::Status Publish(absl::string_view subject, absl::string_view reply,
                                absl::string_view data) = 0;

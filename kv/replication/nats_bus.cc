@@ -2,17 +2,22 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <memory>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace kv::replication {
 namespace {
 
-// What a nats.c callback needs; outlives every callback of its subscription.
+// What a nats.c callback needs; outlives every callback of its subscription:
+// shared by the NatsSubscription and nats.c's completion callback, which runs
+// after the subscription's last message callback returned.
 struct Closure {
   MessageHandler handler;
   // Messages whose callback returned (or that were dropped after close), for
@@ -22,7 +27,26 @@ struct Closure {
   absl::CondVar idle;  // signalled when `running` drops to 0
   bool closed ABSL_GUARDED_BY(mu) = false;
   int running ABSL_GUARDED_BY(mu) = 0;
+  // Set by OnComplete: nats.c will not call OnMessage for it any more.
+  bool complete ABSL_GUARDED_BY(mu) = false;
 };
+
+// nats.c's completion callback: the subscription is closed and its last
+// message callback returned. `arg` is a heap std::shared_ptr<Closure>, freed
+// here (after the lock is released, so the closure outlives the unlock).
+void OnComplete(void* arg) {
+  auto* holder = static_cast<std::shared_ptr<Closure>*>(arg);
+  {
+    absl::MutexLock lock(&(*holder)->mu);
+    (*holder)->complete = true;
+    (*holder)->idle.SignalAll();
+  }
+  delete holder;
+}
+
+// How long ~NatsSubscription waits for nats.c's completion callback before it
+// gives up (leaving the closure to the callback, should it still come).
+constexpr absl::Duration kCompleteTimeout = absl::Seconds(5);
 
 // The end of an AwaitReceived: `c` handled `target` messages, or it handled
 // every message `sub` received so far (an absl::Condition, run under c->mu).
@@ -69,23 +93,29 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
 class NatsSubscription : public Subscription {
  public:
   NatsSubscription(natsConnection* nc, natsSubscription* sub,
-                   std::unique_ptr<Closure> closure)
-      : nc_(nc), sub_(sub), closure_(std::move(closure)) {}
+                   std::shared_ptr<Closure> closure, bool completes)
+      : nc_(nc), sub_(sub), closure_(std::move(closure)), completes_(completes) {}
   NatsSubscription(const NatsSubscription&) = delete;
   NatsSubscription& operator=(const NatsSubscription&) = delete;
 
   ~NatsSubscription() override {
     // Drain needs the server; without one the subscription is just closed.
     const bool connected = natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
-    if (connected && natsSubscription_Drain(sub_) == NATS_OK) {
-      natsSubscription_WaitForDrainCompletion(sub_, 2000);
-    } else {
+    if (!connected || natsSubscription_Drain(sub_) != NATS_OK ||
+        natsSubscription_WaitForDrainCompletion(sub_, 2000) != NATS_OK) {
       natsSubscription_Unsubscribe(sub_);
     }
     {
       absl::MutexLock lock(&closure_->mu);
       closure_->closed = true;
       while (closure_->running > 0) closure_->idle.Wait(&closure_->mu);
+      // nats.c may still be about to call OnMessage for a message it took
+      // before the subscription closed: once the completion callback ran, it
+      // will not (the closure stays alive until both let go of it).
+      const absl::Time deadline = absl::Now() + kCompleteTimeout;
+      while (completes_ && !closure_->complete &&
+             !closure_->idle.WaitWithDeadline(&closure_->mu, deadline)) {
+      }
     }
     natsSubscription_Destroy(sub_);
   }
@@ -120,13 +150,17 @@ class NatsSubscription : public Subscription {
  private:
   natsConnection* const nc_;
   natsSubscription* const sub_;
-  std::unique_ptr<Closure> closure_;
+  std::shared_ptr<Closure> closure_;
+  const bool completes_;  // OnComplete was set up
 };
 
 }  // namespace
 
 absl::Status NatsBus::Publish(absl::string_view subject, absl::string_view reply,
                               absl::string_view data) {
+  if (!IsValidSubject(subject) || (!reply.empty() && !IsValidSubject(reply))) {
+    return absl::InvalidArgumentError("invalid subject");
+  }
   const std::string s(subject);
   const std::string r(reply);
   const int n = static_cast<int>(data.size());
@@ -139,7 +173,7 @@ absl::Status NatsBus::Publish(absl::string_view subject, absl::string_view reply
 
 absl::StatusOr<std::unique_ptr<Subscription>> NatsBus::Subscribe(
     absl::string_view subject, absl::string_view queue_group, MessageHandler handler) {
-  auto closure = std::make_unique<Closure>();
+  auto closure = std::make_shared<Closure>();
   closure->handler = std::move(handler);
   const std::string s(subject);
   const std::string q(queue_group);
@@ -157,12 +191,16 @@ absl::StatusOr<std::unique_ptr<Subscription>> NatsBus::Subscribe(
   // take) grows the node without limit: past it nats.c drops messages, which
   // replication repairs (a lost event is a gap, a lost chunk a failed catch-up
   // that is retried). Catch-up answers get more room: a join streams the store.
+  auto* holder = new std::shared_ptr<Closure>(closure);
+  const bool completes =
+      natsSubscription_SetOnCompleteCB(sub, &OnComplete, holder) == NATS_OK;
+  if (!completes) delete holder;
   const bool answers = absl::StartsWith(s, kInboxPrefix);
   natsSubscription_SetPendingLimits(
       sub, answers ? kMaxPendingAnswerMessages : kMaxPendingMessages,
       answers ? kMaxPendingAnswerBytes : kMaxPendingBytes);
   return std::unique_ptr<Subscription>(
-      new NatsSubscription(nc_, sub, std::move(closure)));
+      new NatsSubscription(nc_, sub, std::move(closure), completes));
 }
 
 std::string NatsBus::NewInbox() {

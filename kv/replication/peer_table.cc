@@ -38,7 +38,9 @@ bool PeerTable::Record(const codec::Heartbeat& hb, absl::Time now) {
   if (IsDeparted(hb.node, now)) return false;
   auto [it, inserted] = peers_.try_emplace(hb.node);
   Peer& peer = it->second;
-  const bool seen = inserted || now - peer.last_seen > 3 * options_.heartbeat;
+  const bool seen =
+      inserted || peer.lost || now - peer.last_seen > 3 * options_.heartbeat;
+  peer.lost = false;
   peer.previous_vv = inserted ? hb.vv : std::move(peer.vv);
   peer.vv = hb.vv;
   peer.digest = hb.digest;
@@ -49,6 +51,16 @@ bool PeerTable::Record(const codec::Heartbeat& hb, absl::Time now) {
   peer.marks.emplace_back(At(hb.vv, hb.node), hb.hlc);
   if (peer.marks.size() > kMaxMarks) peer.marks.pop_front();
   return seen;
+}
+
+std::vector<std::pair<NodeId, absl::Duration>> PeerTable::TakeLost(absl::Time now) {
+  std::vector<std::pair<NodeId, absl::Duration>> lost;
+  for (auto& [id, peer] : peers_) {
+    if (id == self_ || peer.lost || Live(peer, now)) continue;
+    peer.lost = true;
+    lost.emplace_back(id, now - peer.last_seen);
+  }
+  return lost;
 }
 
 void PeerTable::RecordSelf(const VersionVector& vv, uint64_t hlc, absl::Time now) {

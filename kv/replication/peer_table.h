@@ -120,6 +120,10 @@ class PeerTable {
 
   // Replicas heard from within 3 heartbeats (not this one).
   size_t LivePeers(absl::Time now) const;
+  // The peers that left the live set (not heard for 3 heartbeats) since the
+  // last call, each with the time since it was last heard: each peer once per
+  // silence (Record brings it back). A peer that said goodbye is not lost.
+  std::vector<std::pair<store::NodeId, absl::Duration>> TakeLost(absl::Time now);
   // The most operations any live peer has that `ours` lacks.
   uint64_t Lag(const store::VersionVector& ours, absl::Time now) const;
   // Whether `node` is in the table (for tests).
@@ -134,6 +138,7 @@ class PeerTable {
     std::vector<store::NodeId> members;   // as its last heartbeat listed them
     std::vector<store::NodeId> departed;  // as its last heartbeat listed them
     absl::Time last_seen;
+    bool lost = false;  // reported by TakeLost since last_seen
     absl::Time mismatch_since = absl::InfiniteFuture();
     // (own seq, hlc) of recent heartbeats, oldest first: "my operations after
     // seq will be stamped at or above hlc".

@@ -48,6 +48,28 @@ TEST(PeerTable, RecordSaysWhenAPeerIsNewOrBackFromSilence) {
   EXPECT_TRUE(t.Record(Beat(kPeer, {}), kT0 + absl::Seconds(8)));
 }
 
+TEST(PeerTable, TakeLostReportsAPeerOncePerSilence) {
+  PeerTable t(kSelf, Options());
+  t.RecordSelf({}, 0, kT0);
+  t.Record(Beat(kPeer, {}), kT0);
+  EXPECT_TRUE(t.TakeLost(kT0 + absl::Seconds(3)).empty());  // still live
+  auto lost = t.TakeLost(kT0 + absl::Milliseconds(3500));
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].first, kPeer);
+  EXPECT_EQ(lost[0].second, absl::Milliseconds(3500));
+  EXPECT_TRUE(t.TakeLost(kT0 + absl::Seconds(5)).empty());  // once
+  // Back: seen again (Record says so), and lost again after a new silence.
+  EXPECT_TRUE(t.Record(Beat(kPeer, {}), kT0 + absl::Seconds(6)));
+  EXPECT_TRUE(t.TakeLost(kT0 + absl::Seconds(7)).empty());
+  EXPECT_EQ(t.TakeLost(kT0 + absl::Seconds(10)).size(), 1u);
+  // A goodbye is not a loss.
+  t.Record(Beat(kOther, {}), kT0 + absl::Seconds(10));
+  codec::Heartbeat bye = Beat(kOther, {});
+  bye.goodbye = true;
+  t.Record(bye, kT0 + absl::Seconds(11));
+  EXPECT_TRUE(t.TakeLost(kT0 + absl::Seconds(20)).empty());
+}
+
 TEST(PeerTable, AheadNowIsNotYetALoss) {
   PeerTable t(kSelf, Options());
   t.Record(Beat(kPeer, {{kPeer, 3}}), kT0);

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,13 @@ using store::VersionVector;
 constexpr size_t kSyncPageKeys = 4096;
 
 std::string Hex(NodeId node) { return absl::StrFormat("%016x", node); }
+
+// A node id as Hex writes it: exactly 16 hex digits.
+bool IsNodeId(absl::string_view data) {
+  return data.size() == 16 && std::all_of(data.begin(), data.end(), [](char c) {
+           return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+         });
+}
 
 }  // namespace
 
@@ -192,6 +200,15 @@ void Replica::HandleHeartbeat(const Message& msg) {
   }
   if (hb->node == node() || hb->node == 0) return;
   const absl::Time now = clock_->Now();
+  // Its HLC mark bounds garbage collection (the HLC floor): a forged one far
+  // ahead would let tombstones go too early. Refused as the store refuses
+  // operations stamped beyond the skew.
+  if (hb->hlc >
+      store::HlcCeiling(absl::ToUnixMillis(now),
+                        absl::ToInt64Milliseconds(options_.limits.max_clock_skew))) {
+    ++counters_.bad_messages;
+    return;
+  }
   if (peers_->Record(*hb, now)) {
     Log(absl::StrCat("peer ", Hex(hb->node), " seen (", hb->keys, " keys)"));
   }
@@ -236,27 +253,29 @@ void Replica::HandleSyncRequest(const Message& msg) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
-    if (!request.ok() || request->reply_to.empty()) {
+    // The answer goes to the message's reply subject, which the server
+    // validated as a subject: nothing in the payload names where it goes.
+    if (!request.ok() || msg.reply.empty()) {
       ++counters_.bad_messages;
       return;
     }
-    // A join (a request with a reply subject) only from a ready replica: the
-    // joiner takes our state as the link's. A replica back to 503 to catch up
-    // (provisional) still serves catch-ups of peers: they merge, never replace.
-    if (!ready() && (!msg.reply.empty() || !ever_ready_)) return;  // ask elsewhere
+    // A join only from a ready replica: the joiner takes our state as the
+    // link's. A replica back to 503 to catch up (provisional) still serves
+    // catch-ups of peers: they merge, never replace.
+    if (!ready() && (request->join || !ever_ready_)) return;  // ask elsewhere
   }
   // A request to a node id this replica left (a stale reset) goes unanswered.
   if (msg.subject != Subject("sync.any") &&
       msg.subject != Subject(absl::StrCat("sync.", Hex(node())))) {
     return;
   }
-  // A join request (sync.any) is acknowledged with our node id, so the joiner
-  // knows whom it is syncing with.
-  if (!msg.reply.empty()) (void)bus_->Publish(msg.reply, "", Hex(node()));
-  ServeSync(*request);
+  // A join is acknowledged with our node id, so the joiner knows whom it is
+  // syncing with.
+  if (request->join) (void)bus_->Publish(msg.reply, "", Hex(node()));
+  ServeSync(*request, msg.reply);
 }
 
-void Replica::ServeSync(const codec::SyncRequest& request) {
+void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view reply) {
   // The store is read in pages, letting requests in between: a large catch-up
   // does not stall the service. The vector is the one before the first page.
   // With the vector go the watermark and the members (a joiner waits for them).
@@ -275,8 +294,7 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
   }
   ChunkWriter writer(node(), ChunkBudget(options_.max_chunk_bytes, bus_->MaxPayload()),
                      [&](const codec::DeltaChunk& chunk) {
-                       return bus_->Publish(request.reply_to, "",
-                                            codec::EncodeDeltaChunk(chunk));
+                       return bus_->Publish(reply, "", codec::EncodeDeltaChunk(chunk));
                      });
   writer.SetCollected(std::move(collected), std::move(members));
   std::string after;
@@ -306,12 +324,20 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
 
 void Replica::HandleInbox(const Message& msg) {
   absl::MutexLock lock(&mu_);
-  if (stopping_ || !sync_) return;  // a stale catch-up
-  if (msg.subject == sync_->inbox) {
+  if (stopping_ || !sync_ || msg.subject != sync_->inbox) return;  // a stale catch-up
+  // Everything answering the request comes here: "no responders" from the
+  // server, a join's acknowledgement (the peer's node id in 16 hex digits),
+  // and the chunks (a chunk never looks like a node id: it starts with magic).
+  if (msg.no_responders) {
+    if (sync_->join) {
+      HandleJoinAnswer(msg);
+    } else {
+      EndSync("the peer is gone (no responders)");
+    }
+  } else if (IsNodeId(msg.data)) {
+    if (sync_->join) HandleJoinAnswer(msg);
+  } else {
     HandleChunk(msg.data);
-  } else if (sync_->join && absl::StartsWith(msg.subject, sync_->inbox) &&
-             msg.subject.substr(sync_->inbox.size()) == ".join") {
-    HandleJoinAnswer(msg);
   }
 }
 
@@ -399,8 +425,11 @@ bool Replica::BeginSync(NodeId peer) {
 
 void Replica::StartSync(NodeId peer, bool full) {
   if (!BeginSync(peer)) return;
-  codec::SyncRequest request{node(), sync_->inbox, full ? VersionVector() : store_->vv()};
-  (void)bus_->Publish(Subject(absl::StrCat("sync.", Hex(peer))), "",
+  codec::SyncRequest request{node(), false, full ? VersionVector() : store_->vv()};
+  // The chunks come to the reply subject (and "no responders" when the peer
+  // is gone). The subject is built from a node id's hex digits only: a valid
+  // subject whatever the id.
+  (void)bus_->Publish(Subject(absl::StrCat("sync.", Hex(peer))), sync_->inbox,
                       codec::EncodeSyncRequest(request));
 }
 
@@ -443,6 +472,11 @@ absl::Time Replica::Tick() {
   absl::MutexLock lock(&mu_);
   if (stopping_ || !options_.enabled) return absl::InfiniteFuture();
   const absl::Time now = clock_->Now();
+  for (const auto& [peer, silent] : peers_->TakeLost(now)) {
+    Log(absl::StrCat("peer ", Hex(peer), " lost (not heard for ",
+                     absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
+                     ")"));
+  }
   if (!ready()) return TickJoin(now);
   if (sync_ && now > sync_->deadline) EndSync("timed out");
   if (now >= next_heartbeat_) {

@@ -6,8 +6,9 @@
 //   _kv.<link>.hb           heartbeats: node id, vector, digest, HLC
 //   _kv.<link>.sync.<node>  catch-up requests addressed to one node
 //   _kv.<link>.sync.any     catch-up for joining nodes (queue group: any ready node)
-// Catch-up answers go to an inbox of the requester ("<inbox>.<n>", one per
-// catch-up; the join request's reply subject is "<inbox>.<n>.join").
+// Catch-up answers go to the request's reply subject, an inbox of the requester
+// ("<inbox>.<n>", one per catch-up): the chunks, a join's acknowledgement and the
+// server's "no responders". No subject travels in a payload.
 //
 // Protocol:
 //   * Each local mutation is applied to the store and its event published at once,
@@ -265,9 +266,10 @@ class Replica {
 
   void HandleChunk(absl::string_view data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleJoinAnswer(const Message& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sends the delta above `request.vv` to `request.reply_to` in chunks, reading
-  // the store in pages (letting other calls in between).
-  void ServeSync(const codec::SyncRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the delta above `request.vv` to `reply` (the request's reply subject)
+  // in chunks, reading the store in pages (letting other calls in between).
+  void ServeSync(const codec::SyncRequest& request, absl::string_view reply)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Join attempts and their timeouts; returns when next due (replica_join.cc).
   absl::Time TickJoin(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -91,13 +91,11 @@ void Replica::StartJoin(NodeId peer, absl::Time now) {
   // at 503 (provisional) asks for what it lacks, as a plain catch-up (which a
   // peer also back at 503 serves).
   const bool plain = ever_ready_ && peer != 0;
-  const codec::SyncRequest request{node(), sync_->inbox,
+  const codec::SyncRequest request{node(), !plain,
                                    ever_ready_ ? store_->vv() : VersionVector()};
-  std::string reply;
   if (plain) {
     sync_->acknowledged = true;
   } else {
-    reply = absl::StrCat(sync_->inbox, ".join");
     sync_->ack_deadline = now + options_.join_timeout;
   }
   if (peer == 0) {
@@ -105,9 +103,13 @@ void Replica::StartJoin(NodeId peer, absl::Time now) {
   } else {
     Log(absl::StrCat("join attempt ", join_attempts_, ": asking ", Whom(peer)));
   }
+  // The acknowledgement, the chunks and "no responders" come to the reply
+  // subject, the catch-up's inbox. The subject is built from a node id's hex
+  // digits only: a valid subject whatever the id.
   const std::string subject =
       Subject(peer == 0 ? std::string("sync.any") : absl::StrCat("sync.", Hex(peer)));
-  absl::Status s = bus_->Publish(subject, reply, codec::EncodeSyncRequest(request));
+  absl::Status s =
+      bus_->Publish(subject, sync_->inbox, codec::EncodeSyncRequest(request));
   if (!s.ok()) {
     EndSync(absl::StrCat("join attempt ", join_attempts_, " failed (", s.message(), ")"));
   }

@@ -233,8 +233,10 @@ TEST(Replica, JoinerGivesUpOnABrokenPeerAndTriesAnother) {
   ASSERT_TRUE(Converged(sim));
   sim.network().set_filter([&](const sim::Envelope& e) {
     if (e.to_host == 1 && absl::EndsWith(e.subject, ".sync.any")) return true;
+    // Node 0 acknowledges the join (its node id, 16 hex digits), but its chunks
+    // (same subject) are lost.
     return e.to_host == 2 && e.from_host == 0 && absl::StartsWith(e.subject, "_INBOX.") &&
-           !absl::EndsWith(e.subject, ".join");
+           e.data.size() != 16;
   });
   sim.AddNode();
   ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(3))) << sim.Describe();
@@ -796,6 +798,71 @@ TEST(Replica, PausedNodeCatchesUp) {
   sim.RunFor(absl::Seconds(3));
   EXPECT_TRUE(Converged(sim));
   EXPECT_TRUE(w.CountersHold(sim));
+}
+
+// A peer that stops being heard (3 heartbeats) is logged as lost once, not at
+// every tick, and as seen again when it comes back.
+TEST(Replica, LostPeerIsLoggedOnceAndSeenAgain) {
+  Simulation sim(Options(31));
+  sim.AddNode();
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2)));
+  const std::string peer = Hex(sim.replica(1).node());
+  auto count = [&](const std::string& text) {
+    const std::string log = sim.Log(0);
+    size_t n = 0;
+    for (size_t at = log.find(text); at != std::string::npos;
+         at = log.find(text, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const std::string lost = absl::StrCat("peer ", peer, " lost (not heard for ");
+  const std::string seen = absl::StrCat("peer ", peer, " seen");
+  EXPECT_EQ(count(lost), 0u) << sim.Log(0);
+  const size_t seen_before = count(seen);
+  sim.Pause(1);
+  sim.RunFor(absl::Seconds(2));  // 20 heartbeats
+  EXPECT_EQ(count(lost), 1u) << sim.Log(0);
+  sim.Resume(1);
+  sim.RunFor(absl::Milliseconds(500));
+  EXPECT_EQ(count(seen), seen_before + 1) << sim.Log(0);
+  EXPECT_EQ(count(lost), 1u) << sim.Log(0);
+}
+
+// A catch-up request is answered on the message's reply subject; one without
+// a reply subject is counted as bad and not served.
+TEST(Replica, SyncRequestIsAnsweredOnItsReplySubject) {
+  Simulation sim(Options(32));
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(1)));
+  ASSERT_TRUE(Set(sim.replica(0), "k", "v"));
+  std::unique_ptr<Bus> raw = sim.network().Connect(100);
+  std::vector<std::string> answers;
+  auto sub = raw->Subscribe("_INBOX.raw.>", "", [&](const Message& m) {
+    answers.push_back(std::string(m.data));
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  const std::string subject =
+      absl::StrCat("_kv.default.sync.", Hex(sim.replica(0).node()));
+  const std::string request =
+      codec::EncodeSyncRequest(codec::SyncRequest{0x77, false, {}});
+  ASSERT_TRUE(raw->Publish(subject, "", request).ok());
+  sim.RunFor(absl::Milliseconds(100));
+  EXPECT_TRUE(answers.empty());
+  EXPECT_EQ(sim.replica(0).stats().bad_messages, 1u);
+  EXPECT_EQ(sim.replica(0).stats().catchups_served, 0u);
+  ASSERT_TRUE(raw->Publish(subject, "_INBOX.raw.1", request).ok());
+  sim.RunFor(absl::Milliseconds(100));
+  ASSERT_EQ(answers.size(), 1u);
+  auto chunk = codec::DecodeDeltaChunk(answers[0]);
+  ASSERT_TRUE(chunk.ok()) << chunk.status();
+  EXPECT_TRUE(chunk->last);
+  ASSERT_EQ(chunk->delta.entries.size(), 1u);
+  EXPECT_EQ(chunk->delta.entries[0].key, "k");
+  // A subject that would inject protocol is refused by the bus.
+  EXPECT_EQ(raw->Publish(subject, "_INBOX.x 0\r\n\r\nUNSUB 1", request).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Replica, RestartedNodeTakesANewIdAndRejoins) {

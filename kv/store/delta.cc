@@ -144,6 +144,7 @@ absl::Status Store::MergeCopy(const Delta& delta) { return MergeFiltered(delta, 
 absl::Status Store::MergeFiltered(const Delta& delta, const VersionVector& w) {
   for (const KeyState& ks : delta.entries) {
     if (auto s = internal::Validate(ks, limits_); !s.ok()) return s;
+    if (auto s = CheckStamps(ks); !s.ok()) return s;
     hlc_ = std::max(hlc_, internal::MaxStamp(ks).hlc);
     absl::Status merged = Merge(ks, w);  // validated above, cannot fail
     (void)merged;

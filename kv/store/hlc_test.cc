@@ -1,6 +1,7 @@
 #include "kv/store/hlc.h"
 
 #include <cstdint>
+#include <limits>
 
 #include "gtest/gtest.h"
 
@@ -41,6 +42,22 @@ TEST(Hlc, NextIsAlwaysAboveLast) {
     hlc = next;
   }
   EXPECT_EQ(hlc, HlcFromMillis(9) + 2);
+}
+
+TEST(Hlc, NextSaturatesInsteadOfWrapping) {
+  EXPECT_LT(kMaxHlc, uint64_t{1} << 63);
+  EXPECT_EQ(NextHlc(kMaxHlc - 1, 0), kMaxHlc);
+  EXPECT_EQ(NextHlc(kMaxHlc, 0), kMaxHlc);
+  EXPECT_EQ(NextHlc(~uint64_t{0}, 1700000000000), kMaxHlc);
+  EXPECT_EQ(HlcFromMillis(int64_t{1} << 60), HlcFromMillis(kHlcMaxMillis));
+  EXPECT_EQ(HlcFromMillis(-5), 0u);
+}
+
+TEST(Hlc, CeilingIsTheLastStampOfNowPlusSkew) {
+  EXPECT_EQ(HlcCeiling(1000, 60000), HlcFromMillis(61000) + 0xffff);
+  EXPECT_EQ(HlcMillis(HlcCeiling(1000, 60000) + 1), 61001);
+  // Saturates: an infinite skew never wraps.
+  EXPECT_EQ(HlcCeiling(1700000000000, std::numeric_limits<int64_t>::max()), kMaxHlc);
 }
 
 }  // namespace

@@ -26,6 +26,14 @@ Stamp MaxStamp(const KeyState& ks) {
   return m;
 }
 
+uint64_t MaxHlc(const KeyState& ks) {
+  uint64_t m = MaxStamp(ks).hlc;
+  if (ks.list) {
+    for (const ListItem& item : ks.list->items) m = std::max(m, item.stamp.hlc);
+  }
+  return m;
+}
+
 absl::Status Validate(const KeyState& ks, const Limits& limits) {
   if (ks.key.empty() || ks.key.size() > limits.max_key_bytes) {
     return absl::InvalidArgumentError("key state has an invalid key");
@@ -329,6 +337,7 @@ absl::StatusOr<ApplyResult> Store::Apply(const Event& event) {
     return absl::InvalidArgumentError("event without a dot");
   }
   if (auto s = internal::Validate(event.delta, limits_); !s.ok()) return s;
+  if (auto s = CheckStamps(event.delta); !s.ok()) return s;
   ApplyResult result;
   Observe(event.dot, &result);
   if (result.duplicate) {

@@ -122,6 +122,16 @@ Stamp Store::NextStamp() {
 
 Dot Store::NextDot() { return {node_, ++seq_}; }
 
+absl::Status Store::CheckStamps(const KeyState& ks) const {
+  const uint64_t hlc = internal::MaxHlc(ks);
+  const int64_t now_ms = ToMillis(clock_->Now());
+  const int64_t skew_ms = absl::ToInt64Milliseconds(limits_.max_clock_skew);
+  if (hlc <= HlcCeiling(now_ms, skew_ms)) return absl::OkStatus();
+  return absl::OutOfRangeError(absl::StrCat(
+      "key state stamped ", HlcMillis(hlc) - now_ms, " ms ahead of this node's clock (",
+      "max_clock_skew ", absl::FormatDuration(limits_.max_clock_skew), ")"));
+}
+
 uint64_t Store::NextHlcFloor() const { return NextHlc(hlc_, ToMillis(clock_->Now())); }
 
 Event Store::Emit(Dot dot, KeyState delta) {

@@ -68,6 +68,12 @@ struct Limits {
   // Membership probes one set_intersection may make (members of the smallest set
   // times the other distinct sets); beyond it, OutOfRange.
   size_t max_intersection_probes = 16 << 20;
+  // How far ahead of this node's clock a peer's stamps may be: a peer's event or
+  // key state stamped (any of its HLCs, list items included) beyond the clock's
+  // now + max_clock_skew (HlcCeiling) is refused with OutOfRange by Apply,
+  // MergeDelta and MergeCopy, so that no forged stamp near 2^64 can make every
+  // later local write lose to it.
+  absl::Duration max_clock_skew = absl::Seconds(60);
 };
 
 // A mutation's result and the event to publish (none when nothing changed).
@@ -159,7 +165,9 @@ class Store {
   // ---- Replication.
 
   // Merges a peer's event. Idempotent; any order. InvalidArgument when the event is
-  // malformed (e.g. dot from node 0, empty key, no component): nothing changes.
+  // malformed (e.g. dot from node 0, empty key, no component), OutOfRange when it
+  // is stamped beyond HlcCeiling (limits().max_clock_skew ahead of the clock):
+  // nothing changes.
   absl::StatusOr<ApplyResult> Apply(const Event& event);
   // Every key state that holds an operation not covered by `v` (tombstones
   // included), with this store's vector. Merging it into a store whose vector is `v`
@@ -176,8 +184,9 @@ class Store {
                                   size_t max_scan, std::string* next) const;
   // Merges key states (a catch-up answer, possibly in several chunks: pass the vector
   // only with the last). Like Apply, it never re-admits an atom covered by
-  // collected() (see there). InvalidArgument on a malformed entry: earlier entries of the
-  // same call stay merged (each is a valid merge on its own), the vector is not taken.
+  // collected() (see there). InvalidArgument on a malformed entry, OutOfRange on one
+  // stamped beyond HlcCeiling (as Apply): earlier entries of the same call stay
+  // merged (each is a valid merge on its own), the vector is not taken.
   absl::Status MergeDelta(const Delta& delta);
   // MergeDelta for the chunks of a full copy of a peer's state (a join), after
   // AdoptCollected(the peer's watermark): they are merged whole (the watermark
@@ -245,6 +254,8 @@ class Store {
   enum class Kind { kNone, kRegister, kCounter, kList, kSet };
 
   absl::Status CheckKey(absl::string_view key) const;
+  // OutOfRange when a stamp of a peer's `ks` is beyond HlcCeiling(now, skew).
+  absl::Status CheckStamps(const KeyState& ks) const;
   // The value's limits (max_value_bytes; max_write_bytes with `key`).
   absl::Status CheckValue(absl::string_view key, absl::string_view value) const;
   // The visible type of `e` now (kNone when it shows nothing).

@@ -36,6 +36,8 @@ inline absl::Status ErrWrongType(absl::string_view key, absl::string_view holds)
 
 // The highest stamp of any component of `ks` (Stamp{} when it has none).
 Stamp MaxStamp(const KeyState& ks);
+// The highest HLC anywhere in `ks`: its components' stamps and its list items'.
+uint64_t MaxHlc(const KeyState& ks);
 
 // OK when `ks` can be merged: a key within the limit, at least one component, and
 // a dot (non-zero node and seq) on every stamp, item and removal. Otherwise

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "kv/store/clock.h"
+#include "kv/store/hlc.h"
 #include "kv/store/state.h"
 #include "kv/store/state_text.h"
 
@@ -1108,6 +1109,59 @@ TEST(StoreApply, MalformedEventsAreRejected) {
   // lands.
   ApplyResult r = Deliver(b.store, good);
   EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(GetOr(b.store, "k"), "v");
+}
+
+// A forged event stamped near 2^64 would make every later local write on its key
+// lose (report ok while the old value stays): it is refused, and changes nothing.
+TEST(StoreApply, EventStampedBeyondTheClockSkewIsRefused) {
+  Replica a(kNodeA), b(kNodeB);
+  Event forged = Ev(a.store.Set("k", "forged", std::nullopt));
+  forged.delta.reg->stamp.hlc = std::numeric_limits<uint64_t>::max();
+  const uint64_t hlc = b.store.hlc();
+  EXPECT_CODE(b.store.Apply(forged), kOutOfRange);
+  EXPECT_EQ(b.store.hlc(), hlc);
+  EXPECT_EQ(b.store.vv().count(kNodeA), 0u);
+  EXPECT_EQ(GetOr(b.store, "k"), std::nullopt);
+  // A list item stamped beyond the bound is refused as well.
+  Event push = Ev(a.store.Push("l", "x"));
+  push.delta.list->items.at(0).stamp.hlc = kMaxHlc;
+  EXPECT_CODE(b.store.Apply(push), kOutOfRange);
+  // Later local writes on the key take effect.
+  ASSERT_OK(b.store.Set("k", "one", std::nullopt));
+  ASSERT_OK(b.store.Set("k", "two", std::nullopt));
+  EXPECT_EQ(GetOr(b.store, "k"), "two");
+}
+
+TEST(StoreApply, EventWithinTheClockSkewIsAccepted) {
+  Limits limits;
+  limits.max_clock_skew = absl::Seconds(60);
+  Replica a(kNodeA), b(kNodeB, limits);
+  a.clock.Advance(absl::Seconds(59));  // a's clock runs 59 s ahead of b's
+  Deliver(b.store, Ev(a.store.Set("k", "ahead", std::nullopt)));
+  EXPECT_EQ(GetOr(b.store, "k"), "ahead");
+  // b's later write is stamped above it (the HLC took a's stamp).
+  ASSERT_OK(b.store.Set("k", "later", std::nullopt));
+  EXPECT_EQ(GetOr(b.store, "k"), "later");
+  a.clock.Advance(absl::Seconds(2));  // now 61 s ahead
+  EXPECT_CODE(b.store.Apply(Ev(a.store.Set("k", "too far", std::nullopt))), kOutOfRange);
+  EXPECT_EQ(GetOr(b.store, "k"), "later");
+}
+
+TEST(StoreMerge, DeltaStampedBeyondTheClockSkewIsRefused) {
+  Replica a(kNodeA), b(kNodeB);
+  ASSERT_OK(a.store.Set("k", "v", std::nullopt));
+  Delta delta = a.store.DeltaAbove({});
+  ASSERT_EQ(delta.entries.size(), 1u);
+  delta.entries[0].reg->stamp.hlc =
+      HlcFromMillis(absl::ToUnixMillis(b.clock.Now() + absl::Seconds(61)));
+  EXPECT_CODE(b.store.MergeDelta(delta), kOutOfRange);
+  EXPECT_CODE(b.store.MergeCopy(delta), kOutOfRange);
+  EXPECT_EQ(b.store.vv().count(kNodeA), 0u);  // the vector is not taken
+  EXPECT_EQ(GetOr(b.store, "k"), std::nullopt);
+  delta.entries[0].reg->stamp.hlc =
+      HlcFromMillis(absl::ToUnixMillis(b.clock.Now() + absl::Seconds(59)));
+  ASSERT_OK(b.store.MergeDelta(delta));
   EXPECT_EQ(GetOr(b.store, "k"), "v");
 }
 

@@ -110,6 +110,9 @@ int Network::Subscribe(int conn, int host, absl::string_view subject,
 
 absl::Status Network::Publish(int conn, int host, absl::string_view subject,
                               absl::string_view reply, absl::string_view data) {
+  if (!IsValidSubject(subject) || (!reply.empty() && !IsValidSubject(reply))) {
+    return absl::InvalidArgumentError("invalid subject");
+  }
   if (static_cast<int64_t>(data.size()) > max_payload_) {
     ++oversized_;
     return absl::UnavailableError("maximum payload exceeded");
