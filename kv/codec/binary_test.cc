@@ -154,8 +154,10 @@ TEST(Binary, VectorsAreBounded) {
   hb.vv = full;
   hb.collected = over;
   EXPECT_FALSE(DecodeHeartbeat(EncodeHeartbeat(hb)).ok());
-  EXPECT_FALSE(DecodeSyncRequest(EncodeSyncRequest(SyncRequest{1, "_INBOX.x", over})).ok());
-  EXPECT_TRUE(DecodeSyncRequest(EncodeSyncRequest(SyncRequest{1, "_INBOX.x", full})).ok());
+  EXPECT_FALSE(
+      DecodeSyncRequest(EncodeSyncRequest(SyncRequest{1, "_INBOX.x", over})).ok());
+  EXPECT_TRUE(
+      DecodeSyncRequest(EncodeSyncRequest(SyncRequest{1, "_INBOX.x", full})).ok());
   DeltaChunk chunk;
   chunk.from = 1;
   chunk.delta.vv = over;

@@ -38,10 +38,11 @@ Replica::Replica(Bus* bus, store::Clock* clock, ReplicaOptions options)
       store_(std::make_unique<store::Store>(node(), clock, options_.limits)),
       peers_(std::make_unique<PeerTable>(
           node(), PeerTableOptions{options_.heartbeat, options_.divergence_grace,
-                                   options_.forget_after})),
+                                   options_.forget_after, 2 * options_.sync_timeout})),
       joiner_(JoinerOptions{options_.heartbeat, options_.first_replica_silence,
                             2 * options_.sync_timeout + options_.join_timeout},
-              clock->Now()) {
+              clock->Now()),
+      serving_(options_.serve, clock->Now()) {
   counters_.link = options_.link;
   counters_.node = Hex(node());
   last_gc_ = clock_->Now();
@@ -155,6 +156,12 @@ void Replica::HandleEvents(const Message& msg) {
   }
   for (const store::Event& e : *events) {
     if (e.dot.node == node()) continue;  // our own, echoed back
+    // The vector stays within what any message may carry (heartbeats, chunks).
+    if (store_->vv().size() >= codec::kMaxVectorOrigins &&
+        store_->vv().count(e.dot.node) == 0) {
+      ++counters_.events_refused;
+      continue;
+    }
     auto applied = store_->Apply(e);
     if (!applied.ok()) {
       ++counters_.bad_messages;
@@ -167,6 +174,7 @@ void Replica::HandleEvents(const Message& msg) {
     ++counters_.events_in;
     const int64_t origin_ms = store::HlcMillis(store::EventHlc(e));
     const absl::Time now = clock_->Now();
+    peers_->Prove(e.dot.node, now);  // its heartbeats count from now on
     const int64_t now_ms = absl::ToUnixMillis(now);
     counters_.apply_lag.Add(now_ms > origin_ms ? now_ms - origin_ms : 0);
     if (applied->gap && ready()) {  // before ready, the join catch-up covers it
@@ -196,6 +204,23 @@ void Replica::HandleHeartbeat(const Message& msg) {
   }
   if (!ready()) {
     HeardWhileJoining(hb->node, now);
+    return;
+  }
+  if (!peers_->Proven(hb->node, now)) {
+    // Its heartbeats do not count yet. A provisional first replica is not ready
+    // until caught up with a peer that has what it lacks (its copy proves the
+    // peer); otherwise it asks the node for a catch-up, which only a real
+    // replica answers (the chunk proves it, and the merge ends the provisional
+    // state), unless one runs.
+    if (const uint64_t missing = Missing(store_->vv(), hb->vv);
+        provisional_ && missing > 0) {
+      Demote(hb->node, missing, now);
+      return;
+    }
+    if (!sync_ && peers_->Probe(hb->node, now)) {
+      StartSync(hb->node, false);
+      if (sync_) sync_->probe = true;
+    }
     return;
   }
   // A provisional first replica never held the link's data, so nothing it holds
@@ -245,13 +270,25 @@ void Replica::HandleSyncRequest(const Message& msg) {
       msg.subject != Subject(absl::StrCat("sync.", Hex(node())))) {
     return;
   }
+  if (!AdmitSync(request->from)) return;  // the requester asks again, or elsewhere
   // A join request (sync.any) is acknowledged with our node id, so the joiner
   // knows whom it is syncing with.
   if (!msg.reply.empty()) (void)bus_->Publish(msg.reply, "", Hex(node()));
   ServeSync(*request);
 }
 
+bool Replica::AdmitSync(NodeId requester) {
+  absl::MutexLock lock(&mu_);
+  if (serving_.Admit(requester, clock_->Now())) return true;
+  ++counters_.catchups_refused;
+  return false;
+}
+
 void Replica::ServeSync(const codec::SyncRequest& request) {
+  size_t sent = 0;  // bytes, owed to the serving limits when done
+  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    serving_.Done(request.from, sent, clock_->Now());
+  };
   // The store is read in pages, letting requests in between: a large catch-up
   // does not stall the service. The vector is the one before the first page.
   // With the vector go the watermark and the members (a joiner waits for them).
@@ -270,8 +307,9 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
   }
   ChunkWriter writer(node(), ChunkBudget(options_.max_chunk_bytes, bus_->MaxPayload()),
                      [&](const codec::DeltaChunk& chunk) {
-                       (void)bus_->Publish(request.reply_to, "",
-                                           codec::EncodeDeltaChunk(chunk));
+                       const std::string bytes = codec::EncodeDeltaChunk(chunk);
+                       sent += bytes.size();
+                       (void)bus_->Publish(request.reply_to, "", bytes);
                      });
   writer.SetCollected(std::move(collected), std::move(members));
   std::string after;
@@ -280,12 +318,19 @@ void Replica::ServeSync(const codec::SyncRequest& request) {
     {
       absl::MutexLock lock(&mu_);
       // After a reset the store is another one: the requester times out.
-      if (stopping_ || generation_ != generation) return;
+      if (stopping_ || generation_ != generation) {
+        done();
+        return;
+      }
       page = store_->DeltaPage(request.vv, after, kSyncPageKeys, &after);
     }
     for (store::KeyState& ks : page) writer.Add(std::move(ks));
   } while (!after.empty());
   writer.Finish(std::move(vv));
+  {
+    absl::MutexLock lock(&mu_);
+    done();
+  }
   Log(absl::StrCat("served catch-up to ", Hex(request.from), ": ", writer.keys(),
                    " keys in ", writer.chunks(), " chunks"));
 }
@@ -348,6 +393,7 @@ void Replica::HandleChunk(absl::string_view data) {
   // Whatever the peer collected, this replica now holds what remains of it.
   (void)store_->AdoptCollected(chunk->collected);
   const absl::Time now = clock_->Now();
+  peers_->Prove(sync_->peer, now);  // it answered: a real replica
   peers_->AddListed(chunk->members, now);
   ++counters_.catchups;
   const std::string peer = Hex(sync_->peer);
@@ -384,6 +430,8 @@ bool Replica::BeginSync(NodeId peer) {
 }
 
 void Replica::StartSync(NodeId peer, bool full) {
+  // A probe of an unproven node gives way to a catch-up that is needed.
+  if (sync_ && sync_->probe) sync_.reset();
   if (!BeginSync(peer)) return;
   codec::SyncRequest request{node(), sync_->inbox, full ? VersionVector() : store_->vv()};
   (void)bus_->Publish(Subject(absl::StrCat("sync.", Hex(peer))), "",
@@ -457,6 +505,7 @@ ReplicaStats Replica::stats() const {
   const absl::Time now = clock_->Now();
   s.peers = peers_->LivePeers(now);
   s.lag = peers_->Lag(s.vv, now);
+  s.heartbeats_ignored += peers_->ignored();
   return s;
 }
 

@@ -80,6 +80,7 @@
 #include "kv/replication/joiner.h"
 #include "kv/replication/peer_table.h"
 #include "kv/replication/replica_stats.h"
+#include "kv/replication/serve_limiter.h"
 #include "kv/store/clock.h"
 #include "kv/store/store.h"
 
@@ -114,6 +115,9 @@ struct ReplicaOptions {
   absl::Duration forget_after = absl::Minutes(10);
   // Delta chunks stay under this many bytes (and under the bus's max payload).
   size_t max_chunk_bytes = 512 * 1024;
+  // How many catch-ups this replica serves, and how fast; requests beyond are
+  // refused (unanswered; counted in catchups_refused).
+  ServeLimits serve;
   // Fault injection for tests: the fraction of received event messages dropped
   // as if the network lost them (0 in production).
   double drop_events = 0;
@@ -233,6 +237,7 @@ class Replica {
     bool join = false;
     bool acknowledged = false;
     bool copying = false;  // a chunk came: the store was made new for the copy
+    bool probe = false;    // asks an unproven node to prove itself
     absl::Time ack_deadline;
     absl::Time sent;
   };
@@ -265,8 +270,12 @@ class Replica {
 
   void HandleChunk(absl::string_view data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleJoinAnswer(const Message& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the serving limits let a catch-up for `requester` start (counts a
+  // refusal). True: ServeSync must follow.
+  bool AdmitSync(store::NodeId requester) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the delta above `request.vv` to `request.reply_to` in chunks, reading
-  // the store in pages (letting other calls in between).
+  // the store in pages (letting other calls in between). REQUIRES: AdmitSync
+  // said yes for request.from.
   void ServeSync(const codec::SyncRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Join attempts and their timeouts; returns when next due (replica_join.cc).
@@ -355,6 +364,7 @@ class Replica {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<Subscription> any_sub_ ABSL_GUARDED_BY(mu_);
   ReplicaStats counters_ ABSL_GUARDED_BY(mu_);
+  ServeLimiter serving_ ABSL_GUARDED_BY(mu_);
   absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);
 };
 
