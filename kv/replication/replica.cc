@@ -207,19 +207,15 @@ void Replica::HandleHeartbeat(const Message& msg) {
     return;
   }
   if (!peers_->Proven(hb->node, now)) {
-    // Its heartbeats do not count yet. A provisional first replica is not ready
-    // until caught up with a peer that has what it lacks (its copy proves the
-    // peer); otherwise it asks the node for a catch-up, which only a real
-    // replica answers (the chunk proves it, and the merge ends the provisional
-    // state), unless one runs.
-    if (const uint64_t missing = Missing(store_->vv(), hb->vv);
-        provisional_ && missing > 0) {
-      Demote(hb->node, missing, now);
-      return;
-    }
+    // Its heartbeats do not count yet: ask it for a catch-up, which only a real
+    // replica answers (the chunk proves it), unless one runs. A provisional
+    // first replica turns back to 503 (Demote) only once the answer came.
     if (!sync_ && peers_->Probe(hb->node, now)) {
       StartSync(hb->node, false);
-      if (sync_) sync_->probe = true;
+      if (sync_) {
+        sync_->probe = true;
+        if (provisional_) sync_->demote = Missing(store_->vv(), hb->vv);
+      }
     }
     return;
   }
@@ -354,6 +350,10 @@ void Replica::HandleChunk(absl::string_view data) {
     return;
   }
   if (sync_->peer == 0) sync_->peer = chunk->from;
+  if (sync_->probe && sync_->demote > 0 && provisional_ && ready()) {
+    // A real peer with operations this provisional first replica lacks.
+    Demote(sync_->peer, sync_->demote, clock_->Now());
+  }
   if (ready() && !CoversAll(store_->vv(), chunk->collected)) {
     Reset(absl::StrCat("peer ", Hex(chunk->from),
                        " collected records never applied here (catch-up)"));
@@ -431,7 +431,7 @@ bool Replica::BeginSync(NodeId peer) {
 
 void Replica::StartSync(NodeId peer, bool full) {
   // A probe of an unproven node gives way to a catch-up that is needed.
-  if (sync_ && sync_->probe) sync_.reset();
+  if (sync_ && sync_->probe && !sync_->join) sync_.reset();
   if (!BeginSync(peer)) return;
   codec::SyncRequest request{node(), sync_->inbox, full ? VersionVector() : store_->vv()};
   (void)bus_->Publish(Subject(absl::StrCat("sync.", Hex(peer))), "",

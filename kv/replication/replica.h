@@ -238,6 +238,9 @@ class Replica {
     bool acknowledged = false;
     bool copying = false;  // a chunk came: the store was made new for the copy
     bool probe = false;    // asks an unproven node to prove itself
+    // A provisional replica's probe: the operations the node claimed this
+    // replica lacks (Demote once it answers).
+    uint64_t demote = 0;
     absl::Time ack_deadline;
     absl::Time sent;
   };

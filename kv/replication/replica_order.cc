@@ -33,7 +33,7 @@ absl::Time Replica::TickGaps(absl::Time now) {
     }
     const absl::Time due = gap.since + options_.gap_grace;
     // A catch-up runs (a probe gives way): look again after it.
-    if (now < due || (sync_ && !sync_->probe)) {
+    if (now < due || (sync_ && (!sync_->probe || sync_->join))) {
       next = std::min(next, std::max(due, now + options_.gap_grace));
       ++it;
       continue;
