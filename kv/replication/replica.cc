@@ -207,16 +207,7 @@ void Replica::HandleHeartbeat(const Message& msg) {
     return;
   }
   if (!peers_->Proven(hb->node, now)) {
-    // Its heartbeats do not count yet: ask it for a catch-up, which only a real
-    // replica answers (the chunk proves it), unless one runs. A provisional
-    // first replica turns back to 503 (Demote) only once the answer came.
-    if (!sync_ && peers_->Probe(hb->node, now)) {
-      StartSync(hb->node, false);
-      if (sync_) {
-        sync_->probe = true;
-        if (provisional_) sync_->demote = Missing(store_->vv(), hb->vv);
-      }
-    }
+    HeardUnproven(*hb, now);  // its heartbeats do not count yet
     return;
   }
   // A provisional first replica never held the link's data, so nothing it holds

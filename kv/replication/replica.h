@@ -290,6 +290,10 @@ class Replica {
   // a peer took is running.
   void HeardWhileJoining(store::NodeId peer, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A ready replica heard `hb` of a node not proven real (PeerTable): probes it
+  // (a catch-up request) at most every probe interval, unless a catch-up runs.
+  void HeardUnproven(const codec::Heartbeat& hb, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A provisional first replica learned from `peer`'s heartbeat that the peer
   // has `missing` operations it lacks: not ready until caught up from it.
   void Demote(store::NodeId peer, uint64_t missing, absl::Time now)
