@@ -21,11 +21,15 @@
 //     heartbeat later (lost tail events), or whose digest differs although the
 //     vectors are equal for longer than `divergence_grace` (anti-entropy), is asked
 //     for what we lack (PeerTable).
+//   * A heartbeat counts only from a node proven real (PeerTable): it published
+//     an event applied here, answered a catch-up (a probe is sent to an
+//     unproven node), or a proven peer lists it.
 //   * Catch-up: the requester sends its vector; the peer answers with the delta
 //     above it in numbered chunks under the bus's max payload; the requester merges
 //     every chunk and takes the peer's vector only when all chunks arrived
 //     (ChunkWriter, ChunkAssembler). A catch-up fails when no chunk arrived for
-//     `sync_timeout`.
+//     `sync_timeout`. Catch-ups served are limited (ServeLimiter); requests
+//     beyond are dropped.
 //   * Joining: a new replica asks any ready peer for everything (a request on
 //     sync.any; the peer that takes it acknowledges with its node id), or a peer
 //     whose heartbeat it heard (on sync.<node>), and answers 503 until it is
