@@ -156,9 +156,11 @@ void Replica::HandleEvents(const Message& msg) {
   }
   for (const store::Event& e : *events) {
     if (e.dot.node == node()) continue;  // our own, echoed back
-    // The vector stays within what any message may carry (heartbeats, chunks).
-    if (store_->vv().size() >= codec::kMaxVectorOrigins &&
-        store_->vv().count(e.dot.node) == 0) {
+    // The vector stays within what any message may carry (heartbeats, chunks),
+    // with room for this replica's own origin.
+    const VersionVector& vv = store_->vv();
+    if (vv.count(e.dot.node) == 0 &&
+        vv.size() - vv.count(node()) + 1 >= codec::kMaxVectorOrigins) {
       ++counters_.events_refused;
       continue;
     }

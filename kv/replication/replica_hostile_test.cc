@@ -137,5 +137,41 @@ TEST(ReplicaHostile, CatchUpRequestFloodIsRateLimited) {
   }
 }
 
+// Writes under 4,200 forged origins (each a legal write): a node's vector stops
+// taking new origins at kMaxVectorOrigins (the rest are refused, counted), so its
+// heartbeats and chunks still decode at its peers, and the replicas converge.
+TEST(ReplicaHostile, VectorsStopAtTheMostOriginsAMessageMayCarry) {
+  Simulation sim(Options(3));
+  sim.AddNode();
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(5))) << sim.Describe();
+  std::unique_ptr<Bus> evil = sim.network().Connect(kAttacker);
+  constexpr int kOrigins = 4200;
+  for (int i = 0; i < kOrigins; ++i) {
+    Store origin(1000000 + i, sim.network().clock(), store::Limits());
+    auto change = origin.Set(absl::StrCat("fake", i % 10), "x", std::nullopt);
+    ASSERT_TRUE(change.ok() && change->event);
+    ASSERT_TRUE(
+        evil->Publish("_kv.default.events", "", codec::EncodeEvents({*change->event}))
+            .ok());
+  }
+  sim.RunFor(absl::Seconds(3));
+  for (int n : {0, 1}) {
+    const ReplicaStats s = sim.replica(n).stats();
+    EXPECT_LE(s.vv.size(), codec::kMaxVectorOrigins);
+    // Room is kept for the replica's own origin.
+    EXPECT_EQ(s.events_refused, kOrigins - (codec::kMaxVectorOrigins - 1));
+    EXPECT_EQ(s.bad_messages, 0u);  // every heartbeat decoded
+    EXPECT_EQ(s.lag, 0u);
+  }
+  // A replica that never wrote still can.
+  ASSERT_TRUE(Set(sim.replica(0), "after", "y"));
+  sim.RunFor(absl::Seconds(1));
+  EXPECT_EQ(sim.replica(0).stats().digest, sim.replica(1).stats().digest);
+  EXPECT_EQ(sim.replica(0).stats().vv, sim.replica(1).stats().vv);
+  EXPECT_EQ(sim.replica(0).stats().vv.size(), codec::kMaxVectorOrigins);
+  EXPECT_EQ(sim.replica(1).stats().bad_messages, 0u);
+}
+
 }  // namespace
 }  // namespace kv::replication
