@@ -3,6 +3,7 @@
 // its data is unchanged.
 #include <nats/nats.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -93,10 +95,12 @@ class HostileTest : public ::testing::Test {
   }
 
   // A replicating kvd, ready.
-  std::unique_ptr<Process> StartKvd() {
-    auto kvd =
-        Process::Start(KvdPath(), {absl::StrCat("--server=", server_->url()),
-                                   "--heartbeat=100ms", "--first_replica_silence=300ms"});
+  std::unique_ptr<Process> StartKvd(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {absl::StrCat("--server=", server_->url()),
+                                     "--heartbeat=100ms",
+                                     "--first_replica_silence=300ms"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto kvd = Process::Start(KvdPath(), args);
     if (!kvd.ok()) {
       ADD_FAILURE() << kvd.status();
       return nullptr;
@@ -109,20 +113,24 @@ class HostileTest : public ::testing::Test {
   }
 
   // kvd's bad_peer_messages figure (STATS), -1 if unreadable.
-  int64_t BadPeerMessages() {
-    const Reply r = Call(nc_.get(), "$SRV.STATS.kv", "");
-    std::smatch m;
-    int64_t n = -1;
-    if (r.ok() &&
-        std::regex_search(r.data, m, std::regex("\"bad_peer_messages\":(\\d+)"))) {
-      absl::SimpleAtoi(std::string(m[1]), &n);
-    }
-    return n;
-  }
+  int64_t BadPeerMessages() { return Stat("bad_peer_messages"); }
 
   std::string Get(const std::string& key) {
     const Reply r = Call(nc_.get(), "kv.default.get", KeyBody(key), absl::Seconds(2));
     return r.ok() ? r.data : absl::StrCat("error ", r.status);
+  }
+
+  // A number in the node's STATS data; -1 if absent.
+  int64_t Stat(absl::string_view field) {
+    const Reply r = Call(nc_.get(), "$SRV.STATS.kv", "", absl::Seconds(2));
+    const std::string key = absl::StrCat("\"", field, "\":");
+    const size_t at = r.data.find(key);
+    if (at == std::string::npos) return -1;
+    const size_t start = at + key.size();
+    size_t end = start;
+    while (end < r.data.size() && absl::ascii_isdigit(r.data[end])) ++end;
+    int64_t n = -1;
+    return absl::SimpleAtoi(r.data.substr(start, end - start), &n) ? n : -1;
   }
 
   std::unique_ptr<NatsServer> server_;
@@ -255,6 +263,37 @@ TEST_F(HostileTest, ForgedFutureStampIsRefused) {
   EXPECT_EQ(Get("k"), R"({"exists":true,"value":"v2"})");
   EXPECT_TRUE(kvd->Running()) << kvd->Output();
 }
+// Counts the bytes published on a subject (and its subtree).
+class ByteCounter {
+ public:
+  ByteCounter(natsConnection* nc, const std::string& subject) {
+    natsConnection_Subscribe(&sub_, nc, subject.c_str(), &ByteCounter::OnMsg, this);
+    natsConnection_Flush(nc);
+  }
+  ~ByteCounter() { natsSubscription_Destroy(sub_); }
+  uint64_t bytes() const { return bytes_.load(); }
+  uint64_t messages() const { return messages_.load(); }
+  // Waits until no message came for `quiet`.
+  void AwaitQuiet(absl::Duration quiet) const {
+    uint64_t seen = messages();
+    for (;;) {
+      absl::SleepFor(quiet);  // the condition is "nothing more arrives"
+      if (messages() == seen) return;
+      seen = messages();
+    }
+  }
+
+ private:
+  static void OnMsg(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
+    auto* c = static_cast<ByteCounter*>(self);
+    c->bytes_ += static_cast<uint64_t>(natsMsg_GetDataLength(msg));
+    ++c->messages_;
+    natsMsg_Destroy(msg);
+  }
+  natsSubscription* sub_ = nullptr;
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> messages_{0};
+};
 
 // 400 MB of heartbeats, each with a 60,000-entry vector (slow to handle), from
 // one forged node, as fast as they can be sent: the node's pending messages are
@@ -398,6 +437,104 @@ TEST_F(HostileTest, SmallMaxPayloadStillReplicatesMaxSizeValuesAndJoins) {
   const std::string joiner = nodes[2]->Output();
   EXPECT_EQ(joiner.find("cannot publish"), std::string::npos) << joiner;
   EXPECT_NE(joiner.find("ready: caught up with"), std::string::npos) << joiner;
+}
+
+// A 44-byte catch-up request makes a node send its whole store: 1,000 of them
+// from one forged node id, then 1,000 from as many ids, all at once. The node
+// serves at most 16 at once plus 8 per second (and 64 MiB/s), refuses the rest,
+// and keeps serving clients.
+TEST_F(HostileTest, SyncRequestFloodSendsBoundedBytes) {
+  auto kvd = StartKvd();
+  ASSERT_NE(kvd, nullptr);
+  const std::string node = NodeOf(*kvd);
+  ASSERT_EQ(node.size(), 16u) << kvd->Output();
+  const std::string value(4000, 'v');
+  for (int i = 0; i < 250; ++i) {  // 1 MB
+    ASSERT_EQ(Call(nc_.get(), "kv.default.set", KeyValueBody(absl::StrCat("k", i), value))
+                  .code(),
+              0);
+  }
+  auto attacker = testing_util::Connect(server_->url());
+  ASSERT_TRUE(attacker.ok()) << attacker.status();
+  ByteCounter counter(attacker->get(), "_INBOX.hostile.>");
+  const std::string subject = absl::StrCat("_kv.default.sync.", node);
+  auto send = [&](uint64_t from, int n) {
+    const std::string request =
+        kv::codec::EncodeSyncRequest(kv::codec::SyncRequest{from, false, {}});
+    const std::string reply = absl::StrCat("_INBOX.hostile.", n);
+    ASSERT_EQ(
+        natsConnection_PublishRequest(attacker->get(), subject.c_str(), reply.c_str(),
+                                      request.data(), static_cast<int>(request.size())),
+        NATS_OK);
+  };
+  send(1, 0);
+  natsConnection_Flush(attacker->get());
+  ASSERT_TRUE(WaitFor([&] { return counter.bytes() > 1000000; }, kTimeout));
+  counter.AwaitQuiet(absl::Milliseconds(300));
+  const uint64_t one = counter.bytes();
+  for (bool many_ids : {false, true}) {
+    SCOPED_TRACE(many_ids ? "many ids" : "one id");
+    const uint64_t before = counter.bytes();
+    const absl::Time start = absl::Now();
+    for (int i = 1; i <= 1000; ++i) send(many_ids ? 1000 + i : 7, i);
+    natsConnection_Flush(attacker->get());
+    counter.AwaitQuiet(absl::Milliseconds(500));
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    const uint64_t sent = counter.bytes() - before;
+    std::printf("%s: %llu bytes sent for 1,000 requests in %.1f s (one catch-up: %llu)\n",
+                many_ids ? "many ids" : "one id", static_cast<unsigned long long>(sent),
+                seconds, static_cast<unsigned long long>(one));
+    // The burst plus the rate over the time it took (unbounded: 1,000 x one).
+    EXPECT_LE(sent, static_cast<uint64_t>((16 + 8 * seconds + 1) * one));
+    const Reply r = Call(nc_.get(), "kv.default.get", KeyBody("k7"), absl::Seconds(2));
+    EXPECT_TRUE(r.ok() && r.data.find(value) != std::string::npos);
+  }
+  EXPECT_GE(Stat("catchups_refused"), 1000);
+  EXPECT_TRUE(kvd->Running());
+}
+
+// Forged heartbeats of a node that never published an event nor answered a
+// catch-up, with a vector far ahead, a watermark nobody applied and members
+// nobody heard: the node does not lag in its stats, does not reset, and still
+// collects tombstones while they come.
+TEST_F(HostileTest, ForgedHeartbeatsNeitherLagNorStopCollection) {
+  auto kvd = StartKvd({"--gc_interval=300ms"});
+  ASSERT_NE(kvd, nullptr);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(
+        Call(nc_.get(), "kv.default.set", KeyValueBody(absl::StrCat("k", i), "v")).code(),
+        0);
+  }
+  auto attacker = testing_util::Connect(server_->url());
+  ASSERT_TRUE(attacker.ok()) << attacker.status();
+  kv::codec::Heartbeat hb;
+  hb.node = 0xfa4e;
+  hb.vv[0xfa4e] = 1000000;
+  hb.hlc = 1;
+  hb.collected[0xfa4e] = 999999;
+  hb.members = {0xabcdef};
+  const std::string bytes = kv::codec::EncodeHeartbeat(hb);
+  for (int round = 0; round < 30; ++round) {  // 3 s
+    ASSERT_EQ(natsConnection_Publish(attacker->get(), "_kv.default.hb", bytes.data(),
+                                     static_cast<int>(bytes.size())),
+              NATS_OK);
+    natsConnection_Flush(attacker->get());
+    if (round == 5) {
+      for (int i = 0; i < 10; ++i) {
+        ASSERT_EQ(Call(nc_.get(), "kv.default.del", KeyBody(absl::StrCat("k", i))).code(),
+                  0);
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(100));  // the attack's pace
+    ASSERT_EQ(Stat("lag"), 0) << Call(nc_.get(), "$SRV.STATS.kv", "").data;
+  }
+  EXPECT_TRUE(WaitFor([&] { return Stat("tombstones_collected") >= 10; }, kTimeout))
+      << Call(nc_.get(), "$SRV.STATS.kv", "").data << kvd->Output();
+  EXPECT_EQ(Stat("stale_resets"), 0);
+  EXPECT_EQ(Stat("peers"), 0);
+  const Reply r = Call(nc_.get(), "kv.default.get", KeyBody("k15"));
+  EXPECT_EQ(r.data, R"({"exists":true,"value":"v"})");
+  EXPECT_TRUE(kvd->Running());
 }
 
 }  // namespace

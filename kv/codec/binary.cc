@@ -108,6 +108,7 @@ struct Reader {
   }
   void Vector(store::VersionVector& vv) {
     const uint64_t n = Count();
+    if (n > kMaxVectorOrigins) throw cereal::Exception("too many origins");
     vv.clear();
     for (uint64_t i = 0; i < n; ++i) {
       store::NodeId node = 0;

@@ -23,6 +23,11 @@ inline constexpr uint32_t kFormatVersion = 3;
 // refuses more.
 inline constexpr size_t kMaxListedNodes = 1024;
 
+// The most origins a version vector (or watermark) may name in any message;
+// decoding refuses more. A replica never grows its own vector past it
+// (Replica refuses events of a new origin beyond it), so its messages decode.
+inline constexpr size_t kMaxVectorOrigins = 4096;
+
 enum class MessageKind : uint8_t {
   kEvents = 1,  // one or more change events
   kDelta = 2,   // a chunk of a catch-up answer

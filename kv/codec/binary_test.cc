@@ -133,6 +133,38 @@ TEST(Binary, NodeListsAreBounded) {
   EXPECT_FALSE(DecodeDeltaChunk(EncodeDeltaChunk(chunk)).ok());
 }
 
+// Version vectors and watermarks too: at most kMaxVectorOrigins origins in any
+// message (a heartbeat, a catch-up request or chunk).
+TEST(Binary, VectorsAreBounded) {
+  store::VersionVector full;
+  for (uint64_t n = 1; n <= kMaxVectorOrigins; ++n) full[n] = n;
+  store::VersionVector over = full;
+  over[kMaxVectorOrigins + 1] = 1;
+  Heartbeat hb;
+  hb.node = 1;
+  hb.vv = full;
+  hb.collected = full;
+  auto ok = DecodeHeartbeat(EncodeHeartbeat(hb));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->vv.size(), kMaxVectorOrigins);
+  hb.vv = over;
+  auto too_many = DecodeHeartbeat(EncodeHeartbeat(hb));
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("too many origins"), std::string::npos);
+  hb.vv = full;
+  hb.collected = over;
+  EXPECT_FALSE(DecodeHeartbeat(EncodeHeartbeat(hb)).ok());
+  EXPECT_FALSE(DecodeSyncRequest(EncodeSyncRequest(SyncRequest{1, false, over})).ok());
+  EXPECT_TRUE(DecodeSyncRequest(EncodeSyncRequest(SyncRequest{1, false, full})).ok());
+  DeltaChunk chunk;
+  chunk.from = 1;
+  chunk.delta.vv = over;
+  EXPECT_FALSE(DecodeDeltaChunk(EncodeDeltaChunk(chunk)).ok());
+  chunk.delta.vv = full;
+  chunk.collected = over;
+  EXPECT_FALSE(DecodeDeltaChunk(EncodeDeltaChunk(chunk)).ok());
+}
+
 TEST(Binary, RejectsOtherKindsAndVersions) {
   const std::string events = EncodeEvents(SampleEvents());
   EXPECT_FALSE(DecodeDeltaChunk(events).ok());

@@ -29,15 +29,26 @@ bool SameVector(const VersionVector& a, const VersionVector& b) {
 
 bool PeerTable::Record(const codec::Heartbeat& hb, absl::Time now) {
   if (hb.goodbye) {
-    departed_[hb.node] = now;
+    if (peers_.count(hb.node) == 0 && !Proven(hb.node, now)) {
+      ++ignored_;  // nobody waits for it: nothing to stop
+      return false;
+    }
+    if (departed_.size() < kMaxRemembered || departed_.count(hb.node) > 0) {
+      departed_[hb.node] = now;
+    }
     peers_.erase(hb.node);
     listed_.erase(hb.node);
+    proven_.erase(hb.node);
     return false;
   }
   // A late heartbeat (delayed past the goodbye) must not bring it back.
   if (IsDeparted(hb.node, now)) return false;
-  auto [it, inserted] = peers_.try_emplace(hb.node);
-  Peer& peer = it->second;
+  const bool inserted = peers_.count(hb.node) == 0;
+  if (inserted && !MakeRoom(hb.node, now)) {
+    ++ignored_;
+    return false;
+  }
+  Peer& peer = peers_[hb.node];
   const bool seen =
       inserted || peer.lost || now - peer.last_seen > 3 * options_.heartbeat;
   peer.lost = false;
@@ -46,10 +57,15 @@ bool PeerTable::Record(const codec::Heartbeat& hb, absl::Time now) {
   peer.digest = hb.digest;
   peer.collected = hb.collected;
   peer.members = hb.members;
+  std::sort(peer.members.begin(), peer.members.end());
   peer.departed = hb.departed;
+  std::sort(peer.departed.begin(), peer.departed.end());
   peer.last_seen = now;
   peer.marks.emplace_back(At(hb.vv, hb.node), hb.hlc);
   if (peer.marks.size() > kMaxMarks) peer.marks.pop_front();
+  // A proof lasts while the node keeps beating.
+  auto proof = proven_.find(hb.node);
+  if (proof != proven_.end()) proof->second = now;
   return seen;
 }
 
@@ -63,6 +79,73 @@ std::vector<std::pair<NodeId, absl::Duration>> PeerTable::TakeLost(absl::Time no
   return lost;
 }
 
+bool PeerTable::MakeRoom(NodeId node, absl::Time now) {
+  const size_t others = peers_.size() - peers_.count(self_);
+  if (others < kMaxPeers) return true;
+  if (!Proven(node, now)) return false;
+  auto victim = peers_.end();
+  for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+    if (it->first == self_ || Proven(it->first, now)) continue;
+    if (victim == peers_.end() || it->second.last_seen < victim->second.last_seen) {
+      victim = it;
+    }
+  }
+  if (victim == peers_.end()) return false;  // never evict a proven peer
+  peers_.erase(victim);
+  return true;
+}
+
+void PeerTable::Prove(NodeId node, absl::Time now) {
+  if (node == self_ || node == 0) return;
+  auto it = proven_.find(node);
+  if (it != proven_.end()) {
+    it->second = now;
+    return;
+  }
+  if (proven_.size() >= kMaxRemembered) {
+    for (auto p = proven_.begin(); p != proven_.end();) {
+      p = now - p->second > options_.forget_after ? proven_.erase(p) : std::next(p);
+    }
+    if (proven_.size() >= kMaxRemembered) return;
+  }
+  proven_[node] = now;
+  probes_.erase(node);
+}
+
+bool PeerTable::ProvenDirectly(NodeId node, absl::Time now) const {
+  if (node == self_ || listed_.count(node) > 0) return true;
+  auto it = proven_.find(node);
+  return it != proven_.end() && now - it->second <= options_.forget_after;
+}
+
+bool PeerTable::Proven(NodeId node, absl::Time now) const {
+  if (ProvenDirectly(node, now)) return true;
+  for (const auto& [id, peer] : peers_) {
+    if (id == self_ || now - peer.last_seen > options_.forget_after) continue;
+    if (!ProvenDirectly(id, now)) continue;
+    if (std::binary_search(peer.members.begin(), peer.members.end(), node)) return true;
+  }
+  return false;
+}
+
+bool PeerTable::Probe(NodeId node, absl::Time now) {
+  if (node == self_ || node == 0 || Proven(node, now)) return false;
+  auto it = probes_.find(node);
+  if (it != probes_.end()) {
+    if (now - it->second < options_.probe_interval) return false;
+    it->second = now;
+    return true;
+  }
+  if (probes_.size() >= kMaxRemembered) {
+    for (auto p = probes_.begin(); p != probes_.end();) {
+      p = now - p->second >= options_.probe_interval ? probes_.erase(p) : std::next(p);
+    }
+    if (probes_.size() >= kMaxRemembered) return false;
+  }
+  probes_[node] = now;
+  return true;
+}
+
 void PeerTable::RecordSelf(const VersionVector& vv, uint64_t hlc, absl::Time now) {
   Peer& self = peers_[self_];
   self.vv = vv;
@@ -73,7 +156,8 @@ void PeerTable::RecordSelf(const VersionVector& vv, uint64_t hlc, absl::Time now
 
 void PeerTable::AddListed(const std::vector<NodeId>& members, absl::Time now) {
   for (NodeId node : members) {
-    if (node != self_ && node != 0) listed_[node] = now;
+    if (node == self_ || node == 0) continue;
+    if (listed_.size() < kMaxRemembered || listed_.count(node) > 0) listed_[node] = now;
   }
 }
 
@@ -82,8 +166,9 @@ bool PeerTable::IsDeparted(NodeId node, absl::Time now) const {
   if (d != departed_.end() && now - d->second <= options_.forget_after) return true;
   for (const auto& [id, peer] : peers_) {
     if (id == self_ || now - peer.last_seen > options_.forget_after) continue;
-    if (std::find(peer.departed.begin(), peer.departed.end(), node) !=
-        peer.departed.end()) {
+    // A fake's list would stop the wait for anyone.
+    if (!ProvenDirectly(id, now)) continue;
+    if (std::binary_search(peer.departed.begin(), peer.departed.end(), node)) {
       return true;
     }
   }
@@ -95,7 +180,7 @@ std::vector<NodeId> PeerTable::Members(absl::Time now) const {
   for (const auto& [id, peer] : peers_) {
     if (members.size() == codec::kMaxListedNodes) break;
     if (id == self_ || now - peer.last_seen > options_.forget_after) continue;
-    if (!IsDeparted(id, now)) members.push_back(id);
+    if (Proven(id, now) && !IsDeparted(id, now)) members.push_back(id);
   }
   return members;
 }
@@ -109,9 +194,11 @@ std::vector<NodeId> PeerTable::Departed(absl::Time now) const {
   return departed;
 }
 
-bool PeerTable::Usable(NodeId node, const VersionVector& our_collected) const {
+bool PeerTable::Usable(NodeId node, const VersionVector& our_collected,
+                       absl::Time now) const {
   auto it = peers_.find(node);
-  return node != self_ && it != peers_.end() && CoversAll(it->second.vv, our_collected);
+  return node != self_ && it != peers_.end() && Proven(node, now) &&
+         CoversAll(it->second.vv, our_collected);
 }
 
 bool PeerTable::StaleAgainst(const codec::Heartbeat& hb, const VersionVector& ours,
@@ -125,6 +212,7 @@ NodeId PeerTable::StalePeer(const VersionVector& ours, const VersionVector& our_
                             absl::Time now) const {
   for (const auto& [id, peer] : peers_) {
     if (id == self_ || now - peer.last_seen > options_.forget_after) continue;
+    if (!Proven(id, now)) continue;
     codec::Heartbeat hb;
     hb.node = id;
     hb.vv = peer.vv;
@@ -140,6 +228,10 @@ CatchUp PeerTable::Decide(NodeId node, const VersionVector& ours,
   auto it = peers_.find(node);
   if (it == peers_.end()) return CatchUp::kNone;
   Peer& peer = it->second;
+  if (!Proven(node, now)) {
+    peer.mismatch_since = absl::InfiniteFuture();
+    return CatchUp::kNone;
+  }
   if (!CoversAll(peer.vv, our_collected)) {
     // It lacks records we collected: its state would bring them back.
     peer.mismatch_since = absl::InfiniteFuture();
@@ -174,6 +266,12 @@ GcBounds PeerTable::Collect(const VersionVector& ours, absl::Time now) {
       ++it;
     }
   }
+  for (auto it = proven_.begin(); it != proven_.end();) {
+    it = now - it->second > options_.forget_after ? proven_.erase(it) : std::next(it);
+  }
+  for (auto it = probes_.begin(); it != probes_.end();) {
+    it = now - it->second >= options_.probe_interval ? probes_.erase(it) : std::next(it);
+  }
   for (auto* times : {&departed_, &listed_}) {
     for (auto it = times->begin(); it != times->end();) {
       it = now - it->second > options_.forget_after ? times->erase(it) : std::next(it);
@@ -182,6 +280,7 @@ GcBounds PeerTable::Collect(const VersionVector& ours, absl::Time now) {
   // Whom to wait for.
   std::set<NodeId> waited = {self_};
   for (const auto& [id, peer] : peers_) {
+    if (!Proven(id, now)) continue;  // not yet: see the class comment
     waited.insert(id);
     waited.insert(peer.members.begin(), peer.members.end());
   }
@@ -218,7 +317,7 @@ GcBounds PeerTable::Collect(const VersionVector& ours, absl::Time now) {
 size_t PeerTable::LivePeers(absl::Time now) const {
   size_t n = 0;
   for (const auto& [node, peer] : peers_) {
-    if (node != self_ && Live(peer, now)) ++n;
+    if (node != self_ && Live(peer, now) && Proven(node, now)) ++n;
   }
   return n;
 }
@@ -226,7 +325,9 @@ size_t PeerTable::LivePeers(absl::Time now) const {
 uint64_t PeerTable::Lag(const VersionVector& ours, absl::Time now) const {
   uint64_t lag = 0;
   for (const auto& [node, peer] : peers_) {
-    if (node != self_ && Live(peer, now)) lag = std::max(lag, Missing(ours, peer.vv));
+    if (node != self_ && Live(peer, now) && Proven(node, now)) {
+      lag = std::max(lag, Missing(ours, peer.vv));
+    }
   }
   return lag;
 }

@@ -10,8 +10,10 @@ using store::VersionVector;
 constexpr store::NodeId kSelf = 1;
 constexpr store::NodeId kPeer = 2;
 constexpr store::NodeId kOther = 3;
+constexpr store::NodeId kAbsent = 4;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+constexpr store::NodeId kFake = 0xfa4e;
 
 PeerTableOptions Options() {
   PeerTableOptions o;
@@ -19,6 +21,11 @@ PeerTableOptions Options() {
   o.divergence_grace = absl::Seconds(10);
   o.forget_after = absl::Minutes(10);
   return o;
+}
+
+// The tests below the bounds' are about proven peers: prove the usual ones.
+void ProveAll(PeerTable& t) {
+  for (store::NodeId n : {kPeer, kOther, kAbsent}) t.Prove(n, kT0);
 }
 
 codec::Heartbeat Beat(store::NodeId node, VersionVector vv, store::Digest digest = {},
@@ -42,6 +49,7 @@ TEST(VectorMath, MissingCountsWhatTheyHaveAndWeLack) {
 
 TEST(PeerTable, RecordSaysWhenAPeerIsNewOrBackFromSilence) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   EXPECT_TRUE(t.Record(Beat(kPeer, {}), kT0));
   EXPECT_FALSE(t.Record(Beat(kPeer, {}), kT0 + absl::Seconds(1)));
   EXPECT_FALSE(t.Record(Beat(kPeer, {}), kT0 + absl::Seconds(4)));  // exactly 3
@@ -72,6 +80,7 @@ TEST(PeerTable, TakeLostReportsAPeerOncePerSilence) {
 
 TEST(PeerTable, AheadNowIsNotYetALoss) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.Record(Beat(kPeer, {{kPeer, 3}}), kT0);
   // A first heartbeat is its own previous one: a new peer that is ahead is
   // asked at once.
@@ -84,6 +93,7 @@ TEST(PeerTable, AheadNowIsNotYetALoss) {
 
 TEST(PeerTable, LostTailIsSeenAHeartbeatLater) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.Record(Beat(kPeer, {{kPeer, 5}}), kT0);
   EXPECT_EQ(t.Decide(kPeer, {{kPeer, 5}}, {}, {}, kT0), CatchUp::kNone);
   t.Record(Beat(kPeer, {{kPeer, 6}}), kT0 + absl::Seconds(1));
@@ -97,6 +107,7 @@ TEST(PeerTable, LostTailIsSeenAHeartbeatLater) {
 
 TEST(PeerTable, DivergenceNeedsEqualVectorsForLongerThanTheGrace) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   const VersionVector vv = {{kPeer, 2}};
   const store::Digest theirs{1, 1};
   const store::Digest ours{2, 2};
@@ -117,6 +128,7 @@ TEST(PeerTable, DivergenceNeedsEqualVectorsForLongerThanTheGrace) {
 
 TEST(PeerTable, DivergenceTimerResetsWhenDigestsAgreeOrVectorsDiffer) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   const VersionVector vv = {{kPeer, 2}};
   absl::Time now = kT0;
   t.Record(Beat(kPeer, vv, {1, 1}), now);
@@ -134,11 +146,13 @@ TEST(PeerTable, DivergenceTimerResetsWhenDigestsAgreeOrVectorsDiffer) {
 
 TEST(PeerTable, UnknownPeerCallsForNothing) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   EXPECT_EQ(t.Decide(kPeer, {}, {}, {}, kT0), CatchUp::kNone);
 }
 
 TEST(PeerTable, LivePeersAndLagIgnoreSelfAndTheSilent) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.RecordSelf({{kSelf, 9}}, 0, kT0);
   t.Record(Beat(kPeer, {{kPeer, 4}}), kT0);
   t.Record(Beat(kOther, {{kOther, 7}}), kT0 - absl::Seconds(4));
@@ -149,6 +163,7 @@ TEST(PeerTable, LivePeersAndLagIgnoreSelfAndTheSilent) {
 
 TEST(PeerTable, StableVectorIsTheMinimumOfTheLiveVectors) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.RecordSelf({{kSelf, 9}, {kPeer, 4}}, 100, kT0);
   t.Record(Beat(kPeer, {{kSelf, 7}, {kPeer, 5}}, {}, 200), kT0);
   GcBounds b = t.Collect({{kSelf, 9}, {kPeer, 4}}, kT0);
@@ -160,6 +175,7 @@ TEST(PeerTable, StableVectorIsTheMinimumOfTheLiveVectors) {
 
 TEST(PeerTable, HlcFloorTakesTheNewestMarkEveryoneApplied) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.RecordSelf({{kSelf, 1}}, 100, kT0);
   t.Record(Beat(kPeer, {{kPeer, 1}}, {}, 150), kT0);
   t.RecordSelf({{kSelf, 2}, {kPeer, 1}}, 300, kT0 + absl::Seconds(1));
@@ -173,6 +189,7 @@ TEST(PeerTable, HlcFloorTakesTheNewestMarkEveryoneApplied) {
 
 TEST(PeerTable, NobodyKnownMeansNoFloor) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   GcBounds b = t.Collect({{kSelf, 3}}, kT0);
   EXPECT_EQ(b.stable, (VersionVector{{kSelf, 3}}));
   EXPECT_EQ(b.hlc_floor, 0u);
@@ -180,6 +197,7 @@ TEST(PeerTable, NobodyKnownMeansNoFloor) {
 
 TEST(PeerTable, SilentPeersAreForgottenAfterForgetAfterOnly) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.RecordSelf({{kSelf, 5}}, 10, kT0);
   t.Record(Beat(kPeer, {{kSelf, 1}, {kPeer, 2}}, {}, 10), kT0);
   // A silent peer still holds the stable vector back until forgotten.
@@ -195,6 +213,7 @@ TEST(PeerTable, SilentPeersAreForgottenAfterForgetAfterOnly) {
 
 TEST(PeerTable, MarksAreBounded) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   for (uint64_t i = 1; i <= 100; ++i) {
     t.Record(Beat(kPeer, {{kPeer, i}}, {}, i * 10), kT0 + absl::Seconds(i));
   }
@@ -207,10 +226,9 @@ TEST(PeerTable, MarksAreBounded) {
 
 // ---- Whom collection waits for.
 
-constexpr store::NodeId kAbsent = 4;
-
 TEST(PeerTable, ListedMemberNeverHeardBlocksCollection) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.RecordSelf({{kSelf, 5}}, 10, kT0);
   codec::Heartbeat hb = Beat(kPeer, {{kSelf, 5}, {kPeer, 2}}, {}, 10);
   hb.members = {kSelf, kAbsent};  // it heard kAbsent, we never did
@@ -228,6 +246,7 @@ TEST(PeerTable, ListedMemberNeverHeardBlocksCollection) {
 
 TEST(PeerTable, JoinListCountsForForgetAfter) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.AddListed({kAbsent, kSelf}, kT0);
   EXPECT_FALSE(t.Collect({{kSelf, 1}}, kT0 + absl::Minutes(10)).complete);
   EXPECT_TRUE(t.Collect({{kSelf, 1}}, kT0 + absl::Minutes(11)).complete);
@@ -235,6 +254,7 @@ TEST(PeerTable, JoinListCountsForForgetAfter) {
 
 TEST(PeerTable, GoodbyeStopsTheWaitAtOnceAndForGood) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.RecordSelf({{kSelf, 5}}, 10, kT0);
   t.Record(Beat(kPeer, {{kSelf, 1}}, {}, 10), kT0);
   EXPECT_EQ(t.Collect({{kSelf, 5}}, kT0).stable, (VersionVector{{kSelf, 1}}));
@@ -253,6 +273,7 @@ TEST(PeerTable, GoodbyeStopsTheWaitAtOnceAndForGood) {
 
 TEST(PeerTable, DepartedListedByAPeerIsNotWaitedFor) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.RecordSelf({{kSelf, 5}}, 10, kT0);
   t.Record(Beat(kAbsent, {{kSelf, 1}}, {}, 10), kT0);  // its goodbye got lost
   codec::Heartbeat hb = Beat(kPeer, {{kSelf, 5}}, {}, 10);
@@ -266,6 +287,7 @@ TEST(PeerTable, DepartedListedByAPeerIsNotWaitedFor) {
 
 TEST(PeerTable, MembersAreThoseHeardDirectlyWithinForgetAfter) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.RecordSelf({}, 0, kT0);
   codec::Heartbeat hb = Beat(kPeer, {});
   hb.members = {kAbsent};  // not re-listed: only what we heard ourselves
@@ -279,6 +301,7 @@ TEST(PeerTable, MembersAreThoseHeardDirectlyWithinForgetAfter) {
 
 TEST(PeerTable, StaleWhenAPeerCollectedWhatWeNeverApplied) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   codec::Heartbeat hb = Beat(kPeer, {{kPeer, 9}, {kOther, 4}});
   hb.collected = {{kOther, 4}};
   EXPECT_TRUE(t.StaleAgainst(hb, {{kOther, 3}}, {}));
@@ -288,6 +311,7 @@ TEST(PeerTable, StaleWhenAPeerCollectedWhatWeNeverApplied) {
   const VersionVector our_collected = {{kSelf, 7}};
   EXPECT_TRUE(t.StaleAgainst(hb, ours, our_collected));  // kSelf < kPeer
   PeerTable high(kPeer + 10, Options());
+  ProveAll(high);
   EXPECT_FALSE(high.StaleAgainst(hb, ours, our_collected));
   t.Record(hb, kT0);
   EXPECT_EQ(t.StalePeer({{kOther, 3}}, {}, kT0), kPeer);
@@ -296,17 +320,19 @@ TEST(PeerTable, StaleWhenAPeerCollectedWhatWeNeverApplied) {
 
 TEST(PeerTable, NoCatchUpFromAPeerLackingWhatWeCollected) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   t.Record(Beat(kPeer, {{kPeer, 9}, {kOther, 2}}), kT0);
   const VersionVector collected = {{kOther, 3}};
-  EXPECT_FALSE(t.Usable(kPeer, collected));
-  EXPECT_TRUE(t.Usable(kPeer, {{kOther, 2}}));
-  EXPECT_FALSE(t.Usable(kAbsent, {}));
+  EXPECT_FALSE(t.Usable(kPeer, collected, kT0));
+  EXPECT_TRUE(t.Usable(kPeer, {{kOther, 2}}, kT0));
+  EXPECT_FALSE(t.Usable(kAbsent, {}, kT0));
   EXPECT_EQ(t.Decide(kPeer, {{kOther, 3}}, collected, {}, kT0), CatchUp::kNone);
   EXPECT_EQ(t.Decide(kPeer, {{kOther, 3}}, {{kOther, 2}}, {}, kT0), CatchUp::kMissing);
 }
 
 TEST(PeerTable, DigestsAreComparedOnlyWithEqualWatermarks) {
   PeerTable t(kSelf, Options());
+  ProveAll(t);
   const VersionVector vv = {{kPeer, 2}};
   codec::Heartbeat hb = Beat(kPeer, vv, {1, 1});
   hb.collected = {{kPeer, 1}};
@@ -321,6 +347,108 @@ TEST(PeerTable, DigestsAreComparedOnlyWithEqualWatermarks) {
   now += absl::Seconds(11);
   t.Record(hb, now);
   EXPECT_EQ(t.Decide(kPeer, vv, {{kPeer, 1}}, {2, 2}, now), CatchUp::kFull);
+}
+
+// ---- Untrusted heartbeats.
+
+// A node nobody proved (no event applied, no chunk, not listed by a proven
+// peer) claims a vector far ahead, collected records and departures: none of it
+// counts.
+TEST(PeerTable, UnprovenHeartbeatsDoNotCount) {
+  PeerTable t(kSelf, Options());
+  t.Prove(kPeer, kT0);
+  t.RecordSelf({{kSelf, 5}, {kPeer, 2}}, 10, kT0);
+  t.Record(Beat(kPeer, {{kSelf, 5}, {kPeer, 2}}, {}, 10), kT0);
+  codec::Heartbeat fake = Beat(kFake, {{kSelf, 5}, {kPeer, 2}, {kFake, 1000000}}, {}, 1);
+  fake.collected = {{kOther, 99}};
+  fake.members = {kAbsent};
+  fake.departed = {kPeer};
+  t.Record(fake, kT0);
+  EXPECT_TRUE(t.Knows(kFake));
+  EXPECT_FALSE(t.Proven(kFake, kT0));
+  const VersionVector ours = {{kSelf, 5}, {kPeer, 2}};
+  EXPECT_EQ(t.Lag(ours, kT0), 0u);
+  EXPECT_EQ(t.LivePeers(kT0), 1u);
+  EXPECT_EQ(t.Decide(kFake, ours, {}, {}, kT0), CatchUp::kNone);
+  EXPECT_FALSE(t.Usable(kFake, {}, kT0));
+  EXPECT_EQ(t.StalePeer(ours, {}, kT0), 0u);
+  EXPECT_EQ(t.Members(kT0), std::vector<store::NodeId>{kPeer});
+  GcBounds b = t.Collect(ours, kT0);
+  EXPECT_TRUE(b.complete);  // kAbsent, listed by the fake only, is not waited for
+  EXPECT_EQ(b.waited, (std::vector<store::NodeId>{kSelf, kPeer}));  // kPeer too
+  EXPECT_EQ(b.hlc_floor, 10u);  // the fake's marks do not hold it at 0
+  // Once proven (an event of it was applied), it counts.
+  t.Prove(kFake, kT0);
+  EXPECT_GT(t.Lag(ours, kT0), 0u);
+  EXPECT_EQ(t.Decide(kFake, ours, {}, {}, kT0), CatchUp::kMissing);
+}
+
+TEST(PeerTable, ListedByAProvenPeerIsProven) {
+  PeerTable t(kSelf, Options());
+  t.Prove(kPeer, kT0);
+  codec::Heartbeat hb = Beat(kPeer, {});
+  hb.members = {kOther};
+  t.Record(hb, kT0);
+  t.Record(Beat(kOther, {}), kT0);
+  EXPECT_TRUE(t.Proven(kOther, kT0));
+  EXPECT_EQ(t.Members(kT0), (std::vector<store::NodeId>{kPeer, kOther}));
+  // A fake's listing proves nobody.
+  codec::Heartbeat fake = Beat(kFake, {});
+  fake.members = {kAbsent};
+  t.Record(fake, kT0);
+  t.Record(Beat(kAbsent, {}), kT0);
+  EXPECT_FALSE(t.Proven(kAbsent, kT0));
+  // A proof lasts while the node beats, and forget_after after its silence.
+  t.Record(Beat(kPeer, {}), kT0 + absl::Minutes(9));
+  EXPECT_TRUE(t.Proven(kPeer, kT0 + absl::Minutes(18)));
+  EXPECT_FALSE(t.Proven(kPeer, kT0 + absl::Minutes(20)));
+}
+
+TEST(PeerTable, TableIsBoundedAndFakesNeverEvictProvenPeers) {
+  PeerTable t(kSelf, Options());
+  t.Prove(kPeer, kT0);
+  t.Record(Beat(kPeer, {}), kT0);
+  for (store::NodeId n = 1000; n < 1000 + PeerTable::kMaxPeers - 1; ++n) {
+    t.Record(Beat(n, {}), kT0 + absl::Milliseconds(n));
+  }
+  EXPECT_EQ(t.ignored(), 0u);
+  // Full: a new unproven node is ignored; the proven peer stays.
+  t.Record(Beat(kFake, {}), kT0 + absl::Seconds(5));
+  EXPECT_FALSE(t.Knows(kFake));
+  EXPECT_EQ(t.ignored(), 1u);
+  EXPECT_TRUE(t.Knows(kPeer));
+  // A proven newcomer takes the place of the unproven one heard least recently.
+  t.Prove(kOther, kT0);
+  t.Record(Beat(kOther, {}), kT0 + absl::Seconds(5));
+  EXPECT_TRUE(t.Knows(kOther));
+  EXPECT_FALSE(t.Knows(1000));
+  EXPECT_TRUE(t.Knows(1001));
+  // A goodbye of a node neither known nor proven is ignored (nothing to stop).
+  codec::Heartbeat bye = Beat(kAbsent, {});
+  bye.goodbye = true;
+  t.Record(bye, kT0 + absl::Seconds(5));
+  EXPECT_TRUE(t.Departed(kT0 + absl::Seconds(5)).empty());
+  EXPECT_EQ(t.ignored(), 2u);
+  // When every other one is proven, even a proven newcomer is ignored.
+  PeerTable full(kSelf, Options());
+  for (store::NodeId n = 1000; n < 1000 + PeerTable::kMaxPeers; ++n) {
+    full.Prove(n, kT0);
+    full.Record(Beat(n, {}), kT0);
+  }
+  full.Prove(kPeer, kT0);
+  full.Record(Beat(kPeer, {}), kT0);
+  EXPECT_FALSE(full.Knows(kPeer));
+  EXPECT_EQ(full.ignored(), 1u);
+}
+
+TEST(PeerTable, ProbesAreSpacedAndOnlyForTheUnproven) {
+  PeerTable t(kSelf, Options());
+  EXPECT_TRUE(t.Probe(kFake, kT0));
+  EXPECT_FALSE(t.Probe(kFake, kT0 + absl::Seconds(9)));
+  EXPECT_TRUE(t.Probe(kFake, kT0 + absl::Seconds(10)));
+  t.Prove(kPeer, kT0);
+  EXPECT_FALSE(t.Probe(kPeer, kT0));
+  EXPECT_FALSE(t.Probe(kSelf, kT0));
 }
 
 }  // namespace

@@ -17,9 +17,6 @@ namespace {
 using store::NodeId;
 using store::VersionVector;
 
-// Keys examined per page of a catch-up (under the replica lock).
-constexpr size_t kSyncPageKeys = 4096;
-
 std::string Hex(NodeId node) { return absl::StrFormat("%016x", node); }
 
 // A node id as Hex writes it: exactly 16 hex digits.
@@ -46,10 +43,11 @@ Replica::Replica(Bus* bus, store::Clock* clock, ReplicaOptions options)
       store_(std::make_unique<store::Store>(node(), clock, options_.limits)),
       peers_(std::make_unique<PeerTable>(
           node(), PeerTableOptions{options_.heartbeat, options_.divergence_grace,
-                                   options_.forget_after})),
+                                   options_.forget_after, 2 * options_.sync_timeout})),
       joiner_(JoinerOptions{options_.heartbeat, options_.first_replica_silence,
                             2 * options_.sync_timeout + options_.join_timeout},
-              clock->Now()) {
+              clock->Now()),
+      serving_(options_.serve, clock->Now()) {
   counters_.link = options_.link;
   counters_.node = Hex(node());
   last_gc_ = clock_->Now();
@@ -168,6 +166,14 @@ void Replica::HandleEvents(const Message& msg) {
   }
   for (const store::Event& e : *events) {
     if (e.dot.node == node()) continue;  // our own, echoed back
+    // The vector stays within what any message may carry (heartbeats, chunks),
+    // with room for this replica's own origin.
+    const VersionVector& vv = store_->vv();
+    if (vv.count(e.dot.node) == 0 &&
+        vv.size() - vv.count(node()) + 1 >= codec::kMaxVectorOrigins) {
+      ++counters_.events_refused;
+      continue;
+    }
     auto applied = store_->Apply(e);
     if (!applied.ok()) {
       ++counters_.bad_messages;
@@ -180,6 +186,7 @@ void Replica::HandleEvents(const Message& msg) {
     ++counters_.events_in;
     const int64_t origin_ms = store::HlcMillis(store::EventHlc(e));
     const absl::Time now = clock_->Now();
+    peers_->Prove(e.dot.node, now);  // its heartbeats count from now on
     const int64_t now_ms = absl::ToUnixMillis(now);
     counters_.apply_lag.Add(now_ms > origin_ms ? now_ms - origin_ms : 0);
     if (applied->gap && ready()) {  // before ready, the join catch-up covers it
@@ -220,6 +227,10 @@ void Replica::HandleHeartbeat(const Message& msg) {
     HeardWhileJoining(hb->node, now);
     return;
   }
+  if (!peers_->Proven(hb->node, now)) {
+    HeardUnproven(*hb, now);  // its heartbeats do not count yet
+    return;
+  }
   // A provisional first replica never held the link's data, so nothing it holds
   // can be a collected record: it merges with the peer (Demote) instead.
   if (!provisional_ && peers_->StaleAgainst(*hb, store_->vv(), store_->collected())) {
@@ -246,80 +257,6 @@ void Replica::HandleHeartbeat(const Message& msg) {
       StartSync(hb->node, true);
       break;
   }
-}
-
-void Replica::HandleSyncRequest(const Message& msg) {
-  auto request = codec::DecodeSyncRequest(msg.data);
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;
-    // The answer goes to the message's reply subject, which the server
-    // validated as a subject: nothing in the payload names where it goes.
-    if (!request.ok() || msg.reply.empty()) {
-      ++counters_.bad_messages;
-      return;
-    }
-    // A join only from a ready replica: the joiner takes our state as the
-    // link's. A replica back to 503 to catch up (provisional) still serves
-    // catch-ups of peers: they merge, never replace.
-    if (!ready() && (request->join || !ever_ready_)) return;  // ask elsewhere
-  }
-  // A request to a node id this replica left (a stale reset) goes unanswered.
-  if (msg.subject != Subject("sync.any") &&
-      msg.subject != Subject(absl::StrCat("sync.", Hex(node())))) {
-    return;
-  }
-  // A join is acknowledged with our node id, so the joiner knows whom it is
-  // syncing with.
-  if (request->join) (void)bus_->Publish(msg.reply, "", Hex(node()));
-  ServeSync(*request, msg.reply);
-}
-
-void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view reply) {
-  // The store is read in pages, letting requests in between: a large catch-up
-  // does not stall the service. The vector is the one before the first page.
-  // With the vector go the watermark and the members (a joiner waits for them).
-  VersionVector vv;
-  VersionVector collected;
-  std::vector<NodeId> members;
-  uint64_t generation = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    vv = store_->vv();
-    collected = store_->collected();
-    members = peers_->Members(clock_->Now());
-    members.push_back(node());
-    generation = generation_;
-    ++counters_.catchups_served;
-  }
-  ChunkWriter writer(node(), ChunkBudget(options_.max_chunk_bytes, bus_->MaxPayload()),
-                     [&](const codec::DeltaChunk& chunk) {
-                       return bus_->Publish(reply, "", codec::EncodeDeltaChunk(chunk));
-                     });
-  writer.SetCollected(std::move(collected), std::move(members));
-  std::string after;
-  do {
-    std::vector<store::KeyState> page;
-    {
-      absl::MutexLock lock(&mu_);
-      // After a reset the store is another one: the requester times out.
-      if (stopping_ || generation_ != generation) return;
-      page = store_->DeltaPage(request.vv, after, kSyncPageKeys, &after);
-    }
-    for (store::KeyState& ks : page) writer.Add(std::move(ks));
-  } while (!after.empty() && writer.status().ok());
-  if (absl::Status s = writer.Finish(std::move(vv)); !s.ok()) {
-    // The requester gets no last chunk: its catch-up times out and is retried
-    // (from another peer for a join).
-    absl::MutexLock lock(&mu_);
-    if (!absl::IsResourceExhausted(s)) ++counters_.publish_errors;
-    ++counters_.catchups_failed;
-    Log(absl::StrCat("catch-up to ", Hex(request.from), " failed after ", writer.chunks(),
-                     " chunks: ", s.message()));
-    return;
-  }
-  Log(absl::StrCat("served catch-up to ", Hex(request.from), ": ", writer.keys(),
-                   " keys in ", writer.chunks(), " chunks"));
 }
 
 void Replica::HandleInbox(const Message& msg) {
@@ -349,6 +286,10 @@ void Replica::HandleChunk(absl::string_view data) {
     return;
   }
   if (sync_->peer == 0) sync_->peer = chunk->from;
+  if (sync_->probe && sync_->demote > 0 && provisional_ && ready()) {
+    // A real peer with operations this provisional first replica lacks.
+    Demote(sync_->peer, sync_->demote, clock_->Now());
+  }
   if (ready() && !CoversAll(store_->vv(), chunk->collected)) {
     Reset(absl::StrCat("peer ", Hex(chunk->from),
                        " collected records never applied here (catch-up)"));
@@ -388,6 +329,7 @@ void Replica::HandleChunk(absl::string_view data) {
   // Whatever the peer collected, this replica now holds what remains of it.
   (void)store_->AdoptCollected(chunk->collected);
   const absl::Time now = clock_->Now();
+  peers_->Prove(sync_->peer, now);  // it answered: a real replica
   peers_->AddListed(chunk->members, now);
   ++counters_.catchups;
   const std::string peer = Hex(sync_->peer);
@@ -424,6 +366,8 @@ bool Replica::BeginSync(NodeId peer) {
 }
 
 void Replica::StartSync(NodeId peer, bool full) {
+  // A probe of an unproven node gives way to a catch-up that is needed.
+  if (sync_ && sync_->probe && !sync_->join) sync_.reset();
   if (!BeginSync(peer)) return;
   codec::SyncRequest request{node(), false, full ? VersionVector() : store_->vv()};
   // The chunks come to the reply subject (and "no responders" when the peer
@@ -505,6 +449,7 @@ ReplicaStats Replica::stats() const {
   const absl::Time now = clock_->Now();
   s.peers = peers_->LivePeers(now);
   s.lag = peers_->Lag(s.vv, now);
+  s.heartbeats_ignored += peers_->ignored();
   return s;
 }
 

@@ -22,11 +22,15 @@
 //     heartbeat later (lost tail events), or whose digest differs although the
 //     vectors are equal for longer than `divergence_grace` (anti-entropy), is asked
 //     for what we lack (PeerTable).
+//   * A heartbeat counts only from a node proven real (PeerTable): it published
+//     an event applied here, answered a catch-up (a probe is sent to an
+//     unproven node), or a proven peer lists it.
 //   * Catch-up: the requester sends its vector; the peer answers with the delta
 //     above it in numbered chunks under the bus's max payload; the requester merges
 //     every chunk and takes the peer's vector only when all chunks arrived
 //     (ChunkWriter, ChunkAssembler). A catch-up fails when no chunk arrived for
-//     `sync_timeout`.
+//     `sync_timeout`. Catch-ups served are limited (ServeLimiter); requests
+//     beyond are dropped.
 //   * Joining: a new replica asks any ready peer for everything (a request on
 //     sync.any; the peer that takes it acknowledges with its node id), or a peer
 //     whose heartbeat it heard (on sync.<node>), and answers 503 until it is
@@ -81,6 +85,7 @@
 #include "kv/replication/joiner.h"
 #include "kv/replication/peer_table.h"
 #include "kv/replication/replica_stats.h"
+#include "kv/replication/serve_limiter.h"
 #include "kv/store/clock.h"
 #include "kv/store/store.h"
 
@@ -115,6 +120,9 @@ struct ReplicaOptions {
   absl::Duration forget_after = absl::Minutes(10);
   // Delta chunks stay under this many bytes (and under the bus's max payload).
   size_t max_chunk_bytes = 512 * 1024;
+  // How many catch-ups this replica serves, and how fast; requests beyond are
+  // refused (unanswered; counted in catchups_refused).
+  ServeLimits serve;
   // Fault injection for tests: the fraction of received event messages dropped
   // as if the network lost them (0 in production).
   double drop_events = 0;
@@ -234,6 +242,10 @@ class Replica {
     bool join = false;
     bool acknowledged = false;
     bool copying = false;  // a chunk came: the store was made new for the copy
+    bool probe = false;    // asks an unproven node to prove itself
+    // A provisional replica's probe: the operations the node claimed this
+    // replica lacks (Demote once it answers).
+    uint64_t demote = 0;
     absl::Time ack_deadline;
     absl::Time sent;
   };
@@ -266,8 +278,12 @@ class Replica {
 
   void HandleChunk(absl::string_view data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleJoinAnswer(const Message& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the serving limits let a catch-up for `requester` start (counts a
+  // refusal). True: ServeSync must follow.
+  bool AdmitSync(store::NodeId requester) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the delta above `request.vv` to `reply` (the request's reply subject)
   // in chunks, reading the store in pages (letting other calls in between).
+  // REQUIRES: AdmitSync said yes for request.from.
   void ServeSync(const codec::SyncRequest& request, absl::string_view reply)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -279,6 +295,10 @@ class Replica {
   // A heartbeat of `peer` while not ready: join from it unless an attempt that
   // a peer took is running.
   void HeardWhileJoining(store::NodeId peer, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A ready replica heard `hb` of a node not proven real (PeerTable): probes it
+  // (a catch-up request) at most every probe interval, unless a catch-up runs.
+  void HeardUnproven(const codec::Heartbeat& hb, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A provisional first replica learned from `peer`'s heartbeat that the peer
   // has `missing` operations it lacks: not ready until caught up from it.
@@ -357,6 +377,7 @@ class Replica {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<Subscription> any_sub_ ABSL_GUARDED_BY(mu_);
   ReplicaStats counters_ ABSL_GUARDED_BY(mu_);
+  ServeLimiter serving_ ABSL_GUARDED_BY(mu_);
   absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -63,9 +63,10 @@ void Replica::Reset(absl::string_view why) {
   node_.store(fresh, std::memory_order_release);
   ++generation_;
   store_ = std::make_unique<store::Store>(fresh, clock_, options_.limits);
+  counters_.heartbeats_ignored += peers_->ignored();
   peers_ = std::make_unique<PeerTable>(
       fresh, PeerTableOptions{options_.heartbeat, options_.divergence_grace,
-                              options_.forget_after});
+                              options_.forget_after, 2 * options_.sync_timeout});
   ready_.store(false, std::memory_order_release);
   if (any_sub_) retired_.push_back(std::move(any_sub_));
   if (absl::Status s = SubscribeSync(); !s.ok()) {

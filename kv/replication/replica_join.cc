@@ -148,6 +148,17 @@ void Replica::HeardWhileJoining(NodeId peer, absl::Time now) {
   StartJoin(peer, now);
 }
 
+void Replica::HeardUnproven(const codec::Heartbeat& hb, absl::Time now) {
+  // Ask it for a catch-up, which only a real replica answers (the chunk proves
+  // it), unless one runs. A provisional first replica turns back to 503
+  // (Demote) only once the answer came: a fake cannot keep it there.
+  if (sync_ || !peers_->Probe(hb.node, now)) return;
+  StartSync(hb.node, false);
+  if (!sync_) return;
+  sync_->probe = true;
+  if (provisional_) sync_->demote = Missing(store_->vv(), hb.vv);
+}
+
 void Replica::Demote(NodeId peer, uint64_t missing, absl::Time now) {
   ready_.store(false, std::memory_order_release);
   Log(absl::StrCat("provisional first replica: peer ", Hex(peer), " has ", missing,

@@ -35,7 +35,8 @@ absl::Time Replica::TickGaps(absl::Time now) {
       continue;
     }
     const absl::Time due = gap.since + options_.gap_grace;
-    if (now < due || sync_) {  // a catch-up runs: look again after it
+    // A catch-up runs (a probe gives way): look again after it.
+    if (now < due || (sync_ && (!sync_->probe || sync_->join))) {
       next = std::min(next, std::max(due, now + options_.gap_grace));
       ++it;
       continue;
@@ -43,7 +44,8 @@ absl::Time Replica::TickGaps(absl::Time now) {
     // Lost. The origin certainly has what we lack; if it is gone, or stale (it
     // lacks what we collected), the heartbeats of the others lead to another peer.
     ++counters_.gaps;
-    if (peers_->Usable(origin, store_->collected())) StartSync(origin, false);
+    if (peers_->Usable(origin, store_->collected(), clock_->Now()))
+      StartSync(origin, false);
     it = gaps_.erase(it);
   }
   return next;

@@ -29,6 +29,12 @@ struct ReplicaStats {
   uint64_t gaps = 0;
   uint64_t catchups = 0;  // completed catch-ups (as requester)
   uint64_t catchups_served = 0;
+  // Catch-up requests refused by the serving limits (ServeLimiter).
+  uint64_t catchups_refused = 0;
+  // Events of a new origin refused: the vector names kMaxVectorOrigins already.
+  uint64_t events_refused = 0;
+  // Heartbeats ignored by the peer table's bounds (PeerTable::ignored).
+  uint64_t heartbeats_ignored = 0;
   uint64_t bad_messages = 0;  // undecodable or invalid peer messages
   // Messages this replica could not publish (events, heartbeats, catch-up
   // chunks: the connection is down, or one exceeded the max payload).

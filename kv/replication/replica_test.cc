@@ -193,9 +193,10 @@ TEST(Replica, ProvisionalFirstReplicaCatchesUpWithAPeerThatAppears) {
   EXPECT_TRUE(absl::StrContains(sim.Log(1), "first replica of the link")) << sim.Log(1);
   ASSERT_TRUE(Set(sim.replica(1), "new", "x"));
   sim.Reconnect(0);
+  // 503 from the first chunk of its answer (the peer proved real) until caught up.
   bool went_unready = false;
-  for (int step = 0; step < 200; ++step) {
-    sim.RunFor(absl::Milliseconds(5));
+  for (int step = 0; step < 1000; ++step) {
+    sim.RunFor(absl::Milliseconds(1));
     went_unready = went_unready || !sim.replica(1).ready();
     if (went_unready && sim.replica(1).ready()) break;
   }
