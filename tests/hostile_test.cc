@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "kv/codec/binary.h"
 #include "tests/testing/client.h"
+#include "tests/testing/fixture.h"
 #include "tests/testing/harness.h"
 
 namespace {
@@ -53,17 +54,6 @@ int64_t StatusKiB(pid_t pid, absl::string_view field) {
   return -1;
 }
 
-// The node id kvd serves its first link under (from its log), "" if none.
-std::string NodeOf(const Process& kvd) {
-  std::smatch m;
-  const std::string out = kvd.Output();
-  if (!std::regex_search(out, m,
-                         std::regex("serving kv\\.default\\.\\* \\(node (\\w+)"))) {
-    return "";
-  }
-  return m[1];
-}
-
 // A sync request in the layout of format 2 (which carried the subject to answer
 // to in the payload) under the current format version: the old layout with a
 // reply_to that, written raw after PUB, would end the line and unsubscribe
@@ -83,17 +73,8 @@ std::string SyncRequestWithReplyTo(uint64_t from, const std::string& reply_to) {
   return b;
 }
 
-class HostileTest : public ::testing::Test {
+class HostileTest : public testing_util::ServerTest {
  protected:
-  void SetUp() override {
-    auto server = NatsServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    auto nc = testing_util::Connect(server_->url());
-    ASSERT_TRUE(nc.ok()) << nc.status();
-    nc_ = *std::move(nc);
-  }
-
   // A replicating kvd, ready.
   std::unique_ptr<Process> StartKvd(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {absl::StrCat("--server=", server_->url()),
@@ -132,9 +113,6 @@ class HostileTest : public ::testing::Test {
     int64_t n = -1;
     return absl::SimpleAtoi(r.data.substr(start, end - start), &n) ? n : -1;
   }
-
-  std::unique_ptr<NatsServer> server_;
-  testing_util::ConnectionPtr nc_;
 };
 
 // Sync requests whose payload carries protocol text ("\r\n", "UNSUB") where
@@ -146,7 +124,7 @@ class HostileTest : public ::testing::Test {
 TEST_F(HostileTest, ReplySubjectInjectionLeavesTheNodeSubscribed) {
   auto a = StartKvd();
   ASSERT_NE(a, nullptr);
-  const std::string node = NodeOf(*a);
+  const std::string node = testing_util::NodeIdOf(*a);
   ASSERT_FALSE(node.empty()) << a->Output();
   ASSERT_EQ(Call(nc_.get(), "kv.default.set", KeyValueBody("keep", "me")).code(), 0);
 
@@ -446,7 +424,7 @@ TEST_F(HostileTest, SmallMaxPayloadStillReplicatesMaxSizeValuesAndJoins) {
 TEST_F(HostileTest, SyncRequestFloodSendsBoundedBytes) {
   auto kvd = StartKvd();
   ASSERT_NE(kvd, nullptr);
-  const std::string node = NodeOf(*kvd);
+  const std::string node = testing_util::NodeIdOf(*kvd);
   ASSERT_EQ(node.size(), 16u) << kvd->Output();
   const std::string value(4000, 'v');
   for (int i = 0; i < 250; ++i) {  // 1 MB

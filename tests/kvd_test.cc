@@ -38,6 +38,7 @@
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 #include "tests/testing/client.h"
+#include "tests/testing/fixture.h"
 #include "tests/testing/harness.h"
 
 namespace {
@@ -117,17 +118,8 @@ void ExpectError(const Reply& r, int code, absl::string_view needle,
             err->second);
 }
 
-class KvdTest : public ::testing::Test {
+class KvdTest : public testing_util::ServerTest {
  protected:
-  void SetUp() override {
-    auto server = NatsServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    auto nc = testing_util::Connect(server_->url());
-    ASSERT_TRUE(nc.ok()) << nc.status();
-    nc_ = *std::move(nc);
-  }
-
   // Starts kvd against the test's server with `args` and waits until every
   // link in `links` answers (not 503). nullptr (with a test failure) if it
   // does not come up.
@@ -262,9 +254,6 @@ class KvdTest : public ::testing::Test {
     }
     return {errors, unknown};
   }
-
-  std::unique_ptr<NatsServer> server_;
-  ConnectionPtr nc_;
 };
 
 // ---------------------------------------------------------------------------
@@ -1488,12 +1477,8 @@ TEST_F(KvdTest, StandaloneDoesNotPublishReplicationTraffic) {
 TEST_F(KvdTest, GarbageOnReplicationSubjectsIsCountedAndDropped) {
   auto kvd = StartKvd(kFastJoin);
   ASSERT_NE(kvd, nullptr);
-  std::smatch m;
-  const std::string out = kvd->Output();
-  ASSERT_TRUE(
-      std::regex_search(out, m, std::regex("serving kv\\.default\\.\\* \\(node (\\w+)")))
-      << out;
-  const std::string node = m[1];
+  const std::string node = testing_util::NodeIdOf(*kvd);
+  ASSERT_FALSE(node.empty()) << kvd->Output();
   EXPECT_EQ(Ok("set", KeyValueBody("keep", "me")), R"({"ok":true})");
 
   std::mt19937 rng(2024);
@@ -1544,14 +1529,9 @@ TEST_F(KvdTest, GarbageOnReplicationSubjectsIsCountedAndDropped) {
 TEST_F(KvdTest, RepeatedLogLinesAreRateLimited) {
   auto kvd = StartKvd(kFastJoin);
   ASSERT_NE(kvd, nullptr);
-  std::smatch m;
-  const std::string out = kvd->Output();
-  ASSERT_TRUE(
-      std::regex_search(out, m, std::regex("serving kv\\.default\\.\\* \\(node (\\w+)")))
-      << out;
-  uint64_t node = 0;
-  ASSERT_TRUE(absl::SimpleHexAtoi(std::string(m[1]), &node));
-  const std::string subject = absl::StrCat("_kv.default.sync.", std::string(m[1]));
+  const std::string node = testing_util::NodeIdOf(*kvd);
+  ASSERT_FALSE(node.empty()) << kvd->Output();
+  const std::string subject = absl::StrCat("_kv.default.sync.", node);
   constexpr int kRequests = 300;
   for (int i = 0; i < kRequests; ++i) {
     const std::string request = kv::codec::EncodeSyncRequest(

@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "kv/replication/nats_bus.h"
 #include "tests/testing/client.h"
+#include "tests/testing/fixture.h"
 #include "tests/testing/harness.h"
 
 namespace {
@@ -95,19 +96,8 @@ rapidjson::Document Op(natsConnection* nc, absl::string_view op,
   return doc;
 }
 
-class OrderingTest : public ::testing::Test {
+class OrderingTest : public testing_util::ServerTest {
  protected:
-  void SetUp() override {
-    auto server = NatsServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    auto nc = testing_util::Connect(server_->url());
-    ASSERT_TRUE(nc.ok()) << nc.status();
-    nc_ = *std::move(nc);
-  }
-
-  std::unique_ptr<NatsServer> server_;
-  ConnectionPtr nc_;
 };
 
 // The scenario: `set k` then `del k` (and `set_add` then `set_remove`),
