@@ -117,6 +117,11 @@ struct Reader {
       vv.emplace_hint(vv.end(), node, seq);  // written in order: appends
     }
   }
+  // Retired origins: a vector of at most kMaxListedNodes origins.
+  void Retired(store::VersionVector& vv) {
+    Vector(vv);
+    if (vv.size() > kMaxListedNodes) throw cereal::Exception("too many retired origins");
+  }
   void Nodes(std::vector<store::NodeId>& nodes) {
     const uint64_t n = Count();
     if (n > kMaxListedNodes) throw cereal::Exception("too many node ids");
@@ -277,6 +282,7 @@ std::string EncodeDeltaChunk(const DeltaChunk& chunk) {
   w.Vector(chunk.delta.vv);
   w.Vector(chunk.collected);
   w.Nodes(chunk.members);
+  w.Vector(chunk.retired);
   w.List(chunk.delta.entries, [&w](const KeyState& ks) { w.Key(ks); });
   return w.Take();
 }
@@ -289,6 +295,7 @@ absl::StatusOr<DeltaChunk> DecodeDeltaChunk(absl::string_view bytes) {
     r.Vector(chunk.delta.vv);
     r.Vector(chunk.collected);
     r.Nodes(chunk.members);
+    r.Retired(chunk.retired);
     r.List(chunk.delta.entries, [&r](KeyState& ks) { r.Key(ks); });
     return chunk;
   });
@@ -319,6 +326,7 @@ std::string EncodeHeartbeat(const Heartbeat& heartbeat) {
   w.Vector(heartbeat.collected);
   w.Nodes(heartbeat.members);
   w.Nodes(heartbeat.departed);
+  w.Vector(heartbeat.retired);
   w.ar(heartbeat.goodbye);
   return w.Take();
 }
@@ -332,6 +340,7 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(absl::string_view bytes) {
     r.Vector(heartbeat.collected);
     r.Nodes(heartbeat.members);
     r.Nodes(heartbeat.departed);
+    r.Retired(heartbeat.retired);
     heartbeat.goodbye = r.Bool();
     return heartbeat;
   });
@@ -359,6 +368,7 @@ size_t EncodedHeaderSize(const DeltaChunk& chunk) {
   w.Vector(chunk.delta.vv);
   w.Vector(chunk.collected);
   w.Nodes(chunk.members);
+  w.Vector(chunk.retired);
   const std::vector<KeyState> none;
   w.List(none, [&w](const KeyState& ks) { w.Key(ks); });
   return w.Take().size();

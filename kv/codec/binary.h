@@ -17,7 +17,7 @@
 
 namespace kv::codec {
 
-inline constexpr uint32_t kFormatVersion = 3;
+inline constexpr uint32_t kFormatVersion = 4;
 
 // The most node ids a heartbeat or chunk lists (members, departed); decoding
 // refuses more.
@@ -60,6 +60,9 @@ struct Heartbeat {
   // replicas it heard say goodbye; at most kMaxListedNodes each.
   std::vector<store::NodeId> members;
   std::vector<store::NodeId> departed;
+  // Origins the sender retired within forget_after, each with the seq every
+  // replica had applied (Store::retired()); at most kMaxListedNodes.
+  store::VersionVector retired;
   // The sender leaves for good: nobody waits for it any more.
   bool goodbye = false;
 };
@@ -75,6 +78,9 @@ struct DeltaChunk {
   store::VersionVector collected;
   // Replicas the sender waits for before collecting (at most kMaxListedNodes).
   std::vector<store::NodeId> members;
+  // Every origin the sender retired, with its final seq (last chunk only; at
+  // most kMaxListedNodes).
+  store::VersionVector retired;
 };
 
 std::string EncodeEvents(const std::vector<store::Event>& events);

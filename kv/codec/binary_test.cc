@@ -74,11 +74,12 @@ TEST(Binary, DeltaChunkRoundTrip) {
   store::FakeClock clock;
   store::Store source(7, &clock);
   for (const Event& e : SampleEvents()) ASSERT_TRUE(source.Apply(e).ok());
-  DeltaChunk chunk{42, 3, true, source.DeltaAbove({}), {{7, 1}}, {42, 43}};
+  DeltaChunk chunk{42, 3, true, source.DeltaAbove({}), {{7, 1}}, {42, 43}, {{44, 12}}};
   auto decoded = DecodeDeltaChunk(EncodeDeltaChunk(chunk));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->collected, chunk.collected);
   EXPECT_EQ(decoded->members, chunk.members);
+  EXPECT_EQ(decoded->retired, chunk.retired);
   EXPECT_EQ(decoded->from, 42u);
   EXPECT_EQ(decoded->part, 3u);
   EXPECT_TRUE(decoded->last);
@@ -97,7 +98,8 @@ TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
   EXPECT_TRUE(r->join);
   EXPECT_EQ(r->vv, request.vv);
 
-  Heartbeat hb{3, {{3, 9}}, {11, 12}, 100, 1ull << 40, {{3, 4}}, {5, 6}, {7}, true};
+  Heartbeat hb{3,        {{3, 9}}, {11, 12}, 100,      1ull << 40,
+               {{3, 4}}, {5, 6},   {7},      {{8, 2}}, true};
   auto h = DecodeHeartbeat(EncodeHeartbeat(hb));
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(h->node, 3u);
@@ -108,6 +110,7 @@ TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
   EXPECT_EQ(h->collected, hb.collected);
   EXPECT_EQ(h->members, hb.members);
   EXPECT_EQ(h->departed, hb.departed);
+  EXPECT_EQ(h->retired, hb.retired);
   EXPECT_TRUE(h->goodbye);
   const std::string bytes = EncodeHeartbeat(hb);
   for (size_t n = 0; n < bytes.size(); ++n) {
@@ -131,6 +134,18 @@ TEST(Binary, NodeListsAreBounded) {
   DeltaChunk chunk{1,  0,  true,
                    {}, {}, std::vector<store::NodeId>(kMaxListedNodes + 1, 4)};
   EXPECT_FALSE(DecodeDeltaChunk(EncodeDeltaChunk(chunk)).ok());
+  // Retired origins, as many as node lists.
+  Heartbeat retiring;
+  retiring.node = 1;
+  for (store::NodeId n = 1; n <= kMaxListedNodes; ++n) retiring.retired[n] = 5;
+  EXPECT_TRUE(DecodeHeartbeat(EncodeHeartbeat(retiring)).ok());
+  retiring.retired[kMaxListedNodes + 1] = 5;
+  auto retired_too_many = DecodeHeartbeat(EncodeHeartbeat(retiring));
+  ASSERT_FALSE(retired_too_many.ok());
+  EXPECT_NE(retired_too_many.status().message().find("too many retired origins"),
+            std::string::npos);
+  DeltaChunk last{1, 0, true, {}, {}, {}, retiring.retired};
+  EXPECT_FALSE(DecodeDeltaChunk(EncodeDeltaChunk(last)).ok());
 }
 
 // Version vectors and watermarks too: at most kMaxVectorOrigins origins in any

@@ -64,37 +64,37 @@ KeyState ExportEntry(const Entry& e) {
   return ks;
 }
 
-// True when `e` holds an operation that `v` has not applied.
-bool HoldsAbove(const Entry& e, const VersionVector& v) {
-  if (e.has_register() && !Covers(v, e.reg_dot())) return true;
+// True when `e` holds an operation that `v` does not cover.
+bool HoldsAbove(const Entry& e, const internal::Coverage& v) {
+  if (e.has_register() && !v.Covers(e.reg_dot())) return true;
   const Extras* x = e.extras;
   if (x == nullptr) return false;
   auto removal_above = [&](const absl::btree_map<Dot, Dot>& removed) {
     for (const auto& [item, by] : removed) {
-      if (!Covers(v, by) || !Covers(v, item)) return true;
+      if (!v.Covers(by) || !v.Covers(item)) return true;
     }
     return false;
   };
   if (x->counter) {
-    if (!Covers(v, Dot{x->counter->stamp.node, x->counter->stamp_seq})) return true;
+    if (!v.Covers(Dot{x->counter->stamp.node, x->counter->stamp_seq})) return true;
     for (const auto& [node, p] : x->counter->incs) {
-      if (!Covers(v, Dot{node, p.seq})) return true;
+      if (!v.Covers(Dot{node, p.seq})) return true;
     }
     for (const auto& [node, p] : x->counter->dels) {
-      if (!Covers(v, p.by)) return true;
+      if (!v.Covers(p.by)) return true;
     }
   }
   if (x->list) {
-    if (!Covers(v, Dot{x->list->stamp.node, x->list->stamp_seq})) return true;
+    if (!v.Covers(Dot{x->list->stamp.node, x->list->stamp_seq})) return true;
     for (const auto& [pos, value] : x->list->items) {
-      if (!Covers(v, Dot{pos.node, pos.seq})) return true;
+      if (!v.Covers(Dot{pos.node, pos.seq})) return true;
     }
     if (removal_above(x->list->removed)) return true;
   }
   if (x->set) {
-    if (!Covers(v, Dot{x->set->stamp.node, x->set->stamp_seq})) return true;
+    if (!v.Covers(Dot{x->set->stamp.node, x->set->stamp_seq})) return true;
     for (const auto& [dot, elem] : x->set->elem_of) {
-      if (!Covers(v, dot)) return true;
+      if (!v.Covers(dot)) return true;
     }
     if (removal_above(x->set->removed)) return true;
   }
@@ -109,18 +109,21 @@ std::optional<KeyState> Store::Export(absl::string_view key) const {
   return ExportEntry(*e);
 }
 
-Delta Store::DeltaAbove(const VersionVector& v) const {
+Delta Store::DeltaAbove(const VersionVector& v, bool full) const {
   Delta delta;
   delta.vv = vv_;
+  const internal::Coverage covered(v, full ? nullptr : &retired_);
   for (const Entry* e : index_) {
-    if (HoldsAbove(*e, v)) delta.entries.push_back(ExportEntry(*e));
+    if (HoldsAbove(*e, covered)) delta.entries.push_back(ExportEntry(*e));
   }
   return delta;
 }
 
 std::vector<KeyState> Store::DeltaPage(const VersionVector& v, absl::string_view after,
-                                       size_t max_scan, std::string* next) const {
+                                       size_t max_scan, std::string* next,
+                                       bool full) const {
   std::vector<KeyState> page;
+  const internal::Coverage covered(v, full ? nullptr : &retired_);
   // Position first: `after` may view `*next`, which is rewritten below.
   auto it = after.empty() ? index_.begin() : index_.upper_bound(after);
   next->clear();
@@ -130,18 +133,18 @@ std::vector<KeyState> Store::DeltaPage(const VersionVector& v, absl::string_view
       next->assign(last.data(), last.size());
       break;
     }
-    if (HoldsAbove(**it, v)) page.push_back(ExportEntry(**it));
+    if (HoldsAbove(**it, covered)) page.push_back(ExportEntry(**it));
   }
   return page;
 }
 
 absl::Status Store::MergeDelta(const Delta& delta) {
-  return MergeFiltered(delta, collected_);
+  return MergeFiltered(delta, Collected());
 }
 
 absl::Status Store::MergeCopy(const Delta& delta) { return MergeFiltered(delta, {}); }
 
-absl::Status Store::MergeFiltered(const Delta& delta, const VersionVector& w) {
+absl::Status Store::MergeFiltered(const Delta& delta, const internal::Coverage& w) {
   for (const KeyState& ks : delta.entries) {
     if (auto s = internal::Validate(ks, limits_); !s.ok()) return s;
     if (auto s = CheckStamps(ks); !s.ok()) return s;
@@ -150,7 +153,7 @@ absl::Status Store::MergeFiltered(const Delta& delta, const VersionVector& w) {
     (void)merged;
   }
   for (const auto& [node, seq] : delta.vv) {
-    if (node == 0) continue;
+    if (node == 0 || IsRetired(node)) continue;
     uint64_t& mark = vv_[node];
     mark = std::max(mark, seq);
     auto above = above_.find(node);

@@ -18,17 +18,18 @@ namespace kv::store {
 namespace {
 
 using internal::CounterComp;
+using internal::Coverage;
 using internal::Entry;
 using internal::Extras;
 
 // Drops the records of `*removed` whose item and removing dots are both in
 // `stable`, with their `tag` atoms and bytes. Returns the number dropped.
 size_t DropStableRemovals(absl::string_view key, internal::AtomTag tag,
-                          const VersionVector& stable, absl::btree_map<Dot, Dot>* removed,
+                          const Coverage& stable, absl::btree_map<Dot, Dot>* removed,
                           Digest* digest, size_t* bytes) {
   size_t dropped = 0;
   for (auto r = removed->begin(); r != removed->end();) {
-    if (Covers(stable, r->first) && Covers(stable, r->second)) {
+    if (stable.Covers(r->first) && stable.Covers(r->second)) {
       internal::Minus(digest, internal::RemovalAtom(key, tag, r->first, r->second));
       *bytes -= internal::kRemovalBytes;
       r = removed->erase(r);
@@ -42,7 +43,7 @@ size_t DropStableRemovals(absl::string_view key, internal::AtomTag tag,
 
 // Drops a counter's removal records, with the increments they removed entirely,
 // once they are stable. Returns the number of removal records dropped.
-size_t DropStableCounterRemovals(absl::string_view key, const VersionVector& stable,
+size_t DropStableCounterRemovals(absl::string_view key, const Coverage& stable,
                                  CounterComp* c, Digest* digest, size_t* bytes) {
   size_t dropped = 0;
   for (auto d = c->dels.begin(); d != c->dels.end();) {
@@ -53,8 +54,8 @@ size_t DropStableCounterRemovals(absl::string_view key, const VersionVector& sta
         has_inc && d->second.base < inc->second.base && d->second.seq < inc->second.seq;
     const bool all_deleted = !has_inc || inc->second.seq <= d->second.seq;
     const bool stable_del =
-        Covers(stable, Dot{d->first, d->second.seq}) && Covers(stable, d->second.by);
-    const bool stable_inc = !has_inc || Covers(stable, Dot{inc->first, inc->second.seq});
+        stable.Covers(Dot{d->first, d->second.seq}) && stable.Covers(d->second.by);
+    const bool stable_inc = !has_inc || stable.Covers(Dot{inc->first, inc->second.seq});
     if (stale && stable_del) {
       internal::Minus(digest,
                       internal::CounterAtom(key, internal::kCounterDelAtom, d->second));
@@ -100,18 +101,20 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
                              absl::Duration grace) {
   // The watermark first: what goes below is covered by it.
   for (const auto& [node, seq] : stable) {
+    if (IsRetired(node)) continue;
     const uint64_t mark = std::min(seq, vv_.count(node) > 0 ? vv_.at(node) : 0);
     if (mark == 0) continue;
     uint64_t& w = collected_[node];
     w = std::max(w, mark);
   }
   const int64_t purge_before = internal::ToMillis(clock_->Now() - grace);
+  const Coverage applied(stable, &retired_);  // by every replica
   size_t dropped = 0;
   for (auto it = index_.begin(); it != index_.end();) {
     Entry* e = *it;
     if (e->has_register() &&
         (!e->live() || (e->expires_ms != 0 && e->expires_ms < purge_before)) &&
-        Covers(stable, e->reg_dot()) && e->reg_hlc < hlc_floor) {
+        applied.Covers(e->reg_dot()) && e->reg_hlc < hlc_floor) {
       internal::Minus(&digest_, internal::RegisterAtom(*e));
       memory_bytes_ -= e->AllocBytes();
       e = Entry::WithValue(e, "");
@@ -125,19 +128,19 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
       const size_t bytes_before = x->bytes;
       if (x->counter) {
         CounterComp& c = *x->counter;
-        dropped += DropStableCounterRemovals(key, stable, &c, &digest_, &x->bytes);
+        dropped += DropStableCounterRemovals(key, applied, &c, &digest_, &x->bytes);
         DropEmpty(key, internal::kCounterStampAtom, c.incs.empty() && c.dels.empty(),
                   hlc_floor, &x->counter, &digest_, &x->bytes);
       }
       if (x->list) {
-        dropped += DropStableRemovals(key, internal::kListRemovalAtom, stable,
+        dropped += DropStableRemovals(key, internal::kListRemovalAtom, applied,
                                       &x->list->removed, &digest_, &x->bytes);
         DropEmpty(key, internal::kListStampAtom,
                   x->list->items.empty() && x->list->removed.empty(), hlc_floor, &x->list,
                   &digest_, &x->bytes);
       }
       if (x->set) {
-        dropped += DropStableRemovals(key, internal::kSetRemovalAtom, stable,
+        dropped += DropStableRemovals(key, internal::kSetRemovalAtom, applied,
                                       &x->set->removed, &digest_, &x->bytes);
         DropEmpty(key, internal::kSetStampAtom,
                   x->set->elems.empty() && x->set->removed.empty(), hlc_floor, &x->set,
@@ -159,12 +162,12 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
 absl::Status Store::AdoptCollected(const VersionVector& w) {
   const bool fresh = index_.empty() && vv_.empty() && above_.empty() && seq_ == 0;
   for (const auto& [node, seq] : w) {
-    if (!fresh && seq != 0 && !Covers(vv_, Dot{node, seq})) {
+    if (!fresh && seq != 0 && !HasApplied(Dot{node, seq})) {
       return absl::FailedPreconditionError("collected watermark above the vector");
     }
   }
   for (const auto& [node, seq] : w) {
-    if (seq == 0) continue;
+    if (seq == 0 || IsRetired(node)) continue;
     uint64_t& mark = collected_[node];
     mark = std::max(mark, seq);
   }

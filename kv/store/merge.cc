@@ -100,9 +100,9 @@ namespace {
 // (it then needs one; its other atoms are not all covered, see Admits).
 template <typename In, typename Comp>
 void MergeStamp(absl::string_view key, AtomTag tag, const In& in, Comp* c,
-                const VersionVector& w, Digest* digest) {
+                const Coverage& w, Digest* digest) {
   if (!(in.stamp > c->stamp)) return;
-  if (c->stamp.node != 0 && Covers(w, Dot{in.stamp.node, in.stamp_seq})) return;
+  if (c->stamp.node != 0 && w.Covers(Dot{in.stamp.node, in.stamp_seq})) return;
   if (c->stamp.node != 0) Minus(digest, StampAtom(key, tag, c->stamp, c->stamp_seq));
   c->stamp = in.stamp;
   c->stamp_seq = in.stamp_seq;
@@ -112,10 +112,10 @@ void MergeStamp(absl::string_view key, AtomTag tag, const In& in, Comp* c,
 // Joins `in` into `c`, skipping the increments and the stamp `w` covers; `key`
 // names the atoms for the digest.
 void MergeCounter(absl::string_view key, const CounterState& in, CounterComp* c,
-                  const VersionVector& w, Digest* digest) {
+                  const Coverage& w, Digest* digest) {
   MergeStamp(key, kCounterStampAtom, in, c, w, digest);
   for (const CounterPart& p : in.incs) {
-    if (Covers(w, Dot{p.node, p.seq})) continue;
+    if (w.Covers(Dot{p.node, p.seq})) continue;
     auto [it, inserted] = c->incs.try_emplace(p.node, p);
     if (!inserted) {
       if (p.seq <= it->second.seq) continue;  // an origin's latest increment wins
@@ -156,11 +156,11 @@ bool MergeRemoval(absl::string_view key, AtomTag tag, const Removal& r,
 
 // Joins `in` into `l`, skipping what `w` covers, accounting the bytes of added and
 // removed pieces in `*bytes`.
-void MergeList(absl::string_view key, const ListState& in, ListComp* l,
-               const VersionVector& w, Digest* digest, size_t* bytes) {
+void MergeList(absl::string_view key, const ListState& in, ListComp* l, const Coverage& w,
+               Digest* digest, size_t* bytes) {
   MergeStamp(key, kListStampAtom, in, l, w, digest);
   for (const Removal& r : in.removed) {
-    if (Covers(w, r.by)) continue;
+    if (w.Covers(r.by)) continue;
     if (!MergeRemoval(key, kListRemovalAtom, r, &l->removed, digest)) continue;
     *bytes += kRemovalBytes;
     auto h = l->hlc_of.find(r.item);
@@ -174,7 +174,7 @@ void MergeList(absl::string_view key, const ListState& in, ListComp* l,
   }
   for (const ListItem& in_item : in.items) {
     const Dot dot{in_item.stamp.node, in_item.seq};
-    if (Covers(w, dot) || l->removed.count(dot) > 0 || l->hlc_of.count(dot) > 0) continue;
+    if (w.Covers(dot) || l->removed.count(dot) > 0 || l->hlc_of.count(dot) > 0) continue;
     l->items.emplace(ListPos{in_item.stamp.hlc, in_item.stamp.node, in_item.seq},
                      in_item.value);
     l->hlc_of.emplace(dot, in_item.stamp.hlc);
@@ -185,11 +185,11 @@ void MergeList(absl::string_view key, const ListState& in, ListComp* l,
 
 // Joins `in` into `s`, skipping what `w` covers, accounting the bytes of added and
 // removed pieces in `*bytes`.
-void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
-              const VersionVector& w, Digest* digest, size_t* bytes) {
+void MergeSet(absl::string_view key, const SetState& in, SetComp* s, const Coverage& w,
+              Digest* digest, size_t* bytes) {
   MergeStamp(key, kSetStampAtom, in, s, w, digest);
   for (const Removal& r : in.removed) {
-    if (Covers(w, r.by)) continue;
+    if (w.Covers(r.by)) continue;
     if (!MergeRemoval(key, kSetRemovalAtom, r, &s->removed, digest)) continue;
     *bytes += kRemovalBytes;
     auto where = s->elem_of.find(r.item);
@@ -206,7 +206,7 @@ void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
     }
   }
   for (const SetItem& item : in.items) {
-    if (Covers(w, item.dot) || s->removed.count(item.dot) > 0 ||
+    if (w.Covers(item.dot) || s->removed.count(item.dot) > 0 ||
         s->elem_of.count(item.dot) > 0)
       continue;
     auto [elem, inserted] = s->elems.try_emplace(item.value);
@@ -220,25 +220,25 @@ void MergeSet(absl::string_view key, const SetState& in, SetComp* s,
 
 // Whether a container absent here must be created for `in`: some atom of it is not
 // covered by `w` (a container whose atoms are all covered was collected here).
-bool Admits(const CounterState& in, const VersionVector& w) {
-  if (!Covers(w, Dot{in.stamp.node, in.stamp_seq})) return true;
+bool Admits(const CounterState& in, const Coverage& w) {
+  if (!w.Covers(Dot{in.stamp.node, in.stamp_seq})) return true;
   for (const CounterPart& p : in.incs) {
-    if (!Covers(w, Dot{p.node, p.seq})) return true;
+    if (!w.Covers(Dot{p.node, p.seq})) return true;
   }
   return !in.dels.empty();  // never filtered (MergeCounter)
 }
 template <typename In>
-bool Admits(const In& in, const VersionVector& w) {
-  if (!Covers(w, Dot{in.stamp.node, in.stamp_seq})) return true;
+bool Admits(const In& in, const Coverage& w) {
+  if (!w.Covers(Dot{in.stamp.node, in.stamp_seq})) return true;
   for (const auto& item : in.items) {
     if constexpr (std::is_same_v<In, ListState>) {
-      if (!Covers(w, Dot{item.stamp.node, item.seq})) return true;
+      if (!w.Covers(Dot{item.stamp.node, item.seq})) return true;
     } else {
-      if (!Covers(w, item.dot)) return true;
+      if (!w.Covers(item.dot)) return true;
     }
   }
   for (const Removal& r : in.removed) {
-    if (!Covers(w, r.by)) return true;
+    if (!w.Covers(r.by)) return true;
   }
   return false;
 }
@@ -249,12 +249,12 @@ bool Admits(const In& in, const VersionVector& w) {
 using internal::Entry;
 using internal::Extras;
 
-absl::Status Store::Merge(const KeyState& ks, const VersionVector& w) {
+absl::Status Store::Merge(const KeyState& ks, const internal::Coverage& w) {
   if (auto s = internal::Validate(ks, limits_); !s.ok()) return s;
   auto it = index_.find(ks.key);
   if (it == index_.end()) {
     // Nothing to create when every atom is covered by the collected watermark.
-    const bool reg = ks.reg && !Covers(w, Dot{ks.reg->stamp.node, ks.reg->seq});
+    const bool reg = ks.reg && !w.Covers(Dot{ks.reg->stamp.node, ks.reg->seq});
     if (!reg && !(ks.counter && internal::Admits(*ks.counter, w)) &&
         !(ks.list && internal::Admits(*ks.list, w)) &&
         !(ks.set && internal::Admits(*ks.set, w))) {
@@ -265,7 +265,7 @@ absl::Status Store::Merge(const KeyState& ks, const VersionVector& w) {
     it = index_.insert(e).first;
   }
   Entry* e = *it;
-  if (ks.reg && !Covers(w, Dot{ks.reg->stamp.node, ks.reg->seq}) &&
+  if (ks.reg && !w.Covers(Dot{ks.reg->stamp.node, ks.reg->seq}) &&
       (!e->has_register() || ks.reg->stamp > e->reg_stamp())) {
     if (e->has_register()) internal::Minus(&digest_, internal::RegisterAtom(*e));
     memory_bytes_ -= e->AllocBytes();
@@ -339,13 +339,18 @@ absl::StatusOr<ApplyResult> Store::Apply(const Event& event) {
   if (auto s = internal::Validate(event.delta, limits_); !s.ok()) return s;
   if (auto s = CheckStamps(event.delta); !s.ok()) return s;
   ApplyResult result;
+  if (IsRetired(event.dot.node)) {
+    result.duplicate = result.retired = true;
+    ++events_duplicate_;
+    return result;
+  }
   Observe(event.dot, &result);
   if (result.duplicate) {
     ++events_duplicate_;
     return result;
   }
   hlc_ = std::max(hlc_, internal::MaxStamp(event.delta).hlc);
-  absl::Status merged = Merge(event.delta, collected_);  // validated: cannot fail
+  absl::Status merged = Merge(event.delta, Collected());  // validated: cannot fail
   (void)merged;
   ++events_applied_;
   return result;

@@ -359,6 +359,7 @@ StoreStats Store::stats() const {
   s.memory_bytes = memory_bytes_ + index_.size() * sizeof(Entry*) * 3 / 2;
   s.events_applied = events_applied_;
   s.events_duplicate = events_duplicate_;
+  s.retired_origins = retired_.size();
   return s;
 }
 

@@ -92,6 +92,7 @@ struct KeysPage {
 struct ApplyResult {
   bool duplicate = false;  // already applied (nothing changed)
   bool gap = false;        // seq > vv[origin] + 1: some earlier events are missing
+  bool retired = false;    // of a retired origin: ignored (duplicate is set too)
 };
 
 struct StoreStats {
@@ -99,10 +100,36 @@ struct StoreStats {
   size_t memory_bytes = 0;  // heap bytes held by entries (approximate)
   uint64_t events_applied = 0;
   uint64_t events_duplicate = 0;
+  size_t retired_origins = 0;  // origins retired and still remembered
 };
+
+// A retired origin (Store::Retire): the seq up to which every replica applied its
+// operations, and when this store retired it.
+struct RetiredOrigin {
+  uint64_t seq = 0;
+  absl::Time since;
+};
+using RetiredOrigins = absl::flat_hash_map<NodeId, RetiredOrigin>;
 
 namespace internal {
 class Entry;  // compact in-memory form of one key (entry.h)
+
+// What a version vector covers and, when `retired` is given, every dot of a
+// retired origin. The default covers nothing.
+class Coverage {
+ public:
+  Coverage() = default;
+  Coverage(const VersionVector& v, const RetiredOrigins* retired)
+      : v_(&v), retired_(retired) {}
+  bool Covers(const Dot& d) const {
+    return (v_ != nullptr && store::Covers(*v_, d)) ||
+           (retired_ != nullptr && retired_->contains(d.node));
+  }
+
+ private:
+  const VersionVector* v_ = nullptr;
+  const RetiredOrigins* retired_ = nullptr;
+};
 }  // namespace internal
 
 class Store {
@@ -171,8 +198,10 @@ class Store {
   absl::StatusOr<ApplyResult> Apply(const Event& event);
   // Every key state that holds an operation not covered by `v` (tombstones
   // included), with this store's vector. Merging it into a store whose vector is `v`
-  // gives that store everything this one has.
-  Delta DeltaAbove(const VersionVector& v) const;
+  // gives that store everything this one has. The operations of retired origins
+  // count as covered (every replica has them) unless `full` (a copy for a new
+  // replica, which has nothing).
+  Delta DeltaAbove(const VersionVector& v, bool full = false) const;
   // DeltaAbove in pages, so that a caller holding a lock around the store can let
   // go between pages: the key states above `v` among at most `max_scan` keys after
   // `after` (exclusive; "" = from the first key), in key order. `*next` receives
@@ -181,7 +210,8 @@ class Store {
   // Pages of a changing store still make a valid delta: the states only hold
   // more. Take the vector to send (vv()) before the first page.
   std::vector<KeyState> DeltaPage(const VersionVector& v, absl::string_view after,
-                                  size_t max_scan, std::string* next) const;
+                                  size_t max_scan, std::string* next,
+                                  bool full = false) const;
   // Merges key states (a catch-up answer, possibly in several chunks: pass the vector
   // only with the last). Like Apply, it never re-admits an atom covered by
   // collected() (see there). InvalidArgument on a malformed entry, OutOfRange on one
@@ -193,8 +223,37 @@ class Store {
   // does not filter them: they are the peer's state above its watermark), while
   // Apply and MergeDelta still filter whatever else arrives meanwhile.
   absl::Status MergeCopy(const Delta& delta);
-  // Highest seq applied contiguously, per origin (this node included).
+  // Highest seq applied contiguously, per origin (this node included; retired
+  // origins excluded).
   const VersionVector& vv() const { return vv_; }
+  // Whether this store applied `d` (vv() covers it, or its origin is retired).
+  bool HasApplied(const Dot& d) const { return Covers(vv_, d) || IsRetired(d.node); }
+
+  // ---- Retired origins (docs/replication.md, "Retired origins"). Node ids are new
+  // for every process, so without retirement every restart would add an origin to
+  // every vector for good.
+
+  // The most retired origins a store remembers.
+  static constexpr size_t kMaxRetired = 1024;
+  // Retires `origin`: every replica has applied its operations up to vv()[origin]
+  // and none will ever come. Its entry leaves vv() and collected(); its dots count
+  // as covered by every vector (deltas, the watermark, collection); its events are
+  // ignored and its entries in peers' vectors are not taken. False, changing
+  // nothing, for this store's own node, an origin not in vv(), one with gaps, or
+  // when kMaxRetired origins are remembered.
+  bool Retire(NodeId origin);
+  // Takes a peer's retired origins (the last chunk of a full copy): for each,
+  // what Retire does, without its preconditions. Returns how many were new.
+  size_t AdoptRetired(const VersionVector& retired);
+  bool IsRetired(NodeId origin) const { return retired_.contains(origin); }
+  // Retired origins with their final seqs: those retired at or after `since`
+  // (all by default).
+  VersionVector Retired(absl::Time since = absl::InfinitePast()) const;
+  // Forgets the retired origins that no dot of the store names any more and that
+  // were retired more than `min_age` ago (until then their late events are still
+  // recognised). Scans the store when some origin is old enough. Returns how many
+  // were forgotten.
+  size_t ForgetRetired(absl::Duration min_age);
   // Seqs applied above the contiguous mark (out of order), per origin.
   bool HasGaps() const;
   // Equal exactly when the states are equal (up to 128-bit hash collisions).
@@ -267,9 +326,11 @@ class Store {
   Dot NextDot();
   // Merges `ks` into the store (creating the entry when needed), keeping the digest,
   // skipping the atoms `w` covers (the collected watermark, or nothing).
-  absl::Status Merge(const KeyState& ks, const VersionVector& w);
+  absl::Status Merge(const KeyState& ks, const internal::Coverage& w);
   // MergeDelta and MergeCopy: merges `delta` skipping what `w` covers.
-  absl::Status MergeFiltered(const Delta& delta, const VersionVector& w);
+  absl::Status MergeFiltered(const Delta& delta, const internal::Coverage& w);
+  // collected() with the retired origins.
+  internal::Coverage Collected() const { return {collected_, &retired_}; }
   // Merges a local operation's delta and wraps it as an event.
   Event Emit(Dot dot, KeyState delta);
   // Records `dot` as applied in the vector (or above it); sets `result`.
@@ -285,6 +346,7 @@ class Store {
   VersionVector vv_;
   VersionVector collected_;  // <= vv_
   absl::flat_hash_map<NodeId, absl::btree_set<uint64_t>> above_;
+  RetiredOrigins retired_;
   Digest digest_;
   size_t memory_bytes_ = 0;
   uint64_t events_applied_ = 0;
