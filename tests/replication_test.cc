@@ -258,7 +258,8 @@ struct NodeStats {
   std::string node;
   bool ready = false;
   uint64_t keys = 0, peers = 0, lag = 0, events_in = 0, events_out = 0, gaps = 0,
-           catchups = 0, catchups_served = 0, tombstones_collected = 0;
+           catchups = 0, catchups_served = 0, tombstones_collected = 0,
+           origins_retired = 0, retired_origins = 0;
   std::string digest;
   std::map<std::string, uint64_t> vv;
 
@@ -311,6 +312,8 @@ NodeStats Stats(natsConnection* nc, const std::string& service_id,
     s.catchups = U64(data, "catchups");
     s.catchups_served = U64(data, "catchups_served");
     s.tombstones_collected = U64(data, "tombstones_collected");
+    s.origins_retired = U64(data, "origins_retired");
+    s.retired_origins = U64(data, "retired_origins");
     s.digest = data["digest"].GetString();
     for (auto it = data["vv"].MemberBegin(); it != data["vv"].MemberEnd(); ++it) {
       s.vv[it->name.GetString()] = it->value.GetUint64();
@@ -836,6 +839,49 @@ TEST_F(ReplicationTest, KilledNodeReplacedByFreshNode) {
     EXPECT_GT(s.vv.count(old_id), 0u) << "old node id left the vv: " << last.ToString();
     EXPECT_GT(s.vv.count(b2->node_id()), 0u) << last.ToString();
   }
+  ExpectCounters(nc(), w, "default");
+}
+
+// Node ids are new for every process: a node restarted again and again under
+// writes leaves vectors that name the live nodes only (each old id said
+// goodbye and is retired once every replica applied all of it).
+TEST_F(ReplicationTest, RestartedNodeLeavesAVectorOfTheLiveNodes) {
+  constexpr int kRestarts = 8;
+  StartServer();
+  const std::vector<std::string> flags = {"--gc_interval=300ms"};
+  Node* a = StartNode(flags);
+  Node* b = StartNode(flags);
+  ASSERT_TRUE(a && b);
+  Workload w(server_->url(), Threads(2, absl::Seconds(2)));
+  w.Start();
+  for (int i = 0; i < kRestarts; ++i) {
+    const uint64_t ok_before = w.ok();
+    ASSERT_TRUE(WaitFor([&] { return w.ok() > ok_before + 50; }, absl::Seconds(30)));
+    b->process().Signal(SIGTERM);
+    ASSERT_TRUE(b->process().Wait(absl::Seconds(35)).ok());
+    b = StartNode(flags);
+    ASSERT_TRUE(b);
+  }
+  const uint64_t ok_before = w.ok();
+  ASSERT_TRUE(WaitFor([&] { return w.ok() > ok_before + 50; }, absl::Seconds(30)));
+  w.Stop();
+  ExpectNoErrors(w);
+  Snapshot last;
+  ASSERT_TRUE(ExpectConverge(nc(), {a, b}, "after restarts", "default", &last));
+  const std::set<std::string> live = {a->node_id(), b->node_id()};
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        last = Observe(nc(), {a, b});
+        for (const NodeStats& s : last.nodes) {
+          if (s.retired_origins < kRestarts) return false;
+          for (const auto& [origin, seq] : s.vv) {
+            if (live.count(origin) == 0) return false;
+          }
+        }
+        return true;
+      },
+      absl::Seconds(20)))
+      << last.ToString();
   ExpectCounters(nc(), w, "default");
 }
 

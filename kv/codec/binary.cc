@@ -327,6 +327,7 @@ std::string EncodeHeartbeat(const Heartbeat& heartbeat) {
   w.Nodes(heartbeat.members);
   w.Nodes(heartbeat.departed);
   w.Vector(heartbeat.retired);
+  w.Vector(heartbeat.retiring);
   w.ar(heartbeat.goodbye);
   return w.Take();
 }
@@ -341,6 +342,7 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(absl::string_view bytes) {
     r.Nodes(heartbeat.members);
     r.Nodes(heartbeat.departed);
     r.Retired(heartbeat.retired);
+    r.Retired(heartbeat.retiring);
     heartbeat.goodbye = r.Bool();
     return heartbeat;
   });

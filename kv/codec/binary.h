@@ -60,9 +60,12 @@ struct Heartbeat {
   // replicas it heard say goodbye; at most kMaxListedNodes each.
   std::vector<store::NodeId> members;
   std::vector<store::NodeId> departed;
-  // Origins the sender retired within forget_after, each with the seq every
-  // replica had applied (Store::retired()); at most kMaxListedNodes.
+  // Origins the sender retired, each with the seq every replica had applied
+  // (Store::Retired()), and those it is ready to retire: gone, and applied here
+  // up to that seq with nothing above it (Store::Vouch); at most kMaxListedNodes
+  // each.
   store::VersionVector retired;
+  store::VersionVector retiring;
   // The sender leaves for good: nobody waits for it any more.
   bool goodbye = false;
 };

@@ -98,8 +98,8 @@ TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
   EXPECT_TRUE(r->join);
   EXPECT_EQ(r->vv, request.vv);
 
-  Heartbeat hb{3,        {{3, 9}}, {11, 12}, 100,      1ull << 40,
-               {{3, 4}}, {5, 6},   {7},      {{8, 2}}, true};
+  Heartbeat hb{3,      {{3, 9}}, {11, 12}, 100,      1ull << 40, {{3, 4}},
+               {5, 6}, {7},      {{8, 2}}, {{9, 3}}, true};
   auto h = DecodeHeartbeat(EncodeHeartbeat(hb));
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(h->node, 3u);
@@ -111,6 +111,7 @@ TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
   EXPECT_EQ(h->members, hb.members);
   EXPECT_EQ(h->departed, hb.departed);
   EXPECT_EQ(h->retired, hb.retired);
+  EXPECT_EQ(h->retiring, hb.retiring);
   EXPECT_TRUE(h->goodbye);
   const std::string bytes = EncodeHeartbeat(hb);
   for (size_t n = 0; n < bytes.size(); ++n) {

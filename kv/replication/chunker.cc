@@ -102,9 +102,11 @@ ChunkWriter::ChunkWriter(store::NodeId from, size_t budget, Emit emit)
 }
 
 void ChunkWriter::SetCollected(store::VersionVector collected,
-                               std::vector<store::NodeId> members) {
+                               std::vector<store::NodeId> members,
+                               store::VersionVector retired) {
   chunk_.collected = std::move(collected);
   members_ = std::move(members);
+  retired_ = std::move(retired);
   header_ = codec::EncodedHeaderSize(chunk_);
 }
 
@@ -145,24 +147,28 @@ absl::Status ChunkWriter::Finish(store::VersionVector vv) {
   if (!status_.ok()) return status_;
   chunk_.delta.vv = std::move(vv);
   chunk_.members = std::move(members_);
+  chunk_.retired = std::move(retired_);
   const size_t last_header = codec::EncodedHeaderSize(chunk_);
   if (last_header > budget_) {
-    Fail(absl::ResourceExhaustedError(
-        absl::StrCat("the last chunk's header takes ", last_header, " bytes (",
-                     chunk_.delta.vv.size(), " origins, ", chunk_.members.size(),
-                     " members), over the chunk budget of ", budget_, " bytes")));
+    Fail(absl::ResourceExhaustedError(absl::StrCat(
+        "the last chunk's header takes ", last_header, " bytes (", chunk_.delta.vv.size(),
+        " origins, ", chunk_.members.size(), " members, ", chunk_.retired.size(),
+        " retired origins), over the chunk budget of ", budget_, " bytes")));
     return status_;
   }
   if (used_ > 0 && last_header + used_ > budget_) {
-    // The entries go first, without the vector and members.
+    // The entries go first, without the vector, members and retired origins.
     store::VersionVector last_vv = std::move(chunk_.delta.vv);
     std::vector<store::NodeId> last_members = std::move(chunk_.members);
+    store::VersionVector last_retired = std::move(chunk_.retired);
     chunk_.delta.vv.clear();
     chunk_.members.clear();
+    chunk_.retired.clear();
     Flush(false);
     if (!status_.ok()) return status_;
     chunk_.delta.vv = std::move(last_vv);
     chunk_.members = std::move(last_members);
+    chunk_.retired = std::move(last_retired);
   }
   Flush(true);
   return status_;

@@ -47,9 +47,11 @@ class ChunkWriter {
   // chunk is sent first when it would not), else split (Split, half the
   // entries' budget) into parts added one by one. Does nothing after an error.
   void Add(store::KeyState ks);
-  // Every chunk carries `collected`, the last one `members` too (the sender's
-  // watermark and whom it waits for). Call before the first Add.
-  void SetCollected(store::VersionVector collected, std::vector<store::NodeId> members);
+  // Every chunk carries `collected`, the last one `members` and `retired` too
+  // (the sender's watermark, whom it waits for, the origins it retired). Call
+  // before the first Add.
+  void SetCollected(store::VersionVector collected, std::vector<store::NodeId> members,
+                    store::VersionVector retired = {});
   // Sends the last chunk (possibly without entries), carrying `vv` (after the
   // entries gathered so far, in a chunk of their own when they do not fit
   // beside the last chunk's header). Returns status().
@@ -74,6 +76,7 @@ class ChunkWriter {
   const Emit emit_;
   codec::DeltaChunk chunk_;
   std::vector<store::NodeId> members_;
+  store::VersionVector retired_;
   size_t header_ = 0;  // encoded bytes of a chunk without entries (not the last)
   size_t used_ = 0;
   size_t keys_ = 0;

@@ -60,6 +60,8 @@ bool PeerTable::Record(const codec::Heartbeat& hb, absl::Time now) {
   std::sort(peer.members.begin(), peer.members.end());
   peer.departed = hb.departed;
   std::sort(peer.departed.begin(), peer.departed.end());
+  peer.retired = hb.retired;
+  peer.retiring = hb.retiring;
   peer.last_seen = now;
   peer.marks.emplace_back(At(hb.vv, hb.node), hb.hlc);
   if (peer.marks.size() > kMaxMarks) peer.marks.pop_front();
@@ -67,6 +69,30 @@ bool PeerTable::Record(const codec::Heartbeat& hb, absl::Time now) {
   auto proof = proven_.find(hb.node);
   if (proof != proven_.end()) proof->second = now;
   return seen;
+}
+
+bool PeerTable::AllApplied(NodeId origin, uint64_t seq,
+                           const std::vector<NodeId>& waited) const {
+  for (NodeId node : waited) {
+    if (node == self_) continue;
+    auto it = peers_.find(node);
+    if (it == peers_.end()) return false;
+    const Peer& peer = it->second;
+    auto retired = peer.retired.find(origin);
+    auto retiring = peer.retiring.find(origin);
+    const bool agrees = (retired != peer.retired.end() && retired->second == seq) ||
+                        (retiring != peer.retiring.end() && retiring->second == seq);
+    if (!agrees) return false;
+  }
+  return true;
+}
+
+void PeerTable::ForgetOrigin(NodeId origin) {
+  for (auto& [id, peer] : peers_) {
+    peer.vv.erase(origin);
+    peer.previous_vv.erase(origin);
+    peer.collected.erase(origin);
+  }
 }
 
 std::vector<std::pair<NodeId, absl::Duration>> PeerTable::TakeLost(absl::Time now) {

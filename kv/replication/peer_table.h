@@ -154,6 +154,24 @@ class PeerTable {
   //   complete: false when a replica waited for was never heard.
   GcBounds Collect(const store::VersionVector& ours, absl::Time now);
 
+  // Whether every replica of `waited` but this one last said (in its heartbeat)
+  // that it is ready to retire `origin` at exactly `seq` (it applied it up to
+  // there and holds nothing above), or that it retired it at `seq`; false when
+  // one of them was never heard. With `waited` the replicas
+  // collection waits for, true means `origin` may be retired (docs/replication.md,
+  // "Retired origins").
+  bool AllApplied(store::NodeId origin, uint64_t seq,
+                  const std::vector<store::NodeId>& waited) const;
+  // Whether `node` left: it said goodbye (directly, or a proven peer lists it as
+  // departed) within forget_after, or it is not proven (not heard, nor listed,
+  // for forget_after). Never this replica.
+  bool Gone(store::NodeId node, absl::Time now) const {
+    return node != self_ && (IsDeparted(node, now) || !Proven(node, now));
+  }
+  // Drops a retired `origin` from every vector recorded, so that comparisons
+  // with this replica's vector (which no longer names it) ignore it.
+  void ForgetOrigin(store::NodeId origin);
+
   // Proven replicas heard from within 3 heartbeats (not this one).
   size_t LivePeers(absl::Time now) const;
   // The peers that left the live set (not heard for 3 heartbeats) since the
@@ -173,6 +191,8 @@ class PeerTable {
     store::VersionVector collected;
     std::vector<store::NodeId> members;   // as its last heartbeat listed them, sorted
     std::vector<store::NodeId> departed;  // as its last heartbeat listed them, sorted
+    store::VersionVector retired;         // as its last heartbeat listed them
+    store::VersionVector retiring;        // as its last heartbeat listed them
     absl::Time last_seen;
     bool lost = false;  // reported by TakeLost since last_seen
     absl::Time mismatch_since = absl::InfiniteFuture();

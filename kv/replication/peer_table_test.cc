@@ -453,3 +453,51 @@ TEST(PeerTable, ProbesAreSpacedAndOnlyForTheUnproven) {
 
 }  // namespace
 }  // namespace kv::replication
+
+namespace kv::replication {
+namespace {
+
+// Retiring an origin needs every replica waited for to vouch for the same mark
+// (or to have retired it there): an equal vector entry is not enough (a
+// replica may hold operations of it above its mark, beside a gap).
+TEST(PeerTableRetire, AllAppliedNeedsEveryWaitedReplicaToVouchTheSameMark) {
+  constexpr store::NodeId kGone = 0x60e;
+  PeerTable t(kSelf, Options());
+  ProveAll(t);
+  const std::vector<store::NodeId> waited = {kSelf, kPeer, kOther};
+  codec::Heartbeat peer = Beat(kPeer, {{kGone, 7}});
+  codec::Heartbeat other = Beat(kOther, {{kGone, 7}});
+  t.Record(peer, kT0);
+  t.Record(other, kT0);
+  EXPECT_FALSE(t.AllApplied(kGone, 7, waited));  // equal vectors only
+  peer.retiring = {{kGone, 7}};
+  other.retired = {{kGone, 7}};
+  t.Record(peer, kT0);
+  t.Record(other, kT0);
+  EXPECT_TRUE(t.AllApplied(kGone, 7, waited));
+  EXPECT_FALSE(t.AllApplied(kGone, 6, waited));                   // another mark
+  EXPECT_FALSE(t.AllApplied(kGone, 7, {kSelf, kPeer, kAbsent}));  // never heard
+  // Once retired here, the peers' entries for it are no longer compared.
+  t.ForgetOrigin(kGone);
+  EXPECT_EQ(t.Lag({}, kT0), 0u);
+}
+
+TEST(PeerTableRetire, GoneAfterAGoodbyeOrOnceNoLongerProven) {
+  PeerTable t(kSelf, Options());
+  ProveAll(t);
+  t.Record(Beat(kPeer, {}), kT0);
+  t.Record(Beat(kOther, {}), kT0);
+  EXPECT_FALSE(t.Gone(kPeer, kT0));
+  EXPECT_FALSE(t.Gone(kSelf, kT0));
+  codec::Heartbeat bye = Beat(kPeer, {});
+  bye.goodbye = true;
+  t.Record(bye, kT0 + absl::Seconds(1));
+  EXPECT_TRUE(t.Gone(kPeer, kT0 + absl::Seconds(1)));
+  // Silent, proven: gone only after forget_after.
+  EXPECT_FALSE(t.Gone(kOther, kT0 + absl::Minutes(9)));
+  EXPECT_TRUE(t.Gone(kOther, kT0 + absl::Minutes(11)));
+  EXPECT_TRUE(t.Gone(kFake, kT0));  // never proven
+}
+
+}  // namespace
+}  // namespace kv::replication

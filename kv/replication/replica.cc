@@ -109,7 +109,7 @@ absl::Status Replica::SubscribeSync() {
   auto sub = bus_->Subscribe(Subject(absl::StrCat("sync.", Hex(node()))), "",
                              [this](const Message& m) { HandleSyncRequest(m); });
   if (!sub.ok()) return sub.status();
-  if (sync_sub_) retired_.push_back(std::move(sync_sub_));
+  if (sync_sub_) closed_subs_.push_back(std::move(sync_sub_));
   sync_sub_ = *std::move(sub);
   return absl::OkStatus();
 }
@@ -126,7 +126,7 @@ void Replica::Stop() {
       (void)bus_->Publish(Subject("hb"), "",
                           codec::EncodeHeartbeat(MakeHeartbeat(clock_->Now(), true)));
     }
-    subs = std::move(retired_);
+    subs = std::move(closed_subs_);
     subs.push_back(std::move(any_sub_));
     subs.push_back(std::move(sync_sub_));
   }
@@ -169,7 +169,7 @@ void Replica::HandleEvents(const Message& msg) {
     // The vector stays within what any message may carry (heartbeats, chunks),
     // with room for this replica's own origin.
     const VersionVector& vv = store_->vv();
-    if (vv.count(e.dot.node) == 0 &&
+    if (vv.count(e.dot.node) == 0 && !store_->IsRetired(e.dot.node) &&
         vv.size() - vv.count(node()) + 1 >= codec::kMaxVectorOrigins) {
       ++counters_.events_refused;
       continue;
@@ -206,6 +206,10 @@ void Replica::HandleHeartbeat(const Message& msg) {
     return;
   }
   if (hb->node == node() || hb->node == 0) return;
+  // Origins retired here are no longer compared (the peer may not have retired
+  // them yet).
+  ReconcileRetired(&hb->vv, /*keep_above=*/true);
+  ReconcileRetired(&hb->collected, /*keep_above=*/true);
   const absl::Time now = clock_->Now();
   // Its HLC mark bounds garbage collection (the HLC floor): a forged one far
   // ahead would let tombstones go too early. Refused as the store refuses
@@ -235,6 +239,10 @@ void Replica::HandleHeartbeat(const Message& msg) {
   // can be a collected record: it merges with the peer (Demote) instead.
   if (!provisional_ && peers_->StaleAgainst(*hb, store_->vv(), store_->collected())) {
     Reset(absl::StrCat("peer ", Hex(hb->node), " collected records never applied here"));
+    return;
+  }
+  if (std::optional<std::string> why = RetiredElsewhere(*hb, now); why && !provisional_) {
+    Reset(*why);
     return;
   }
   switch (peers_->Decide(hb->node, store_->vv(), store_->collected(), store_->digest(),
@@ -290,6 +298,7 @@ void Replica::HandleChunk(absl::string_view data) {
     // A real peer with operations this provisional first replica lacks.
     Demote(sync_->peer, sync_->demote, clock_->Now());
   }
+  ReconcileRetired(&chunk->collected, /*keep_above=*/true);
   if (ready() && !CoversAll(store_->vv(), chunk->collected)) {
     Reset(absl::StrCat("peer ", Hex(chunk->from),
                        " collected records never applied here (catch-up)"));
@@ -325,9 +334,16 @@ void Replica::HandleChunk(absl::string_view data) {
   }
   store::Delta vector_only;
   vector_only.vv = std::move(chunk->delta.vv);
+  // The entries of an origin retired during the catch-up were skipped: its seq
+  // is not taken, even if it turned out not gone (heartbeats then lead to what
+  // it lacks).
+  ReconcileRetired(&vector_only.vv, /*keep_above=*/false);
+  for (const auto& [origin, seq] : sync_->retired) vector_only.vv.erase(origin);
   (void)store_->MergeDelta(vector_only);
   // Whatever the peer collected, this replica now holds what remains of it.
   (void)store_->AdoptCollected(chunk->collected);
+  // A copy holds the dots of the origins the peer retired.
+  if (sync_->copying) (void)store_->AdoptRetired(chunk->retired);
   const absl::Time now = clock_->Now();
   peers_->Prove(sync_->peer, now);  // it answered: a real replica
   peers_->AddListed(chunk->members, now);
@@ -362,6 +378,7 @@ bool Replica::BeginSync(NodeId peer) {
   sync_->peer = peer;
   sync_->inbox = absl::StrCat(inbox_, ".", ++syncs_started_);
   sync_->deadline = clock_->Now() + options_.sync_timeout;
+  sync_->retired = store_->Retired();
   return true;
 }
 
@@ -412,7 +429,7 @@ void Replica::SetReady(absl::string_view line) {
 // ---- Timed work.
 
 absl::Time Replica::Tick() {
-  DropRetired();
+  DropClosedSubscriptions();
   absl::MutexLock lock(&mu_);
   if (stopping_ || !options_.enabled) return absl::InfiniteFuture();
   const absl::Time now = clock_->Now();
@@ -444,6 +461,7 @@ ReplicaStats Replica::stats() const {
   const store::StoreStats st = store_->stats();
   s.keys = st.keys;
   s.memory_bytes = st.memory_bytes;
+  s.retired_origins = st.retired_origins;
   s.vv = store_->vv();
   s.digest = store_->digest();
   const absl::Time now = clock_->Now();

@@ -248,6 +248,9 @@ class Replica {
     uint64_t demote = 0;
     absl::Time ack_deadline;
     absl::Time sent;
+    // The origins retired when it began: their operations in the chunks were
+    // skipped, so their seqs in the peer's vector are not taken.
+    store::VersionVector retired;
   };
 
   // A gap in an origin's seqs, waiting for the grace to end.
@@ -329,10 +332,27 @@ class Replica {
   // and an empty store, and starts joining again.
   void Reset(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unsubscribes the subscriptions a reset replaced (never from a callback).
-  void DropRetired() ABSL_LOCKS_EXCLUDED(mu_);
+  void DropClosedSubscriptions() ABSL_LOCKS_EXCLUDED(mu_);
   // Becomes ready: logs `line`, subscribes to sync.any, sends a heartbeat.
   void SetReady(absl::string_view line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Retires the origins that are gone and that every replica of `waited` (whom
+  // collection waits for) applied entirely (docs/replication.md, "Retired
+  // origins").
+  void RetireOrigins(const std::vector<store::NodeId>& waited, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why this replica is stale against `hb`'s sender, which retired an origin
+  // that is gone here too at a seq above this replica's: it lacks operations
+  // nobody will send any more. nullopt when it is not.
+  std::optional<std::string> RetiredElsewhere(const codec::Heartbeat& hb,
+                                              absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes a peer's vector `v` against the origins this replica retired: an
+  // origin of which `v` holds more than its retired seq was not gone and is
+  // un-retired (Store::Unretire; its entry stays when `keep_above`); the others
+  // are removed from `v` (the peer may not have retired them yet).
+  void ReconcileRetired(store::VersionVector* v, bool keep_above)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Log(absl::string_view line) const;
   std::string Subject(absl::string_view suffix) const;
 
@@ -359,11 +379,14 @@ class Replica {
   // Counts stale resets: a catch-up being served stops when it changes.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // sync.<node>: replaced on a reset; the replaced ones (and sync.any's) wait in
-  // retired_ until the next Tick (or Stop) destroys them outside the lock.
+  // closed_subs_ until the next Tick (or Stop) destroys them outside the lock.
   std::unique_ptr<Subscription> sync_sub_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<Subscription>> retired_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Subscription>> closed_subs_ ABSL_GUARDED_BY(mu_);
   std::optional<Sync> sync_ ABSL_GUARDED_BY(mu_);
   std::map<store::NodeId, OpenGap> gaps_ ABSL_GUARDED_BY(mu_);
+  // Gone origins this replica is ready to retire, with their marks (its
+  // heartbeats' `retiring`); recomputed at every collection.
+  store::VersionVector vouched_ ABSL_GUARDED_BY(mu_);
   uint64_t syncs_started_ ABSL_GUARDED_BY(mu_) = 0;
   int join_attempts_ ABSL_GUARDED_BY(mu_) = 0;
   Joiner joiner_ ABSL_GUARDED_BY(mu_);

@@ -1,7 +1,11 @@
 // The parts of Replica that decide whom tombstone collection waits for and what a
 // stale replica does (docs/replication.md, "Tombstone collection"): heartbeats'
 // membership fields, garbage collection, goodbyes and stale resets.
+#include <algorithm>
+#include <iterator>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -28,6 +32,12 @@ codec::Heartbeat Replica::MakeHeartbeat(absl::Time now, bool goodbye) {
   hb.collected = store_->collected();
   hb.members = peers_->Members(now);
   hb.departed = peers_->Departed(now);
+  hb.retired = store_->Retired();
+  for (const auto& [origin, seq] : vouched_) {
+    auto mark = store_->vv().find(origin);
+    if (mark != store_->vv().end() && mark->second == seq)
+      hb.retiring.insert({origin, seq});
+  }
   hb.goodbye = goodbye;
   return hb;
 }
@@ -39,13 +49,91 @@ void Replica::CollectGarbage(absl::Time now) {
   if (!bounds.complete) return;
   counters_.tombstones_collected +=
       store_->CollectGarbage(bounds.stable, bounds.hlc_floor);
+  RetireOrigins(bounds.waited, now);
 }
 
-void Replica::DropRetired() {
-  std::vector<std::unique_ptr<Subscription>> retired;
+void Replica::RetireOrigins(const std::vector<NodeId>& waited, absl::Time now) {
+  // Gone: it said goodbye, or nobody heard it for forget_after; nobody waits
+  // for it.
+  std::vector<NodeId> gone;
+  for (const auto& [origin, seq] : store_->vv()) {
+    if (peers_->Gone(origin, now) &&
+        std::find(waited.begin(), waited.end(), origin) == waited.end()) {
+      gone.push_back(origin);
+    }
+  }
+  // Applied entirely: this replica holds it exactly up to its mark, and every
+  // replica waited for says the same of the same mark (in its heartbeat's
+  // `retiring`) or retired it there.
+  vouched_ = store_->Vouch(gone);
+  for (auto it = vouched_.begin(); it != vouched_.end();) {
+    const auto [origin, seq] = *it;
+    if (!peers_->AllApplied(origin, seq, waited) || !store_->Retire(origin)) {
+      ++it;  // not yet; or the retired set is full of origins still named
+      continue;
+    }
+    it = vouched_.erase(it);
+    peers_->ForgetOrigin(origin);
+    ++counters_.origins_retired;
+    Log(absl::StrCat("retired origin ", Hex(origin), " (every replica applied its ", seq,
+                     " operations)"));
+  }
+}
+
+std::optional<std::string> Replica::RetiredElsewhere(const codec::Heartbeat& hb,
+                                                     absl::Time now) const {
+  const store::VersionVector retired = store_->Retired();
+  for (const auto& [origin, seq] : hb.retired) {
+    // Retired here too, at a lower seq: the peer applied (and collected)
+    // operations of it this replica never will.
+    if (auto here = retired.find(origin); here != retired.end()) {
+      if (here->second >= seq) continue;
+      return absl::StrCat("peer ", Hex(hb.node), " retired origin ", Hex(origin),
+                          " at seq ", seq, ", this replica at seq ", here->second);
+    }
+    // Holding more of it: the peer is wrong (it un-retires it on hearing this
+    // replica's vector). Holding less of a live origin: catch-up from the
+    // origin repairs it.
+    auto mark = store_->vv().find(origin);
+    if (mark == store_->vv().end() || mark->second >= seq || !peers_->Gone(origin, now)) {
+      continue;
+    }
+    return absl::StrCat("peer ", Hex(hb.node), " retired origin ", Hex(origin),
+                        " at seq ", seq, ", this replica lacks ", seq - mark->second,
+                        " of its operations");
+  }
+  return std::nullopt;
+}
+
+void Replica::ReconcileRetired(store::VersionVector* v, bool keep_above) {
+  for (auto it = v->begin(); it != v->end();) {
+    const store::NodeId origin = it->first;
+    if (!store_->IsRetired(origin)) {
+      ++it;
+      continue;
+    }
+    const uint64_t retired_at = store_->Retired().at(origin);
+    if (it->second > retired_at) {
+      // A peer holds operations of it above the seq it was retired at: it was
+      // not gone (this replica was cut off, or it was paused for long).
+      (void)store_->Unretire(origin);
+      ++counters_.origins_unretired;
+      Log(absl::StrCat("origin ", Hex(origin), " retired at seq ", retired_at,
+                       " is not gone: a peer has seq ", it->second, " of it"));
+      if (keep_above) {
+        ++it;
+        continue;
+      }
+    }
+    it = v->erase(it);
+  }
+}
+
+void Replica::DropClosedSubscriptions() {
+  std::vector<std::unique_ptr<Subscription>> closed;
   {
     absl::MutexLock lock(&mu_);
-    retired.swap(retired_);
+    closed.swap(closed_subs_);
   }
   // Outside the lock: each waits for its callback in progress.
 }
@@ -68,12 +156,13 @@ void Replica::Reset(absl::string_view why) {
       fresh, PeerTableOptions{options_.heartbeat, options_.divergence_grace,
                               options_.forget_after, 2 * options_.sync_timeout});
   ready_.store(false, std::memory_order_release);
-  if (any_sub_) retired_.push_back(std::move(any_sub_));
+  if (any_sub_) closed_subs_.push_back(std::move(any_sub_));
   if (absl::Status s = SubscribeSync(); !s.ok()) {
     Log(absl::StrCat("cannot subscribe to sync.", Hex(fresh), ": ", s.message()));
   }
   join_attempts_ = 0;
   gaps_.clear();
+  vouched_.clear();
   // A new replica: it joins as a fresh one would (a copy, not a merge).
   ever_ready_ = false;
   provisional_ = false;

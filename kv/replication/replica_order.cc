@@ -58,8 +58,7 @@ bool Replica::AwaitEventsReceived(absl::Duration timeout) const {
 
 bool Replica::Covered(CoverWait* w) {
   for (const auto& [node, seq] : *w->position) {
-    if (seq != 0 && !store::Covers(w->replica->store_->vv(), store::Dot{node, seq}))
-      return false;
+    if (seq != 0 && !w->replica->store_->HasApplied(store::Dot{node, seq})) return false;
   }
   return true;
 }
@@ -70,7 +69,8 @@ bool Replica::AwaitApplied(const VersionVector& position, absl::Duration timeout
   // An origin this replica never heard of (no operation, no heartbeat) will not
   // be applied within the wait: fail at once rather than hold the caller.
   for (const auto& [origin, seq] : position) {
-    if (origin != node() && store_->vv().count(origin) == 0 && !peers_->Knows(origin)) {
+    if (origin != node() && store_->vv().count(origin) == 0 &&
+        !store_->IsRetired(origin) && !peers_->Knows(origin)) {
       return false;
     }
   }

@@ -64,9 +64,11 @@ void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view rep
   };
   // The store is read in pages, letting requests in between: a large catch-up
   // does not stall the service. The vector is the one before the first page.
-  // With the vector go the watermark and the members (a joiner waits for them).
+  // With the vector go the watermark and the members (a joiner waits for them),
+  // and to a joiner the retired origins (its copy holds their dots).
   VersionVector vv;
   VersionVector collected;
+  VersionVector retired;
   std::vector<NodeId> members;
   uint64_t generation = 0;
   {
@@ -75,6 +77,7 @@ void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view rep
     collected = store_->collected();
     members = peers_->Members(clock_->Now());
     members.push_back(node());
+    if (request.join) retired = store_->Retired();
     generation = generation_;
     ++counters_.catchups_served;
   }
@@ -84,7 +87,7 @@ void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view rep
                        sent += bytes.size();
                        return bus_->Publish(reply, "", bytes);
                      });
-  writer.SetCollected(std::move(collected), std::move(members));
+  writer.SetCollected(std::move(collected), std::move(members), std::move(retired));
   std::string after;
   do {
     std::vector<store::KeyState> page;
@@ -95,7 +98,10 @@ void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view rep
         done();
         return;
       }
-      page = store_->DeltaPage(request.vv, after, kSyncPageKeys, &after);
+      // A join (or a full catch-up: an empty vector) takes everything, the
+      // retired origins' operations included.
+      page = store_->DeltaPage(request.vv, after, kSyncPageKeys, &after,
+                               request.join || request.vv.empty());
     }
     for (store::KeyState& ks : page) writer.Add(std::move(ks));
   } while (!after.empty() && writer.status().ok());

@@ -46,6 +46,12 @@ struct ReplicaStats {
   // Times this replica found itself stale (a peer collected records it never
   // applied) and discarded its state to rejoin under a new node id.
   uint64_t stale_resets = 0;
+  // Origins retired (gone, and applied entirely by every replica), and how many
+  // retired origins this replica still remembers (docs/replication.md).
+  uint64_t origins_retired = 0;
+  size_t retired_origins = 0;
+  // Retired origins found not gone (a peer or an event had more of them).
+  uint64_t origins_unretired = 0;
   // Replication lag of the events applied: from the operation's HLC time at
   // its origin to its application here, in milliseconds (the HLC's physical
   // part has millisecond resolution; across machines it includes clock skew).

@@ -339,10 +339,13 @@ absl::StatusOr<ApplyResult> Store::Apply(const Event& event) {
   if (auto s = internal::Validate(event.delta, limits_); !s.ok()) return s;
   if (auto s = CheckStamps(event.delta); !s.ok()) return s;
   ApplyResult result;
-  if (IsRetired(event.dot.node)) {
-    result.duplicate = result.retired = true;
-    ++events_duplicate_;
-    return result;
+  if (auto r = retired_.find(event.dot.node); r != retired_.end()) {
+    if (event.dot.seq <= r->second.seq) {
+      result.duplicate = result.retired = true;
+      ++events_duplicate_;
+      return result;
+    }
+    result.unretired = Unretire(event.dot.node);
   }
   Observe(event.dot, &result);
   if (result.duplicate) {

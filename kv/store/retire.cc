@@ -1,7 +1,10 @@
-// Retired origins: Store::Retire, AdoptRetired, Retired and ForgetRetired (see their
+// Retired origins: Store::Vouch, Retire, Unretire, AdoptRetired, Retired and
+// ForgetOldestRetired (see their
 // contracts in store.h and docs/replication.md, "Retired origins").
 #include <cstddef>
 #include <cstdint>
+#include <tuple>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
@@ -15,36 +18,35 @@ namespace {
 using internal::Entry;
 using internal::Extras;
 
-// Calls `f(node)` for the origin of every dot `e` holds (register, container
-// stamps, counter contributions and removals, list items, set elements, removal
-// records).
+// Calls `f(dot)` for every dot `e` holds (register, container stamps, counter
+// contributions and removals, list items, set elements, removal records).
 template <typename F>
-void ForEachOrigin(const Entry& e, F f) {
-  if (e.has_register()) f(e.reg_dot().node);
+void ForEachDot(const Entry& e, F f) {
+  if (e.has_register()) f(e.reg_dot());
   const Extras* x = e.extras;
   if (x == nullptr) return;
   if (x->counter) {
-    f(x->counter->stamp.node);
-    for (const auto& [node, p] : x->counter->incs) f(node);
+    f(Dot{x->counter->stamp.node, x->counter->stamp_seq});
+    for (const auto& [node, p] : x->counter->incs) f(Dot{node, p.seq});
     for (const auto& [node, p] : x->counter->dels) {
-      f(node);
-      f(p.by.node);
+      f(Dot{node, p.seq});
+      f(p.by);
     }
   }
   if (x->list) {
-    f(x->list->stamp.node);
-    for (const auto& [pos, value] : x->list->items) f(pos.node);
+    f(Dot{x->list->stamp.node, x->list->stamp_seq});
+    for (const auto& [pos, value] : x->list->items) f(Dot{pos.node, pos.seq});
     for (const auto& [item, by] : x->list->removed) {
-      f(item.node);
-      f(by.node);
+      f(item);
+      f(by);
     }
   }
   if (x->set) {
-    f(x->set->stamp.node);
-    for (const auto& [dot, elem] : x->set->elem_of) f(dot.node);
+    f(Dot{x->set->stamp.node, x->set->stamp_seq});
+    for (const auto& [dot, elem] : x->set->elem_of) f(dot);
     for (const auto& [item, by] : x->set->removed) {
-      f(item.node);
-      f(by.node);
+      f(item);
+      f(by);
     }
   }
 }
@@ -53,13 +55,41 @@ void ForEachOrigin(const Entry& e, F f) {
 
 bool Store::Retire(NodeId origin) {
   auto mark = vv_.find(origin);
-  if (origin == node_ || mark == vv_.end() || above_.contains(origin) ||
-      retired_.size() >= kMaxRetired) {
-    return false;
-  }
+  if (origin == node_ || mark == vv_.end() || above_.contains(origin)) return false;
+  if (retired_.size() >= kMaxRetired && !ForgetOldestRetired()) return false;
   retired_[origin] = RetiredOrigin{mark->second, clock_->Now()};
   vv_.erase(mark);
   collected_.erase(origin);
+  return true;
+}
+
+VersionVector Store::Vouch(const std::vector<NodeId>& origins) const {
+  VersionVector marks;
+  for (NodeId origin : origins) {
+    auto mark = vv_.find(origin);
+    if (origin == node_ || mark == vv_.end() || above_.contains(origin)) continue;
+    marks.insert(*mark);
+  }
+  if (marks.empty()) return marks;
+  VersionVector above;  // origins with a dot above their mark
+  for (const Entry* e : index_) {
+    ForEachDot(*e, [&](const Dot& d) {
+      auto mark = marks.find(d.node);
+      if (mark != marks.end() && d.seq > mark->second) above.insert(*mark);
+    });
+  }
+  for (const auto& [origin, seq] : above) marks.erase(origin);
+  return marks;
+}
+
+bool Store::Unretire(NodeId origin) {
+  auto it = retired_.find(origin);
+  if (it == retired_.end()) return false;
+  // Everything up to its seq was applied, and collected, by every replica
+  // (Retire follows the collection that raised the watermark to it).
+  vv_[origin] = it->second.seq;
+  collected_[origin] = it->second.seq;
+  retired_.erase(it);
   return true;
 }
 
@@ -86,19 +116,23 @@ VersionVector Store::Retired(absl::Time since) const {
   return out;
 }
 
-size_t Store::ForgetRetired(absl::Duration min_age) {
-  const absl::Time before = clock_->Now() - min_age;
-  absl::flat_hash_set<NodeId> old;
-  for (const auto& [origin, r] : retired_) {
-    if (r.since < before) old.insert(origin);
-  }
-  if (old.empty()) return 0;
+bool Store::ForgetOldestRetired() {
+  absl::flat_hash_set<NodeId> unnamed;
+  for (const auto& [origin, r] : retired_) unnamed.insert(origin);
   for (const Entry* e : index_) {
-    ForEachOrigin(*e, [&old](NodeId node) { old.erase(node); });
-    if (old.empty()) return 0;
+    ForEachDot(*e, [&unnamed](const Dot& d) { unnamed.erase(d.node); });
+    if (unnamed.empty()) return false;
   }
-  for (NodeId origin : old) retired_.erase(origin);
-  return old.size();
+  auto oldest = retired_.end();
+  for (auto it = retired_.begin(); it != retired_.end(); ++it) {
+    if (!unnamed.contains(it->first)) continue;
+    if (oldest == retired_.end() || std::tie(it->second.since, it->first) <
+                                        std::tie(oldest->second.since, oldest->first)) {
+      oldest = it;
+    }
+  }
+  retired_.erase(oldest);
+  return true;
 }
 
 }  // namespace kv::store

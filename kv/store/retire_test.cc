@@ -77,6 +77,24 @@ TEST(StoreRetire, LeavesTheVectorsAndKeepsTheData) {
   EXPECT_TRUE(t.a.HasApplied(Dot{kOld, 1000}));
 }
 
+// A replica vouches for an origin only when it holds it exactly up to its mark:
+// no gap, and no dot above the mark in its data (a copy of a peer that had a
+// gap holds operations above the peer's mark).
+TEST(StoreRetire, VouchesOnlyForOriginsHeldExactlyUpToTheirMark) {
+  Retiring t;
+  EXPECT_EQ(t.a.Vouch({kOld, kA, 0x999}), (VersionVector{{kOld, t.old_events.size()}}));
+  Store gap(0xc, &t.clock);
+  Deliver(gap, t.old_events[0]);
+  Deliver(gap, t.old_events[2]);  // 2 is missing
+  EXPECT_TRUE(gap.Vouch({kOld}).empty());
+  // A copy of `gap`: the vector says 1, the data holds 3.
+  Store copy(0xd, &t.clock);
+  ASSERT_TRUE(copy.MergeCopy(gap.DeltaAbove({}, /*full=*/true)).ok());
+  ASSERT_EQ(copy.vv().at(kOld), 1u);
+  EXPECT_FALSE(copy.HasGaps());
+  EXPECT_TRUE(copy.Vouch({kOld}).empty());
+}
+
 TEST(StoreRetire, RefusesItselfUnknownOriginsAndGaps) {
   Retiring t;
   EXPECT_FALSE(t.a.Retire(kA));     // its own origin
@@ -89,22 +107,30 @@ TEST(StoreRetire, RefusesItselfUnknownOriginsAndGaps) {
   EXPECT_EQ(c.vv().count(kOld), 1u);
 }
 
-TEST(StoreRetire, LateEventsOfARetiredOriginAreIgnored) {
+TEST(StoreRetire, LateEventsAreIgnoredAndLaterOnesUnretire) {
   Retiring t;
+  t.a.CollectGarbage(t.a.vv(), 0);
   ASSERT_TRUE(t.a.Retire(kOld));
   const Digest before = t.a.digest();
-  // A duplicate, and an event the origin made that nobody applied in time: both
-  // ignored, neither brings the origin back into the vector.
-  Event late = Ev(t.old.Set("late", "v", std::nullopt));
-  for (const Event& e : {t.old_events[1], late}) {
-    ApplyResult r = Deliver(t.a, e);
-    EXPECT_TRUE(r.retired);
-    EXPECT_TRUE(r.duplicate);
-    EXPECT_FALSE(r.gap);
-  }
+  // A late duplicate: ignored, the origin stays retired.
+  ApplyResult dup = Deliver(t.a, t.old_events[1]);
+  EXPECT_TRUE(dup.retired);
+  EXPECT_TRUE(dup.duplicate);
   EXPECT_EQ(t.a.digest(), before);
   EXPECT_EQ(t.a.vv().count(kOld), 0u);
-  EXPECT_FALSE(t.a.Exists("late").value());
+  // An operation above its retired seq: the origin was not gone (it was paused,
+  // or this replica was cut off). It comes back at its retired seq, watermark
+  // included, and the event applies.
+  const uint64_t seq = t.old_events.size();
+  ApplyResult later = Deliver(t.a, Ev(t.old.Set("later", "v", std::nullopt)));
+  EXPECT_TRUE(later.unretired);
+  EXPECT_FALSE(later.duplicate);
+  EXPECT_FALSE(later.gap);
+  EXPECT_FALSE(t.a.IsRetired(kOld));
+  EXPECT_EQ(t.a.vv().at(kOld), seq + 1);
+  EXPECT_EQ(t.a.collected().at(kOld), seq);
+  EXPECT_TRUE(t.a.Exists("later").value());
+  EXPECT_FALSE(t.a.Unretire(kOld));  // not retired any more
 }
 
 TEST(StoreRetire, DeltasLeaveOutRetiredOperationsExceptInACopy) {
@@ -170,34 +196,35 @@ TEST(StoreRetire, CollectedRemovalsOfRetiredItemsStayCollected) {
   EXPECT_TRUE(t.a.Range("l", 0, -1).value().empty());
 }
 
-TEST(StoreRetire, ForgottenOnlyWhenOldAndNamedByNoDot) {
+// At kMaxRetired, retiring one more forgets the oldest retired origin that no
+// data names any more; when all are named, nothing is retired.
+TEST(StoreRetire, WhenFullTheOldestUnnamedOriginIsForgotten) {
   Retiring t;
-  ASSERT_TRUE(t.a.Retire(kOld));
-  EXPECT_EQ(t.a.ForgetRetired(absl::Minutes(10)), 0u);  // too recent
-  t.clock.Advance(absl::Minutes(11));
-  EXPECT_EQ(t.a.ForgetRetired(absl::Minutes(10)), 0u);  // its data is still here
+  ASSERT_TRUE(t.a.Retire(kOld));  // its data is still in the store
+  t.clock.Advance(absl::Seconds(1));
+  VersionVector others;
+  for (NodeId n = 1; n < Store::kMaxRetired; ++n) others[0x10000 + n] = 1;
+  EXPECT_EQ(t.a.AdoptRetired(others), Store::kMaxRetired - 1);
+  Store next(0x5000, &t.clock);
+  Deliver(t.a, Ev(next.Set("k", "v", std::nullopt)));
+  // The oldest is kOld, still named: the next oldest unnamed one goes.
+  ASSERT_TRUE(t.a.Retire(0x5000));
   EXPECT_TRUE(t.a.IsRetired(kOld));
-  // Overwrite or delete everything kOld wrote, then collect the tombstones.
-  for (const char* key : {"r", "l", "s", "c"}) Deliver(t.b, Ev(t.a.Del(key)));
-  (void)Ev(t.a.Set("r", "new", std::nullopt));
-  t.clock.Advance(absl::Minutes(2));
-  t.a.CollectGarbage(t.a.vv(), t.a.NextHlcFloor());
-  EXPECT_EQ(t.a.ForgetRetired(absl::Minutes(10)), 1u);
-  EXPECT_FALSE(t.a.IsRetired(kOld));
-  EXPECT_EQ(t.a.stats().retired_origins, 0u);
-  EXPECT_EQ(*t.a.Get("r").value(), "new");
-}
-
-TEST(StoreRetire, AtMostKMaxRetired) {
-  FakeClock clock;
-  Store s(kA, &clock);
-  VersionVector many;
-  for (NodeId n = 1; n <= Store::kMaxRetired + 10; ++n) many[n + 100] = 1;
-  EXPECT_EQ(s.AdoptRetired(many), Store::kMaxRetired);
-  Store other(0x50, &clock);
-  Deliver(s, Ev(other.Set("k", "v", std::nullopt)));
-  EXPECT_FALSE(s.Retire(0x50));
-  EXPECT_EQ(s.vv().count(0x50), 1u);
+  EXPECT_TRUE(t.a.IsRetired(0x5000));
+  EXPECT_EQ(t.a.stats().retired_origins, Store::kMaxRetired);
+  // Every one named: nothing can be retired.
+  Store full(kA, &t.clock);
+  VersionVector named;
+  for (NodeId n = 1; n <= Store::kMaxRetired; ++n) {
+    Store writer(0x20000 + n, &t.clock);
+    Deliver(full, Ev(writer.Set(std::to_string(n), "v", std::nullopt)));
+    named[0x20000 + n] = 1;
+  }
+  Store last(0x6000, &t.clock);
+  Deliver(full, Ev(last.Set("last", "v", std::nullopt)));
+  for (const auto& [origin, seq] : named) ASSERT_TRUE(full.Retire(origin));
+  EXPECT_FALSE(full.Retire(0x6000));
+  EXPECT_EQ(full.vv().count(0x6000), 1u);
 }
 
 }  // namespace

@@ -93,6 +93,7 @@ struct ApplyResult {
   bool duplicate = false;  // already applied (nothing changed)
   bool gap = false;        // seq > vv[origin] + 1: some earlier events are missing
   bool retired = false;    // of a retired origin: ignored (duplicate is set too)
+  bool unretired = false;  // above a retired origin's seq: it was not gone (Unretire)
 };
 
 struct StoreStats {
@@ -235,13 +236,24 @@ class Store {
 
   // The most retired origins a store remembers.
   static constexpr size_t kMaxRetired = 1024;
+  // Of `origins`, those this store holds exactly up to their vv() mark: no gap,
+  // and no dot of them above the mark anywhere in the data (a copy can hold
+  // operations above a mark its peer had, beside a gap). Each with its mark.
+  // Retiring is safe once every replica vouches the same mark. Scans the store.
+  VersionVector Vouch(const std::vector<NodeId>& origins) const;
   // Retires `origin`: every replica has applied its operations up to vv()[origin]
   // and none will ever come. Its entry leaves vv() and collected(); its dots count
   // as covered by every vector (deltas, the watermark, collection); its events are
-  // ignored and its entries in peers' vectors are not taken. False, changing
+  // ignored (those above its seq un-retire it: Unretire) and its entries in
+  // peers' vectors are not taken. False, changing
   // nothing, for this store's own node, an origin not in vv(), one with gaps, or
-  // when kMaxRetired origins are remembered.
+  // when kMaxRetired origins are remembered and the store's data names every
+  // one of them (ForgetOldestRetired).
   bool Retire(NodeId origin);
+  // Takes `origin` back into vv() and collected() at its retired seq: it was
+  // not gone (a peer's vector or an event shows operations of it above that
+  // seq). Apply does it for such an event. False when it is not retired.
+  bool Unretire(NodeId origin);
   // Takes a peer's retired origins (the last chunk of a full copy): for each,
   // what Retire does, without its preconditions. Returns how many were new.
   size_t AdoptRetired(const VersionVector& retired);
@@ -249,11 +261,10 @@ class Store {
   // Retired origins with their final seqs: those retired at or after `since`
   // (all by default).
   VersionVector Retired(absl::Time since = absl::InfinitePast()) const;
-  // Forgets the retired origins that no dot of the store names any more and that
-  // were retired more than `min_age` ago (until then their late events are still
-  // recognised). Scans the store when some origin is old enough. Returns how many
-  // were forgotten.
-  size_t ForgetRetired(absl::Duration min_age);
+  // Forgets the retired origin retired longest ago among those that no dot of
+  // the store names any more. Retire calls it when kMaxRetired origins are
+  // remembered. Scans the store. False when every one is still named.
+  bool ForgetOldestRetired();
   // Seqs applied above the contiguous mark (out of order), per origin.
   bool HasGaps() const;
   // Equal exactly when the states are equal (up to 128-bit hash collisions).

@@ -13,6 +13,22 @@
 
 namespace kv::replication::sim {
 
+SimulationOptions FastOptions(uint64_t seed) {
+  SimulationOptions o;
+  o.seed = seed;
+  o.max_payload = 6 * 1024;
+  o.replica.heartbeat = absl::Milliseconds(100);
+  o.replica.sync_timeout = absl::Milliseconds(500);
+  o.replica.join_timeout = absl::Milliseconds(200);
+  o.replica.first_replica_silence = absl::Milliseconds(300);
+  o.replica.divergence_grace = absl::Seconds(1);
+  o.replica.gap_grace = absl::Milliseconds(10);
+  o.replica.gc_interval = absl::Milliseconds(300);
+  o.replica.forget_after = absl::Seconds(5);
+  o.replica.limits.max_value_bytes = 1024;
+  return o;
+}
+
 Simulation::Simulation(SimulationOptions options)
     : options_(std::move(options)), network_(options_.seed, options_.max_payload) {}
 
@@ -50,6 +66,16 @@ void Simulation::Stop(int node) {
   n.generation = ++generations_;  // no more ticks
   n.log.push_back(absl::StrCat(absl::FormatTime("%H:%M:%E3S", now(), absl::UTCTimeZone()),
                                " -- stopped --"));
+}
+
+void Simulation::Kill(int node) {
+  Node& n = *nodes_[node];
+  network_.Disconnect(n.host);  // its goodbye goes nowhere
+  n.replica->Stop();
+  n.stopped = true;
+  n.generation = ++generations_;  // no more ticks
+  n.log.push_back(absl::StrCat(absl::FormatTime("%H:%M:%E3S", now(), absl::UTCTimeZone()),
+                               " -- killed --"));
 }
 
 void Simulation::StartReplica(int node) {
@@ -134,6 +160,29 @@ std::string Simulation::Describe() const {
     absl::StrAppend(&out, "--- node ", i, " log:\n", Log(static_cast<int>(i)), "\n");
   }
   return out;
+}
+
+std::string Simulation::Divergence() {
+  std::string first;
+  int first_node = -1;
+  for (size_t i = 0; i < size(); ++i) {
+    if (Stopped(static_cast<int>(i))) continue;
+    Replica& r = replica(static_cast<int>(i));
+    if (!r.ready()) return absl::StrCat("node ", i, " not ready\n", Describe());
+    const std::string state = StateText(r);
+    if (first_node < 0) {
+      first = state;
+      first_node = static_cast<int>(i);
+    } else if (state != first) {
+      return absl::StrCat("node ", i, " differs from node ", first_node, "\n--- node ",
+                          first_node, ":\n", first, "--- node ", i, ":\n", state,
+                          Describe());
+    }
+  }
+  if (network_.oversized() > 0) {
+    return absl::StrCat(network_.oversized(), " messages above the max payload");
+  }
+  return "";
 }
 
 std::string StateText(const Replica& replica) {

@@ -33,6 +33,10 @@ struct SimulationOptions {
 };
 
 // Thread safety: not thread-safe.
+// Options for fast tests: 100 ms heartbeats, short timeouts and graces, 300 ms
+// collections, forget_after 5 s, a 6 KiB max payload, 1 KiB values.
+SimulationOptions FastOptions(uint64_t seed);
+
 class Simulation {
  public:
   explicit Simulation(SimulationOptions options);
@@ -52,6 +56,9 @@ class Simulation {
   // The node's process stops cleanly (kvd on SIGTERM: Replica::Stop, which says
   // goodbye) and never comes back; Converged-style checks skip it.
   void Stop(int node);
+  // The node's process dies (kill -9): it says no goodbye and never comes back;
+  // Converged-style checks skip it.
+  void Kill(int node);
   bool Stopped(int node) const { return nodes_[node]->stopped; }
   void Pause(int node) { network_.Pause(node); }
   void Resume(int node) { network_.Resume(node); }
@@ -75,6 +82,9 @@ class Simulation {
   std::string Log(int node) const;
   // Every node's figures and recent log, for failure messages.
   std::string Describe() const;
+  // Empty when every running node is ready with the same state (StateText) and
+  // no message exceeded the max payload; else what differs, with Describe().
+  std::string Divergence();
 
  private:
   // The network's clock, shifted.
