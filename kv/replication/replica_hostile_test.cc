@@ -26,15 +26,11 @@ constexpr store::NodeId kFake = 0xfa4e;
 std::string Hex(store::NodeId node) { return absl::StrFormat("%016x", node); }
 
 SimulationOptions Options(uint64_t seed) {
-  SimulationOptions o;
-  o.seed = seed;
+  SimulationOptions o = sim::FastOptions(seed);
   o.max_payload = 1 << 20;
-  o.replica.heartbeat = absl::Milliseconds(100);
-  o.replica.sync_timeout = absl::Milliseconds(500);
-  o.replica.join_timeout = absl::Milliseconds(200);
-  o.replica.first_replica_silence = absl::Milliseconds(300);
-  o.replica.gc_interval = absl::Milliseconds(300);
-  o.replica.forget_after = absl::Seconds(5);
+  o.replica.divergence_grace = ReplicaOptions().divergence_grace;
+  o.replica.gap_grace = ReplicaOptions().gap_grace;
+  o.replica.limits.max_value_bytes = ReplicaOptions().limits.max_value_bytes;
   return o;
 }
 
