@@ -25,6 +25,7 @@ for p in kvd kvctl kvbench; do
 done
 unit="$stage/etc/systemd/system/kvd.service"
 env_file="$stage/etc/default/kvd"
+# shellcheck disable=SC2016
 grep -qx 'ExecStart=/opt/natskv/bin/kvd $KVD_OPTS' "$unit" || fail "ExecStart: $(grep ExecStart "$unit")"
 for line in Type=notify EnvironmentFile=/etc/default/kvd KillSignal=SIGTERM \
   Restart=on-failure DynamicUser=yes; do
