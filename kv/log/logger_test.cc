@@ -40,9 +40,8 @@ TEST(Logger, JsonLinesCarryLevelAndLink) {
   EXPECT_EQ(c.lines[0],
             R"({"time":"2025-12-02T10:18:29.123Z","level":"warning","link":"sessions",)"
             R"("message":"peer 00ab lost"})");
-  EXPECT_EQ(c.lines[1],
-            R"({"time":"2025-12-02T10:18:29.123Z","level":"error",)"
-            R"("message":"cannot connect"})");
+  EXPECT_EQ(c.lines[1], R"({"time":"2025-12-02T10:18:29.123Z","level":"error",)"
+                        R"("message":"cannot connect"})");
 }
 
 TEST(Logger, JsonLinesAreRateLimitedAndSummarised) {
