@@ -237,8 +237,9 @@ int main(int argc, char** argv) {
   kv::transport::SetUsage(
       "natskv node: serves kv.<link>.<op> on NATS and replicates each link.\n"
       "  kvd [--server nats://127.0.0.1:4222] [--link default] [--replication=true]\n"
-      "Secrets may come from NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD, "
-      "NATS_TOKEN.");
+      "Without --server, NATS_URL names the server(s). Secrets may come from "
+      "NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD, NATS_TOKEN.\n"
+      "Any flag may come from a file: --flagfile=/etc/natskv/kvd.flags.");
   kv::transport::HandleHelp(argc, argv);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
