@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -29,12 +30,14 @@
 #include "absl/time/time.h"
 #include "kv/codec/binary.h"
 #include "kv/codec/json.h"
-#include "kv/log/limiter.h"
+#include "kv/log/logger.h"
 #include "kv/replication/driver.h"
 #include "kv/replication/nats_bus.h"
 #include "kv/replication/replica.h"
 #include "kv/service/service.h"
 #include "kv/store/clock.h"
+#include "kv/systemd/notify.h"
+#include "kv/test_flags.h"
 #include "kv/transport/connection.h"
 #include "kv/transport/flags.h"
 #include "micro/service.h"
@@ -64,9 +67,6 @@ ABSL_FLAG(absl::Duration, max_clock_skew, absl::Seconds(60),
           "bad peer messages");
 ABSL_FLAG(absl::Duration, gc_interval, absl::Seconds(30),
           "how often replicas collect the tombstones every peer has applied");
-ABSL_FLAG(double, test_drop_events, 0,
-          "fault injection for tests: fraction of received replication events to "
-          "drop as if lost");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "on SIGTERM/SIGINT, how long requests already received may take to be "
           "answered; those still queued then are dropped (and counted in the log)");
@@ -78,46 +78,18 @@ ABSL_FLAG(bool, send_asap, true,
           "send a reply at once when no other request waits (a second "
           "connection); false: every reply goes through nats.c's flusher "
           "(about 1 ms later)");
+ABSL_FLAG(std::string, log_format, "text",
+          "log lines as text, or json: one object per line with time, level, "
+          "link (when about one) and message");
 
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
-// The log: one line per event that matters, to stderr, at most 5 lines of one
-// kind per 10 s (the rest summarised), so that no flood of requests or peer
-// messages floods the log.
-class Logger {
- public:
-  void Log(absl::string_view line) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
-    for (const std::string& l : limiter_.Filter(line, now)) Write(now, l);
-  }
-  // Writes the summaries of the windows that ended; call every second or so.
-  void Flush() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
-    for (const std::string& l : limiter_.Flush(now)) Write(now, l);
-  }
+// The log (kv/log/logger.h), set up once the flags are parsed.
+kv::log::Logger* logger = nullptr;
 
- private:
-  static void Write(absl::Time now, absl::string_view line) {
-    const std::string stamp =
-        absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone());
-    std::fprintf(stderr, "%s kvd: %.*s\n", stamp.c_str(), static_cast<int>(line.size()),
-                 line.data());
-  }
-
-  absl::Mutex mu_;
-  kv::log::Limiter limiter_ ABSL_GUARDED_BY(mu_){absl::Seconds(10), 5};
-};
-
-Logger& TheLogger() {
-  static Logger* logger = new Logger;
-  return *logger;
-}
-
-void Log(absl::string_view line) { TheLogger().Log(line); }
+void Log(absl::string_view line) { logger->Log(kv::log::GuessLevel(line), "", line); }
 
 bool ValidLink(absl::string_view link) {
   if (link.empty() || link.size() > 64) return false;
@@ -205,6 +177,10 @@ absl::Status CheckFlags() {
   if (!(drop >= 0 && drop <= 1)) {
     return absl::InvalidArgumentError("--test_drop_events must be between 0 and 1");
   }
+  if (auto f = kv::log::ParseFormat(absl::GetFlag(FLAGS_log_format)); !f.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log_format: ", f.status().message()));
+  }
   return absl::OkStatus();
 }
 
@@ -241,8 +217,18 @@ bool CanPublishReplies(natsConnection* nc) {
 }
 
 int Fail(absl::string_view message) {
-  Log(message);
+  logger->Log(kv::log::Level::kError, "", message);
   return 1;
+}
+
+// Tells the service manager (Type=notify units) how kvd is doing; a failure is
+// logged once.
+void Notify(absl::string_view state) {
+  static bool failed = false;
+  if (absl::Status s = kv::systemd::Notify(state); !s.ok() && !failed) {
+    failed = true;
+    Log(s.message());
+  }
 }
 
 }  // namespace
@@ -251,8 +237,9 @@ int main(int argc, char** argv) {
   kv::transport::SetUsage(
       "natskv node: serves kv.<link>.<op> on NATS and replicates each link.\n"
       "  kvd [--server nats://127.0.0.1:4222] [--link default] [--replication=true]\n"
-      "Secrets may come from NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD, "
-      "NATS_TOKEN.");
+      "Without --server, NATS_URL names the server(s). Secrets may come from "
+      "NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD, NATS_TOKEN.\n"
+      "Any flag may come from a file: --flagfile=/etc/natskv/kvd.flags.");
   kv::transport::HandleHelp(argc, argv);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
@@ -263,6 +250,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kvd: %s\n", std::string(s.message()).c_str());
     return 2;
   }
+  logger =
+      new kv::log::Logger("kvd", *kv::log::ParseFormat(absl::GetFlag(FLAGS_log_format)));
   std::vector<std::string> links =
       absl::StrSplit(absl::GetFlag(FLAGS_link), ',', absl::SkipWhitespace());
   if (links.empty()) {
@@ -423,7 +412,9 @@ int main(int argc, char** argv) {
     ro.heartbeat = absl::GetFlag(FLAGS_heartbeat);
     ro.first_replica_silence = absl::GetFlag(FLAGS_first_replica_silence);
     ro.gc_interval = absl::GetFlag(FLAGS_gc_interval);
-    ro.log = Log;
+    ro.log = [link](absl::string_view line) {
+      logger->Log(kv::log::GuessLevel(line), link, line);
+    };
     ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
     auto replica = kv::replication::Replica::Start(&bus, &clock, ro);
     if (!replica.ok()) return Fail(replica.status().message());
@@ -434,22 +425,34 @@ int main(int argc, char** argv) {
     auto ls = kv::service::LinkService::Start(service->get(), replicas.back().get());
     if (!ls.ok()) return Fail(ls.status().message());
     link_services.Add(*std::move(ls));
-    Log(absl::StrCat("serving kv.", link, ".* (node ", replicas.back()->stats().node,
+    logger->Log(
+        kv::log::Level::kInfo, link,
+        absl::StrCat("serving kv.", link, ".* (node ", replicas.back()->stats().node,
                      ", replication ", ro.enabled ? "on" : "off", ")"));
   }
   Log(absl::StrCat("service kv ", kVersion, " id ", (*service)->id(), "; max value ",
                    limits.max_value_bytes, " bytes"));
 
+  Notify("STATUS=joining: catching up with the peers of each link");
+  bool ready = false;  // READY=1 sent: every link answers requests
   int sig = 0;
   do {
-    const struct timespec second = {1, 0};
-    sig = sigtimedwait(&signals, nullptr, &second);
-    TheLogger().Flush();
+    // Every 50 ms until ready, so that READY=1 follows readiness closely.
+    const struct timespec wait = {ready ? 1 : 0, ready ? 0 : 50 * 1000 * 1000};
+    sig = sigtimedwait(&signals, nullptr, &wait);
+    logger->Flush();
+    if (!ready && std::all_of(replicas.begin(), replicas.end(),
+                              [](const auto& r) { return r->ready(); })) {
+      ready = true;
+      Notify(absl::StrCat("READY=1\nSTATUS=serving ", links.size(), " link(s)"));
+    }
   } while (sig <= 0);
   if (sig == SIGUSR1) {
-    Log("the NATS connection is closed for good; exiting");
+    logger->Log(kv::log::Level::kError, "",
+                "the NATS connection is closed for good; exiting");
     return 1;
   }
+  Notify("STOPPING=1\nSTATUS=draining");
   Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", "; draining"));
   absl::Status stopped = (*service)->Stop();
   drivers.clear();

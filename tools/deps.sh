@@ -7,7 +7,7 @@ NATSKV_PACKAGES=(
   bazel-bootstrap bazel-rules-cc bazel-rules-java
   g++ libnats-dev nats-server libabsl-dev libcereal-dev rapidjson-dev
   googletest libgtest-dev libbenchmark-dev libssl-dev openssl
-  clang clang-format
+  clang clang-format libsystemd-dev
 )
 
 natskv_missing_packages() {

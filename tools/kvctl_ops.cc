@@ -247,8 +247,8 @@ constexpr const char* kDiscoveryHelp =
 
 constexpr const char* kFlagsHelp =
     "flags (anywhere on the line; --help lists them all):\n"
-    "  --server URL       NATS server(s), comma-separated (default "
-    "nats://127.0.0.1:4222)\n"
+    "  --server URL       NATS server(s), comma-separated (default $NATS_URL,\n"
+    "                     else nats://127.0.0.1:4222)\n"
     "  --link L           link name: subjects kv.<L>.<op> (default \"default\")\n"
     "  --timeout D        reply timeout (default 2s; for ls/info/stats the time to\n"
     "                     collect replies, default 500ms)\n"

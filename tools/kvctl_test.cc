@@ -2,8 +2,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "kv/codec/ops.h"
+#include "tests/testing/harness.h"
 #include "tools/kvctl_args.h"
 #include "tools/kvctl_discovery.h"
 #include "tools/kvctl_ops.h"
@@ -192,6 +195,33 @@ TEST(Help, EveryOpHasItsNatsReqLine) {
   EXPECT_NE(help.find(R"(request: {"key", "start": int, "stop": int})"),
             std::string::npos);
   EXPECT_NE(help.find(R"(reply:   {"values": [..]})"), std::string::npos);
+}
+
+// The kvctl binary run with `args` (no NATS needed): its exit code and output.
+std::pair<int, std::string> RunKvctl(const std::vector<std::string>& args) {
+  auto p = testing_util::Process::Start(testing_util::RunfilePath("tools/kvctl"), args);
+  if (!p.ok()) return {-1, std::string(p.status().message())};
+  const absl::StatusOr<int> code = (*p)->Wait(absl::Seconds(10));
+  return {code.ok() ? *code : -1, (*p)->Output()};
+}
+
+// `kvctl help <op>` prints that op's help (OpHelp, as `kvctl --help` lists every
+// op); an unknown op is a usage error.
+TEST(Help, KvctlHelpOpPrintsThatOp) {
+  for (const OpSpec& op : AllOps()) {
+    EXPECT_EQ(RunKvctl({"help", std::string(op.name)}),
+              std::make_pair(0, OpHelp(op, "default")))
+        << op.name;
+  }
+  EXPECT_EQ(RunKvctl({"--link", "blue", "help", "get"}),
+            std::make_pair(0, OpHelp(*FindOp("get"), "blue")));
+  const auto [code, out] = RunKvctl({"help", "nope"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_TRUE(absl::StrContains(out, "kvctl: unknown op 'nope'")) << out;
+  EXPECT_EQ(RunKvctl({"help", "get", "set"}).first, 2);
+  const auto [all_code, all] = RunKvctl({"help"});
+  EXPECT_EQ(all_code, 0);
+  EXPECT_EQ(all, UsageText("default"));
 }
 
 // kvctl's ops are the API table's: same names and order, and each op's example

@@ -2,9 +2,12 @@
 # Runs a natskv node on this machine (Debian 12):
 #   1. installs the packages that are missing (tools/deps.sh),
 #   2. builds kvd, kvctl and kvbench (optimised),
-#   3. starts a local nats-server on 127.0.0.1:4222 unless one answers there or
-#      --server names another,
-#   4. runs kvd in the foreground (Ctrl-C stops it, and the nats-server it started).
+#   3. starts a local nats-server on 127.0.0.1:4222 unless a NATS server answers
+#      there (checked: its first line is INFO {...}), or --server or NATS_URL
+#      names another,
+#   4. runs kvd in the foreground. Ctrl-C stops kvd (it drains first) and then
+#      the nats-server this script started, if it started one; a server it found
+#      running, or named by --server/NATS_URL, keeps running.
 # Arguments are passed to kvd, e.g.: tools/run.sh --link=default,sessions
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,9 +46,28 @@ trap cleanup EXIT
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-if [ -z "$server" ]; then
+# Whether what listens on host $1, port $2 speaks NATS: a NATS server greets
+# every client with a line "INFO {...}".
+speaks_nats() {
+  local line=""
+  # shellcheck disable=SC2016
+  line=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && IFS= read -r line <&3 && printf %s "$line"' \
+    _ "$1" "$2" 2>/dev/null) || true
+  [[ $line == "INFO {"* ]]
+}
+
+if [ -z "$server" ] && [ -n "${NATS_URL:-}" ]; then
+  # kvd uses NATS_URL when no --server is given (as the nats CLI).
+  server=$NATS_URL
+  echo "natskv: using NATS_URL=$server" >&2
+elif [ -z "$server" ]; then
   server=nats://127.0.0.1:4222
   if port_open 127.0.0.1 4222; then
+    speaks_nats 127.0.0.1 4222 || {
+      echo "natskv: something listens on 127.0.0.1:4222 but it is not a NATS server" \
+        "(no 'INFO {...}' greeting); stop it, or pass --server=nats://host:port" >&2
+      exit 1
+    }
     echo "natskv: using the nats-server already listening on 127.0.0.1:4222" >&2
   else
     log=$(mktemp -t natskv-nats-server.XXXXXX.log)
@@ -75,7 +97,7 @@ or from any NATS client, e.g. the nats CLI:
   nats --server $server req kv.default.set '{"key":"greeting","value":"hello"}'
   nats --server $server req kv.default.get '{"key":"greeting"}'
 A second node for the same link replicates: run '$bin/kvd --server $server'.
-Stop with Ctrl-C.
+Stop with Ctrl-C (stops kvd$([ -n "$nats_pid" ] && echo ", then the nats-server started here")).
 
 MSG
 

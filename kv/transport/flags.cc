@@ -11,8 +11,9 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 
-ABSL_FLAG(std::string, server, "nats://127.0.0.1:4222",
-          "NATS server URL(s), comma-separated");
+ABSL_FLAG(std::string, server, "",
+          "NATS server URL(s), comma-separated; when not given: $NATS_URL, else "
+          "nats://127.0.0.1:4222 (as the nats CLI)");
 ABSL_FLAG(std::string, name, "", "NATS connection name");
 ABSL_FLAG(std::string, creds, "", "user credentials file (env NATS_CREDS)");
 ABSL_FLAG(std::string, nkey, "", "nkey seed file (env NATS_NKEY)");
@@ -25,10 +26,19 @@ ABSL_FLAG(std::string, tls_key, "", "client private key file");
 
 namespace kv::transport {
 
+std::string ServersFrom(absl::string_view flag, const char* nats_url) {
+  if (!flag.empty()) return std::string(flag);
+  if (nats_url != nullptr && *nats_url != '\0') return nats_url;
+  return kDefaultServer;
+}
+
 void SetUsage(absl::string_view message) {
   absl::SetProgramUsageMessage(message);
   absl::FlagsUsageConfig config;
   config.contains_help_flags = [](absl::string_view file) {
+    // Flags only tests use live in files named *test_flags*: they work but
+    // --help does not list them (--helpfull does).
+    if (absl::StrContains(file, "test_flags")) return false;
     return absl::StrContains(file, "kv/") || absl::StrContains(file, "tools/");
   };
   config.contains_helpshort_flags = config.contains_help_flags;
@@ -53,7 +63,7 @@ void HandleHelp(int argc, char** argv) {
 
 ConnectOptions OptionsFromFlags() {
   ConnectOptions o;
-  o.servers = absl::GetFlag(FLAGS_server);
+  o.servers = ServersFrom(absl::GetFlag(FLAGS_server), std::getenv("NATS_URL"));
   o.name = absl::GetFlag(FLAGS_name);
   o.creds_file = absl::GetFlag(FLAGS_creds);
   o.nkey_seed_file = absl::GetFlag(FLAGS_nkey);
