@@ -31,6 +31,7 @@
 #include "kv/codec/binary.h"
 #include "kv/codec/json.h"
 #include "kv/log/logger.h"
+#include "kv/metrics/collector.h"
 #include "kv/replication/driver.h"
 #include "kv/replication/nats_bus.h"
 #include "kv/replication/replica.h"
@@ -74,6 +75,9 @@ ABSL_FLAG(absl::Duration, max_pause, absl::Seconds(1),
           "when this process did not run for longer than this (SIGSTOP, a frozen "
           "VM), answer 503 to the requests that queued meanwhile instead of "
           "running them late; 0 = off");
+ABSL_FLAG(std::string, metrics_addr, "",
+          "host:port (e.g. 127.0.0.1:9464) to serve Prometheus metrics on "
+          "/metrics and readiness on /healthz; empty: off");
 ABSL_FLAG(bool, send_asap, true,
           "send a reply at once when no other request waits (a second "
           "connection); false: every reply goes through nats.c's flusher "
@@ -252,6 +256,13 @@ int main(int argc, char** argv) {
   }
   logger =
       new kv::log::Logger("kvd", *kv::log::ParseFormat(absl::GetFlag(FLAGS_log_format)));
+  const std::string metrics_addr = absl::GetFlag(FLAGS_metrics_addr);
+  if (auto p = kv::metrics::ListeningPort(metrics_addr);
+      !metrics_addr.empty() && !p.ok()) {
+    std::fprintf(stderr, "kvd: --metrics_addr: %s\n",
+                 std::string(p.status().message()).c_str());
+    return 2;
+  }
   std::vector<std::string> links =
       absl::StrSplit(absl::GetFlag(FLAGS_link), ',', absl::SkipWhitespace());
   if (links.empty()) {
@@ -403,6 +414,15 @@ int main(int argc, char** argv) {
   };
   auto service = micro::Service::Start(nc->get(), config);
   if (!service.ok()) return Fail(service.status().message());
+  // Declared after the replicas and the service: stops before they go.
+  kv::metrics::NodeCollector collector(service->get());
+  std::unique_ptr<kv::metrics::MetricsServer> metrics;
+  if (!metrics_addr.empty()) {
+    auto m = kv::metrics::ServeNodeMetrics(metrics_addr, &collector);
+    if (!m.ok()) return Fail(m.status().message());
+    metrics = *std::move(m);
+    Log(absl::StrCat("metrics on ", metrics_addr, " (port ", metrics->port(), ")"));
+  }
 
   for (const std::string& link : links) {
     kv::replication::ReplicaOptions ro;
@@ -420,6 +440,7 @@ int main(int argc, char** argv) {
     if (!replica.ok()) return Fail(replica.status().message());
     replicas.push_back(*std::move(replica));
     reconnect_listeners.Add(replicas.back().get());
+    collector.AddLink(replicas.back().get());
     drivers.push_back(
         std::make_unique<kv::replication::ReplicaDriver>(replicas.back().get(), &clock));
     auto ls = kv::service::LinkService::Start(service->get(), replicas.back().get());
@@ -462,6 +483,7 @@ int main(int argc, char** argv) {
     natsConnection_FlushTimeout(nc->get(), 2000);
   }
   Log(stopped.ok() ? "stopped" : absl::StrCat("stopped: ", stopped.message()));
+  metrics.reset();
   link_services.Clear();
   replicas.clear();
   service->reset();

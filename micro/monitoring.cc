@@ -194,6 +194,24 @@ std::string Service::StatsJson() const {
   return internal::MarshalStats(config_, id_, started_, reports);
 }
 
+std::vector<EndpointMetrics> Service::Metrics() const {
+  std::vector<EndpointMetrics> out;
+  absl::MutexLock lock(&mu_);
+  out.reserve(endpoints_.size());
+  for (const internal::Endpoint* e : endpoints_) {
+    EndpointMetrics m;
+    m.name = e->info.name;
+    m.metadata = e->info.metadata;
+    absl::MutexLock endpoint_lock(&e->mu);
+    m.num_requests = e->stats.num_requests;
+    m.num_errors = e->stats.num_errors;
+    m.errors_by_code = e->stats.errors_by_code;
+    m.latency = e->stats.latency;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 void Service::ResetStats() {
   absl::MutexLock lock(&mu_);
   for (internal::Endpoint* e : endpoints_) {

@@ -44,7 +44,8 @@ TEST(Monitoring, MarshalStatsAveragesAndKeepsOnlyObjectData) {
   internal::EndpointInfo a{"a", "svc.a", "q", {}};
   internal::EndpointInfo b{"b", "svc.b", "q", {}};
   std::vector<internal::EndpointReport> reports = {
-      {&a, {4, 1, "400:bad", 1000}, " {\"n\":1} "}, {&b, {0, 0, "", 0}, "not an object"}};
+      {&a, {4, 1, "400:bad", 1000, {}, {}}, " {\"n\":1} "},
+      {&b, {0, 0, "", 0, {}, {}}, "not an object"}};
   const absl::Time started = absl::FromUnixSeconds(1700000000);
   EXPECT_EQ(internal::MarshalStats(Config(), "ID", started, reports),
             "{\"type\":\"io.nats.micro.v1.stats_response\",\"name\":\"svc\","

@@ -116,8 +116,10 @@ void Request::Record() {
   internal::EndpointStats& stats = endpoint_->stats;
   ++stats.num_requests;
   stats.processing_time_ns += elapsed_ns;
+  stats.latency.Add(elapsed_ns);
   if (failed_) {
     ++stats.num_errors;
+    ++stats.errors_by_code[error_code_];
     stats.last_error = last_error_;
   }
 }
@@ -125,10 +127,14 @@ void Request::Record() {
 void Request::CountError(int code, absl::string_view description) {
   const bool counted = failed_;
   failed_ = true;
+  if (!counted) error_code_ = code;  // the first error's code is counted
   last_error_ = absl::StrCat(code, ":", description);
   if (endpoint_ == nullptr || !recorded_) return;  // Record() counts it
   absl::MutexLock lock(&endpoint_->mu);
-  if (!counted) ++endpoint_->stats.num_errors;
+  if (!counted) {
+    ++endpoint_->stats.num_errors;
+    ++endpoint_->stats.errors_by_code[code];
+  }
   endpoint_->stats.last_error = last_error_;
 }
 

@@ -105,6 +105,7 @@ class Request {
   bool responded_ = false;
   bool recorded_ = false;
   bool failed_ = false;  // an error was counted
+  int error_code_ = 0;   // the code of the first error counted
   std::string last_error_;
 };
 

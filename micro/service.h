@@ -35,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "micro/histogram.h"
 #include "micro/pause_guard.h"
 #include "micro/request.h"
 
@@ -132,6 +133,18 @@ struct RouterConfig {
   Handler unmatched;                      // required
 };
 
+// A snapshot of one endpoint's counters (Service::Metrics()), for exporting
+// them elsewhere (e.g. Prometheus). Errors are counted by service error code;
+// processing times are those STATS sums, up to the reply.
+struct EndpointMetrics {
+  std::string name;
+  std::map<std::string, std::string> metadata;
+  int64_t num_requests = 0;  // errors included
+  int64_t num_errors = 0;
+  std::map<int, int64_t> errors_by_code;
+  LatencyHistogram latency;
+};
+
 // Endpoints whose subjects share a prefix. A cheap value; valid as long as
 // its Service.
 class Group {
@@ -206,6 +219,9 @@ class Service {
   std::string PingJson() const;
   std::string InfoJson() const ABSL_LOCKS_EXCLUDED(mu_);
   std::string StatsJson() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Every endpoint's counters, in the order they were added.
+  std::vector<EndpointMetrics> Metrics() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Pauses the pause guard detected, and requests it refused (0 when off).
   uint64_t pauses_detected() const;

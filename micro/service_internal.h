@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "micro/histogram.h"
 #include "micro/pause_guard.h"
 #include "micro/request.h"
 #include "micro/service.h"
@@ -38,6 +39,9 @@ struct EndpointStats {
   int64_t num_errors = 0;
   std::string last_error;  // "<code>:<description>"
   int64_t processing_time_ns = 0;
+  // For Service::Metrics(): errors by code, and processing times.
+  std::map<int, int64_t> errors_by_code;
+  LatencyHistogram latency;
 };
 
 // One endpoint. Owned by the Service::Subscription it is served on; lives as

@@ -458,8 +458,21 @@ TEST_F(MicroServiceTest, StatsCountRequestsErrorsAndTime) {
   const int64_t total = op["processing_time"].GetInt64();
   EXPECT_GE(total, 10 * absl::ToInt64Nanoseconds(absl::Milliseconds(2)));
   EXPECT_EQ(op["average_processing_time"].GetInt64(), total / 10);
+  // The same counters for export: errors by code, times in the histogram
+  // (every request took 2 ms or more: none in the buckets up to 1 ms).
+  std::vector<micro::EndpointMetrics> metrics = service->Metrics();
+  ASSERT_EQ(metrics.size(), 1u);
+  EXPECT_EQ(metrics[0].name, "op");
+  EXPECT_EQ(metrics[0].num_requests, 10);
+  EXPECT_EQ(metrics[0].num_errors, 3);
+  EXPECT_EQ(metrics[0].errors_by_code, (std::map<int, int64_t>{{400, 3}}));
+  EXPECT_EQ(metrics[0].latency.count(), 10u);
+  EXPECT_EQ(metrics[0].latency.sum_ns(), total);
+  EXPECT_EQ(metrics[0].latency.counts()[4], 0u);  // <= 1 ms
 
   service->ResetStats();
+  EXPECT_EQ(service->Metrics()[0].latency.count(), 0u);
+  EXPECT_TRUE(service->Metrics()[0].errors_by_code.empty());
   rapidjson::Document r = Parse(service->StatsJson());
   EXPECT_EQ(r["endpoints"][0]["num_requests"].GetInt64(), 0);
   EXPECT_EQ(r["endpoints"][0]["processing_time"].GetInt64(), 0);

@@ -22,6 +22,7 @@
 #include "tools/kvctl_args.h"
 #include "tools/kvctl_discovery.h"
 #include "tools/kvctl_ops.h"
+#include "tools/kvctl_status.h"
 
 ABSL_FLAG(std::string, link, "default", "link name: requests go to kv.<link>.<op>");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
@@ -34,6 +35,8 @@ ABSL_FLAG(std::string, after, "",
           "run the request only once the node applied this position (the "
           "Kv-Position of an earlier reply, printed by --json or --verbose): "
           "read-your-writes across nodes even after lost messages");
+ABSL_FLAG(absl::Duration, wait, absl::ZeroDuration(),
+          "check: keep asking until the replicas agree or this long has passed");
 ABSL_FLAG(bool, verbose, false,
           "also print the reply's position (Kv-Position) on stderr, as --json does");
 
@@ -199,6 +202,34 @@ int RunDiscovery(const std::string& verb, absl::Duration wait) {
   return kExitOk;
 }
 
+// kvctl status: the replicas of --link; kvctl check: exit 0 when they agree,
+// asking again every `wait` (the time to collect replies) until --wait passed.
+int RunReplicas(const std::string& verb, absl::Duration wait) {
+  absl::StatusOr<transport::Connection> nc = ConnectFromFlags(kOpTimeout);
+  if (!nc.ok()) return Failure(nc.status().message());
+  const std::string link = absl::GetFlag(FLAGS_link);
+  const absl::Time deadline = absl::Now() + absl::GetFlag(FLAGS_wait);
+  while (true) {
+    absl::StatusOr<std::vector<std::string>> replies =
+        CollectReplies(nc->get(), "$SRV.STATS.kv", wait);
+    if (!replies.ok()) return Failure(replies.status().message());
+    const std::vector<ReplicaRow> rows = ParseReplicaRows(*replies, link);
+    if (verb == "status") {
+      if (rows.empty()) {
+        return Failure(
+            absl::StrCat("no kvd serves link ", link, " (server ", ServerUrls(), ")"));
+      }
+      std::cout << FormatReplicaRows(rows);
+      return kExitOk;
+    }
+    const Agreement agreement = CheckAgreement(rows, link);
+    if (agreement.ok || absl::Now() >= deadline) {
+      (agreement.ok ? std::cout : std::cerr) << agreement.message << "\n";
+      return agreement.ok ? kExitOk : kExitFailure;
+    }
+  }
+}
+
 // The options set by flags; BuildRequest checks that they apply to the op.
 RequestOptions OptionsFromFlags() {
   RequestOptions options;
@@ -277,7 +308,8 @@ int RunHelp(const std::vector<std::string>& args) {
     std::cout << OpHelp(*op, link);
     return kExitOk;
   }
-  if (args[0] == "ls" || args[0] == "info" || args[0] == "stats") {
+  if (args[0] == "ls" || args[0] == "info" || args[0] == "stats" || args[0] == "status" ||
+      args[0] == "check") {
     std::cout << UsageText(link);
     return kExitOk;
   }
@@ -320,6 +352,12 @@ int Main(int argc, char** argv) {
       return UsageError(absl::StrCat(verb, " takes no arguments"), nullptr);
     absl::Duration wait = absl::GetFlag(FLAGS_timeout);
     return RunDiscovery(verb, wait > absl::ZeroDuration() ? wait : kDiscoveryWait);
+  }
+  if (verb == "status" || verb == "check") {
+    if (!args.empty())
+      return UsageError(absl::StrCat(verb, " takes no arguments"), nullptr);
+    absl::Duration wait = absl::GetFlag(FLAGS_timeout);
+    return RunReplicas(verb, wait > absl::ZeroDuration() ? wait : kDiscoveryWait);
   }
   const OpSpec* op = FindOp(verb);
   if (op == nullptr) return UsageError(absl::StrCat("unknown op '", verb, "'"), nullptr);

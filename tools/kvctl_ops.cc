@@ -243,7 +243,12 @@ constexpr const char* kDiscoveryHelp =
     "  info                              endpoints and subjects of each instance\n"
     "      nats micro info kv            (request $SRV.INFO.kv, every reply)\n"
     "  stats                             requests, errors, latency per endpoint\n"
-    "      nats micro stats kv           (request $SRV.STATS.kv, every reply)\n";
+    "      nats micro stats kv           (request $SRV.STATS.kv, every reply)\n"
+    "  status                            the replicas of --link, one row per node:\n"
+    "                                    ready, keys, peers, lag, digest, agreement\n"
+    "  check [--wait 10s]                exit 0 when every replica of --link is ready\n"
+    "                                    with one digest (asking again until --wait),\n"
+    "                                    else 1, printing who differs\n";
 
 constexpr const char* kFlagsHelp =
     "flags (anywhere on the line; --help lists them all):\n"
