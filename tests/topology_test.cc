@@ -142,7 +142,7 @@ class Writes {
       ++pushes_;
     }
   }
-  // `n` sets through `nc`, each retried (1 s per attempt) until it succeeds:
+  // `n` sets through `nc`, each retried (250 ms per attempt) until it succeeds:
   // for when some requests may go to a node that cannot answer now. A set
   // that timed out may still be applied later, which a retried set (same
   // value) makes harmless, unlike an add or a push.
@@ -152,7 +152,7 @@ class Writes {
       const std::string body = KeyValueBody(key, absl::StrCat("value of ", key));
       ASSERT_TRUE(WaitFor(
           [&] {
-            const Reply r = Call(nc, "kv.default.set", body, absl::Seconds(1));
+            const Reply r = Call(nc, "kv.default.set", body, absl::Milliseconds(250));
             return r.ok() && r.code() == 0;
           },
           kConvergeTimeout))
@@ -261,9 +261,17 @@ TEST(Topology, ClusterOfThreeConvergesAcrossKillAndPause) {
   }
   absl::Status converged = WaitConverged(c0, Raw(kvds), kConvergeTimeout);
   ASSERT_TRUE(converged.ok()) << converged;
+  absl::Time mark = absl::Now();
+  const auto phase = [&mark](const char* what) {
+    std::printf("[phase] %s: %s\n", what,
+                absl::FormatDuration(absl::Now() - mark).c_str());
+    std::fflush(stdout);
+    mark = absl::Now();
+  };
   writes.ExpectEverywhere(all);
   ExpectEveryNodeServed(writes, Raw(kvds));
   MeasureLag("cluster", all, c0, Raw(kvds), {0, 1, 2});
+  phase("lag measured");
 
   // Server 2 killed: its kvd reconnects to another server of the cluster.
   ASSERT_TRUE((*servers)[2]->Stop().ok());
@@ -275,6 +283,7 @@ TEST(Topology, ClusterOfThreeConvergesAcrossKillAndPause) {
   ASSERT_NO_FATAL_FAILURE(writes.Round(c1, "killed1", 10));
   converged = WaitConverged(c0, Raw(kvds), kConvergeTimeout);
   ASSERT_TRUE(converged.ok()) << "with server 2 down: " << converged;
+  phase("server 2 killed, converged");
 
   // Server 2 back: its clients reach the link again (through a remote kvd).
   ASSERT_TRUE((*servers)[2]->Restart().ok());
@@ -287,17 +296,19 @@ TEST(Topology, ClusterOfThreeConvergesAcrossKillAndPause) {
   ASSERT_NO_FATAL_FAILURE(writes.Round(c2, "restarted2", 10));
   converged = WaitConverged(c1, Raw(kvds), kConvergeTimeout);
   ASSERT_TRUE(converged.ok()) << "after server 2 restarted: " << converged;
+  phase("server 2 restarted, converged");
   writes.ExpectEverywhere(all);
 
   // Server 1 paused (a partition: its routes and clients hang) while the
   // others take writes, then resumed.
   (*servers)[1]->Signal(SIGSTOP);
-  ASSERT_NO_FATAL_FAILURE(writes.RetriedSets(c0, "paused0", 10));
-  ASSERT_NO_FATAL_FAILURE(writes.RetriedSets(c2, "paused2", 10));
+  ASSERT_NO_FATAL_FAILURE(writes.RetriedSets(c0, "paused0", 5));
+  ASSERT_NO_FATAL_FAILURE(writes.RetriedSets(c2, "paused2", 5));
   absl::SleepFor(absl::Seconds(2));  // the partition lasts 10 heartbeats
   (*servers)[1]->Signal(SIGCONT);
   converged = WaitConverged(c0, Raw(kvds), kConvergeTimeout);
   ASSERT_TRUE(converged.ok()) << "after server 1 resumed: " << converged;
+  phase("server 1 paused and resumed, converged");
   writes.ExpectEverywhere(all);
 }
 
