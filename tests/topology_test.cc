@@ -51,6 +51,12 @@ constexpr absl::Duration kConvergeTimeout = absl::Seconds(30);
 constexpr absl::Duration kVisibleTimeout = absl::Seconds(10);
 constexpr int kLagWrites = 200;
 
+#define ASSERT_OK(expr)                   \
+  do {                                    \
+    const absl::Status status_ = (expr);  \
+    ASSERT_TRUE(status_.ok()) << status_; \
+  } while (0)
+
 std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
 
 std::vector<NatsServer*> Raw(const std::vector<std::unique_ptr<NatsServer>>& servers) {
@@ -243,7 +249,7 @@ void MeasureLag(const std::string& topology, const std::vector<natsConnection*>&
 TEST(Topology, ClusterOfThreeConvergesAcrossKillAndPause) {
   auto servers = testing_util::StartCluster("c", 3);
   ASSERT_TRUE(servers.ok()) << servers.status();
-  ASSERT_TRUE(testing_util::WaitAllForwarding(Raw(*servers), kLinkTimeout).ok());
+  ASSERT_OK(testing_util::WaitAllForwarding(Raw(*servers), kLinkTimeout));
   std::vector<std::unique_ptr<KvdNode>> kvds;
   std::vector<ConnectionPtr> conns;
   for (const auto& server : *servers) {
@@ -278,7 +284,7 @@ TEST(Topology, ClusterOfThreeConvergesAcrossKillAndPause) {
   phase("lag measured");
 
   // Server 2 killed: its kvd reconnects to another server of the cluster.
-  ASSERT_TRUE((*servers)[2]->Stop().ok());
+  ASSERT_OK((*servers)[2]->Stop());
   ASSERT_TRUE(kvds[2]->process().WaitForOutput("nats: reconnected to", kLinkTimeout))
       << kvds[2]->Output();
   EXPECT_FALSE(absl::StrContains(kvds[2]->Output(),
@@ -290,8 +296,8 @@ TEST(Topology, ClusterOfThreeConvergesAcrossKillAndPause) {
   phase("server 2 killed, converged");
 
   // Server 2 back: its clients reach the link again (through a remote kvd).
-  ASSERT_TRUE((*servers)[2]->Restart().ok());
-  ASSERT_TRUE(testing_util::WaitAllForwarding(Raw(*servers), kLinkTimeout).ok());
+  ASSERT_OK((*servers)[2]->Restart());
+  ASSERT_OK(testing_util::WaitAllForwarding(Raw(*servers), kLinkTimeout));
   // The old client of server 2 moved to another server (as kvd did): connect anew.
   conns[2] = ConnectOrDie(*(*servers)[2]);
   ASSERT_NE(conns[2], nullptr);
@@ -320,7 +326,7 @@ TEST(Topology, ClusterOfThreeConvergesAcrossKillAndPause) {
 TEST(Topology, SuperclusterReplicatesAcrossGatewayBothWays) {
   auto servers = testing_util::StartSupercluster("east", "west");
   ASSERT_TRUE(servers.ok()) << servers.status();
-  ASSERT_TRUE(testing_util::WaitAllForwarding(Raw(*servers), kLinkTimeout).ok());
+  ASSERT_OK(testing_util::WaitAllForwarding(Raw(*servers), kLinkTimeout));
   std::vector<std::unique_ptr<KvdNode>> kvds;
   std::vector<ConnectionPtr> conns;
   for (const auto& server : *servers) {
@@ -348,7 +354,7 @@ TEST(Topology, LeafNodeReplicatesBothWays) {
   ASSERT_TRUE(servers.ok()) << servers.status();
   NatsServer& hub = *(*servers)[0];
   NatsServer& leaf = *(*servers)[1];
-  ASSERT_TRUE(testing_util::WaitAllForwarding(Raw(*servers), kLinkTimeout).ok());
+  ASSERT_OK(testing_util::WaitAllForwarding(Raw(*servers), kLinkTimeout));
   std::vector<std::unique_ptr<KvdNode>> kvds;
   for (NatsServer* server : {&hub, &hub, &leaf}) {
     auto kvd = KvdNode::Start(KvdPath(), server->url());
