@@ -9,6 +9,7 @@ NATSKV_PACKAGES=(
   googletest libgtest-dev libbenchmark-dev libssl-dev openssl
   clang clang-format libsystemd-dev
   libcivetweb-dev prometheus
+  golang-go golang-github-nats-io-go-nats-dev
 )
 
 natskv_missing_packages() {

@@ -4,7 +4,8 @@
 #   2. bazel test //...            unit, integration and multi-node tests
 #   3. bazel test --config=asan    the unit tests under Address/UB sanitizers
 #   4. bazel build --config=tsa    clang's thread-safety analysis, warnings as errors
-#   5. the JavaScript interoperability tests (npm clients against our services)
+#   5. the interoperability tests: JavaScript (npm clients) and Go (nats.go) against
+#      our services (tests/js/run_*.sh, tests/go/run_*.sh)
 # Exits non-zero when anything fails. Usage: tools/test.sh [extra bazel flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,15 +39,15 @@ bazel test --config=asan "$@" //kv/... //micro/... 2>&1 | tee -a "$log" || statu
 
 check bazel build --config=tsa //...
 
-js_passed=0
-js_failed=0
-for script in tests/js/run_*.sh; do
+interop_passed=0
+interop_failed=0
+for script in tests/js/run_*.sh tests/go/run_*.sh; do
   [ -e "$script" ] || continue
   echo "== $script"
   if bash "$script"; then
-    js_passed=$((js_passed + 1))
+    interop_passed=$((interop_passed + 1))
   else
-    js_failed=$((js_failed + 1))
+    interop_failed=$((interop_failed + 1))
     status=1
   fi
 done
@@ -57,5 +58,5 @@ if grep -q 'FAILED: Build did NOT complete successfully' "$log"; then
   failed=$((failed + 1))
 fi
 echo
-echo "tests: $((passed + js_passed + checks_passed)) passed, $((failed + js_failed + checks_failed)) failed"
+echo "tests: $((passed + interop_passed + checks_passed)) passed, $((failed + interop_failed + checks_failed)) failed"
 exit "$status"

@@ -330,6 +330,10 @@ absl::Status NatsServer::Restart() {
   return Launch({"-p", absl::StrCat(port_)}, false);
 }
 
+void NatsServer::Signal(int sig) {
+  if (process_ != nullptr) process_->Signal(sig);
+}
+
 // ---------------------------------------------------------------------------
 // Connect
 

@@ -120,6 +120,10 @@ class NatsServer {
   // arguments; waits until it accepts connections.
   absl::Status Restart();
 
+  // Sends `sig` to the running server (e.g. SIGSTOP, SIGCONT); nothing if it
+  // is stopped.
+  void Signal(int sig);
+
  private:
   NatsServer(std::vector<std::string> extra_args, std::string dir)
       : extra_args_(std::move(extra_args)), dir_(std::move(dir)) {}
