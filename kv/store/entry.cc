@@ -66,11 +66,11 @@ void Entry::SetRegister(const RegisterState& reg) {
   reg_node = reg.stamp.node;
   reg_seq = reg.seq;
   expires_ms = reg.live ? reg.expires_ms : 0;
-  flags = kHasRegister | (reg.live ? kLive : 0);
+  flags = (flags & ~(kHasRegister | kLive)) | kHasRegister | (reg.live ? kLive : 0);
 }
 
 void Entry::ClearRegister() {
-  flags = 0;
+  flags &= ~(kHasRegister | kLive);
   reg_hlc = reg_node = reg_seq = 0;
   expires_ms = 0;
 }

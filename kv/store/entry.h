@@ -34,6 +34,14 @@ inline constexpr size_t kSetDotBytes = 24;       // one dot of a set element
 // One list item or set element holding `value`.
 inline size_t ItemBytes(absl::string_view value) { return 64 + value.size(); }
 
+// The heap bytes an allocation of `n` bytes takes (glibc: 8 bytes of header,
+// 16-byte chunks, 32 at least), so that the store's account follows the process's
+// heap, not just what it asked for.
+inline size_t HeapChunk(size_t n) {
+  const size_t chunk = (n + 8 + 15) & ~size_t{15};
+  return chunk < 32 ? 32 : chunk;
+}
+
 // True when an expiry time (0 = never) has passed at `now_ms`.
 inline bool Expired(int64_t expires_ms, int64_t now_ms) {
   return expires_ms != 0 && now_ms >= expires_ms;
@@ -117,6 +125,10 @@ class Entry {
  public:
   static constexpr uint8_t kHasRegister = 1;
   static constexpr uint8_t kLive = 2;
+  // Read or written since the eviction hand last passed (Store::Evict).
+  static constexpr uint8_t kReferenced = 4;
+  // Counted among the keys that show something (StoreStats::keys).
+  static constexpr uint8_t kCounted = 8;
 
   // A new entry for `key` holding `value` and nothing else. Free with Destroy.
   static Entry* Create(absl::string_view key, absl::string_view value);
@@ -128,8 +140,8 @@ class Entry {
 
   absl::string_view key() const { return {bytes(), key_len_}; }
   absl::string_view value() const { return {bytes() + key_len_, value_len_}; }
-  // Bytes of the entry's own allocation (not the extras).
-  size_t AllocBytes() const { return sizeof(Entry) + key_len_ + value_len_; }
+  // Heap bytes of the entry's own allocation (not the extras).
+  size_t AllocBytes() const { return HeapChunk(sizeof(Entry) + key_len_ + value_len_); }
   // Bytes of the allocation and of the extras.
   size_t HeapBytes() const { return AllocBytes() + (extras ? extras->bytes : 0); }
 

@@ -24,7 +24,7 @@ TEST(Entry, HoldsKeyAndValueInOneAllocation) {
   Owned o(Entry::Create("key", "value"));
   EXPECT_EQ(o.e->key(), "key");
   EXPECT_EQ(o.e->value(), "value");
-  EXPECT_EQ(o.e->AllocBytes(), sizeof(Entry) + 3 + 5);
+  EXPECT_EQ(o.e->AllocBytes(), HeapChunk(sizeof(Entry) + 3 + 5));
   EXPECT_EQ(o.e->HeapBytes(), o.e->AllocBytes());
   EXPECT_FALSE(o.e->has_register());
   EXPECT_TRUE(o.e->Empty());

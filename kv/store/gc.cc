@@ -115,6 +115,7 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
     if (e->has_register() &&
         (!e->live() || (e->expires_ms != 0 && e->expires_ms < purge_before)) &&
         applied.Covers(e->reg_dot()) && e->reg_hlc < hlc_floor) {
+      if (e->live()) ++expired_;  // else a tombstone
       internal::Minus(&digest_, internal::RegisterAtom(*e));
       memory_bytes_ -= e->AllocBytes();
       e = Entry::WithValue(e, "");
@@ -149,10 +150,12 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
       memory_bytes_ -= bytes_before - x->bytes;
     }
     if (e->Empty()) {
+      Recount(e, /*gone=*/true);
       memory_bytes_ -= e->HeapBytes();
       it = index_.erase(it);
       Entry::Destroy(e);
     } else {
+      Recount(e);
       ++it;
     }
   }

@@ -275,7 +275,11 @@ absl::Status Store::Merge(const KeyState& ks, const internal::Coverage& w) {
     e->SetRegister(*ks.reg);
     internal::Plus(&digest_, internal::RegisterAtom(*e));
   }
-  if (!ks.counter && !ks.list && !ks.set) return absl::OkStatus();
+  e->flags |= Entry::kReferenced;
+  if (!ks.counter && !ks.list && !ks.set) {
+    Recount(e);
+    return absl::OkStatus();
+  }
   // A component absent here is created only when some atom of it is admitted.
   const Extras* have = e->extras;
   const bool counter = ks.counter && ((have != nullptr && have->counter) ||
@@ -284,7 +288,10 @@ absl::Status Store::Merge(const KeyState& ks, const internal::Coverage& w) {
       ks.list && ((have != nullptr && have->list) || internal::Admits(*ks.list, w));
   const bool set =
       ks.set && ((have != nullptr && have->set) || internal::Admits(*ks.set, w));
-  if (!counter && !list && !set) return absl::OkStatus();
+  if (!counter && !list && !set) {
+    Recount(e);
+    return absl::OkStatus();
+  }
   Extras& x = e->MutableExtras();
   const size_t bytes_before = x.bytes;
   if (counter) {
@@ -312,6 +319,7 @@ absl::Status Store::Merge(const KeyState& ks, const internal::Coverage& w) {
     internal::MergeSet(e->key(), *ks.set, &*x.set, w, &digest_, &x.bytes);
   }
   memory_bytes_ += x.bytes - bytes_before;
+  Recount(e);
   return absl::OkStatus();
 }
 

@@ -78,6 +78,10 @@ absl::Status Store::CheckValue(absl::string_view key, absl::string_view value) c
 }
 
 Store::Kind Store::Visible(const Entry* e) const {
+  return VisibleAt(e, ToMillis(clock_->Now()));
+}
+
+Store::Kind Store::VisibleAt(const Entry* e, int64_t now_ms) const {
   if (e == nullptr) return Kind::kNone;
   Kind best = Kind::kNone;
   Stamp best_stamp;
@@ -87,7 +91,7 @@ Store::Kind Store::Visible(const Entry* e) const {
       best_stamp = s;
     }
   };
-  if (e->RegisterVisible(ToMillis(clock_->Now()))) {
+  if (e->RegisterVisible(now_ms)) {
     consider(Kind::kRegister, e->reg_stamp());
   }
   if (const Extras* x = e->extras) {
@@ -100,7 +104,27 @@ Store::Kind Store::Visible(const Entry* e) const {
 
 const Entry* Store::Find(absl::string_view key) const {
   auto it = index_.find(key);
-  return it == index_.end() ? nullptr : *it;
+  if (it == index_.end()) return nullptr;
+  Touch(*it);
+  return *it;
+}
+
+void Store::Touch(const Entry* e) const {
+  // Entries are never const objects: the store owns them.
+  const_cast<Entry*>(e)->flags |= Entry::kReferenced;
+}
+
+void Store::Recount(Entry* e, bool gone) {
+  const bool shows = !gone && VisibleAt(e, 0) != Kind::kNone;
+  const bool counted = e->flags & Entry::kCounted;
+  if (shows == counted) return;
+  if (shows) {
+    e->flags |= Entry::kCounted;
+    ++counted_;
+  } else {
+    e->flags &= ~Entry::kCounted;
+    --counted_;
+  }
 }
 
 absl::StatusOr<const Entry*> Store::FindAs(absl::string_view key, Kind kind) const {
@@ -146,6 +170,7 @@ Event Store::Emit(Dot dot, KeyState delta) {
 
 absl::StatusOr<Change<bool>> Store::Set(absl::string_view key, absl::string_view value,
                                         std::optional<absl::Duration> ttl) {
+  if (auto s = CheckMemory(); !s.ok()) return s;
   if (auto found = FindAs(key, Kind::kRegister); !found.ok()) return found.status();
   if (auto s = CheckValue(key, value); !s.ok()) return s;
   int64_t expires_ms = 0;
@@ -210,6 +235,7 @@ absl::StatusOr<Change<bool>> Store::Del(absl::string_view key) {
 }
 
 absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta) {
+  if (auto s = CheckMemory(); !s.ok()) return s;
   auto found = FindAs(key, Kind::kCounter);
   if (!found.ok()) return found.status();
   const Entry* e = Find(key);
@@ -243,6 +269,7 @@ absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta)
 
 absl::StatusOr<Change<int64_t>> Store::Push(absl::string_view key,
                                             absl::string_view value) {
+  if (auto s = CheckMemory(); !s.ok()) return s;
   auto found = FindAs(key, Kind::kList);
   if (!found.ok()) return found.status();
   if (auto s = CheckValue(key, value); !s.ok()) return s;
@@ -302,6 +329,7 @@ absl::StatusOr<Change<bool>> Store::Clear(absl::string_view key) {
 
 absl::StatusOr<Change<int64_t>> Store::SetAdd(absl::string_view key,
                                               absl::string_view value) {
+  if (auto s = CheckMemory(); !s.ok()) return s;
   auto found = FindAs(key, Kind::kSet);
   if (!found.ok()) return found.status();
   if (auto s = CheckValue(key, value); !s.ok()) return s;
@@ -354,9 +382,12 @@ absl::StatusOr<Change<int64_t>> Store::SetRemove(absl::string_view key,
 
 StoreStats Store::stats() const {
   StoreStats s;
-  s.keys = index_.size();
-  // Entries plus the ordered index (about 1.5 pointers per key in B-tree nodes).
-  s.memory_bytes = memory_bytes_ + index_.size() * sizeof(Entry*) * 3 / 2;
+  s.keys = counted_;
+  s.tombstones = index_.size() - counted_;
+  s.memory_bytes = MemoryBytes();
+  s.max_memory_bytes = limits_.max_memory_bytes;
+  s.evicted = evicted_;
+  s.expired = expired_;
   s.events_applied = events_applied_;
   s.events_duplicate = events_duplicate_;
   s.retired_origins = retired_.size();

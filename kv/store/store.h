@@ -43,6 +43,17 @@
 
 namespace kv::store {
 
+// What a store over its memory limit does (Limits::max_memory_bytes).
+enum class Eviction {
+  kAllKeysLru,   // evicts any key, least recently used first (approximated: Evict)
+  kVolatileTtl,  // evicts keys with a TTL, soonest expiry first (sampled: Evict)
+  kNoEviction,   // refuses writes that may add data
+};
+
+// The payload of a ResourceExhausted status that means "over the memory limit"
+// (HTTP 507), not "too large" (413).
+inline constexpr absl::string_view kInsufficientStorage = "natskv/insufficient-storage";
+
 // Explicit input limits of local requests. A key that is empty or longer than
 // max_key_bytes fails with InvalidArgument (as does a peer's key state with such a
 // key, in Apply and MergeDelta); a request beyond any other limit fails with
@@ -74,6 +85,13 @@ struct Limits {
   // MergeDelta and MergeCopy, so that no forged stamp near 2^64 can make every
   // later local write lose to it.
   absl::Duration max_clock_skew = absl::Seconds(60);
+  // Heap bytes the store may hold (stats().memory_bytes; 0 = no limit). With
+  // kNoEviction, a local set, add, push or set_add fails with ResourceExhausted
+  // (payload kInsufficientStorage) once the store holds that much; reads and
+  // deletes keep working. With the other policies the owner calls Evict after
+  // its writes while OverMemoryLimit().
+  size_t max_memory_bytes = 0;
+  Eviction eviction = Eviction::kAllKeysLru;
 };
 
 // A mutation's result and the event to publish (none when nothing changed).
@@ -97,8 +115,13 @@ struct ApplyResult {
 };
 
 struct StoreStats {
-  size_t keys = 0;          // entries held, including tombstones and expired ones
-  size_t memory_bytes = 0;  // heap bytes held by entries (approximate)
+  // Keys that show a value (expired ones count until reclaimed: CollectGarbage).
+  size_t keys = 0;
+  size_t tombstones = 0;    // keys held only for deleted state, until collected
+  size_t memory_bytes = 0;  // heap bytes held by entries and the index (approximate)
+  size_t max_memory_bytes = 0;
+  uint64_t evicted = 0;  // keys this store evicted (Evict)
+  uint64_t expired = 0;  // expired keys reclaimed (CollectGarbage)
   uint64_t events_applied = 0;
   uint64_t events_duplicate = 0;
   size_t retired_origins = 0;  // origins retired and still remembered
@@ -189,6 +212,18 @@ class Store {
   absl::StatusOr<Change<int64_t>> SetAdd(absl::string_view key, absl::string_view value);
   absl::StatusOr<Change<int64_t>> SetRemove(absl::string_view key,
                                             absl::string_view value);
+
+  // ---- Memory limit (docs/merge-rules.md, "Memory limit and eviction").
+
+  // True when an evicting policy is set and memory_bytes exceeds the limit.
+  bool OverMemoryLimit() const;
+  // Deletes one key chosen by the policy, as Del does: a replicated delete
+  // stamped now, so a concurrent newer write wins. The choice approximates LRU
+  // with the CLOCK algorithm: a hand walks the keys in order, each read or write
+  // marks a key, and the hand evicts the first unmarked key showing a value,
+  // unmarking those it passes (kVolatileTtl: the soonest expiry among the next 16
+  // unmarked keys with a TTL). NotFound when no key can be evicted.
+  absl::StatusOr<Change<bool>> Evict();
 
   // ---- Replication.
 
@@ -330,6 +365,18 @@ class Store {
   absl::Status CheckValue(absl::string_view key, absl::string_view value) const;
   // The visible type of `e` now (kNone when it shows nothing).
   Kind Visible(const Entry* e) const;
+  // The visible type of `e` at `now_ms` (0: ignoring expiry).
+  Kind VisibleAt(const Entry* e, int64_t now_ms) const;
+  // Keeps the count of keys that show something (StoreStats::keys) after `e`
+  // changed; `gone`: `e` is about to be destroyed.
+  void Recount(Entry* e, bool gone = false);
+  // Marks `e` as used (the eviction hand spares it once).
+  void Touch(const Entry* e) const;
+  // Heap bytes of the entries and the index.
+  size_t MemoryBytes() const;
+  // ResourceExhausted (kInsufficientStorage) when kNoEviction and the store
+  // holds max_memory_bytes already.
+  absl::Status CheckMemory() const;
   const Entry* Find(absl::string_view key) const;
   // Fails with FailedPrecondition when `key` shows a type other than `kind`.
   absl::StatusOr<const Entry*> FindAs(absl::string_view key, Kind kind) const;
@@ -360,6 +407,10 @@ class Store {
   RetiredOrigins retired_;
   Digest digest_;
   size_t memory_bytes_ = 0;
+  size_t counted_ = 0;      // entries with kCounted
+  std::string clock_hand_;  // the key the eviction hand last stopped at
+  uint64_t evicted_ = 0;
+  uint64_t expired_ = 0;
   uint64_t events_applied_ = 0;
   uint64_t events_duplicate_ = 0;
 };
