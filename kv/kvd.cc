@@ -31,6 +31,7 @@
 #include "kv/codec/binary.h"
 #include "kv/codec/json.h"
 #include "kv/log/logger.h"
+#include "kv/memory_flags.h"
 #include "kv/metrics/collector.h"
 #include "kv/replication/driver.h"
 #include "kv/replication/nats_bus.h"
@@ -130,6 +131,8 @@ class LinkServices {
 // The flags kvd cannot run with: each limit in its range (keys are stored with a
 // 16-bit length), no zero intervals. InvalidArgument names the flag and the range.
 absl::Status CheckFlags() {
+  kv::store::Limits memory;
+  if (absl::Status s = kv::ApplyMemoryFlags(&memory); !s.ok()) return s;
   struct Range {
     const char* flag;
     int64_t value;
@@ -355,6 +358,7 @@ int main(int argc, char** argv) {
   }
 
   kv::store::Limits limits;
+  (void)kv::ApplyMemoryFlags(&limits);  // checked by CheckFlags
   limits.max_key_bytes = absl::GetFlag(FLAGS_max_key_bytes);
   const int64_t max_payload = natsConnection_GetMaxPayload(nc->get());
   // A write's event (and a catch-up chunk carrying the value) must fit in one

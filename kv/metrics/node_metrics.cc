@@ -93,16 +93,23 @@ std::string NodeMetricsText(const std::vector<LinkFigures>& links) {
           "1 when the link serves requests, 0 while it joins or catches up (503).",
           [](const Figures& f) { return f.ready ? 1 : 0; });
   PerLink(w, links, "natskv_keys", Type::kGauge,
-          "Entries the link holds: live keys, and deleted or expired ones whose "
-          "tombstones are not collected yet.",
+          "Keys of the link that show a value (expired ones until reclaimed).",
           [](const Figures& f) { return f.keys; });
+  PerLink(w, links, "natskv_tombstones", Type::kGauge,
+          "Keys held only for deleted state, until collected.",
+          [](const Figures& f) { return f.tombstones; });
   PerLink(w, links, "natskv_memory_bytes", Type::kGauge,
-          "Heap bytes held by the link's entries (approximate).",
+          "Heap bytes held by the link's entries and index (the store's account, "
+          "which --max_memory limits).",
           [](const Figures& f) { return f.memory_bytes; });
-  // Added with the store's accounting of them (a later change of kv/store):
-  // natskv_tombstones (apart from natskv_keys), natskv_max_memory_bytes,
-  // natskv_evicted_total, natskv_expired_total. Not emitted before: a zero
-  // would claim what the store does not count.
+  PerLink(w, links, "natskv_max_memory_bytes", Type::kGauge,
+          "The link's memory limit (--max_memory; 0: none).",
+          [](const Figures& f) { return f.max_memory_bytes; });
+  PerLink(w, links, "natskv_evicted_total", Type::kCounter,
+          "Keys this node evicted (replicated deletes) to stay under the limit.",
+          [](const Figures& f) { return f.evicted; });
+  PerLink(w, links, "natskv_expired_total", Type::kCounter, "Expired keys reclaimed.",
+          [](const Figures& f) { return f.expired; });
   PerLink(w, links, "natskv_peers", Type::kGauge,
           "Other replicas of the link heard within three heartbeats.",
           [](const Figures& f) { return f.peers; });

@@ -14,7 +14,11 @@ LinkFigures Link(const std::string& name, bool ready) {
   l.replica.link = name;
   l.replica.ready = ready;
   l.replica.keys = 7;
+  l.replica.tombstones = 2;
   l.replica.memory_bytes = 4096;
+  l.replica.max_memory_bytes = 1 << 20;
+  l.replica.evicted = 5;
+  l.replica.expired = 3;
   l.replica.peers = 2;
   l.replica.lag = 3;
   l.replica.events_in = 11;
@@ -77,11 +81,13 @@ TEST(NodeMetrics, ReplicaFiguresPerLink) {
   }
 }
 
-TEST(NodeMetrics, FiguresTheStoreDoesNotKeepAreNotInvented) {
+TEST(NodeMetrics, MemoryFiguresPerLink) {
   const std::string text = NodeMetricsText({Link("a", true)});
-  for (const char* name : {"natskv_tombstones", "natskv_max_memory_bytes",
-                           "natskv_evicted_total", "natskv_expired_total"}) {
-    EXPECT_FALSE(absl::StrContains(text, name)) << name;
+  for (const char* sample :
+       {"natskv_tombstones{link=\"a\"} 2\n",
+        "natskv_max_memory_bytes{link=\"a\"} 1048576\n",
+        "natskv_evicted_total{link=\"a\"} 5\n", "natskv_expired_total{link=\"a\"} 3\n"}) {
+    EXPECT_TRUE(absl::StrContains(text, sample)) << sample << "\n" << text;
   }
 }
 

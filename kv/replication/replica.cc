@@ -195,6 +195,11 @@ void Replica::HandleEvents(const Message& msg) {
       if (!inserted) gap->second.seq = std::max(gap->second.seq, e.dot.seq);
     }
   }
+  // Peers evict for their own writes; a node far over its limit (a peer with
+  // another limit, evictions in flight) evicts too.
+  if (ready() && store_->OverMemoryLimit(store_->limits().max_memory_bytes / 8)) {
+    EvictOverLimit(nullptr, 0);
+  }
 }
 
 void Replica::HandleHeartbeat(const Message& msg) {
@@ -431,8 +436,17 @@ void Replica::SetReady(absl::string_view line) {
 absl::Time Replica::Tick() {
   DropClosedSubscriptions();
   absl::MutexLock lock(&mu_);
-  if (stopping_ || !options_.enabled) return absl::InfiniteFuture();
+  if (stopping_) return absl::InfiniteFuture();
   const absl::Time now = clock_->Now();
+  if (!options_.enabled) {
+    // Alone: everything it holds is stable; tombstones and expired keys go.
+    if (now - last_gc_ >= options_.gc_interval) {
+      counters_.tombstones_collected +=
+          store_->CollectGarbage(store_->vv(), store_->NextHlcFloor());
+      last_gc_ = now;
+    }
+    return last_gc_ + options_.gc_interval;
+  }
   for (const auto& [peer, silent] : peers_->TakeLost(now)) {
     Log(absl::StrCat("peer ", Hex(peer), " lost (not heard for ",
                      absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),
@@ -460,7 +474,11 @@ ReplicaStats Replica::stats() const {
   s.ready = ready();
   const store::StoreStats st = store_->stats();
   s.keys = st.keys;
+  s.tombstones = st.tombstones;
   s.memory_bytes = st.memory_bytes;
+  s.max_memory_bytes = st.max_memory_bytes;
+  s.evicted = st.evicted;
+  s.expired = st.expired;
   s.retired_origins = st.retired_origins;
   s.vv = store_->vv();
   s.digest = store_->digest();

@@ -145,6 +145,9 @@ struct MutationContext {
 
 class Replica {
  public:
+  // The most keys one local write makes a full store evict.
+  static constexpr int kMaxEvictionsPerWrite = 1024;
+
   // T for a mutation `F` returning StatusOr<Change<T>>.
   template <typename F>
   using MutationResult =
@@ -200,6 +203,7 @@ class Replica {
       ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (!ready()) return absl::UnavailableError("not ready: catching up with peers");
+    const size_t memory_before = store_->MemoryBytes();
     auto change = f(*store_);
     if (!change.ok()) return change.status();
     if (change->event && context != nullptr) {
@@ -207,6 +211,11 @@ class Replica {
       context->dot = change->event->dot;
     } else if (change->event) {
       PublishEvent(*change->event, nullptr);
+    }
+    if (change->event) {
+      const size_t memory_after = store_->MemoryBytes();
+      EvictOverLimit(context != nullptr ? context->publish : nullptr,
+                     memory_after > memory_before ? memory_after - memory_before : 0);
     }
     return std::move(change->result);
   }
@@ -336,6 +345,14 @@ class Replica {
   // Becomes ready: logs `line`, subscribes to sync.any, sends a heartbeat.
   void SetReady(absl::string_view line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // While the store is over its memory limit (and its policy evicts), evicts
+  // keys (replicated deletes, published like the write's event) until it freed
+  // `own_bytes` (what this node's write added: every node evicts for its own
+  // writes, so three writing replicas do not evict three times too much), or
+  // until under the limit when more than an eighth over it (peers with another
+  // limit, writes in flight); at most kMaxEvictionsPerWrite per call.
+  void EvictOverLimit(const EventPublisher& publish, size_t own_bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Retires the origins that are gone and that every replica of `waited` (whom
   // collection waits for) applied entirely (docs/replication.md, "Retired
   // origins").

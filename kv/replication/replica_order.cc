@@ -26,6 +26,24 @@ void Replica::PublishEvent(const store::Event& event, const EventPublisher& publ
   }
 }
 
+void Replica::EvictOverLimit(const EventPublisher& publish, size_t own_bytes) {
+  const size_t slack = store_->limits().max_memory_bytes / 8;
+  size_t freed = 0;
+  for (int i = 0; i < kMaxEvictionsPerWrite && store_->OverMemoryLimit(); ++i) {
+    if (freed >= own_bytes && !store_->OverMemoryLimit(slack)) return;
+    const size_t before = store_->MemoryBytes();
+    absl::StatusOr<store::Change<bool>> evicted = store_->Evict();
+    if (!evicted.ok()) {
+      Log(absl::StrCat("over the memory limit, nothing left to evict: ",
+                       evicted.status().message()));
+      return;
+    }
+    if (evicted->event) PublishEvent(*evicted->event, publish);
+    const size_t after = store_->MemoryBytes();
+    if (after < before) freed += before - after;
+  }
+}
+
 absl::Time Replica::TickGaps(absl::Time now) {
   absl::Time next = absl::InfiniteFuture();
   for (auto it = gaps_.begin(); it != gaps_.end();) {

@@ -16,8 +16,12 @@ struct ReplicaStats {
   std::string link;
   std::string node;  // hex
   bool ready = false;
-  size_t keys = 0;
+  size_t keys = 0;        // keys that show a value (store::StoreStats::keys)
+  size_t tombstones = 0;  // keys held only for deleted state, until collected
   size_t memory_bytes = 0;
+  size_t max_memory_bytes = 0;  // 0: no limit
+  uint64_t evicted = 0;
+  uint64_t expired = 0;
   store::VersionVector vv;
   store::Digest digest;
   size_t peers = 0;  // heard from within 3 heartbeats

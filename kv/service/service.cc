@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "kv/codec/position.h"
+#include "kv/store/store.h"
 
 namespace kv::service {
 namespace {
@@ -21,7 +22,8 @@ using store::Store;
 }  // namespace
 
 int ErrorCode(const absl::Status& status) {
-  // The API's codes are micro's defaults so far.
+  // Over the memory limit with --eviction=noeviction: 507 Insufficient Storage.
+  if (status.GetPayload(store::kInsufficientStorage).has_value()) return 507;
   return micro::DefaultErrorCode(status);
 }
 
@@ -126,7 +128,9 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
   return absl::StrCat(
       "{\"link\":\"", s.link, "\",\"node\":\"", s.node,
       "\",\"ready\":", s.ready ? "true" : "false", ",\"keys\":", s.keys,
-      ",\"memory_bytes\":", s.memory_bytes, ",\"peers\":", s.peers, ",\"lag\":", s.lag,
+      ",\"tombstones\":", s.tombstones, ",\"memory_bytes\":", s.memory_bytes,
+      ",\"max_memory\":", s.max_memory_bytes, ",\"evicted\":", s.evicted,
+      ",\"expired\":", s.expired, ",\"peers\":", s.peers, ",\"lag\":", s.lag,
       ",\"events_in\":", s.events_in, ",\"events_out\":", s.events_out,
       ",\"events_duplicate\":", s.events_duplicate, ",\"gaps\":", s.gaps,
       ",\"catchups\":", s.catchups, ",\"catchups_served\":", s.catchups_served,

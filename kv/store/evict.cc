@@ -27,9 +27,9 @@ size_t Store::MemoryBytes() const {
   return memory_bytes_ + index_.size() * sizeof(Entry*) * 3 / 2;
 }
 
-bool Store::OverMemoryLimit() const {
+bool Store::OverMemoryLimit(size_t slack) const {
   return limits_.max_memory_bytes > 0 && limits_.eviction != Eviction::kNoEviction &&
-         MemoryBytes() > limits_.max_memory_bytes;
+         MemoryBytes() > limits_.max_memory_bytes + slack;
 }
 
 absl::Status Store::CheckMemory() const {

@@ -215,8 +215,11 @@ class Store {
 
   // ---- Memory limit (docs/merge-rules.md, "Memory limit and eviction").
 
-  // True when an evicting policy is set and memory_bytes exceeds the limit.
-  bool OverMemoryLimit() const;
+  // Heap bytes of the entries and the index (stats().memory_bytes).
+  size_t MemoryBytes() const;
+  // True when an evicting policy is set and memory_bytes exceeds the limit by
+  // more than `slack` bytes.
+  bool OverMemoryLimit(size_t slack = 0) const;
   // Deletes one key chosen by the policy, as Del does: a replicated delete
   // stamped now, so a concurrent newer write wins. The choice approximates LRU
   // with the CLOCK algorithm: a hand walks the keys in order, each read or write
@@ -372,8 +375,6 @@ class Store {
   void Recount(Entry* e, bool gone = false);
   // Marks `e` as used (the eviction hand spares it once).
   void Touch(const Entry* e) const;
-  // Heap bytes of the entries and the index.
-  size_t MemoryBytes() const;
   // ResourceExhausted (kInsufficientStorage) when kNoEviction and the store
   // holds max_memory_bytes already.
   absl::Status CheckMemory() const;
