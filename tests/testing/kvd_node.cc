@@ -106,6 +106,11 @@ ReplicaStats StatsOf(natsConnection* nc, const std::string& service_id,
     s.lag = U64(data, "lag");
     s.gaps = U64(data, "gaps");
     s.catchups = U64(data, "catchups");
+    s.tombstones = U64(data, "tombstones");
+    s.memory_bytes = U64(data, "memory_bytes");
+    s.max_memory = U64(data, "max_memory");
+    s.evicted = U64(data, "evicted");
+    s.expired = U64(data, "expired");
     s.digest = data["digest"].GetString();
     for (auto it = data["vv"].MemberBegin(); it != data["vv"].MemberEnd(); ++it) {
       s.vv[it->name.GetString()] = it->value.IsUint64() ? it->value.GetUint64() : 0;

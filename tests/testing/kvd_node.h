@@ -59,6 +59,7 @@ struct ReplicaStats {
   std::string node;
   bool ready = false;
   uint64_t keys = 0, peers = 0, lag = 0, gaps = 0, catchups = 0;
+  uint64_t tombstones = 0, memory_bytes = 0, max_memory = 0, evicted = 0, expired = 0;
   std::string digest;
   std::map<std::string, uint64_t> vv;
 
