@@ -157,6 +157,7 @@ struct Reader {
       });
       List(s.removed);
     });
+    Optional(ks.ttl, [this](store::TtlState& t) { ar(t.stamp, t.seq, t.expires_ms); });
   }
   // Reads the header; throws cereal::Exception (caught by the Decode functions) when
   // it is not ours, not the expected kind or not this version.
@@ -236,6 +237,8 @@ struct Writer {
       });
       List(s.removed);
     });
+    Optional(ks.ttl,
+             [this](const store::TtlState& t) { ar(t.stamp, t.seq, t.expires_ms); });
   }
   std::string Take() { return std::move(stream).str(); }
 };
@@ -357,6 +360,7 @@ size_t EncodedSize(const KeyState& ks) {
     n += 32 + 40 * ks.list->removed.size();
     for (const auto& item : ks.list->items) n += 40 + item.value.size();
   }
+  if (ks.ttl) n += 40;
   if (ks.set) {
     n += 32 + 40 * ks.set->removed.size();
     for (const auto& item : ks.set->items) n += 40 + item.value.size();

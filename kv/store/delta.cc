@@ -31,6 +31,7 @@ KeyState ExportEntry(const Entry& e) {
   }
   const Extras* x = e.extras;
   if (x == nullptr) return ks;
+  ks.ttl = x->ttl;
   if (x->counter) {
     CounterState cs;
     cs.stamp = x->counter->stamp;
@@ -69,6 +70,7 @@ bool HoldsAbove(const Entry& e, const internal::Coverage& v) {
   if (e.has_register() && !v.Covers(e.reg_dot())) return true;
   const Extras* x = e.extras;
   if (x == nullptr) return false;
+  if (x->ttl && !v.Covers(Dot{x->ttl->stamp.node, x->ttl->seq})) return true;
   auto removal_above = [&](const absl::btree_map<Dot, Dot>& removed) {
     for (const auto& [item, by] : removed) {
       if (!v.Covers(by) || !v.Covers(item)) return true;

@@ -14,6 +14,15 @@ Digest StampAtom(absl::string_view key, AtomTag tag, const Stamp& s, uint64_t se
   return Atom(key, tag, [&](Hasher& h) { h.Add(s.hlc).Add(s.node).Add(seq); });
 }
 
+Digest TtlAtom(absl::string_view key, const TtlState& t) {
+  return Atom(key, kTtlAtom, [&](Hasher& h) {
+    h.Add(t.stamp.hlc)
+        .Add(t.stamp.node)
+        .Add(t.seq)
+        .Add(static_cast<uint64_t>(t.expires_ms));
+  });
+}
+
 Digest RemovalAtom(absl::string_view key, AtomTag tag, const Dot& item, const Dot& by) {
   return Atom(key, tag, [&](Hasher& h) {
     h.Add(item.node).Add(item.seq).Add(by.node).Add(by.seq);

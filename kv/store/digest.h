@@ -31,6 +31,7 @@ enum AtomTag : uint64_t {
   kSetStampAtom,
   kSetItemAtom,
   kSetRemovalAtom,
+  kTtlAtom,
 };
 
 inline constexpr uint64_t kDigestSeedA = 0x6b76737461746531ULL;
@@ -63,6 +64,8 @@ Digest RegisterAtom(absl::string_view key, const Stamp& stamp, uint64_t seq, boo
                     absl::string_view value, int64_t expires_ms);
 // A container's latest operation (`tag` is one of the *StampAtom tags).
 Digest StampAtom(absl::string_view key, AtomTag tag, const Stamp& s, uint64_t seq);
+// A key's TTL component.
+Digest TtlAtom(absl::string_view key, const TtlState& t);
 // A removal record of a list item or set element (kListRemovalAtom or
 // kSetRemovalAtom).
 Digest RemovalAtom(absl::string_view key, AtomTag tag, const Dot& item, const Dot& by);

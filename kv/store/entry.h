@@ -109,12 +109,15 @@ struct SetComp {
   absl::btree_map<Dot, Dot> removed;                     // element dot -> removing dot
 };
 
-// Counters, lists and sets: rare next to plain registers, so kept out of line.
+// Counters, lists, sets and TTLs apart from a register's: rare next to plain
+// registers, so kept out of line.
 struct Extras {
   std::optional<CounterComp> counter;
   std::optional<ListComp> list;
   std::optional<SetComp> set;
-  size_t bytes = 0;  // approximate heap bytes of the components
+  std::optional<TtlState> ttl;
+  // Approximate heap bytes of this struct and its components.
+  size_t bytes = HeapChunk(sizeof(Extras));
 };
 
 // One allocation per key: this header, then the key bytes, then the register value.
@@ -149,9 +152,9 @@ class Entry {
   bool live() const { return flags & kLive; }
   Stamp reg_stamp() const { return {reg_hlc, reg_node}; }
   Dot reg_dot() const { return {reg_node, reg_seq}; }
-  // True when the register holds a value that has not expired at `now_ms`.
+  // True when the register holds a value and the key has not expired at `now_ms`.
   bool RegisterVisible(int64_t now_ms) const {
-    return has_register() && live() && !Expired(expires_ms, now_ms);
+    return has_register() && live() && !Expired(KeyExpiry(), now_ms);
   }
   // Takes the register of `reg` (its value must already be the entry's value).
   void SetRegister(const RegisterState& reg);
@@ -164,8 +167,15 @@ class Entry {
   }
   // True when the entry holds no register and no component.
   bool Empty() const {
-    return !has_register() &&
-           (extras == nullptr || (!extras->counter && !extras->list && !extras->set));
+    return !has_register() && (extras == nullptr || (!extras->counter && !extras->list &&
+                                                     !extras->set && !extras->ttl));
+  }
+  // The key's expiry (0 = never): the register's or the TTL component's,
+  // whichever was written later (the TTL's when one operation wrote both).
+  int64_t KeyExpiry() const {
+    const bool ttl_later = extras != nullptr && extras->ttl &&
+                           (!has_register() || !(extras->ttl->stamp < reg_stamp()));
+    return ttl_later ? extras->ttl->expires_ms : (has_register() ? expires_ms : 0);
   }
 
   uint64_t reg_hlc = 0;

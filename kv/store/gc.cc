@@ -95,7 +95,72 @@ void DropEmpty(absl::string_view key, internal::AtomTag tag, bool empty,
   comp->reset();
 }
 
+// The highest HLC of anything `e` holds (containers carry their latest
+// operation's stamp, which is at or above their items').
+uint64_t MaxHlcOf(const Entry& e) {
+  uint64_t m = e.has_register() ? e.reg_hlc : 0;
+  if (const Extras* x = e.extras) {
+    if (x->counter) m = std::max(m, x->counter->stamp.hlc);
+    if (x->list) m = std::max(m, x->list->stamp.hlc);
+    if (x->set) m = std::max(m, x->set->stamp.hlc);
+    if (x->ttl) m = std::max(m, x->ttl->stamp.hlc);
+  }
+  return m;
+}
+
 }  // namespace
+
+Store::Index::iterator Store::Purge(Index::iterator it) {
+  Entry* e = *it;
+  const absl::string_view key = e->key();
+  if (e->has_register()) internal::Minus(&digest_, internal::RegisterAtom(*e));
+  if (const Extras* x = e->extras) {
+    if (x->counter) {
+      internal::Minus(&digest_,
+                      internal::StampAtom(key, internal::kCounterStampAtom,
+                                          x->counter->stamp, x->counter->stamp_seq));
+      for (const auto& [node, p] : x->counter->incs) {
+        internal::Minus(&digest_,
+                        internal::CounterAtom(key, internal::kCounterIncAtom, p));
+      }
+      for (const auto& [node, p] : x->counter->dels) {
+        internal::Minus(&digest_,
+                        internal::CounterAtom(key, internal::kCounterDelAtom, p));
+      }
+    }
+    if (x->list) {
+      internal::Minus(&digest_, internal::StampAtom(key, internal::kListStampAtom,
+                                                    x->list->stamp, x->list->stamp_seq));
+      for (const auto& [pos, value] : x->list->items) {
+        internal::Minus(&digest_, internal::ListItemAtom(key, Stamp{pos.hlc, pos.node},
+                                                         pos.seq, value));
+      }
+      for (const auto& [item, by] : x->list->removed) {
+        internal::Minus(&digest_,
+                        internal::RemovalAtom(key, internal::kListRemovalAtom, item, by));
+      }
+    }
+    if (x->set) {
+      internal::Minus(&digest_, internal::StampAtom(key, internal::kSetStampAtom,
+                                                    x->set->stamp, x->set->stamp_seq));
+      for (const auto& [value, dots] : x->set->elems) {
+        for (const Dot& d : dots) {
+          internal::Minus(&digest_, internal::SetItemAtom(key, value, d));
+        }
+      }
+      for (const auto& [item, by] : x->set->removed) {
+        internal::Minus(&digest_,
+                        internal::RemovalAtom(key, internal::kSetRemovalAtom, item, by));
+      }
+    }
+    if (x->ttl) internal::Minus(&digest_, internal::TtlAtom(key, *x->ttl));
+  }
+  Recount(e, /*gone=*/true);
+  memory_bytes_ -= e->HeapBytes();
+  it = index_.erase(it);
+  Entry::Destroy(e);
+  return it;
+}
 
 size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
                              absl::Duration grace) {
@@ -112,10 +177,33 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
   size_t dropped = 0;
   for (auto it = index_.begin(); it != index_.end();) {
     Entry* e = *it;
-    if (e->has_register() &&
-        (!e->live() || (e->expires_ms != 0 && e->expires_ms < purge_before)) &&
-        applied.Covers(e->reg_dot()) && e->reg_hlc < hlc_floor) {
-      if (e->live()) ++expired_;  // else a tombstone
+    // A key that expired `grace` ago goes whole, once every replica applied all
+    // of it and nothing stamped before the floor can still come.
+    if (internal::Expired(e->KeyExpiry(), purge_before) && MaxHlcOf(*e) < hlc_floor) {
+      bool all_applied = true;
+      internal::ForEachDot(*e, [&](const Dot& d) { all_applied &= applied.Covers(d); });
+      if (all_applied) {
+        if (VisibleAt(e, 0) != Kind::kNone) ++expired_;
+        it = Purge(it);
+        ++dropped;
+        continue;
+      }
+    }
+    // A TTL older than the register governs nothing (KeyExpiry): it goes first,
+    // and a register tombstone goes only once no older TTL stands behind it (it
+    // would govern the key again).
+    if (Extras* x = e->extras; x != nullptr && x->ttl && e->has_register() &&
+                               x->ttl->stamp < e->reg_stamp() &&
+                               applied.Covers(Dot{x->ttl->stamp.node, x->ttl->seq}) &&
+                               x->ttl->stamp.hlc < hlc_floor) {
+      internal::Minus(&digest_, internal::TtlAtom(e->key(), *x->ttl));
+      x->ttl.reset();
+      ++dropped;
+    }
+    const bool ttl_behind = e->extras != nullptr && e->extras->ttl && e->has_register() &&
+                            e->extras->ttl->stamp < e->reg_stamp();
+    if (e->has_register() && !e->live() && !ttl_behind && applied.Covers(e->reg_dot()) &&
+        e->reg_hlc < hlc_floor) {
       internal::Minus(&digest_, internal::RegisterAtom(*e));
       memory_bytes_ -= e->AllocBytes();
       e = Entry::WithValue(e, "");
@@ -146,6 +234,14 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
         DropEmpty(key, internal::kSetStampAtom,
                   x->set->elems.empty() && x->set->removed.empty(), hlc_floor, &x->set,
                   &digest_, &x->bytes);
+      }
+      // A TTL that governs nothing any more: alone.
+      if (x->ttl && !e->has_register() && !x->counter && !x->list && !x->set &&
+          applied.Covers(Dot{x->ttl->stamp.node, x->ttl->seq}) &&
+          x->ttl->stamp.hlc < hlc_floor) {
+        internal::Minus(&digest_, internal::TtlAtom(key, *x->ttl));
+        x->ttl.reset();
+        ++dropped;
       }
       memory_bytes_ -= bytes_before - x->bytes;
     }

@@ -23,6 +23,7 @@ Stamp MaxStamp(const KeyState& ks) {
   if (ks.counter) m = std::max(m, ks.counter->stamp);
   if (ks.list) m = std::max(m, ks.list->stamp);
   if (ks.set) m = std::max(m, ks.set->stamp);
+  if (ks.ttl) m = std::max(m, ks.ttl->stamp);
   return m;
 }
 
@@ -38,8 +39,14 @@ absl::Status Validate(const KeyState& ks, const Limits& limits) {
   if (ks.key.empty() || ks.key.size() > limits.max_key_bytes) {
     return absl::InvalidArgumentError("key state has an invalid key");
   }
-  if (!ks.reg && !ks.counter && !ks.list && !ks.set) {
+  if (!ks.reg && !ks.counter && !ks.list && !ks.set && !ks.ttl) {
     return absl::InvalidArgumentError("key state has no component");
+  }
+  if (ks.ttl && (ks.ttl->stamp.node == 0 || ks.ttl->seq == 0 || ks.ttl->expires_ms < 0)) {
+    return absl::InvalidArgumentError("TTL without a dot, or before 1970");
+  }
+  if (ks.reg && ks.reg->expires_ms < 0) {
+    return absl::InvalidArgumentError("register expiring before 1970");
   }
   auto bad_dot = [](const Dot& d) { return d.node == 0 || d.seq == 0; };
   if (ks.reg && (ks.reg->stamp.node == 0 || ks.reg->seq == 0)) {
@@ -255,7 +262,8 @@ absl::Status Store::Merge(const KeyState& ks, const internal::Coverage& w) {
   if (it == index_.end()) {
     // Nothing to create when every atom is covered by the collected watermark.
     const bool reg = ks.reg && !w.Covers(Dot{ks.reg->stamp.node, ks.reg->seq});
-    if (!reg && !(ks.counter && internal::Admits(*ks.counter, w)) &&
+    const bool ttl = ks.ttl && !w.Covers(Dot{ks.ttl->stamp.node, ks.ttl->seq});
+    if (!reg && !ttl && !(ks.counter && internal::Admits(*ks.counter, w)) &&
         !(ks.list && internal::Admits(*ks.list, w)) &&
         !(ks.set && internal::Admits(*ks.set, w))) {
       return absl::OkStatus();
@@ -276,6 +284,15 @@ absl::Status Store::Merge(const KeyState& ks, const internal::Coverage& w) {
     internal::Plus(&digest_, internal::RegisterAtom(*e));
   }
   e->flags |= Entry::kReferenced;
+  if (ks.ttl && !w.Covers(Dot{ks.ttl->stamp.node, ks.ttl->seq})) {
+    if (e->extras == nullptr) memory_bytes_ += e->MutableExtras().bytes;
+    Extras& x = *e->extras;
+    if (!x.ttl || ks.ttl->stamp > x.ttl->stamp) {
+      if (x.ttl) internal::Minus(&digest_, internal::TtlAtom(e->key(), *x.ttl));
+      x.ttl = *ks.ttl;
+      internal::Plus(&digest_, internal::TtlAtom(e->key(), *x.ttl));
+    }
+  }
   if (!ks.counter && !ks.list && !ks.set) {
     Recount(e);
     return absl::OkStatus();
@@ -292,7 +309,8 @@ absl::Status Store::Merge(const KeyState& ks, const internal::Coverage& w) {
     Recount(e);
     return absl::OkStatus();
   }
-  Extras& x = e->MutableExtras();
+  if (e->extras == nullptr) memory_bytes_ += e->MutableExtras().bytes;
+  Extras& x = *e->extras;
   const size_t bytes_before = x.bytes;
   if (counter) {
     if (!x.counter) {

@@ -283,6 +283,8 @@ class Sim {
     }
     if (!c->event.has_value()) return;
     const Event& e = *c->event;
+    // A write to an expired key removes what it held, as a del does.
+    if (e.delta.counter && !e.delta.counter->dels.empty()) deleted_.insert(e.delta.key);
     ++emitted_[r];
     EXPECT_EQ(e.dot.node, kNodes[r]) << what;
     EXPECT_EQ(e.dot.seq, emitted_[r]) << what;
@@ -314,16 +316,27 @@ class Sim {
       Record(r, "add " + key, c, false);
       if (c.ok() && c->event) add_sum_[key] += delta;
     } else if (kind < 60) {
-      Record(r, "push " + key, s.Push(key, value), false);
+      Record(r, "push " + key, s.Push(key, value, Ttl()), false);
     } else if (kind < 67) {
       Record(r, "list_del " + key, s.ListDel(key, value), false);
     } else if (kind < 72) {
       Record(r, "clear " + key, s.Clear(key), false);
     } else if (kind < 88) {
-      Record(r, "set_add " + key, s.SetAdd(key, value), false);
-    } else {
+      Record(r, "set_add " + key, s.SetAdd(key, value, Ttl()), false);
+    } else if (kind < 94) {
       Record(r, "set_remove " + key, s.SetRemove(key, value), false);
+    } else if (kind < 97) {
+      Record(r, "expire " + key, s.Expire(key, absl::Milliseconds(1 + U(2000))), true);
+    } else {
+      Record(r, "persist " + key, s.Persist(key), true);
     }
+  }
+
+  // A TTL for a write now and then (expiring within the run, so that writes to
+  // expired keys and expiries racing with writes happen).
+  std::optional<absl::Duration> Ttl() {
+    if (!P(10)) return std::nullopt;
+    return absl::Milliseconds(1 + static_cast<int64_t>(U(2000)));
   }
 
   std::mt19937_64 rng_;

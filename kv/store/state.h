@@ -98,6 +98,15 @@ struct CounterPart {
   }
 };
 
+// The key's TTL, as set by `expire`, `persist`, a `del`, or a write carrying
+// `expires` on a counter, list or set: last writer wins. A `set` carries its TTL
+// in its register; the later-stamped of the two is the key's.
+struct TtlState {
+  Stamp stamp;
+  uint64_t seq = 0;        // the writing operation's dot is (stamp.node, seq)
+  int64_t expires_ms = 0;  // absolute Unix time in ms; 0 = never
+};
+
 // Containers (counter, list, set) carry the stamp of the latest operation on them,
 // with that operation's seq (its dot is (stamp.node, stamp_seq)); it decides which
 // type a key shows when types were created concurrently.
@@ -141,6 +150,7 @@ struct KeyState {
   std::optional<CounterState> counter;
   std::optional<ListState> list;
   std::optional<SetState> set;
+  std::optional<TtlState> ttl;
 };
 
 // For every origin, the highest seq up to which all its operations were applied.
@@ -166,6 +176,7 @@ inline uint64_t EventHlc(const Event& e) {
   if (d.counter && d.counter->stamp.hlc > hlc) hlc = d.counter->stamp.hlc;
   if (d.list && d.list->stamp.hlc > hlc) hlc = d.list->stamp.hlc;
   if (d.set && d.set->stamp.hlc > hlc) hlc = d.set->stamp.hlc;
+  if (d.ttl && d.ttl->stamp.hlc > hlc) hlc = d.ttl->stamp.hlc;
   return hlc;
 }
 

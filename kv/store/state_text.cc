@@ -80,6 +80,10 @@ std::string KeyStateText(const std::optional<KeyState>& ks) {
       absl::StrAppend(&out, "  removed ", DotStr(r.item), " by ", DotStr(r.by), "\n");
     }
   }
+  if (ks->ttl) {
+    absl::StrAppend(&out, " ttl ", StampStr(ks->ttl->stamp), " seq=", ks->ttl->seq,
+                    " expires_ms=", ks->ttl->expires_ms, "\n");
+  }
   return out;
 }
 

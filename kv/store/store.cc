@@ -26,6 +26,7 @@ namespace {
 using internal::CounterComp;
 using internal::Entry;
 using internal::ErrWrongType;
+using internal::Expired;
 using internal::Extras;
 using internal::ListComp;
 using internal::SetComp;
@@ -82,7 +83,7 @@ Store::Kind Store::Visible(const Entry* e) const {
 }
 
 Store::Kind Store::VisibleAt(const Entry* e, int64_t now_ms) const {
-  if (e == nullptr) return Kind::kNone;
+  if (e == nullptr || internal::Expired(e->KeyExpiry(), now_ms)) return Kind::kNone;
   Kind best = Kind::kNone;
   Stamp best_stamp;
   auto consider = [&](Kind kind, const Stamp& s) {
@@ -173,21 +174,76 @@ absl::StatusOr<Change<bool>> Store::Set(absl::string_view key, absl::string_view
   if (auto s = CheckMemory(); !s.ok()) return s;
   if (auto found = FindAs(key, Kind::kRegister); !found.ok()) return found.status();
   if (auto s = CheckValue(key, value); !s.ok()) return s;
-  int64_t expires_ms = 0;
-  if (ttl.has_value()) {
-    if (*ttl <= absl::ZeroDuration() || *ttl > kMaxTtl) {
-      return absl::InvalidArgumentError(
-          "field 'expires' must be a positive number of seconds of at most "
-          "100 years");
-    }
-    expires_ms = ToMillis(clock_->Now() + *ttl);
-  }
+  absl::StatusOr<int64_t> expires_ms = ExpiryFor(ttl);  // set replaces the TTL
+  if (!expires_ms.ok()) return expires_ms.status();
+  const Entry* e = Find(key);
   const Stamp stamp = NextStamp();
   const Dot dot = NextDot();
   KeyState ks;
   ks.key = std::string(key);
-  ks.reg = RegisterState{stamp, dot.seq, true, std::string(value), expires_ms};
+  ks.reg = RegisterState{stamp, dot.seq, true, std::string(value), *expires_ms};
+  // An expired key starts anew: what it held under the register goes.
+  if (e != nullptr && Expired(e->KeyExpiry(), ToMillis(clock_->Now()))) {
+    AddRemovalOf(e, stamp, dot, &ks, /*keep_register=*/true);
+  }
+  // The register's TTL is the key's from now on; a TTL component written before
+  // loses to it (KeyExpiry), and one written by this operation would win.
   return Change<bool>{true, Emit(dot, std::move(ks))};
+}
+
+absl::StatusOr<int64_t> Store::ExpiryFor(std::optional<absl::Duration> ttl) const {
+  if (ttl.has_value() && (*ttl <= absl::ZeroDuration() || *ttl > kMaxTtl)) {
+    return absl::InvalidArgumentError(
+        "field 'expires' must be a positive number of seconds of at most 100 years");
+  }
+  if (!ttl.has_value() && limits_.default_ttl > absl::ZeroDuration()) {
+    ttl = limits_.default_ttl;
+  }
+  return ttl.has_value() ? ToMillis(clock_->Now() + *ttl) : 0;
+}
+
+absl::Status Store::WriteTtl(const Entry* e, bool fresh,
+                             std::optional<absl::Duration> ttl, const Stamp& stamp,
+                             const Dot& dot, KeyState* ks) const {
+  const bool expired = e != nullptr && Expired(e->KeyExpiry(), ToMillis(clock_->Now()));
+  if (expired) AddRemovalOf(e, stamp, dot, ks);
+  if (!ttl.has_value() && !fresh && !expired) return absl::OkStatus();  // keeps it
+  absl::StatusOr<int64_t> expires_ms = ExpiryFor(ttl);
+  if (!expires_ms.ok()) return expires_ms.status();
+  // A new key without a TTL needs no component; an expired one needs its old
+  // TTL replaced.
+  if (*expires_ms != 0 || expired || (e != nullptr && e->KeyExpiry() != 0)) {
+    ks->ttl = TtlState{stamp, dot.seq, *expires_ms};
+  }
+  return absl::OkStatus();
+}
+
+void Store::AddRemovalOf(const Entry* e, const Stamp& stamp, const Dot& dot, KeyState* ks,
+                         bool keep_register) const {
+  if (!keep_register && e->has_register() && e->live() && !ks->reg) {
+    ks->reg = RegisterState{stamp, dot.seq, false, "", 0};
+  }
+  const Extras* x = e->extras;
+  if (x == nullptr) return;
+  if (x->counter && x->counter->Live()) {
+    if (!ks->counter) ks->counter = CounterState{stamp, dot.seq, {}, {}};
+    for (const auto& [node, inc] : x->counter->incs) {
+      if (!CounterComp::Live(inc, x->counter->DelOf(node))) continue;
+      ks->counter->dels.push_back(CounterPart{node, inc.seq, inc.base, inc.sum, dot});
+    }
+  }
+  if (x->list && !x->list->items.empty()) {
+    if (!ks->list) ks->list = ListState{stamp, dot.seq, {}, {}};
+    for (const auto& [pos, value] : x->list->items) {
+      ks->list->removed.push_back(Removal{Dot{pos.node, pos.seq}, dot});
+    }
+  }
+  if (x->set && !x->set->elems.empty()) {
+    if (!ks->set) ks->set = SetState{stamp, dot.seq, {}, {}};
+    for (const auto& [value, dots] : x->set->elems) {
+      for (const Dot& d : dots) ks->set->removed.push_back(Removal{d, dot});
+    }
+  }
 }
 
 absl::StatusOr<Change<bool>> Store::Del(absl::string_view key) {
@@ -198,43 +254,55 @@ absl::StatusOr<Change<bool>> Store::Del(absl::string_view key) {
   const Dot dot = NextDot();
   KeyState ks;
   ks.key = std::string(key);
-  if (e->has_register() && e->live()) {
-    ks.reg = RegisterState{stamp, dot.seq, false, "", 0};
-  }
-  if (const Extras* x = e->extras) {
-    if (x->counter && x->counter->Live()) {
-      CounterState cs;
-      cs.stamp = stamp;
-      cs.stamp_seq = dot.seq;
-      for (const auto& [node, inc] : x->counter->incs) {
-        if (!CounterComp::Live(inc, x->counter->DelOf(node))) continue;
-        cs.dels.push_back(CounterPart{node, inc.seq, inc.base, inc.sum, dot});
-      }
-      ks.counter = std::move(cs);
-    }
-    if (x->list && !x->list->items.empty()) {
-      ListState ls;
-      ls.stamp = stamp;
-      ls.stamp_seq = dot.seq;
-      for (const auto& [pos, value] : x->list->items) {
-        ls.removed.push_back(Removal{Dot{pos.node, pos.seq}, dot});
-      }
-      ks.list = std::move(ls);
-    }
-    if (x->set && !x->set->elems.empty()) {
-      SetState ss;
-      ss.stamp = stamp;
-      ss.stamp_seq = dot.seq;
-      for (const auto& [value, dots] : x->set->elems) {
-        for (const Dot& d : dots) ss.removed.push_back(Removal{d, dot});
-      }
-      ks.set = std::move(ss);
-    }
-  }
+  AddRemovalOf(e, stamp, dot, &ks);
+  // The key's TTL goes with it: a later write starts without one.
+  if (e->extras != nullptr && e->extras->ttl) ks.ttl = TtlState{stamp, dot.seq, 0};
   return Change<bool>{true, Emit(dot, std::move(ks))};
 }
 
-absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta) {
+absl::StatusOr<Change<bool>> Store::Expire(absl::string_view key, absl::Duration ttl) {
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  if (ttl <= absl::ZeroDuration() || ttl > kMaxTtl) {
+    return absl::InvalidArgumentError(
+        "field 'expires' must be a positive number of seconds of at most 100 years");
+  }
+  if (Visible(Find(key)) == Kind::kNone) return Change<bool>{false, std::nullopt};
+  const Stamp stamp = NextStamp();
+  const Dot dot = NextDot();
+  KeyState ks;
+  ks.key = std::string(key);
+  ks.ttl = TtlState{stamp, dot.seq, ToMillis(clock_->Now() + ttl)};
+  return Change<bool>{true, Emit(dot, std::move(ks))};
+}
+
+absl::StatusOr<Change<bool>> Store::Persist(absl::string_view key) {
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  const Entry* e = Find(key);
+  if (Visible(e) == Kind::kNone || e->KeyExpiry() == 0) {
+    return Change<bool>{false, std::nullopt};
+  }
+  const Stamp stamp = NextStamp();
+  const Dot dot = NextDot();
+  KeyState ks;
+  ks.key = std::string(key);
+  ks.ttl = TtlState{stamp, dot.seq, 0};
+  return Change<bool>{true, Emit(dot, std::move(ks))};
+}
+
+absl::StatusOr<KeyTtl> Store::Ttl(absl::string_view key) const {
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  const Entry* e = Find(key);
+  KeyTtl out;
+  out.exists = Visible(e) != Kind::kNone;
+  if (out.exists && e->KeyExpiry() != 0) {
+    out.ttl =
+        absl::Milliseconds(e->KeyExpiry()) - absl::Milliseconds(ToMillis(clock_->Now()));
+  }
+  return out;
+}
+
+absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta,
+                                           std::optional<absl::Duration> ttl) {
   if (auto s = CheckMemory(); !s.ok()) return s;
   auto found = FindAs(key, Kind::kCounter);
   if (!found.ok()) return found.status();
@@ -251,9 +319,10 @@ absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta)
   }
   const Stamp stamp = NextStamp();
   const Dot dot = NextDot();
-  // Continue this node's epoch, or start a new one when the previous was removed.
+  // Continue this node's epoch, or start a new one when the previous was removed
+  // (or the key expired: its contributions are removed below).
   CounterPart mine{node_, dot.seq, dot.seq, delta, Dot{}};
-  if (cc != nullptr) {
+  if (cc != nullptr && *found != nullptr) {
     auto it = cc->incs.find(node_);
     if (it != cc->incs.end() && CounterComp::Live(it->second, cc->DelOf(node_))) {
       mine.base = it->second.base;
@@ -263,12 +332,14 @@ absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta)
   KeyState ks;
   ks.key = std::string(key);
   ks.counter = CounterState{stamp, dot.seq, {mine}, {}};
+  if (auto s = WriteTtl(e, *found == nullptr, ttl, stamp, dot, &ks); !s.ok()) return s;
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{Find(key)->extras->counter->Value(), std::move(event)};
 }
 
 absl::StatusOr<Change<int64_t>> Store::Push(absl::string_view key,
-                                            absl::string_view value) {
+                                            absl::string_view value,
+                                            std::optional<absl::Duration> ttl) {
   if (auto s = CheckMemory(); !s.ok()) return s;
   auto found = FindAs(key, Kind::kList);
   if (!found.ok()) return found.status();
@@ -283,6 +354,9 @@ absl::StatusOr<Change<int64_t>> Store::Push(absl::string_view key,
   KeyState ks;
   ks.key = std::string(key);
   ks.list = ListState{stamp, dot.seq, {ListItem{stamp, dot.seq, std::string(value)}}, {}};
+  if (auto s = WriteTtl(Find(key), *found == nullptr, ttl, stamp, dot, &ks); !s.ok()) {
+    return s;
+  }
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{static_cast<int64_t>(Find(key)->extras->list->items.size()),
                          std::move(event)};
@@ -328,7 +402,8 @@ absl::StatusOr<Change<bool>> Store::Clear(absl::string_view key) {
 }
 
 absl::StatusOr<Change<int64_t>> Store::SetAdd(absl::string_view key,
-                                              absl::string_view value) {
+                                              absl::string_view value,
+                                              std::optional<absl::Duration> ttl) {
   if (auto s = CheckMemory(); !s.ok()) return s;
   auto found = FindAs(key, Kind::kSet);
   if (!found.ok()) return found.status();
@@ -352,6 +427,9 @@ absl::StatusOr<Change<int64_t>> Store::SetAdd(absl::string_view key,
   // cannot take the element away (add wins).
   if (old != nullptr) {
     for (const Dot& d : *old) ks.set->removed.push_back(Removal{d, dot});
+  }
+  if (auto s = WriteTtl(Find(key), *found == nullptr, ttl, stamp, dot, &ks); !s.ok()) {
+    return s;
   }
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{static_cast<int64_t>(Find(key)->extras->set->elems.size()),

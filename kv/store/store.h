@@ -92,6 +92,15 @@ struct Limits {
   // its writes while OverMemoryLimit().
   size_t max_memory_bytes = 0;
   Eviction eviction = Eviction::kAllKeysLru;
+  // The TTL of keys created without one (by set, add, push or set_add); zero:
+  // none.
+  absl::Duration default_ttl = absl::ZeroDuration();
+};
+
+// What `ttl` reads of a key.
+struct KeyTtl {
+  bool exists = false;
+  std::optional<absl::Duration> ttl;  // nullopt: the key has none
 };
 
 // A mutation's result and the event to publish (none when nothing changed).
@@ -201,15 +210,28 @@ class Store {
   absl::StatusOr<Change<bool>> Del(absl::string_view key);
   // Adds `delta` to a counter (created at 0). Result: the new value.
   // OutOfRange when the new value would not fit in int64.
-  absl::StatusOr<Change<int64_t>> Add(absl::string_view key, int64_t delta);
+  absl::StatusOr<Change<int64_t>> Add(absl::string_view key, int64_t delta,
+                                      std::optional<absl::Duration> ttl = std::nullopt);
   // Appends to a list. Result: the new length.
-  absl::StatusOr<Change<int64_t>> Push(absl::string_view key, absl::string_view value);
+  absl::StatusOr<Change<int64_t>> Push(absl::string_view key, absl::string_view value,
+                                       std::optional<absl::Duration> ttl = std::nullopt);
   // Removes every item equal to `value`. Result: the new length.
   absl::StatusOr<Change<int64_t>> ListDel(absl::string_view key, absl::string_view value);
   // Removes every item of a list. Result: whether the list had items.
   absl::StatusOr<Change<bool>> Clear(absl::string_view key);
   // Result: the set's new size.
-  absl::StatusOr<Change<int64_t>> SetAdd(absl::string_view key, absl::string_view value);
+  absl::StatusOr<Change<int64_t>> SetAdd(
+      absl::string_view key, absl::string_view value,
+      std::optional<absl::Duration> ttl = std::nullopt);
+  // TTL control (any type). A write with `ttl` gives the key that TTL; one without
+  // keeps the key's TTL, except set, which replaces it (Redis semantics); a key
+  // created without one gets Limits::default_ttl. A write to an expired key
+  // starts it anew (it removes what it observed). Expire: sets the TTL of an
+  // existing key (false: no such key). Persist: removes it (false: no such key,
+  // or no TTL).
+  absl::StatusOr<Change<bool>> Expire(absl::string_view key, absl::Duration ttl);
+  absl::StatusOr<Change<bool>> Persist(absl::string_view key);
+  absl::StatusOr<KeyTtl> Ttl(absl::string_view key) const;
   absl::StatusOr<Change<int64_t>> SetRemove(absl::string_view key,
                                             absl::string_view value);
 
@@ -390,6 +412,21 @@ class Store {
   absl::Status MergeFiltered(const Delta& delta, const internal::Coverage& w);
   // collected() with the retired origins.
   internal::Coverage Collected() const { return {collected_, &retired_}; }
+  // Adds to `ks` the removal of everything `e` shows (a register tombstone unless
+  // `keep_register`, counter contributions, list items, set elements), by the
+  // operation `dot` stamped `stamp`: what del does, and a write to an expired key.
+  void AddRemovalOf(const Entry* e, const Stamp& stamp, const Dot& dot, KeyState* ks,
+                    bool keep_register = false) const;
+  // The absolute expiry (ms; 0 = none) for a write carrying `ttl`; InvalidArgument
+  // when out of range. Without one: Limits::default_ttl, or none.
+  absl::StatusOr<int64_t> ExpiryFor(std::optional<absl::Duration> ttl) const;
+  // Gives `ks` (a write by `dot` at `stamp` to `e`, which shows nothing when
+  // `fresh`) its TTL: `ttl` when given; else for a new or expired key the default
+  // (or none). An expired key's observed data is removed (AddRemovalOf).
+  absl::Status WriteTtl(const Entry* e, bool fresh, std::optional<absl::Duration> ttl,
+                        const Stamp& stamp, const Dot& dot, KeyState* ks) const;
+  // Drops `e` (at `it`) and every atom of it from the digest; returns the next.
+  Index::iterator Purge(Index::iterator it);
   // Merges a local operation's delta and wraps it as an event.
   Event Emit(Dot dot, KeyState delta);
   // Records `dot` as applied in the vector (or above it); sets `result`.

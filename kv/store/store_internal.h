@@ -44,6 +44,40 @@ uint64_t MaxHlc(const KeyState& ks);
 // InvalidArgument, saying what is missing.
 absl::Status Validate(const KeyState& ks, const Limits& limits);
 
+// Calls `f(dot)` for every dot `e` holds (register, container stamps, counter
+// contributions and removals, list items, set elements, removal records).
+template <typename F>
+void ForEachDot(const Entry& e, F f) {
+  if (e.has_register()) f(e.reg_dot());
+  const Extras* x = e.extras;
+  if (x == nullptr) return;
+  if (x->ttl) f(Dot{x->ttl->stamp.node, x->ttl->seq});
+  if (x->counter) {
+    f(Dot{x->counter->stamp.node, x->counter->stamp_seq});
+    for (const auto& [node, p] : x->counter->incs) f(Dot{node, p.seq});
+    for (const auto& [node, p] : x->counter->dels) {
+      f(Dot{node, p.seq});
+      f(p.by);
+    }
+  }
+  if (x->list) {
+    f(Dot{x->list->stamp.node, x->list->stamp_seq});
+    for (const auto& [pos, value] : x->list->items) f(Dot{pos.node, pos.seq});
+    for (const auto& [item, by] : x->list->removed) {
+      f(item);
+      f(by);
+    }
+  }
+  if (x->set) {
+    f(Dot{x->set->stamp.node, x->set->stamp_seq});
+    for (const auto& [dot, elem] : x->set->elem_of) f(dot);
+    for (const auto& [item, by] : x->set->removed) {
+      f(item);
+      f(by);
+    }
+  }
+}
+
 }  // namespace kv::store::internal
 
 #endif  // KV_STORE_STORE_INTERNAL_H_
