@@ -166,6 +166,7 @@ void Replica::Reset(absl::string_view why) {
   // A new replica: it joins as a fresh one would (a copy, not a merge).
   ever_ready_ = false;
   provisional_ = false;
+  restored_ = false;
   next_join_ = absl::InfinitePast();
   next_heartbeat_ = absl::InfinitePast();
   last_gc_ = now;
