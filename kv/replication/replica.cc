@@ -51,7 +51,7 @@ Replica::Replica(Bus* bus, store::Clock* clock, ReplicaOptions options)
   counters_.link = options_.link;
   counters_.node = Hex(node());
   last_gc_ = clock_->Now();
-  if (options_.restore && options_.enabled) Restore();
+  if (options_.restore) Restore();
 }
 
 absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(Bus* bus, store::Clock* clock,
