@@ -54,9 +54,7 @@ absl::StatusOr<std::unique_ptr<Keeper>> Keeper::Open(KeeperOptions options) {
 }
 
 Keeper::Keeper(KeeperOptions options, int lock_fd)
-    : options_(std::move(options)), lock_fd_(lock_fd) {
-  if (options_.interval > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
-}
+    : options_(std::move(options)), lock_fd_(lock_fd) {}
 
 Keeper::~Keeper() {
   StopThread();
@@ -92,9 +90,14 @@ std::function<std::unique_ptr<store::Store>(store::NodeId)> Keeper::Restorer(
       };
 }
 
-void Keeper::Add(replication::Replica* replica) {
-  absl::MutexLock lock(&mu_);
-  replicas_.push_back(replica);
+void Keeper::Start(const std::vector<std::unique_ptr<replication::Replica>>& replicas) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& r : replicas) replicas_.push_back(r.get());
+  }
+  if (options_.interval > absl::ZeroDuration() && !thread_.joinable()) {
+    thread_ = std::thread([this] { Run(); });
+  }
 }
 
 int Keeper::saves() const {
@@ -166,12 +169,13 @@ absl::Status Keeper::SaveAll() {
   return first;
 }
 
-absl::StatusOr<std::unique_ptr<Keeper>> KeeperFromFlags(
-    std::function<void(absl::string_view link, absl::string_view line)> log) {
+absl::StatusOr<std::unique_ptr<Keeper>> KeeperFromFlags(log::Logger* logger) {
   KeeperOptions options;
   options.dir = absl::GetFlag(FLAGS_data_dir);
   options.interval = absl::GetFlag(FLAGS_snapshot_interval);
-  options.log = std::move(log);
+  options.log = [logger](absl::string_view link, absl::string_view line) {
+    logger->Log(log::GuessLevel(line), link, line);
+  };
   const absl::Duration i = options.interval;
   if (i < absl::ZeroDuration() || i > absl::Hours(24) ||
       (i > absl::ZeroDuration() && i < absl::Milliseconds(100))) {

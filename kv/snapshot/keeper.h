@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "kv/log/logger.h"
 #include "kv/replication/replica.h"
 #include "kv/snapshot/snapshot.h"
 #include "kv/store/clock.h"
@@ -50,9 +51,10 @@ class Keeper {
   std::function<std::unique_ptr<store::Store>(store::NodeId)> Restorer(
       const std::string& link, store::Clock* clock, const store::Limits& limits) const;
 
-  // Saves `replica` every interval from now on (while it is ready), and at
-  // SaveAll. `replica` must outlive the keeper, or SaveAll.
-  void Add(replication::Replica* replica) ABSL_LOCKS_EXCLUDED(mu_);
+  // Saves each of `replicas` every interval from now on (those ready), and at
+  // SaveAll. Call once. The replicas must outlive the keeper, or SaveAll.
+  void Start(const std::vector<std::unique_ptr<replication::Replica>>& replicas)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Stops the periodic saves, then saves every replica added that is ready
   // (kvd: after the drain and Replica::Stop, when nothing changes any more).
@@ -83,8 +85,8 @@ class Keeper {
 // The keeper the flags --data_dir and --snapshot_interval ask for: null
 // without --data_dir. InvalidArgument (naming the flag) for an interval that is
 // negative, between 0 and 100ms, or over 24h; Open's errors otherwise.
-absl::StatusOr<std::unique_ptr<Keeper>> KeeperFromFlags(
-    std::function<void(absl::string_view link, absl::string_view line)> log);
+// Its lines go to `logger` (kv::log::GuessLevel's level).
+absl::StatusOr<std::unique_ptr<Keeper>> KeeperFromFlags(log::Logger* logger);
 
 }  // namespace kv::snapshot
 

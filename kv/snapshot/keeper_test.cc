@@ -49,13 +49,15 @@ class KeeperTest : public ::testing::Test {
     return absl::StrJoin(log_, "\n");
   }
   // A standalone replica (no bus) of link "default" restored by `keeper`.
-  std::unique_ptr<Replica> Start(const Keeper& keeper) {
+  std::vector<std::unique_ptr<Replica>> Start(const Keeper& keeper) {
     ReplicaOptions ro;
     ro.enabled = false;
     ro.restore = keeper.Restorer("default", &clock_, ro.limits);
     auto r = Replica::Start(nullptr, &clock_, ro);
     EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *std::move(r) : nullptr;
+    std::vector<std::unique_ptr<Replica>> replicas;
+    if (r.ok()) replicas.push_back(*std::move(r));
+    return replicas;
   }
   static bool Set(Replica& r, const std::string& key) {
     return r.Mutate([&](store::Store& s) { return s.Set(key, "v", std::nullopt); }).ok();
@@ -76,15 +78,15 @@ TEST_F(KeeperTest, SavedAtStopAndRestoredAtStart) {
     ASSERT_TRUE(keeper.ok()) << keeper.status();
     auto r = Start(**keeper);
     EXPECT_TRUE(absl::StrContains(Logged(), "no snapshot")) << Logged();
-    ASSERT_TRUE(Set(*r, "a"));
-    (*keeper)->Add(r.get());
+    ASSERT_TRUE(Set(*r[0], "a"));
+    (*keeper)->Start(r);
     ASSERT_TRUE((*keeper)->SaveAll().ok());
     EXPECT_EQ((*keeper)->saves(), 1);
   }
   auto keeper = Keeper::Open(Options("stop", absl::ZeroDuration()));
   ASSERT_TRUE(keeper.ok()) << keeper.status();
   auto r = Start(**keeper);
-  EXPECT_TRUE(Exists(*r, "a"));
+  EXPECT_TRUE(Exists(*r[0], "a"));
   EXPECT_TRUE(absl::StrContains(Logged(), "loaded snapshot")) << Logged();
 }
 
@@ -104,8 +106,8 @@ TEST_F(KeeperTest, SavesPeriodically) {
   auto keeper = Keeper::Open(Options("periodic", absl::Milliseconds(100)));
   ASSERT_TRUE(keeper.ok()) << keeper.status();
   auto r = Start(**keeper);
-  ASSERT_TRUE(Set(*r, "a"));
-  (*keeper)->Add(r.get());
+  ASSERT_TRUE(Set(*r[0], "a"));
+  (*keeper)->Start(r);
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while ((*keeper)->saves() < 2 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));  // polls the count, with a deadline
@@ -114,7 +116,7 @@ TEST_F(KeeperTest, SavesPeriodically) {
   keeper->reset();  // as a kill: no save at stop
   auto again = Keeper::Open(Options("periodic", absl::ZeroDuration()));
   ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(Exists(*Start(**again), "a"));
+  EXPECT_TRUE(Exists(*Start(**again)[0], "a"));
 }
 
 TEST_F(KeeperTest, CorruptSnapshotIsLoggedAndIgnored) {
@@ -122,8 +124,8 @@ TEST_F(KeeperTest, CorruptSnapshotIsLoggedAndIgnored) {
   ASSERT_TRUE(keeper.ok()) << keeper.status();
   std::ofstream(PathFor(TempDir("corrupt"), "default")) << "NKVSNAP\ngarbage";
   auto r = Start(**keeper);
-  ASSERT_NE(r, nullptr);
-  EXPECT_EQ(r->stats().keys, 0u);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0]->stats().keys, 0u);
   EXPECT_TRUE(absl::StrContains(Logged(), "cannot load snapshot")) << Logged();
   EXPECT_TRUE(absl::StrContains(Logged(), "ignored")) << Logged();
 }
