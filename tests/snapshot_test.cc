@@ -69,9 +69,16 @@ class SnapshotTest : public testing_util::ServerTest {
     return rc.ok() ? *rc : -1;
   }
 
+  // Retried (it is idempotent) on no answer: a request the server routed to a
+  // node just killed, before it saw the connection close, is lost.
   bool Set(absl::string_view key, absl::string_view value) {
-    const auto r = Call(nc_.get(), "kv.default.set", KeyValueBody(key, value));
-    return r.ok() && r.code() == 0;
+    return WaitFor(
+        [&] {
+          const auto r = Call(nc_.get(), "kv.default.set", KeyValueBody(key, value),
+                              absl::Seconds(2));
+          return r.ok() && r.code() == 0;
+        },
+        kTimeout);
   }
 
   // The value of `key`; nullopt when absent or on an error.

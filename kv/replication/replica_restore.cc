@@ -59,6 +59,9 @@ void Replica::Restore() {
   if (restored == nullptr || restored->node() != node()) return;
   store_ = std::move(restored);
   restored_ = true;
+  // Loading took time during which nothing was heard: the silence of the
+  // first-replica rule counts from now.
+  joiner_.Connected(clock_->Now());
 }
 
 void Replica::SnapshotMerged(NodeId peer, const VersionVector& retired) {
