@@ -37,6 +37,7 @@
 #include "kv/replication/nats_bus.h"
 #include "kv/replication/replica.h"
 #include "kv/service/service.h"
+#include "kv/snapshot/keeper.h"
 #include "kv/store/clock.h"
 #include "kv/systemd/notify.h"
 #include "kv/test_flags.h"
@@ -95,16 +96,6 @@ constexpr char kVersion[] = "0.1.0";
 kv::log::Logger* logger = nullptr;
 
 void Log(absl::string_view line) { logger->Log(kv::log::GuessLevel(line), "", line); }
-
-bool ValidLink(absl::string_view link) {
-  if (link.empty() || link.size() > 64) return false;
-  for (char c : link) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-      return false;
-    }
-  }
-  return true;
-}
 
 // The link services, added while the micro service already answers STATS.
 class LinkServices {
@@ -259,6 +250,11 @@ int main(int argc, char** argv) {
   }
   logger =
       new kv::log::Logger("kvd", *kv::log::ParseFormat(absl::GetFlag(FLAGS_log_format)));
+  auto keeper = kv::snapshot::KeeperFromFlags(logger);  // --data_dir
+  if (!keeper.ok()) {
+    std::fprintf(stderr, "kvd: %s\n", std::string(keeper.status().message()).c_str());
+    return absl::IsInvalidArgument(keeper.status()) ? 2 : 1;
+  }
   const std::string metrics_addr = absl::GetFlag(FLAGS_metrics_addr);
   if (auto p = kv::metrics::ListeningPort(metrics_addr);
       !metrics_addr.empty() && !p.ok()) {
@@ -273,17 +269,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (size_t i = 0; i < links.size(); ++i) {
-    if (!ValidLink(links[i])) {
+    if (!kv::service::ValidLinkName(links[i])) {
       std::fprintf(stderr,
                    "kvd: invalid link '%s': use 1 to 64 letters, digits, '-' or '_'\n",
                    links[i].c_str());
       return 2;
     }
-    for (size_t j = 0; j < i; ++j) {
-      if (links[i] == links[j]) {
-        std::fprintf(stderr, "kvd: link '%s' is listed twice\n", links[i].c_str());
-        return 2;
-      }
+    if (std::find(links.begin(), links.begin() + i, links[i]) != links.begin() + i) {
+      std::fprintf(stderr, "kvd: link '%s' is listed twice\n", links[i].c_str());
+      return 2;
     }
   }
 
@@ -440,6 +434,7 @@ int main(int argc, char** argv) {
       logger->Log(kv::log::GuessLevel(line), link, line);
     };
     ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
+    if (*keeper) ro.restore = (*keeper)->Restorer(link, &clock, limits);
     auto replica = kv::replication::Replica::Start(&bus, &clock, ro);
     if (!replica.ok()) return Fail(replica.status().message());
     replicas.push_back(*std::move(replica));
@@ -457,6 +452,7 @@ int main(int argc, char** argv) {
   }
   Log(absl::StrCat("service kv ", kVersion, " id ", (*service)->id(), "; max value ",
                    limits.max_value_bytes, " bytes"));
+  if (*keeper) (*keeper)->Start(replicas);  // periodic snapshots
 
   Notify("STATUS=joining: catching up with the peers of each link");
   bool ready = false;  // READY=1 sent: every link answers requests
@@ -473,9 +469,8 @@ int main(int argc, char** argv) {
     }
   } while (sig <= 0);
   if (sig == SIGUSR1) {
-    logger->Log(kv::log::Level::kError, "",
-                "the NATS connection is closed for good; exiting");
-    return 1;
+    if (*keeper) (void)(*keeper)->SaveAll();
+    return Fail("the NATS connection is closed for good; exiting");
   }
   Notify("STOPPING=1\nSTATUS=draining");
   Log(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT", "; draining"));
@@ -483,6 +478,7 @@ int main(int argc, char** argv) {
   drivers.clear();
   reconnect_listeners.Clear();
   for (auto& r : replicas) r->Stop();
+  if (*keeper) (void)(*keeper)->SaveAll();  // nothing changes any more
   if (natsConnection_Status(nc->get()) == NATS_CONN_STATUS_CONNECTED) {
     natsConnection_FlushTimeout(nc->get(), 2000);
   }

@@ -51,6 +51,7 @@ Replica::Replica(Bus* bus, store::Clock* clock, ReplicaOptions options)
   counters_.link = options_.link;
   counters_.node = Hex(node());
   last_gc_ = clock_->Now();
+  if (options_.restore) Restore();
 }
 
 absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(Bus* bus, store::Clock* clock,
@@ -233,6 +234,9 @@ void Replica::HandleHeartbeat(const Message& msg) {
     return;
   }
   if (!ready()) {
+    if (auto why = restored_ ? SnapshotStale(hb->collected, hb->retired) : std::nullopt) {
+      DiscardSnapshot(absl::StrCat("peer ", Hex(hb->node), " ", *why));
+    }
     HeardWhileJoining(hb->node, now);
     return;
   }
@@ -241,12 +245,14 @@ void Replica::HandleHeartbeat(const Message& msg) {
     return;
   }
   // A provisional first replica never held the link's data, so nothing it holds
-  // can be a collected record: it merges with the peer (Demote) instead.
-  if (!provisional_ && peers_->StaleAgainst(*hb, store_->vv(), store_->collected())) {
+  // can be a collected record: it merges with the peer (Demote) instead. One
+  // restored from a snapshot did hold it.
+  const bool held = !provisional_ || restored_;
+  if (held && peers_->StaleAgainst(*hb, store_->vv(), store_->collected())) {
     Reset(absl::StrCat("peer ", Hex(hb->node), " collected records never applied here"));
     return;
   }
-  if (std::optional<std::string> why = RetiredElsewhere(*hb, now); why && !provisional_) {
+  if (std::optional<std::string> why = RetiredElsewhere(*hb, now); why && held) {
     Reset(*why);
     return;
   }
@@ -309,9 +315,15 @@ void Replica::HandleChunk(absl::string_view data) {
                        " collected records never applied here (catch-up)"));
     return;
   }
+  // A restored replica's state may be stale (retired origins: a join's last chunk).
+  const VersionVector retired = chunk->last ? chunk->retired : VersionVector();
+  if (auto why = restored_ ? SnapshotStale(chunk->collected, retired) : std::nullopt) {
+    DiscardSnapshot(absl::StrCat("peer ", Hex(chunk->from), " ", *why));
+    return;
+  }
   sync_->acknowledged = true;  // a peer took the join request
   if (!ready()) joiner_.Answered(clock_->Now());
-  if (sync_->join && !ever_ready_ && !sync_->copying) {
+  if (sync_->join && !ever_ready_ && !restored_ && !sync_->copying) {
     // What this joiner holds so far (events, chunks of failed attempts) may hold
     // records the peer collected, without what removed them: start a new store
     // from the peer's watermark (the events it drops come back by catch-up). A
@@ -349,6 +361,7 @@ void Replica::HandleChunk(absl::string_view data) {
   (void)store_->AdoptCollected(chunk->collected);
   // A copy holds the dots of the origins the peer retired.
   if (sync_->copying) (void)store_->AdoptRetired(chunk->retired);
+  if (restored_) SnapshotMerged(sync_->peer, sync_->join ? retired : VersionVector());
   const absl::Time now = clock_->Now();
   peers_->Prove(sync_->peer, now);  // it answered: a real replica
   peers_->AddListed(chunk->members, now);
@@ -438,15 +451,7 @@ absl::Time Replica::Tick() {
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::InfiniteFuture();
   const absl::Time now = clock_->Now();
-  if (!options_.enabled) {
-    // Alone: everything it holds is stable; tombstones and expired keys go.
-    if (now - last_gc_ >= options_.gc_interval) {
-      counters_.tombstones_collected +=
-          store_->CollectGarbage(store_->vv(), store_->NextHlcFloor());
-      last_gc_ = now;
-    }
-    return last_gc_ + options_.gc_interval;
-  }
+  if (!options_.enabled) return CollectAlone(now);
   for (const auto& [peer, silent] : peers_->TakeLost(now)) {
     Log(absl::StrCat("peer ", Hex(peer), " lost (not heard for ",
                      absl::FormatDuration(absl::Trunc(silent, absl::Milliseconds(1))),

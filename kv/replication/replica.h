@@ -128,6 +128,14 @@ struct ReplicaOptions {
   double drop_events = 0;
   // One line per event that matters (peer seen, catch-up, errors). Thread-safe.
   std::function<void(absl::string_view)> log;
+  // Warm restart (docs/replication.md, "Warm restarts"): called once, at
+  // construction, with this replica's node id; returns the store to start from
+  // (a loaded snapshot, built for that node id; its vector names the saving
+  // process's id), or null to start empty. A restored replica still answers
+  // 503 until it caught up, but merges: it asks for what its vector lacks and
+  // keeps its state, unless a peer collected or retired operations the
+  // snapshot lacks (then it discards the state and joins as a new replica).
+  std::function<std::unique_ptr<store::Store>(store::NodeId node)> restore;
 };
 
 // Publishes an event's bytes on `subject` (no reply subject).
@@ -340,11 +348,32 @@ class Replica {
   // This replica is stale (`why`): says goodbye for its node id, takes a new id
   // and an empty store, and starts joining again.
   void Reset(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why a restored replica's state is stale against a peer's collected
+  // watermark and retired origins (the peer collected, or retired, operations
+  // the snapshot lacks); nullopt when it is not (replica_restore.cc).
+  std::optional<std::string> SnapshotStale(const store::VersionVector& collected,
+                                           const store::VersionVector& retired) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A restored replica's state is stale (`why`): a replica that never served
+  // starts again from an empty store under its node id (the join in progress,
+  // which asked above the old vector, is dropped and the next one starts at
+  // once); one that served (provisional) resets (Reset).
+  void DiscardSnapshot(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Construction: takes the store options_.restore returns, if any.
+  void Restore() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // A restored replica merged with `peer`: no longer restored. Of the peer's
+  // `retired` (a join's), adopts those its vector holds exactly up to their
+  // final seq (it merged the peer's full state of them).
+  void SnapshotMerged(store::NodeId peer, const store::VersionVector& retired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unsubscribes the subscriptions a reset replaced (never from a callback).
   void DropClosedSubscriptions() ABSL_LOCKS_EXCLUDED(mu_);
   // Becomes ready: logs `line`, subscribes to sync.any, sends a heartbeat.
   void SetReady(absl::string_view line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tick without replication: alone, everything held is stable, so tombstones
+  // and expired keys are collected every gc_interval. Returns the next tick.
+  absl::Time CollectAlone(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // While the store is over its memory limit (and its policy evicts), evicts
   // keys (replicated deletes, published like the write's event) until it freed
   // `own_bytes` (what this node's write added: every node evicts for its own
@@ -411,6 +440,10 @@ class Replica {
   bool ever_ready_ ABSL_GUARDED_BY(mu_) = false;
   // Became the first replica and has not merged with a peer since.
   bool provisional_ ABSL_GUARDED_BY(mu_) = false;
+  // Started from a snapshot (ReplicaOptions::restore) and has not merged with
+  // a peer since: joins by merging, and the stale rules apply even while
+  // provisional.
+  bool restored_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_join_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time next_heartbeat_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time last_gc_ ABSL_GUARDED_BY(mu_);

@@ -52,6 +52,15 @@ void Replica::CollectGarbage(absl::Time now) {
   RetireOrigins(bounds.waited, now);
 }
 
+absl::Time Replica::CollectAlone(absl::Time now) {
+  if (now - last_gc_ >= options_.gc_interval) {
+    counters_.tombstones_collected +=
+        store_->CollectGarbage(store_->vv(), store_->NextHlcFloor());
+    last_gc_ = now;
+  }
+  return last_gc_ + options_.gc_interval;
+}
+
 void Replica::RetireOrigins(const std::vector<NodeId>& waited, absl::Time now) {
   // Gone: it said goodbye, or nobody heard it for forget_after; nobody waits
   // for it.
@@ -166,6 +175,7 @@ void Replica::Reset(absl::string_view why) {
   // A new replica: it joins as a fresh one would (a copy, not a merge).
   ever_ready_ = false;
   provisional_ = false;
+  restored_ = false;
   next_join_ = absl::InfinitePast();
   next_heartbeat_ = absl::InfinitePast();
   last_gc_ = now;

@@ -90,9 +90,10 @@ void Replica::StartJoin(NodeId peer, absl::Time now) {
   // A fresh replica asks for everything and wants an acknowledgement; one back
   // at 503 (provisional) asks for what it lacks, as a plain catch-up (which a
   // peer also back at 503 serves).
+  // A restored one asks for what its vector lacks, as a join (any ready peer).
   const bool plain = ever_ready_ && peer != 0;
-  const codec::SyncRequest request{node(), !plain,
-                                   ever_ready_ ? store_->vv() : VersionVector()};
+  const codec::SyncRequest request{
+      node(), !plain, ever_ready_ || restored_ ? store_->vv() : VersionVector()};
   if (plain) {
     sync_->acknowledged = true;
   } else {

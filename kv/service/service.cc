@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -13,6 +14,16 @@
 #include "kv/store/store.h"
 
 namespace kv::service {
+
+bool ValidLinkName(absl::string_view link) {
+  if (link.empty() || link.size() > 64) return false;
+  for (char c : link) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
 namespace {
 
 using codec::Op;

@@ -17,6 +17,9 @@
 
 namespace kv::service {
 
+// A link name: 1 to 64 letters, digits, '-' or '_' (it is a subject token).
+bool ValidLinkName(absl::string_view link);
+
 // API error codes (README.md, "Errors"): 400 bad request (InvalidArgument), 404
 // unknown op (NotFound), 409 wrong type (FailedPrecondition), 413 too large
 // (OutOfRange, ResourceExhausted), 503 not ready (Unavailable), 500 anything else.

@@ -44,14 +44,18 @@ int Simulation::AddNode() {
   return index;
 }
 
-void Simulation::Restart(int node) {
+void Simulation::Restart(
+    int node, std::function<std::unique_ptr<store::Store>(store::NodeId)> restore) {
   Node& n = *nodes_[node];
   n.replica.reset();  // stops: unsubscribes; its pending ticks are cancelled
   n.bus.reset();
   ++n.restarts;
-  n.log.push_back(absl::StrCat(absl::FormatTime("%H:%M:%E3S", now(), absl::UTCTimeZone()),
-                               " -- restart --"));
-  StartReplica(node);
+  n.stopped = false;
+  network_.Reconnect(n.host);
+  n.log.push_back(
+      absl::StrCat(absl::FormatTime("%H:%M:%E3S", now(), absl::UTCTimeZone()),
+                   restore ? " -- restart from a snapshot --" : " -- restart --"));
+  StartReplica(node, std::move(restore));
 }
 
 void Simulation::Reconnect(int node) {
@@ -78,9 +82,11 @@ void Simulation::Kill(int node) {
                                " -- killed --"));
 }
 
-void Simulation::StartReplica(int node) {
+void Simulation::StartReplica(
+    int node, std::function<std::unique_ptr<store::Store>(store::NodeId)> restore) {
   Node& n = *nodes_[node];
   ReplicaOptions ro = options_.replica;
+  if (restore) ro.restore = std::move(restore);
   ro.node = 0;
   while (ro.node == 0) ro.node = network_.rng()();
   Network* net = &network_;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,8 +52,12 @@ class Simulation {
   // Starts a new node (a new host): it joins the link at once. Returns its index.
   int AddNode();
   // The node's process dies and a fresh one starts on the same host: a new
-  // node id, an empty store, joining again.
-  void Restart(int node);
+  // node id, an empty store, joining again. With `restore`, the new process
+  // starts from the store it returns (ReplicaOptions::restore: a warm restart
+  // from a snapshot). A stopped or killed node starts again (connected).
+  void Restart(
+      int node,
+      std::function<std::unique_ptr<store::Store>(store::NodeId)> restore = nullptr);
   // The node's process stops cleanly (kvd on SIGTERM: Replica::Stop, which says
   // goodbye) and never comes back; Converged-style checks skip it.
   void Stop(int node);
@@ -110,7 +115,9 @@ class Simulation {
     std::deque<std::string> log;
   };
 
-  void StartReplica(int node);
+  void StartReplica(
+      int node,
+      std::function<std::unique_ptr<store::Store>(store::NodeId)> restore = nullptr);
   void ScheduleTick(int node, absl::Time at);
 
   SimulationOptions options_;
