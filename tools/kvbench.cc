@@ -239,9 +239,6 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
   }
   if (settings.kvd) {
     if (absl::Status s = CheckKvd(nc, workload, kvd_subjects); !s.ok()) return s;
-    if (workload.reads() && absl::GetFlag(FLAGS_preload)) {
-      if (absl::Status s = PreloadKvd(nc, workload); !s.ok()) return s;
-    }
   }
   // Both are stopped (the echo process) and deleted (the bucket) on every
   // return below.
@@ -250,6 +247,9 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
     absl::StatusOr<JetStreamTarget> started = StartJetStream(nc, workload);
     if (!started.ok()) return started.status();
     jetstream = *std::move(started);
+  }
+  if (settings.kvd && workload.reads() && absl::GetFlag(FLAGS_preload)) {
+    if (absl::Status s = PreloadKvd(nc, workload); !s.ok()) return s;
   }
   std::unique_ptr<EchoProcess> echo;
   const std::string echo_subject = absl::StrCat("_kvbench.echo.", getpid());

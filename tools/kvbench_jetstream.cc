@@ -20,10 +20,9 @@ std::string NatsText(natsStatus s) {
 }
 
 absl::Status NoJetStream(natsStatus s) {
-  return absl::FailedPreconditionError(
-      absl::StrCat("the server has no JetStream (", NatsText(s),
-                   " from its JetStream API): --baseline jetstream needs a nats-server "
-                   "started with -js (JetStream enabled)"));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no JetStream on the server (its JetStream API: ", NatsText(s),
+      "); --baseline jetstream needs a nats-server with JetStream (nats-server -js)"));
 }
 
 }  // namespace
