@@ -25,7 +25,8 @@ it (start to ready), and the time kvctl keys takes to list every key.
   --quick         short runs (200 ms warm-up, 1 s measured) and 100k keys: a smoke run
   --value_size N  bytes per value in the request table (default 12, as issue 14)
   --json FILE     also write every figure to FILE (JSON)
-  --from DIR      use kvd, kvctl and kvbench from DIR instead of building them
+  --from DIR      use kvd, kvctl and kvbench from DIR (or DIR/kv, DIR/tools: a
+                  bazel-bin tree) instead of building them
   --help          this text
 
 Needs nats-server, jq and (without --from) bazel. A full run takes about
@@ -76,6 +77,8 @@ if [ -z "$from" ]; then
   bazel build -c opt //kv:kvd //tools:kvctl //tools:kvbench >&2 || die "the build failed"
   out=$(bazel info -c opt bazel-bin 2>/dev/null)
   kvd=$out/kv/kvd kvctl=$out/tools/kvctl kvbench=$out/tools/kvbench
+elif [ -x "$from/kv/kvd" ]; then  # a bazel-bin tree
+  kvd=$from/kv/kvd kvctl=$from/tools/kvctl kvbench=$from/tools/kvbench
 else
   kvd=$from/kvd kvctl=$from/kvctl kvbench=$from/kvbench
 fi
