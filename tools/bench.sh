@@ -30,7 +30,7 @@ it (start to ready), and the time kvctl keys takes to list every key.
   --help          this text
 
 Needs nats-server, jq and (without --from) bazel. A full run takes about
-4 minutes on 2 cores. Exit status: 0 done, 1 failure, 2 usage error.
+2 to 3 minutes on 2 cores. Exit status: 0 done, 1 failure, 2 usage error.
 USAGE
 }
 
