@@ -8,7 +8,7 @@ NATSKV_PACKAGES=(
   g++ libnats-dev nats-server libabsl-dev libcereal-dev rapidjson-dev
   googletest libgtest-dev libbenchmark-dev libssl-dev openssl
   clang clang-format libsystemd-dev
-  libcivetweb-dev prometheus zlib1g-dev
+  libcivetweb-dev prometheus zlib1g-dev jq
   golang-go golang-github-nats-io-go-nats-dev
 )
 

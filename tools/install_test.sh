@@ -32,7 +32,9 @@ for line in Type=notify EnvironmentFile=/etc/default/kvd KillSignal=SIGTERM \
   grep -qx "$line" "$unit" || fail "the unit lacks $line"
 done
 [ "$(stat -c %a "$env_file")" = 600 ] || fail "$env_file mode $(stat -c %a "$env_file")"
-"$stage/opt/natskv/bin/kvd" --help | grep -q -- --log_format || fail "the installed kvd does not run"
+# Whole output first: grep -q stops reading early, and kvd would get SIGPIPE.
+help=$("$stage/opt/natskv/bin/kvd" --help) || fail "the installed kvd does not run"
+grep -q -- --log_format <<<"$help" || fail "the installed kvd's --help lacks --log_format"
 
 # Idempotent, and the environment file an operator edited is kept.
 echo "KVD_OPTS=--link=edited" >>"$env_file"

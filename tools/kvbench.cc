@@ -2,7 +2,8 @@
 // one NATS connection for a warm-up and a measured window, then prints
 // requests/s, latency percentiles and errors per op and in-flight setting.
 // With --baseline echo it also measures a bare nats.c echo responder (a child
-// process it starts and stops itself) and shows kvd's figures as ratios to it.
+// process it starts and stops itself), with --baseline jetstream a JetStream KV
+// bucket on the same server, and shows kvd's figures as ratios to them.
 
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "kv/transport/connection.h"
 #include "kv/transport/flags.h"
 #include "tools/kvbench_echo.h"
+#include "tools/kvbench_jetstream.h"
 #include "tools/kvbench_load.h"
 #include "tools/kvbench_report.h"
 #include "tools/kvbench_workload.h"
@@ -38,8 +40,13 @@ ABSL_FLAG(bool, json, false, "print the results as JSON instead of a table");
 ABSL_FLAG(bool, preload, true,
           "set every key once before a get or mixed run, so reads hit data");
 ABSL_FLAG(std::string, baseline, "",
-          "'echo': also measure a bare nats.c echo responder and print ratios");
-ABSL_FLAG(bool, kvd, true, "measure kvd (--nokvd with --baseline echo: echo only)");
+          "echo, jetstream or echo,jetstream: also measure a bare nats.c echo "
+          "responder and/or a memory JetStream KV bucket (get, put) on the same "
+          "server, and print ratios to them");
+ABSL_FLAG(bool, kvd, true, "measure kvd (--nokvd with --baseline: the baselines only)");
+ABSL_FLAG(std::string, bucket, "",
+          "the JetStream KV bucket --baseline jetstream creates and deletes "
+          "(default kvbench_<pid>)");
 ABSL_FLAG(bool, send_asap, true,
           "write each publish at once (client and echo) rather than through "
           "nats.c's flusher thread, which adds about 1 ms per hop at low load");
@@ -59,20 +66,24 @@ constexpr const char* kUsage =
     "pipelined load generator for kvd (kv.<link>.<op> over NATS).\n\n"
     "usage: kvbench [--server URL] [--op get|set|add|push|mixed] [--inflight 1,128]\n"
     "               [--duration 10s] [--warmup 2s] [--keys 10000] [--value_size 100]\n"
-    "               [--baseline echo] [--json]\n\n"
+    "               [--baseline echo,jetstream] [--json]\n\n"
     "Keeps --inflight requests in flight on one connection (each reply sends the\n"
     "next), prints progress once a second on stderr and a table on stdout:\n"
     "requests/s, p50/p90/p99/max latency in microseconds, errors (error replies\n"
     "and timeouts). --baseline echo starts a bare nats.c echo responder as a\n"
     "child process, measures it the same way at each in-flight setting, and\n"
-    "shows kvd's req/s and p50 as ratios to it. Exit status: 0 done, 1 no\n"
-    "connection or no kvd, 2 usage error.\n\n"
+    "shows kvd's req/s and p50 as ratios to it. --baseline jetstream creates a\n"
+    "memory JetStream KV bucket (nats.c's kvStore API) on the same server,\n"
+    "measures its get (direct get) and put with the same keys, values and\n"
+    "in-flight counts, shows kvd's ratios to it, and deletes the bucket; the\n"
+    "server needs JetStream (nats-server -js). Exit status: 0 done, 1 no\n"
+    "connection, no kvd or no JetStream, 2 usage error.\n\n"
     "example: kvbench --server nats://127.0.0.1:4222 --op get --inflight 1,128 "
     "--baseline echo";
 
 struct Settings {
   std::vector<int> inflight;
-  bool echo = false;
+  Baselines baselines;
   bool kvd = true;
 };
 
@@ -92,14 +103,12 @@ absl::StatusOr<Settings> SettingsFromFlags() {
       ParseInflightList(absl::GetFlag(FLAGS_inflight));
   if (!inflight.ok()) return inflight.status();
   s.inflight = *inflight;
-  const std::string baseline = absl::GetFlag(FLAGS_baseline);
-  if (!baseline.empty() && baseline != "echo") {
-    return absl::InvalidArgumentError("--baseline takes 'echo' (or nothing)");
-  }
-  s.echo = baseline == "echo";
+  absl::StatusOr<Baselines> baselines = ParseBaselines(absl::GetFlag(FLAGS_baseline));
+  if (!baselines.ok()) return baselines.status();
+  s.baselines = *baselines;
   s.kvd = absl::GetFlag(FLAGS_kvd);
-  if (!s.kvd && !s.echo)
-    return absl::InvalidArgumentError("--nokvd needs --baseline echo");
+  if (!s.kvd && !s.baselines.echo && !s.baselines.jetstream)
+    return absl::InvalidArgumentError("--nokvd needs a --baseline");
   if (absl::GetFlag(FLAGS_duration) <= absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_warmup) < absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_timeout) <= absl::ZeroDuration()) {
@@ -134,24 +143,68 @@ absl::Status CheckKvd(natsConnection* nc, const Workload& workload,
   return absl::OkStatus();
 }
 
-absl::Status Preload(natsConnection* nc, const Workload& workload) {
+// Sends request i for i in [0, keys) once, `kPreloadInflight` at a time.
+absl::Status Preload(natsConnection* nc, const std::string& what, LoadOptions load,
+                     int64_t keys) {
+  load.inflight = kPreloadInflight;
+  load.timeout = absl::GetFlag(FLAGS_timeout);
+  load.total = static_cast<uint64_t>(keys);
+  load.progress_label = absl::StrCat("preload ", what);
+  std::cerr << "kvbench: preloading " << keys << " keys into " << what << "\n";
+  absl::StatusOr<LoadResult> result = RunLoad(nc, load);
+  if (!result.ok()) return result.status();
+  if (result->errors > 0) {
+    std::cerr << "kvbench: preload " << what << ": " << result->errors << " of " << keys
+              << " puts failed\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PreloadKvd(natsConnection* nc, const Workload& workload) {
   LoadOptions load;
   load.subjects = {OpSubject(absl::GetFlag(FLAGS_link), "set")};
   load.next = [&workload](uint64_t seq) {
     return WorkItem{0, &workload.PreloadBody(seq)};
   };
-  load.inflight = kPreloadInflight;
-  load.timeout = absl::GetFlag(FLAGS_timeout);
-  load.total = static_cast<uint64_t>(workload.keys());
-  load.progress_label = "preload";
-  std::cerr << "kvbench: preloading " << workload.keys() << " keys\n";
-  absl::StatusOr<LoadResult> result = RunLoad(nc, load);
-  if (!result.ok()) return result.status();
-  if (result->errors > 0) {
-    std::cerr << "kvbench: preload: " << result->errors << " of " << workload.keys()
-              << " sets failed\n";
+  return Preload(nc, "kvd", std::move(load), workload.keys());
+}
+
+// The JetStream baseline, ready to measure: its bucket (deleted with it) and
+// its requests.
+struct JetStreamTarget {
+  std::unique_ptr<JetStreamBucket> bucket;
+  std::unique_ptr<JetStreamWorkload> workload;
+};
+
+absl::StatusOr<JetStreamTarget> StartJetStream(natsConnection* nc,
+                                               const Workload& workload) {
+  std::string name = absl::GetFlag(FLAGS_bucket);
+  if (name.empty()) name = absl::StrCat("kvbench_", getpid());
+  JetStreamTarget target;
+  absl::StatusOr<std::unique_ptr<JetStreamBucket>> bucket =
+      JetStreamBucket::Create(nc, name, absl::GetFlag(FLAGS_timeout));
+  if (!bucket.ok()) return bucket.status();
+  target.bucket = *std::move(bucket);
+  absl::StatusOr<JetStreamWorkload> requests =
+      JetStreamWorkload::Create(workload, name, target.bucket->direct());
+  if (!requests.ok()) return requests.status();
+  target.workload = std::make_unique<JetStreamWorkload>(*std::move(requests));
+  std::cerr << "kvbench: JetStream KV bucket " << name << " (memory, history 1); get: "
+            << (target.bucket->direct()
+                    ? "direct get ($JS.API.DIRECT.GET.KV_" + name + ".$KV." + name +
+                          ".<key>)"
+                    : "message get ($JS.API.STREAM.MSG.GET.KV_" + name + ")")
+            << ", put: $KV." << name << ".<key>, as kvStore_Get and kvStore_Put\n";
+  if (workload.reads() && absl::GetFlag(FLAGS_preload)) {
+    const JetStreamWorkload* js = target.workload.get();
+    LoadOptions load;
+    load.subjects = {""};  // every item names its subject
+    load.check = ReplyCheck::kJetStream;
+    load.next = [js](uint64_t seq) { return js->Preload(seq); };
+    absl::Status s = Preload(nc, "jetstream", std::move(load), workload.keys());
+    if (!s.ok()) return s;
   }
-  return absl::OkStatus();
+  return target;
 }
 
 absl::StatusOr<BenchRow> Measure(natsConnection* nc, LoadOptions load,
@@ -186,13 +239,21 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
   }
   if (settings.kvd) {
     if (absl::Status s = CheckKvd(nc, workload, kvd_subjects); !s.ok()) return s;
-    if (workload.reads() && absl::GetFlag(FLAGS_preload)) {
-      if (absl::Status s = Preload(nc, workload); !s.ok()) return s;
-    }
   }
-  std::unique_ptr<EchoProcess> echo;  // stopped on every return below
+  // Both are stopped (the echo process) and deleted (the bucket) on every
+  // return below.
+  JetStreamTarget jetstream;
+  if (settings.baselines.jetstream) {
+    absl::StatusOr<JetStreamTarget> started = StartJetStream(nc, workload);
+    if (!started.ok()) return started.status();
+    jetstream = *std::move(started);
+  }
+  if (settings.kvd && workload.reads() && absl::GetFlag(FLAGS_preload)) {
+    if (absl::Status s = PreloadKvd(nc, workload); !s.ok()) return s;
+  }
+  std::unique_ptr<EchoProcess> echo;
   const std::string echo_subject = absl::StrCat("_kvbench.echo.", getpid());
-  if (settings.echo) {
+  if (settings.baselines.echo) {
     absl::StatusOr<std::unique_ptr<EchoProcess>> started =
         EchoProcess::Start(options, nc, echo_subject);
     if (!started.ok()) return started.status();
@@ -200,7 +261,7 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
   }
   std::vector<BenchRow> rows;
   for (int inflight : settings.inflight) {
-    if (settings.echo) {
+    if (settings.baselines.echo) {
       std::vector<std::string> subjects(workload.ops().size(), echo_subject);
       absl::StatusOr<BenchRow> row =
           Measure(nc, BaseLoad(workload, subjects), "echo", inflight);
@@ -210,6 +271,15 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
     if (settings.kvd) {
       absl::StatusOr<BenchRow> row =
           Measure(nc, BaseLoad(workload, kvd_subjects), "kvd", inflight);
+      if (!row.ok()) return row.status();
+      rows.push_back(*row);
+    }
+    if (settings.baselines.jetstream) {
+      LoadOptions load = BaseLoad(workload, std::vector<std::string>(2));
+      const JetStreamWorkload* js = jetstream.workload.get();
+      load.next = [js](uint64_t seq) { return js->Next(seq); };
+      load.check = ReplyCheck::kJetStream;
+      absl::StatusOr<BenchRow> row = Measure(nc, std::move(load), "jetstream", inflight);
       if (!row.ok()) return row.status();
       rows.push_back(*row);
     }
@@ -235,6 +305,10 @@ int Main(int argc, char** argv) {
       Workload::Create(absl::GetFlag(FLAGS_op), absl::GetFlag(FLAGS_keys),
                        absl::GetFlag(FLAGS_value_size));
   if (!workload.ok()) return UsageError(workload.status().message());
+  if (settings->baselines.jetstream) {
+    absl::Status s = JetStreamWorkload::CheckOp(workload->name());
+    if (!s.ok()) return UsageError(s.message());
+  }
   if (options.name.empty()) options.name = "kvbench";
   absl::StatusOr<transport::Connection> nc = transport::Connect(options);
   if (!nc.ok()) return Failure(nc.status().message());

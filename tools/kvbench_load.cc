@@ -31,10 +31,18 @@ absl::Status NatsError(absl::string_view what, natsStatus s) {
   return absl::UnavailableError(absl::StrCat(what, ": ", natsStatus_GetText(s)));
 }
 
-bool IsErrorReply(natsMsg* msg) {
-  const char* code = nullptr;
-  return natsMsg_IsNoResponders(msg) ||
-         natsMsgHeader_Get(msg, "Nats-Service-Error-Code", &code) == NATS_OK;
+bool IsErrorReply(natsMsg* msg, ReplyCheck check) {
+  const char* value = nullptr;
+  if (natsMsg_IsNoResponders(msg)) return true;
+  if (check == ReplyCheck::kService) {
+    return natsMsgHeader_Get(msg, "Nats-Service-Error-Code", &value) == NATS_OK;
+  }
+  // nats.c keeps a header line's status ("NATS/1.0 404 ...") as "Status".
+  const bool status = natsMsgHeader_Get(msg, "Status", &value) == NATS_OK;
+  const char* data = natsMsg_GetData(msg);
+  return JetStreamReplyFailed(
+      status && value != nullptr ? value : "",
+      data == nullptr ? "" : absl::string_view(data, natsMsg_GetDataLength(msg)));
 }
 
 // The <seq> of a reply subject <inbox>.<seq>.
@@ -106,7 +114,7 @@ void LoadRun::HandleReply(natsMsg* msg) {
   const int64_t now = NowNanos();
   const uint64_t seq = SeqOf(natsMsg_GetSubject(msg));
   const bool no_responders = natsMsg_IsNoResponders(msg);
-  const bool failed = IsErrorReply(msg);
+  const bool failed = IsErrorReply(msg, options_.check);
   natsMsg_Destroy(msg);
   absl::MutexLock lock(&mu_);
   auto it = pending_.find(seq);
@@ -135,9 +143,11 @@ void LoadRun::IssueLocked() {
   std::snprintf(reply, sizeof(reply), "%s.%llu", inbox_,
                 static_cast<unsigned long long>(seq));
   pending_[seq] = NowNanos();
-  const natsStatus s = natsConnection_PublishRequest(
-      nc_, options_.subjects[item.op].c_str(), reply, item.body->data(),
-      static_cast<int>(item.body->size()));
+  const std::string& subject =
+      item.subject != nullptr ? *item.subject : options_.subjects[item.op];
+  const natsStatus s =
+      natsConnection_PublishRequest(nc_, subject.c_str(), reply, item.body->data(),
+                                    static_cast<int>(item.body->size()));
   if (s != NATS_OK) {
     pending_.erase(seq);
     publish_error_ = s;

@@ -19,9 +19,16 @@
 
 namespace kv::tools {
 
+// How a reply tells a failure.
+enum class ReplyCheck {
+  kService,    // a Nats-Service-Error-Code header (kvd, micro services), no responders
+  kJetStream,  // a status header or an "error" body (JetStreamReplyFailed)
+};
+
 struct LoadOptions {
-  // Subject per op index of the work items.
+  // Subject per op index of the work items (unless an item names its own).
   std::vector<std::string> subjects;
+  ReplyCheck check = ReplyCheck::kService;
   // Request seq -> item; called from several threads.
   std::function<WorkItem(uint64_t)> next;
   int inflight = 1;

@@ -18,16 +18,49 @@ constexpr int kMaxInflight = 65536;
 
 std::string Micros(int64_t nanos) { return absl::StrFormat("%.1f", nanos / 1e3); }
 
-// The echo row measured with the same op and in-flight, or nullptr.
-const BenchRow* EchoFor(const BenchRow& row, const std::vector<BenchRow>& rows) {
-  if (row.target == "echo") return nullptr;
+constexpr const char* kEcho = "echo";
+constexpr const char* kJetStream = "jetstream";
+
+// The `baseline` row measured with the same op and in-flight as `row`, when
+// `row` is compared with it (with echo: every other row; with JetStream: kvd
+// rows), else nullptr.
+const BenchRow* BaselineFor(const BenchRow& row, const std::vector<BenchRow>& rows,
+                            absl::string_view baseline) {
+  if (row.target == baseline) return nullptr;
+  if (baseline == kJetStream && row.target != "kvd") return nullptr;
   for (const BenchRow& r : rows) {
-    if (r.target == "echo" && r.op == row.op && r.inflight == row.inflight) return &r;
+    if (r.target == baseline && r.op == row.op && r.inflight == row.inflight) return &r;
   }
   return nullptr;
 }
 
+bool HasTarget(const std::vector<BenchRow>& rows, absl::string_view target) {
+  return std::any_of(rows.begin(), rows.end(),
+                     [target](const BenchRow& r) { return r.target == target; });
+}
+
 double Ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+// The two ratio cells of `row` against `base` (empty without one).
+void AddRatios(const BenchRow& row, const BenchRow* base,
+               std::vector<std::string>* line) {
+  if (base == nullptr) {
+    line->insert(line->end(), 2, "");
+    return;
+  }
+  line->push_back(absl::StrFormat(
+      "%.2fx", Ratio(row.RequestsPerSecond(), base->RequestsPerSecond())));
+  line->push_back(absl::StrFormat("%.2fx", Ratio(row.p50_ns, base->p50_ns)));
+}
+
+void WriteRatios(const BenchRow& row, const BenchRow* base, absl::string_view name,
+                 rapidjson::Writer<rapidjson::StringBuffer>* w) {
+  if (base == nullptr) return;
+  w->Key(absl::StrCat("requests_per_second_vs_", name).c_str());
+  w->Double(Ratio(row.RequestsPerSecond(), base->RequestsPerSecond()));
+  w->Key(absl::StrCat("p50_vs_", name).c_str());
+  w->Double(Ratio(row.p50_ns, base->p50_ns));
+}
 
 }  // namespace
 
@@ -63,9 +96,13 @@ void SetLatencies(LatencyRecorder* latencies, BenchRow* row) {
   row->max_ns = latencies->Max();
 }
 
+std::string DisplayOp(const BenchRow& row) {
+  return row.target == kJetStream && row.op == "set" ? "put" : row.op;
+}
+
 std::string FormatBenchTable(const std::vector<BenchRow>& rows) {
-  const bool with_echo = std::any_of(
-      rows.begin(), rows.end(), [](const BenchRow& r) { return r.target == "echo"; });
+  const bool with_echo = HasTarget(rows, kEcho);
+  const bool with_jetstream = HasTarget(rows, kJetStream);
   std::vector<Column> columns = {{"target"},       {"op"},           {"in-flight", true},
                                  {"req/s", true},  {"p50 us", true}, {"p90 us", true},
                                  {"p99 us", true}, {"max us", true}, {"errors", true}};
@@ -73,10 +110,14 @@ std::string FormatBenchTable(const std::vector<BenchRow>& rows) {
     columns.push_back({"req/s vs echo", true});
     columns.push_back({"p50 vs echo", true});
   }
+  if (with_jetstream) {
+    columns.push_back({"req/s vs jetstream", true});
+    columns.push_back({"p50 vs jetstream", true});
+  }
   std::vector<std::vector<std::string>> cells;
   for (const BenchRow& r : rows) {
     std::vector<std::string> line = {r.target,
-                                     r.op,
+                                     DisplayOp(r),
                                      absl::StrCat(r.inflight),
                                      absl::StrFormat("%.0f", r.RequestsPerSecond()),
                                      Micros(r.p50_ns),
@@ -84,11 +125,9 @@ std::string FormatBenchTable(const std::vector<BenchRow>& rows) {
                                      Micros(r.p99_ns),
                                      Micros(r.max_ns),
                                      absl::StrCat(r.errors)};
-    if (const BenchRow* echo = EchoFor(r, rows)) {
-      line.push_back(absl::StrFormat(
-          "%.2fx", Ratio(r.RequestsPerSecond(), echo->RequestsPerSecond())));
-      line.push_back(absl::StrFormat("%.2fx", Ratio(r.p50_ns, echo->p50_ns)));
-    }
+    if (with_echo) AddRatios(r, BaselineFor(r, rows, kEcho), &line);
+    if (with_jetstream) AddRatios(r, BaselineFor(r, rows, kJetStream), &line);
+    while (!line.empty() && line.back().empty()) line.pop_back();
     cells.push_back(std::move(line));
   }
   return FormatTable(columns, cells);
@@ -105,7 +144,7 @@ std::string FormatBenchJson(const std::vector<BenchRow>& rows) {
     w.Key("target");
     w.String(r.target.c_str());
     w.Key("op");
-    w.String(r.op.c_str());
+    w.String(DisplayOp(r).c_str());
     w.Key("inflight");
     w.Int(r.inflight);
     w.Key("seconds");
@@ -124,12 +163,8 @@ std::string FormatBenchJson(const std::vector<BenchRow>& rows) {
     w.Double(r.p99_ns / 1e3);
     w.Key("max_us");
     w.Double(r.max_ns / 1e3);
-    if (const BenchRow* echo = EchoFor(r, rows)) {
-      w.Key("requests_per_second_vs_echo");
-      w.Double(Ratio(r.RequestsPerSecond(), echo->RequestsPerSecond()));
-      w.Key("p50_vs_echo");
-      w.Double(Ratio(r.p50_ns, echo->p50_ns));
-    }
+    WriteRatios(r, BaselineFor(r, rows, kEcho), kEcho, &w);
+    WriteRatios(r, BaselineFor(r, rows, kJetStream), kJetStream, &w);
     w.EndObject();
   }
   w.EndArray();
@@ -149,6 +184,22 @@ absl::StatusOr<std::vector<int>> ParseInflightList(absl::string_view text) {
     out.push_back(n);
   }
   return out;
+}
+
+absl::StatusOr<Baselines> ParseBaselines(absl::string_view text) {
+  Baselines b;
+  if (text.empty()) return b;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    if (part == kEcho) {
+      b.echo = true;
+    } else if (part == kJetStream) {
+      b.jetstream = true;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--baseline takes echo, jetstream or echo,jetstream; got '", text, "'"));
+    }
+  }
+  return b;
 }
 
 }  // namespace kv::tools

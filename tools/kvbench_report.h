@@ -1,5 +1,6 @@
 // kvbench's figures: latency percentiles, one result row per measured run,
-// and the result table (with ratios to the echo baseline) or JSON. Pure.
+// and the result table (with ratios to the echo and JetStream baselines) or
+// JSON; parsing of its list flags. Pure.
 #ifndef TOOLS_KVBENCH_REPORT_H_
 #define TOOLS_KVBENCH_REPORT_H_
 
@@ -33,7 +34,7 @@ class LatencyRecorder {
 
 // One measured run.
 struct BenchRow {
-  std::string target;  // "kvd" or "echo"
+  std::string target;  // "kvd", "echo" or "jetstream"
   std::string op;
   int inflight = 0;
   double seconds = 0;
@@ -50,17 +51,30 @@ struct BenchRow {
 // Fills the percentiles of `row` from `latencies`.
 void SetLatencies(LatencyRecorder* latencies, BenchRow* row);
 
+// The op a row shows: a JetStream "set" is a put ("put"); else `row.op`.
+std::string DisplayOp(const BenchRow& row);
+
 // The result table: target, op, in-flight, req/s, p50/p90/p99/max in
-// microseconds, errors; when echo rows are present, each kvd row also shows
-// its req/s and p50 as a ratio to the echo row of the same op and in-flight.
+// microseconds, errors; when echo rows are present, every other row also
+// shows its req/s and p50 as ratios to the echo row of the same op and
+// in-flight ("vs echo"); when JetStream rows are present, kvd rows show theirs
+// to the JetStream row ("vs jetstream"). A ratio with no row to compare with
+// is left empty.
 std::string FormatBenchTable(const std::vector<BenchRow>& rows);
 
-// The same as JSON: {"results":[{...}]} with ratios on kvd rows that have an
-// echo row to compare with.
+// The same as JSON: {"results":[{...}]}, with requests_per_second_vs_echo and
+// p50_vs_echo (..._vs_jetstream) on rows that have such a row to compare with.
 std::string FormatBenchJson(const std::vector<BenchRow>& rows);
 
 // Parses "--inflight": one positive integer or a comma list ("1,128").
 absl::StatusOr<std::vector<int>> ParseInflightList(absl::string_view text);
+
+// What "--baseline" asks for: "", "echo", "jetstream" or both, comma-separated.
+struct Baselines {
+  bool echo = false;
+  bool jetstream = false;
+};
+absl::StatusOr<Baselines> ParseBaselines(absl::string_view text);
 
 }  // namespace kv::tools
 

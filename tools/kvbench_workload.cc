@@ -1,7 +1,9 @@
 #include "tools/kvbench_workload.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "tools/kvctl_ops.h"
 
 namespace kv::tools {
@@ -67,7 +69,8 @@ absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
   }
   Workload w;
   w.name_ = std::string(op);
-  const std::string value = Value(value_size);
+  w.value_ = Value(value_size);
+  const std::string& value = w.value_;
   const std::string one = "1";
   absl::Status s = Fill("set", "k", keys, &value, &w.set_bodies_);
   if (s.ok() && (op == "get" || op == "mixed")) {
@@ -84,20 +87,76 @@ absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
   return w;
 }
 
-WorkItem Workload::Next(uint64_t seq) const {
+Pick Workload::PickAt(uint64_t seq) const {
   const uint64_t r = Mix64(seq);
   const size_t key = static_cast<size_t>(r % set_bodies_.size());
   if (name_ == "mixed") {
     const bool get = (r >> 40) % 100 < kGetPercentInMixed;
-    return get ? WorkItem{0, &get_bodies_[key]} : WorkItem{1, &set_bodies_[key]};
+    return {get ? size_t{0} : size_t{1}, key};
   }
-  if (name_ == "get") return {0, &get_bodies_[key]};
-  if (name_ == "set") return {0, &set_bodies_[key]};
-  return {0, &main_bodies_[key]};
+  return {0, key};
+}
+
+WorkItem Workload::Next(uint64_t seq) const {
+  const Pick pick = PickAt(seq);
+  if (name_ == "get" || (name_ == "mixed" && pick.op == 0)) {
+    return {pick.op, &get_bodies_[pick.key]};
+  }
+  if (name_ == "set" || name_ == "mixed") return {pick.op, &set_bodies_[pick.key]};
+  return {0, &main_bodies_[pick.key]};
 }
 
 const std::string& Workload::PreloadBody(uint64_t i) const {
   return set_bodies_[i % set_bodies_.size()];
+}
+
+absl::StatusOr<JetStreamWorkload> JetStreamWorkload::Create(const Workload& workload,
+                                                            absl::string_view bucket,
+                                                            bool direct) {
+  if (absl::Status s = CheckOp(workload.name()); !s.ok()) return s;
+  JetStreamWorkload w(workload);
+  const size_t keys = static_cast<size_t>(workload.keys());
+  w.put_subjects_.reserve(keys);
+  for (size_t i = 0; i < keys; ++i) {
+    w.put_subjects_.push_back(absl::StrCat(
+        "$KV.", bucket, ".",
+        absl::StrReplaceAll(Key("k", static_cast<int64_t>(i)), {{":", "_"}})));
+  }
+  if (workload.reads()) {
+    const std::string stream = absl::StrCat("KV_", bucket);
+    if (!direct) w.msg_get_subject_ = absl::StrCat("$JS.API.STREAM.MSG.GET.", stream);
+    std::vector<std::string>& out = direct ? w.get_subjects_ : w.get_bodies_;
+    out.reserve(keys);
+    for (const std::string& subject : w.put_subjects_) {
+      out.push_back(direct ? absl::StrCat("$JS.API.DIRECT.GET.", stream, ".", subject)
+                           : absl::StrCat(R"({"last_by_subj":")", subject, R"("})"));
+    }
+  }
+  return w;
+}
+
+absl::Status JetStreamWorkload::CheckOp(absl::string_view op) {
+  if (op == "get" || op == "set" || op == "mixed") return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--baseline jetstream measures --op get, set (a put) or mixed; not '", op, "'"));
+}
+
+WorkItem JetStreamWorkload::Next(uint64_t seq) const {
+  const Pick pick = workload_->PickAt(seq);
+  const bool get =
+      workload_->name() == "get" || (workload_->name() == "mixed" && pick.op == 0);
+  if (!get) return {pick.op, &workload_->value(), &put_subjects_[pick.key]};
+  if (msg_get_subject_.empty()) return {pick.op, &empty_, &get_subjects_[pick.key]};
+  return {pick.op, &get_bodies_[pick.key], &msg_get_subject_};
+}
+
+WorkItem JetStreamWorkload::Preload(uint64_t i) const {
+  return {0, &workload_->value(), &put_subjects_[i % put_subjects_.size()]};
+}
+
+bool JetStreamReplyFailed(absl::string_view status, absl::string_view body) {
+  if (!status.empty()) return true;
+  return absl::StartsWith(body, "{") && absl::StrContains(body, R"("error":)");
 }
 
 }  // namespace kv::tools

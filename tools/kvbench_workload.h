@@ -1,5 +1,6 @@
 // What kvbench sends: realistic JSON request bodies for an op over a key
-// space, prebuilt so the load generator only picks one. Pure.
+// space, prebuilt so the load generator only picks one; and the same requests
+// as nats.c's JetStream KV calls send them. Pure.
 #ifndef TOOLS_KVBENCH_WORKLOAD_H_
 #define TOOLS_KVBENCH_WORKLOAD_H_
 
@@ -12,10 +13,18 @@
 
 namespace kv::tools {
 
-// One request: the index of its op in Workload::ops() and its body.
+// One request: the index of its op in Workload::ops() and its body; when
+// `subject` is set, it goes there instead of the op's subject.
 struct WorkItem {
   size_t op = 0;
   const std::string* body = nullptr;
+  const std::string* subject = nullptr;
+};
+
+// The op index and key index of request `seq`.
+struct Pick {
+  size_t op = 0;
+  size_t key = 0;
 };
 
 class Workload {
@@ -34,6 +43,8 @@ class Workload {
   // The request numbered `seq`: a pseudo-random key (and op, for mixed) that
   // depends on seq only, so any thread may ask. The body lives as long as this.
   WorkItem Next(uint64_t seq) const;
+  // The op and key of request `seq`: what Next(seq) sends.
+  Pick PickAt(uint64_t seq) const;
 
   // A "set" of key i % keys() with a value, to fill the store before reads.
   const std::string& PreloadBody(uint64_t i) const;
@@ -41,16 +52,59 @@ class Workload {
   int64_t keys() const { return static_cast<int64_t>(set_bodies_.size()); }
   // True when reads are measured, so the store should be filled first.
   bool reads() const { return !get_bodies_.empty(); }
+  const std::string& name() const { return name_; }
+  // The value every set, push and preload carries.
+  const std::string& value() const { return value_; }
 
  private:
   Workload() = default;
 
   std::string name_;
+  std::string value_;
   std::vector<std::string> ops_;
   std::vector<std::string> get_bodies_;   // get, mixed
   std::vector<std::string> set_bodies_;   // every op: preload, set, mixed
   std::vector<std::string> main_bodies_;  // add, push
 };
+
+// The requests of a Workload (get, set or mixed) against the JetStream KV
+// bucket `bucket`, exactly as nats.c 3.4.1 sends them: kvStore_Put publishes
+// the value to $KV.<bucket>.<key> and waits for the stream's ack; kvStore_Get
+// is, on a bucket with direct get (js_CreateKeyValue sets AllowDirect), an
+// empty request to $JS.API.DIRECT.GET.KV_<bucket>.$KV.<bucket>.<key>, and
+// otherwise {"last_by_subj":"$KV.<bucket>.<key>"} to
+// $JS.API.STREAM.MSG.GET.KV_<bucket>. Request `seq` is the workload's request
+// `seq` (same op, same key, same value); keys are the workload's with '_' for
+// ':', which KV keys do not allow ("k_000123").
+class JetStreamWorkload {
+ public:
+  // InvalidArgument for a workload other than get, set or mixed. `workload`
+  // must outlive the result.
+  static absl::StatusOr<JetStreamWorkload> Create(const Workload& workload,
+                                                  absl::string_view bucket, bool direct);
+  // OK for the workloads JetStream KV can run (get, set, mixed), else
+  // InvalidArgument saying so.
+  static absl::Status CheckOp(absl::string_view op);
+
+  WorkItem Next(uint64_t seq) const;
+  // A put of key i % keys, to fill the bucket before reads.
+  WorkItem Preload(uint64_t i) const;
+
+ private:
+  explicit JetStreamWorkload(const Workload& workload) : workload_(&workload) {}
+
+  const Workload* workload_;
+  std::string empty_;
+  std::string msg_get_subject_;            // "" for direct get
+  std::vector<std::string> put_subjects_;  // $KV.<bucket>.<key>
+  std::vector<std::string> get_subjects_;  // direct get: one per key
+  std::vector<std::string> get_bodies_;    // message get: one per key
+};
+
+// Whether a JetStream reply is a failure: a status header ("404" for a get of
+// a missing key, "503" for no responders), or a JSON body with an "error"
+// member (a refused put or message get). Values never start with '{' here.
+bool JetStreamReplyFailed(absl::string_view status, absl::string_view body);
 
 // A 64-bit mix of x (splitmix64's finalizer): well-spread pseudo-random bits.
 uint64_t Mix64(uint64_t x);
