@@ -6,10 +6,13 @@
 
 #include <nats/nats.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -282,6 +285,66 @@ TEST_F(BatchTest, Base64ValuesOfEveryOp) {
               400, "field 'entries[0].value' must be base64");
   ExpectError("get", R"({"key":"k","encoding":"hex"})", 400,
               "field 'encoding' must be \"base64\" or \"utf8\"");
+}
+
+// kvctl: the batch ops, --base64, and binary values from a file and stdin.
+TEST_F(BatchTest, Kvctl) {
+  auto kvd = StartKvd({});
+  ASSERT_NE(kvd, nullptr);
+  auto kvctl = [&](std::vector<std::string> args) -> std::pair<int, std::string> {
+    args.insert(args.begin(), absl::StrCat("--server=", server_->url()));
+    auto p = Process::Start(testing_util::RunfilePath("tools/kvctl"), args);
+    if (!p.ok()) return {-1, std::string(p.status().message())};
+    auto rc = (*p)->Wait(kTimeout);
+    return {rc.ok() ? *rc : -1, (*p)->Output()};
+  };
+  EXPECT_EQ(kvctl({"mset", "a", "1", "b", "2", "--ttl", "60"}),
+            std::make_pair(0, std::string("OK\n")));
+  EXPECT_EQ(kvctl({"mget", "a", "b", "zz"}),
+            std::make_pair(0, std::string("1\n2\n(nil)\n")));
+  // (--json: the reply body; Kv-Position goes to stderr.)
+  EXPECT_TRUE(absl::EndsWith(kvctl({"--json", "mdel", "a", "a", "zz"}).second,
+                             "{\"deleted\":1}\n"));
+  const auto [odd, odd_out] = kvctl({"mset", "a", "1", "b"});
+  EXPECT_EQ(odd, 2) << odd_out;
+  EXPECT_TRUE(absl::StrContains(odd_out, "mset takes KEY VALUE pairs")) << odd_out;
+
+  // Every byte value, and a value larger than argv could carry, from files.
+  const std::string dir = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
+  const std::string big = absl::StrCat(std::string(400000, 'z'), bytes);
+  for (const auto& [name, content] : {std::pair{"bin", bytes}, std::pair{"big", big}}) {
+    std::ofstream(absl::StrCat(dir, "/", name, ".bin"), std::ios::binary) << content;
+    EXPECT_EQ(kvctl({"set", name, absl::StrCat("@", dir, "/", name, ".bin")}),
+              std::make_pair(0, std::string("OK\n")));
+    const auto [code, out] = kvctl({"--base64", "get", name});
+    EXPECT_EQ(code, 0);
+    EXPECT_EQ(out, absl::StrCat(absl::Base64Escape(content), "\n")) << name;
+  }
+  const auto [text, text_out] = kvctl({"get", "bin"});
+  EXPECT_EQ(text, 1);
+  EXPECT_TRUE(
+      absl::StrContains(text_out, "error 422: the value of key 'bin' is not valid UTF-8"))
+      << text_out;
+  EXPECT_EQ(kvctl({"--base64", "mget", "bin", "none"}).second,
+            absl::StrCat(absl::Base64Escape(bytes), "\n(nil)\n"));
+  EXPECT_EQ(kvctl({"--base64", "set", "b64", "aMOp"}).first, 0);
+  EXPECT_EQ(kvctl({"get", "b64"}).second, "h\xC3\xA9\n");
+  const auto [missing, missing_out] =
+      kvctl({"set", "bad", absl::StrCat("@", dir, "/missing.bin")});
+  EXPECT_EQ(missing, 2);
+  EXPECT_TRUE(absl::StrContains(missing_out, "cannot read value file")) << missing_out;
+
+  // stdin.
+  auto sh = Process::Start(
+      "/bin/sh", {"-c", absl::StrCat("printf 'from\\0stdin' | ",
+                                     testing_util::RunfilePath("tools/kvctl"),
+                                     " --server=", server_->url(), " set s -")});
+  ASSERT_TRUE(sh.ok());
+  EXPECT_EQ((*sh)->Wait(kTimeout).value_or(-1), 0) << (*sh)->Output();
+  EXPECT_EQ(kvctl({"--base64", "get", "s"}).second,
+            absl::StrCat(absl::Base64Escape(std::string("from\0stdin", 10)), "\n"));
 }
 
 // A batch replicates to the other node as ONE events message.
