@@ -44,15 +44,18 @@ struct BenchRow {
   int64_t p99_ns = 0;
   int64_t max_ns = 0;
 
+  int64_t keys_per_request = 1;  // mget: keys read per request
   double RequestsPerSecond() const { return seconds > 0 ? requests / seconds : 0; }
+  double KeysPerSecond() const { return RequestsPerSecond() * keys_per_request; }
 };
 
 // Fills the percentiles of `row` from `latencies`.
 void SetLatencies(LatencyRecorder* latencies, BenchRow* row);
 
-// The result table: target, op, in-flight, req/s, p50/p90/p99/max in
-// microseconds, errors; when echo rows are present, each kvd row also shows
-// its req/s and p50 as a ratio to the echo row of the same op and in-flight.
+// The result table: target, op, in-flight, req/s (and keys/s when a row's
+// requests carry several keys), p50/p90/p99/max in microseconds, errors; when echo rows
+// are present, each kvd row also shows its req/s and p50 as a ratio to the echo row of
+// the same op and in-flight.
 std::string FormatBenchTable(const std::vector<BenchRow>& rows);
 
 // The same as JSON: {"results":[{...}]} with ratios on kvd rows that have an
