@@ -56,6 +56,8 @@ ABSL_FLAG(int64_t, max_value_bytes, 0,
 ABSL_FLAG(int64_t, max_keys_per_query, 128,
           "most keys in one set_union/set_intersection");
 ABSL_FLAG(int64_t, max_page, 10000, "most keys returned by one keys request");
+ABSL_FLAG(int64_t, max_batch_keys, 1000,
+          "most keys in one mget or mdel, entries in one mset");
 ABSL_FLAG(int64_t, max_list_items, 1 << 20, "most items in one list");
 ABSL_FLAG(int64_t, max_set_items, 1 << 20, "most members in one set");
 ABSL_FLAG(int64_t, max_range, 100000, "most values returned by one range request");
@@ -136,6 +138,7 @@ absl::Status CheckFlags() {
       {"max_value_bytes", absl::GetFlag(FLAGS_max_value_bytes), 0, kMax},
       {"max_keys_per_query", absl::GetFlag(FLAGS_max_keys_per_query), 1, kMax},
       {"max_page", absl::GetFlag(FLAGS_max_page), 1, kMax},
+      {"max_batch_keys", absl::GetFlag(FLAGS_max_batch_keys), 1, kMax},
       {"max_list_items", absl::GetFlag(FLAGS_max_list_items), 1, kMax},
       {"max_set_items", absl::GetFlag(FLAGS_max_set_items), 1, kMax},
       {"max_range", absl::GetFlag(FLAGS_max_range), 1, kMax},
@@ -442,7 +445,10 @@ int main(int argc, char** argv) {
     collector.AddLink(replicas.back().get());
     drivers.push_back(
         std::make_unique<kv::replication::ReplicaDriver>(replicas.back().get(), &clock));
-    auto ls = kv::service::LinkService::Start(service->get(), replicas.back().get());
+    kv::service::BatchLimits batch;
+    batch.max_batch_keys = absl::GetFlag(FLAGS_max_batch_keys);
+    auto ls =
+        kv::service::LinkService::Start(service->get(), replicas.back().get(), batch);
     if (!ls.ok()) return Fail(ls.status().message());
     link_services.Add(*std::move(ls));
     logger->Log(

@@ -664,6 +664,7 @@ TEST_F(KvdTest, UnusableFlagsExit2NamingTheFlag) {
       {{"--max_list_items=-1"}, "--max_list_items"},
       {{"--max_set_items=0"}, "--max_set_items"},
       {{"--max_keys_per_query=0"}, "--max_keys_per_query"},
+      {{"--max_batch_keys=0"}, "--max_batch_keys=0 is out of range"},
       {{"--heartbeat=0s"}, "--heartbeat=0 is out of range"},
       {{"--gc_interval=-1s"}, "--gc_interval"},
       {{"--max_clock_skew=0s"}, "--max_clock_skew=0 is out of range: use 1s to 24h"},
@@ -992,8 +993,12 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
     const std::string key = known_key();
     if (op == "add") return KeyIntBody(key, 1);
     if (op == "range") return RangeBody(key, 0, -1);
-    if (op == "set_union" || op == "set_intersection") {
+    if (op == "set_union" || op == "set_intersection" || op == "mget" || op == "mdel") {
       return KeysBody({known_key(), known_key()});
+    }
+    if (op == "mset") {
+      return absl::StrCat(R"({"entries":[{"key":)", Quote(known_key()),
+                          R"(,"value":"x"}]})");
     }
     if (op == "keys") return R"({"prefix":"str","limit":5})";
     if (op == "set" || op == "push" || op == "list_del" || op == "set_add" ||

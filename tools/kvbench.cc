@@ -26,7 +26,9 @@
 #include "tools/kvbench_workload.h"
 #include "tools/kvctl_ops.h"
 
-ABSL_FLAG(std::string, op, "get", "get, set, add, push or mixed (80% get, 20% set)");
+ABSL_FLAG(std::string, op, "get",
+          "get, set, add, push, mget or mixed (80% get, 20% set)");
+ABSL_FLAG(int64_t, batch_keys, 100, "mget: keys per request");
 ABSL_FLAG(int64_t, keys, 10000, "key space: requests pick among this many keys");
 ABSL_FLAG(int64_t, value_size, 100, "bytes per value (set, push, mixed, preload)");
 ABSL_FLAG(std::string, inflight, "1",
@@ -64,8 +66,10 @@ constexpr int kPreloadInflight = 128;
 constexpr const char* kUsage =
     // absl prints "kvbench: " before it.
     "pipelined load generator for kvd (kv.<link>.<op> over NATS).\n\n"
-    "usage: kvbench [--server URL] [--op get|set|add|push|mixed] [--inflight 1,128]\n"
+    "usage: kvbench [--server URL] [--op get|set|add|push|mget|mixed] [--inflight "
+    "1,128]\n"
     "               [--duration 10s] [--warmup 2s] [--keys 10000] [--value_size 100]\n"
+    "               [--batch_keys 100]\n"
     "               [--baseline echo,jetstream] [--json]\n\n"
     "Keeps --inflight requests in flight on one connection (each reply sends the\n"
     "next), prints progress once a second on stderr and a table on stdout:\n"
@@ -76,7 +80,8 @@ constexpr const char* kUsage =
     "memory JetStream KV bucket (nats.c's kvStore API) on the same server,\n"
     "measures its get (direct get) and put with the same keys, values and\n"
     "in-flight counts, shows kvd's ratios to it, and deletes the bucket; the\n"
-    "server needs JetStream (nats-server -js). Exit status: 0 done, 1 no\n"
+    "server needs JetStream (nats-server -js). --op mget reads --batch_keys\n"
+    "keys per request and adds a keys/s column. Exit status: 0 done, 1 no\n"
     "connection, no kvd or no JetStream, 2 usage error.\n\n"
     "example: kvbench --server nats://127.0.0.1:4222 --op get --inflight 1,128 "
     "--baseline echo";
@@ -208,7 +213,8 @@ absl::StatusOr<JetStreamTarget> StartJetStream(natsConnection* nc,
 }
 
 absl::StatusOr<BenchRow> Measure(natsConnection* nc, LoadOptions load,
-                                 const std::string& target, int inflight) {
+                                 const std::string& target, int inflight,
+                                 int64_t keys_per_request) {
   const std::string op = absl::GetFlag(FLAGS_op);
   load.inflight = inflight;
   load.progress_label = absl::StrCat(target, " ", op, " x", inflight);
@@ -218,6 +224,7 @@ absl::StatusOr<BenchRow> Measure(natsConnection* nc, LoadOptions load,
   row.target = target;
   row.op = op;
   row.inflight = inflight;
+  row.keys_per_request = keys_per_request;
   row.seconds = result->seconds;
   row.requests = result->requests;
   row.errors = result->errors;
@@ -263,14 +270,14 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
   for (int inflight : settings.inflight) {
     if (settings.baselines.echo) {
       std::vector<std::string> subjects(workload.ops().size(), echo_subject);
-      absl::StatusOr<BenchRow> row =
-          Measure(nc, BaseLoad(workload, subjects), "echo", inflight);
+      absl::StatusOr<BenchRow> row = Measure(nc, BaseLoad(workload, subjects), "echo",
+                                             inflight, workload.keys_per_request());
       if (!row.ok()) return row.status();
       rows.push_back(*row);
     }
     if (settings.kvd) {
-      absl::StatusOr<BenchRow> row =
-          Measure(nc, BaseLoad(workload, kvd_subjects), "kvd", inflight);
+      absl::StatusOr<BenchRow> row = Measure(nc, BaseLoad(workload, kvd_subjects), "kvd",
+                                             inflight, workload.keys_per_request());
       if (!row.ok()) return row.status();
       rows.push_back(*row);
     }
@@ -279,7 +286,8 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
       const JetStreamWorkload* js = jetstream.workload.get();
       load.next = [js](uint64_t seq) { return js->Next(seq); };
       load.check = ReplyCheck::kJetStream;
-      absl::StatusOr<BenchRow> row = Measure(nc, std::move(load), "jetstream", inflight);
+      absl::StatusOr<BenchRow> row =
+          Measure(nc, std::move(load), "jetstream", inflight, 1);
       if (!row.ok()) return row.status();
       rows.push_back(*row);
     }
@@ -303,7 +311,7 @@ int Main(int argc, char** argv) {
   if (!settings.ok()) return UsageError(settings.status().message());
   absl::StatusOr<Workload> workload =
       Workload::Create(absl::GetFlag(FLAGS_op), absl::GetFlag(FLAGS_keys),
-                       absl::GetFlag(FLAGS_value_size));
+                       absl::GetFlag(FLAGS_value_size), absl::GetFlag(FLAGS_batch_keys));
   if (!workload.ok()) return UsageError(workload.status().message());
   if (settings->baselines.jetstream) {
     absl::Status s = JetStreamWorkload::CheckOp(workload->name());
@@ -320,10 +328,13 @@ int Main(int argc, char** argv) {
   } else {
     std::cout << "# kvbench --op " << absl::GetFlag(FLAGS_op) << " --keys "
               << absl::GetFlag(FLAGS_keys) << " --value_size "
-              << absl::GetFlag(FLAGS_value_size) << " --warmup "
-              << absl::FormatDuration(absl::GetFlag(FLAGS_warmup)) << " --duration "
-              << absl::FormatDuration(absl::GetFlag(FLAGS_duration)) << " (server "
-              << kv::transport::RedactUrls(options.servers) << ")\n"
+              << absl::GetFlag(FLAGS_value_size)
+              << (absl::GetFlag(FLAGS_op) == "mget"
+                      ? absl::StrCat(" --batch_keys ", absl::GetFlag(FLAGS_batch_keys))
+                      : "")
+              << " --warmup " << absl::FormatDuration(absl::GetFlag(FLAGS_warmup))
+              << " --duration " << absl::FormatDuration(absl::GetFlag(FLAGS_duration))
+              << " (server " << kv::transport::RedactUrls(options.servers) << ")\n"
               << FormatBenchTable(*rows);
   }
   return kExitOk;

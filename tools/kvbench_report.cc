@@ -106,6 +106,9 @@ std::string FormatBenchTable(const std::vector<BenchRow>& rows) {
   std::vector<Column> columns = {{"target"},       {"op"},           {"in-flight", true},
                                  {"req/s", true},  {"p50 us", true}, {"p90 us", true},
                                  {"p99 us", true}, {"max us", true}, {"errors", true}};
+  const bool batches = std::any_of(
+      rows.begin(), rows.end(), [](const BenchRow& r) { return r.keys_per_request > 1; });
+  if (batches) columns.insert(columns.begin() + 4, {"keys/s", true});
   if (with_echo) {
     columns.push_back({"req/s vs echo", true});
     columns.push_back({"p50 vs echo", true});
@@ -125,6 +128,9 @@ std::string FormatBenchTable(const std::vector<BenchRow>& rows) {
                                      Micros(r.p99_ns),
                                      Micros(r.max_ns),
                                      absl::StrCat(r.errors)};
+    if (batches) {
+      line.insert(line.begin() + 4, absl::StrFormat("%.0f", r.KeysPerSecond()));
+    }
     if (with_echo) AddRatios(r, BaselineFor(r, rows, kEcho), &line);
     if (with_jetstream) AddRatios(r, BaselineFor(r, rows, kJetStream), &line);
     while (!line.empty() && line.back().empty()) line.pop_back();
@@ -153,6 +159,12 @@ std::string FormatBenchJson(const std::vector<BenchRow>& rows) {
     w.Uint64(r.requests);
     w.Key("requests_per_second");
     w.Double(r.RequestsPerSecond());
+    if (r.keys_per_request > 1) {
+      w.Key("keys_per_request");
+      w.Int64(r.keys_per_request);
+      w.Key("keys_per_second");
+      w.Double(r.KeysPerSecond());
+    }
     w.Key("errors");
     w.Uint64(r.errors);
     w.Key("p50_us");

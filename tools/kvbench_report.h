@@ -45,7 +45,9 @@ struct BenchRow {
   int64_t p99_ns = 0;
   int64_t max_ns = 0;
 
+  int64_t keys_per_request = 1;  // mget: keys read per request
   double RequestsPerSecond() const { return seconds > 0 ? requests / seconds : 0; }
+  double KeysPerSecond() const { return RequestsPerSecond() * keys_per_request; }
 };
 
 // Fills the percentiles of `row` from `latencies`.
@@ -54,7 +56,8 @@ void SetLatencies(LatencyRecorder* latencies, BenchRow* row);
 // The op a row shows: a JetStream "set" is a put ("put"); else `row.op`.
 std::string DisplayOp(const BenchRow& row);
 
-// The result table: target, op, in-flight, req/s, p50/p90/p99/max in
+// The result table: target, op, in-flight, req/s (and keys/s when a row's
+// requests carry several keys), p50/p90/p99/max in
 // microseconds, errors; when echo rows are present, every other row also
 // shows its req/s and p50 as ratios to the echo row of the same op and
 // in-flight ("vs echo"); when JetStream rows are present, kvd rows show theirs

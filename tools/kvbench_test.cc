@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -266,6 +267,36 @@ TEST(JetStreamReplyFailed, StatusHeadersAndErrorBodies) {
   EXPECT_TRUE(JetStreamReplyFailed(
       "",
       R"({"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}})"));
+}
+
+TEST(Workload, MgetReadsBatchesOfConsecutiveKeys) {
+  absl::StatusOr<Workload> w = Workload::Create("mget", 1000, 8, 100);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->ops(), std::vector<std::string>{"mget"});
+  EXPECT_TRUE(w->reads());  // preloaded
+  EXPECT_EQ(w->keys_per_request(), 100);
+  const std::string& body = *w->Next(3).body;
+  EXPECT_EQ(body.substr(0, 13), R"({"keys":["k:0)");
+  EXPECT_EQ(std::count(body.begin(), body.end(), ','), 99);
+  EXPECT_EQ(Workload::Create("get", 10, 8)->keys_per_request(), 1);
+  // Wraps around a small key space.
+  absl::StatusOr<Workload> small = Workload::Create("mget", 3, 8, 5);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(std::count(small->Next(0).body->begin(), small->Next(0).body->end(), ','), 4);
+  EXPECT_FALSE(Workload::Create("mget", 10, 8, 0).ok());
+}
+
+TEST(Report, KeysPerSecondForBatches) {
+  BenchRow get{"kvd", "get", 1, 1.0, 5000};
+  BenchRow mget{"kvd", "mget", 1, 1.0, 3000};
+  mget.keys_per_request = 100;
+  EXPECT_EQ(FormatBenchTable({get}).find("keys/s"), std::string::npos);
+  const std::string table = FormatBenchTable({get, mget});
+  EXPECT_NE(table.find("keys/s"), std::string::npos) << table;
+  EXPECT_NE(table.find("300000"), std::string::npos) << table;
+  EXPECT_NE(FormatBenchJson({mget}).find(R"("keys_per_second":300000)"),
+            std::string::npos)
+      << FormatBenchJson({mget});
 }
 
 TEST(Workload, RejectsBadSettings) {

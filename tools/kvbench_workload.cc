@@ -12,6 +12,9 @@ namespace {
 constexpr int64_t kMaxKeys = 10000000;
 constexpr int64_t kMaxValueSize = int64_t{64} << 20;
 constexpr uint64_t kGetPercentInMixed = 80;
+constexpr int64_t kMaxBatchKeys = 10000;
+// Distinct mget bodies kept (each names batch_keys keys).
+constexpr int64_t kMgetBodies = 4096;
 
 std::string Key(absl::string_view prefix, int64_t i) {
   return absl::StrFormat("%s:%06d", prefix, i);
@@ -55,10 +58,15 @@ uint64_t Mix64(uint64_t x) {
 }
 
 absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
-                                          int64_t value_size) {
-  if (op != "get" && op != "set" && op != "add" && op != "push" && op != "mixed") {
+                                          int64_t value_size, int64_t batch_keys) {
+  if (op != "get" && op != "set" && op != "add" && op != "push" && op != "mget" &&
+      op != "mixed") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--op must be get, set, add, push or mixed; got '", op, "'"));
+        absl::StrCat("--op must be get, set, add, push, mget or mixed; got '", op, "'"));
+  }
+  if (batch_keys < 1 || batch_keys > kMaxBatchKeys) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--batch_keys must be 1..", kMaxBatchKeys));
   }
   if (keys < 1 || keys > kMaxKeys) {
     return absl::InvalidArgumentError(absl::StrCat("--keys must be 1..", kMaxKeys));
@@ -78,6 +86,18 @@ absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
   }
   if (s.ok() && op == "add") s = Fill("add", "c", keys, &one, &w.main_bodies_);
   if (s.ok() && op == "push") s = Fill("push", "l", keys, &value, &w.main_bodies_);
+  if (s.ok() && op == "mget") {
+    w.keys_per_request_ = batch_keys;
+    for (int64_t b = 0; s.ok() && b < std::min(keys, kMgetBodies); ++b) {
+      const int64_t first = static_cast<int64_t>(Mix64(b) % static_cast<uint64_t>(keys));
+      std::vector<std::string> args;
+      for (int64_t i = 0; i < batch_keys; ++i)
+        args.push_back(Key("k", (first + i) % keys));
+      absl::StatusOr<std::string> body = Body("mget", args);
+      if (!body.ok()) s = body.status();
+      if (s.ok()) w.main_bodies_.push_back(*std::move(body));
+    }
+  }
   if (!s.ok()) return s;
   if (op == "mixed") {
     w.ops_ = {"get", "set"};
@@ -103,7 +123,7 @@ WorkItem Workload::Next(uint64_t seq) const {
     return {pick.op, &get_bodies_[pick.key]};
   }
   if (name_ == "set" || name_ == "mixed") return {pick.op, &set_bodies_[pick.key]};
-  return {0, &main_bodies_[pick.key]};
+  return {0, &main_bodies_[pick.key % main_bodies_.size()]};
 }
 
 const std::string& Workload::PreloadBody(uint64_t i) const {

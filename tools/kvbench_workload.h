@@ -29,13 +29,16 @@ struct Pick {
 
 class Workload {
  public:
-  // `op`: get, set, add, push or mixed (80% get, 20% set). Keys are
+  // `op`: get, set, add, push, mget or mixed (80% get, 20% set). Keys are
   // "k:000000".."k:<keys-1>" for strings, "c:..." for add's counters and
   // "l:..." for push's lists (so ops never meet a key of another type);
   // values are `value_size` printable ASCII bytes. InvalidArgument for an unknown op or a
   // key space or value size out of range (keys 1..10,000,000, value size 0..64 MiB).
+  //
+  // `op` mget: each request reads `batch_keys` consecutive keys "k:..." (1..
+  // 10,000; from a pseudo-random first key, wrapping around the key space).
   static absl::StatusOr<Workload> Create(absl::string_view op, int64_t keys,
-                                         int64_t value_size);
+                                         int64_t value_size, int64_t batch_keys = 100);
 
   // The op names requests go to ("get", or "get" and "set" for mixed).
   const std::vector<std::string>& ops() const { return ops_; }
@@ -50,8 +53,10 @@ class Workload {
   const std::string& PreloadBody(uint64_t i) const;
 
   int64_t keys() const { return static_cast<int64_t>(set_bodies_.size()); }
+  // Keys one request reads or writes: batch_keys for mget, else 1.
+  int64_t keys_per_request() const { return keys_per_request_; }
   // True when reads are measured, so the store should be filled first.
-  bool reads() const { return !get_bodies_.empty(); }
+  bool reads() const { return !get_bodies_.empty() || keys_per_request_ > 1; }
   const std::string& name() const { return name_; }
   // The value every set, push and preload carries.
   const std::string& value() const { return value_; }
@@ -64,7 +69,8 @@ class Workload {
   std::vector<std::string> ops_;
   std::vector<std::string> get_bodies_;   // get, mixed
   std::vector<std::string> set_bodies_;   // every op: preload, set, mixed
-  std::vector<std::string> main_bodies_;  // add, push
+  std::vector<std::string> main_bodies_;  // add, push, mget
+  int64_t keys_per_request_ = 1;
 };
 
 // The requests of a Workload (get, set or mixed) against the JetStream KV

@@ -29,7 +29,10 @@ ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "reply timeout; 0 means 2s for operations and 500ms (the time to collect "
           "replies) for ls/info/stats");
 ABSL_FLAG(bool, json, false, "print raw reply bodies (JSON) instead of text");
-ABSL_FLAG(int64_t, ttl, 0, "set: expire the key after this many seconds (0: never)");
+ABSL_FLAG(int64_t, ttl, 0,
+          "set, mset: expire the key(s) after this many seconds (0: never)");
+ABSL_FLAG(bool, base64, false,
+          "VALUE arguments and printed values are base64 (\"encoding\":\"base64\")");
 ABSL_FLAG(int64_t, limit, 0, "keys: print at most this many keys (0: all)");
 ABSL_FLAG(std::string, after, "",
           "run the request only once the node applied this position (the "
@@ -235,6 +238,7 @@ RequestOptions OptionsFromFlags() {
   RequestOptions options;
   if (int64_t ttl = absl::GetFlag(FLAGS_ttl); ttl != 0) options.ttl_seconds = ttl;
   if (int64_t limit = absl::GetFlag(FLAGS_limit); limit != 0) options.limit = limit;
+  options.base64 = absl::GetFlag(FLAGS_base64);
   return options;
 }
 

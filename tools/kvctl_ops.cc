@@ -48,6 +48,21 @@ class RequestWriter {
     writer_.EndArray();
   }
 
+  // mset's [{"key","value","expires"?}..] from KEY VALUE pairs.
+  void Entries(absl::string_view key, const std::vector<std::string>& pairs,
+               std::optional<int64_t> ttl) {
+    Key(key);
+    writer_.StartArray();
+    for (size_t i = 0; i + 1 < pairs.size(); i += 2) {
+      writer_.StartObject();
+      String("key", pairs[i]);
+      String("value", pairs[i + 1]);
+      if (ttl) Int("expires", *ttl);
+      writer_.EndObject();
+    }
+    writer_.EndArray();
+  }
+
   absl::StatusOr<std::string> Finish() {
     if (!status_.ok()) return status_;
     writer_.EndObject();
@@ -85,15 +100,36 @@ const FlagField* FlagFieldOf(absl::string_view field) {
 // The placeholder of a positional field in usage text and errors.
 std::string Metavar(const codec::FieldSpec& f) {
   if (f.type == codec::FieldType::kKeyList) return "KEY...";
+  if (f.type == codec::FieldType::kEntries) return "KEY VALUE...";
   if (f.type == codec::FieldType::kInt && f.name == "value") return "N";
   return absl::AsciiStrToUpper(f.name);
+}
+
+bool TakesEntries(const codec::OpSpec& spec) {
+  return spec.fields.size() == 1 && spec.fields[0].type == codec::FieldType::kEntries;
+}
+
+// Whether the positional argument `i` of `op` is a VALUE (a string "value"
+// field, or every second argument of mset's KEY VALUE pairs).
+bool IsValueArg(const OpSpec& op, size_t i) {
+  if (TakesEntries(*op.api)) return i % 2 == 1;
+  size_t next = 0;
+  for (const codec::FieldSpec& f : op.api->fields) {
+    if (FlagFieldOf(f.name) != nullptr) continue;
+    if (next == i) return f.name == "value" && f.type == codec::FieldType::kString;
+    ++next;
+  }
+  return false;
 }
 
 // "--ttl applies to set only": the ops whose requests have `field`.
 absl::Status FlagNotApplicable(absl::string_view flag, absl::string_view field) {
   std::vector<absl::string_view> ops;
   for (const codec::OpSpec& spec : codec::OpTable()) {
-    if (codec::FindField(spec, field) != nullptr) ops.push_back(spec.name);
+    if (codec::FindField(spec, field) != nullptr ||
+        (field == "expires" && TakesEntries(spec))) {
+      ops.push_back(spec.name);
+    }
   }
   return absl::InvalidArgumentError(
       absl::StrCat(flag, " applies to ", absl::StrJoin(ops, ", "), " only"));
@@ -109,8 +145,20 @@ absl::Status CheckArgCount(const OpSpec& op, size_t n) {
 
 // Writes the request fields in table order: positional ones from `args` (a
 // key list takes every argument left), the others from `options`.
-absl::Status AddFields(const OpSpec& op, const std::vector<std::string>& args,
+absl::Status AddFields(const OpSpec& op, std::vector<std::string> args,
                        const RequestOptions& options, RequestWriter* w) {
+  bool wire_base64 = options.base64;
+  for (size_t i = 0; i < args.size(); ++i) {
+    wire_base64 |= IsValueArg(op, i) && IsValueSource(args[i]);
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (!IsValueArg(op, i)) continue;
+    absl::StatusOr<std::string> wire =
+        WireValue(args[i], options.base64, wire_base64, options.read_value);
+    if (!wire.ok()) return wire.status();
+    args[i] = *std::move(wire);
+  }
+  if (wire_base64) w->String("encoding", "base64");
   size_t next = 0;
   for (const codec::FieldSpec& f : op.api->fields) {
     if (f.name == "expires") {
@@ -123,6 +171,14 @@ absl::Status AddFields(const OpSpec& op, const std::vector<std::string>& args,
       continue;  // an optional positional field left out
     } else if (f.type == codec::FieldType::kKeyList) {
       w->StringArray(f.name, std::vector<std::string>(args.begin() + next, args.end()));
+      next = args.size();
+    } else if (f.type == codec::FieldType::kEntries) {
+      if ((args.size() - next) % 2 != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            op.name, " takes KEY VALUE pairs (got ", args.size() - next, " arguments)"));
+      }
+      w->Entries(f.name, std::vector<std::string>(args.begin() + next, args.end()),
+                 options.ttl_seconds);
       next = args.size();
     } else if (f.type == codec::FieldType::kKey || f.type == codec::FieldType::kString) {
       w->String(f.name, args[next++]);
@@ -180,6 +236,32 @@ absl::StatusOr<std::string> FormatGet(const rapidjson::Document& doc,
       absl::string_view(value->value.GetString(), value->value.GetStringLength()), "\n");
 }
 
+// One line per entry: its value, "(nil)" when absent, "(list)" or "(set)".
+absl::StatusOr<std::string> FormatMget(const rapidjson::Document& doc,
+                                       absl::string_view body) {
+  auto entries = doc.FindMember("entries");
+  if (entries == doc.MemberEnd() || !entries->value.IsArray()) {
+    return MissingField("entries", "the array", body);
+  }
+  std::string out;
+  for (const rapidjson::Value& e : entries->value.GetArray()) {
+    if (!e.IsObject()) return MissingField("entries", "an object array", body);
+    auto value = e.FindMember("value");
+    auto type = e.FindMember("type");
+    if (value != e.MemberEnd() && value->value.IsString()) {
+      absl::StrAppend(
+          &out,
+          absl::string_view(value->value.GetString(), value->value.GetStringLength()),
+          "\n");
+    } else if (type != e.MemberEnd() && type->value.IsString()) {
+      absl::StrAppend(&out, "(", type->value.GetString(), ")\n");
+    } else {
+      absl::StrAppend(&out, "(nil)\n");
+    }
+  }
+  return out;
+}
+
 // The example request of `spec` as kvctl arguments and options.
 void SetExample(const codec::OpSpec& spec, OpSpec* op) {
   rapidjson::Document doc;
@@ -199,6 +281,10 @@ void SetExample(const codec::OpSpec& spec, OpSpec* op) {
     } else if (v.IsArray()) {
       for (const rapidjson::Value& item : v.GetArray()) {
         if (item.IsString()) op->example_args.push_back(item.GetString());
+        if (item.IsObject() && item.HasMember("key") && item.HasMember("value")) {
+          op->example_args.push_back(item["key"].GetString());
+          op->example_args.push_back(item["value"].GetString());
+        }
       }
     } else if (v.IsString()) {
       op->example_args.emplace_back(v.GetString(), v.GetStringLength());
@@ -220,11 +306,13 @@ OpSpec MakeOp(const codec::OpSpec& spec) {
       op.paged |= f.name == "cursor";
       continue;
     }
-    const bool list = f.type == codec::FieldType::kKeyList;
+    const bool list =
+        f.type == codec::FieldType::kKeyList || f.type == codec::FieldType::kEntries;
     usage.push_back(f.required ? Metavar(f) : absl::StrCat("[", Metavar(f), "]"));
-    if (f.required) ++op.min_args;
+    if (f.required) op.min_args += f.type == codec::FieldType::kEntries ? 2 : 1;
     if (op.max_args >= 0) op.max_args = list ? -1 : op.max_args + 1;
   }
+  if (TakesEntries(spec)) flags.emplace_back(FlagFieldOf("expires")->usage);
   usage.insert(usage.end(), flags.begin(), flags.end());
   op.args = absl::StrJoin(usage, " ");
   SetExample(spec, &op);
@@ -236,36 +324,6 @@ std::vector<OpSpec> MakeOps() {
   for (const codec::OpSpec& spec : codec::OpTable()) ops.push_back(MakeOp(spec));
   return ops;
 }
-
-constexpr const char* kDiscoveryHelp =
-    "  ls                                running kv instances: name, id, version\n"
-    "      nats micro ls kv              (request $SRV.PING.kv, every reply)\n"
-    "  info                              endpoints and subjects of each instance\n"
-    "      nats micro info kv            (request $SRV.INFO.kv, every reply)\n"
-    "  stats                             requests, errors, latency per endpoint\n"
-    "      nats micro stats kv           (request $SRV.STATS.kv, every reply)\n"
-    "  status                            the replicas of --link, one row per node:\n"
-    "                                    ready, keys, peers, lag, digest, agreement\n"
-    "  check [--wait 10s]                exit 0 when every replica of --link is ready\n"
-    "                                    with one digest (asking again until --wait),\n"
-    "                                    else 1, printing who differs\n";
-
-constexpr const char* kFlagsHelp =
-    "flags (anywhere on the line; --help lists them all):\n"
-    "  --server URL       NATS server(s), comma-separated (default $NATS_URL,\n"
-    "                     else nats://127.0.0.1:4222)\n"
-    "  --link L           link name: subjects kv.<L>.<op> (default \"default\")\n"
-    "  --timeout D        reply timeout (default 2s; for ls/info/stats the time to\n"
-    "                     collect replies, default 500ms)\n"
-    "  --json             print raw reply bodies (JSON) instead of text\n"
-    "  --ttl SECONDS      set: expire the key after SECONDS\n"
-    "  --limit N          keys: print at most N keys (default: every page)\n"
-    "  auth and TLS       --creds, --nkey, --user/--password, --token, --tls_ca,\n"
-    "                     --tls_cert, --tls_key (secrets also from NATS_CREDS,\n"
-    "                     NATS_NKEY, NATS_USER, NATS_PASSWORD, NATS_TOKEN)\n"
-    "\n"
-    "exit status: 0 success (also for a missing key), 1 service error or no\n"
-    "connection, 2 usage error.\n";
 
 }  // namespace
 
@@ -288,7 +346,8 @@ absl::StatusOr<std::string> BuildRequest(const OpSpec& op,
     return FlagNotApplicable("--limit", "limit");
   }
   if (absl::Status s = CheckArgCount(op, args.size()); !s.ok()) return s;
-  if (options.ttl_seconds && codec::FindField(*op.api, "expires") == nullptr) {
+  if (options.ttl_seconds && codec::FindField(*op.api, "expires") == nullptr &&
+      !TakesEntries(*op.api)) {
     return FlagNotApplicable("--ttl", "expires");
   }
   if (options.ttl_seconds && *options.ttl_seconds <= 0) {
@@ -325,6 +384,10 @@ absl::StatusOr<std::string> FormatReply(const OpSpec& op, absl::string_view body
       }
       return absl::StrCat(it->value.GetInt64(), "\n");
     }
+    case codec::ReplyShape::kMget:
+      return FormatMget(*doc, body);
+    case codec::ReplyShape::kOkCount:
+      return std::string("OK\n");
     case codec::ReplyShape::kValues:
     case codec::ReplyShape::kKeys: {
       absl::StatusOr<std::vector<std::string>> items =
@@ -379,45 +442,6 @@ std::optional<ServiceError> FindServiceError(const char* code_header,
 
 std::string OpSubject(absl::string_view link, absl::string_view op) {
   return absl::StrCat("kv.", link, ".", op);
-}
-
-std::string NatsReqLine(const OpSpec& op, absl::string_view link) {
-  return absl::StrCat("nats req ", OpSubject(link, op.name), " '", op.api->example, "'");
-}
-
-std::string UsageText(absl::string_view link) {
-  std::string out =
-      "kvctl: command-line client for the natskv key-value service\n"
-      "(request/reply on kv.<link>.<op> over NATS, JSON bodies).\n\n"
-      "usage: kvctl [flags] <op> args...\n"
-      "       kvctl help [op]\n\n"
-      "operations (each with the equivalent raw request):\n";
-  for (const OpSpec& op : AllOps()) {
-    std::string head = absl::StrCat("  ", op.name, " ", op.args);
-    if (head.size() < 34) head.resize(34, ' ');
-    absl::StrAppend(&out, head, " ", op.api->summary, "\n      ", NatsReqLine(op, link),
-                    "\n");
-  }
-  absl::StrAppend(&out, "\nservice discovery (NATS micro protocol):\n", kDiscoveryHelp,
-                  "\n", kFlagsHelp);
-  return out;
-}
-
-std::string OpHelp(const OpSpec& op, absl::string_view link) {
-  std::string example = absl::StrCat("kvctl ", op.name);
-  for (const std::string& a : op.example_args) absl::StrAppend(&example, " ", a);
-  if (const auto& ttl = op.example_options.ttl_seconds) {
-    absl::StrAppend(&example, " --ttl ", *ttl);
-  }
-  if (const auto& limit = op.example_options.limit) {
-    absl::StrAppend(&example, " --limit ", *limit);
-  }
-  return absl::StrCat("usage: kvctl [flags] ", op.name, " ", op.args, "\n\n  ",
-                      op.api->summary, "\n\n  subject: ", OpSubject(link, op.name),
-                      "\n  request: ", codec::RequestDoc(*op.api),
-                      "\n  reply:   ", codec::ReplyDoc(*op.api),
-                      "\n\n  example: ", example, "\n  same as: ", NatsReqLine(op, link),
-                      "\n");
 }
 
 }  // namespace kv::tools

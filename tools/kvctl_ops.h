@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "kv/codec/ops.h"
+#include "tools/kvctl_values.h"
 
 namespace kv::tools {
 
@@ -22,6 +23,12 @@ struct RequestOptions {
   std::optional<int64_t> ttl_seconds;  // "expires" (set)
   std::optional<int64_t> limit;        // "limit" (keys)
   std::string cursor;                  // "cursor" (keys) when not empty
+  // --base64: VALUE arguments are base64 and the request says
+  // "encoding":"base64" (so values in the reply are base64 too). Without it, a
+  // VALUE of "-" (stdin) or "@path" (a file) also makes the request base64,
+  // every value then encoded by kvctl (kvctl_values.h).
+  bool base64 = false;
+  ValueReader read_value;  // null: ReadValueSource
 };
 
 // An op on the command line. Positional arguments fill the request fields of
@@ -46,10 +53,11 @@ const std::vector<OpSpec>& AllOps();
 // The op named `name`, or nullptr.
 const OpSpec* FindOp(absl::string_view name);
 
-// The JSON request body for `op` with positional `args` (op name excluded).
-// InvalidArgument (a usage error) for a wrong number of arguments, a bad number,
-// a --ttl or --limit on an op without "expires" or "limit", or a string that is
-// not valid UTF-8.
+// The JSON request body for `op` with positional `args` (op name excluded);
+// mset takes KEY VALUE pairs (--ttl applies to each). InvalidArgument (a usage
+// error) for a wrong number of arguments, a bad number, a --ttl or --limit on
+// an op without "expires" or "limit", a value file that cannot be read, or a
+// string that is not valid UTF-8.
 absl::StatusOr<std::string> BuildRequest(const OpSpec& op,
                                          const std::vector<std::string>& args,
                                          const RequestOptions& options);

@@ -129,7 +129,7 @@ TEST(BuildRequest, UsageErrors) {
   EXPECT_NE(Request("set_union", {}).find("ERROR"), std::string::npos);
   RequestOptions ttl;
   ttl.ttl_seconds = 5;
-  EXPECT_NE(Request("get", {"a"}, ttl).find("--ttl applies to set only"),
+  EXPECT_NE(Request("get", {"a"}, ttl).find("--ttl applies to set, mset only"),
             std::string::npos);
   ttl.ttl_seconds = -1;
   EXPECT_NE(Request("set", {"a", "b"}, ttl).find("positive"), std::string::npos);
@@ -266,6 +266,68 @@ TEST(AllOps, ArgumentsFromTheRequestFields) {
   limit.limit = 5;
   EXPECT_NE(Request("get", {"a"}, limit).find("--limit applies to keys only"),
             std::string::npos);
+}
+
+TEST(BuildRequest, Batches) {
+  EXPECT_EQ(Request("mget", {"a", "b"}), R"({"keys":["a","b"]})");
+  EXPECT_EQ(Request("mdel", {"a"}), R"({"keys":["a"]})");
+  EXPECT_EQ(Request("mset", {"a", "1", "b", "2"}),
+            R"({"entries":[{"key":"a","value":"1"},{"key":"b","value":"2"}]})");
+  RequestOptions ttl;
+  ttl.ttl_seconds = 30;
+  EXPECT_EQ(Request("mset", {"a", "1"}, ttl),
+            R"({"entries":[{"key":"a","value":"1","expires":30}]})");
+  EXPECT_EQ(Request("mset", {"a", "1", "b"}),
+            "ERROR: mset takes KEY VALUE pairs (got 3 arguments)");
+  EXPECT_EQ(Request("mset", {"a"}),
+            "ERROR: mset takes KEY VALUE... [--ttl SECONDS] (got 1 argument)");
+  EXPECT_EQ(FindOp("mset")->args, "KEY VALUE... [--ttl SECONDS]");
+  EXPECT_EQ(FindOp("mget")->args, "KEY...");
+  EXPECT_NE(Request("mget", {"a"}, ttl).find("--ttl applies to set, mset only"),
+            std::string::npos);
+}
+
+TEST(BuildRequest, Base64AndValueSources) {
+  RequestOptions b64;
+  b64.base64 = true;
+  // --base64: VALUE arguments are base64 already; keys stay text.
+  EXPECT_EQ(Request("set", {"k", "AP8="}, b64),
+            R"({"encoding":"base64","key":"k","value":"AP8="})");
+  EXPECT_EQ(Request("get", {"k"}, b64), R"({"encoding":"base64","key":"k"})");
+  EXPECT_EQ(Request("mset", {"a", "AA==", "b", "AQ=="}, b64),
+            R"({"encoding":"base64","entries":[{"key":"a","value":"AA=="},)"
+            R"({"key":"b","value":"AQ=="}]})");
+  // "-" and "@file" are read (here by a fake reader) and sent as base64, as is
+  // every other value of the request.
+  RequestOptions files;
+  std::vector<std::string> read;
+  files.read_value = [&](absl::string_view source) -> absl::StatusOr<std::string> {
+    read.emplace_back(source);
+    if (source == "@missing") return absl::InvalidArgumentError("cannot read 'missing'");
+    return std::string("\0\xff", 2);
+  };
+  EXPECT_EQ(Request("set", {"k", "@f.bin"}, files),
+            R"({"encoding":"base64","key":"k","value":"AP8="})");
+  EXPECT_EQ(Request("push", {"-", "-"}, files),
+            R"({"encoding":"base64","key":"-","value":"AP8="})");
+  EXPECT_EQ(Request("mset", {"a", "-", "b", "hi"}, files),
+            R"({"encoding":"base64","entries":[{"key":"a","value":"AP8="},)"
+            R"({"key":"b","value":"aGk="}]})");
+  EXPECT_EQ(read, (std::vector<std::string>{"@f.bin", "-", "-"}));
+  EXPECT_EQ(Request("set", {"k", "@missing"}, files), "ERROR: cannot read 'missing'");
+  // "@@x" is the literal "@x"; keys are never read from files.
+  EXPECT_EQ(Request("set", {"@k", "@@x"}, files), R"({"key":"@k","value":"@x"})");
+}
+
+TEST(FormatReply, Batches) {
+  EXPECT_EQ(
+      *FormatReply(
+          *FindOp("mget"),
+          R"({"entries":[{"key":"a","exists":true,"value":"x"},)"
+          R"({"key":"b","exists":false},{"key":"l","exists":true,"type":"list"}]})"),
+      "x\n(nil)\n(list)\n");
+  EXPECT_EQ(*FormatReply(*FindOp("mset"), R"({"ok":true,"count":2})"), "OK\n");
+  EXPECT_EQ(*FormatReply(*FindOp("mdel"), R"({"deleted":2})"), "2\n");
 }
 
 TEST(FormatTable, AlignsColumns) {

@@ -4,9 +4,10 @@
 #include <cmath>
 #include <utility>
 
-#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kv/codec/encoding.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/stringbuffer.h"
@@ -28,49 +29,6 @@ bool HasMember(const rapidjson::Value& obj, absl::string_view name) {
 
 constexpr char kValidUtf8[] =
     "valid UTF-8 (a lone surrogate escape such as \\udc00 is not)";
-
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates (U+D800..U+DFFF, which a
-// lone "\udc00" escape decodes to), nothing above U+10FFFF.
-bool ValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = 0;
-    uint32_t cp = 0;
-    uint32_t min = 0;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (size_t k = 1; k <= n; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
-// `s` as an error message quotes it: at most 64 bytes, C-escaped, with the full
-// length when cut, so a message never echoes unbounded or binary input.
-std::string Shown(absl::string_view s) {
-  constexpr size_t kMax = 64;
-  std::string shown = absl::CHexEscape(s.substr(0, kMax));
-  if (s.size() > kMax) absl::StrAppend(&shown, "... (", s.size(), " bytes)");
-  return shown;
-}
 
 absl::Status FieldError(absl::string_view field, absl::string_view accepted) {
   return absl::InvalidArgumentError(
@@ -125,6 +83,66 @@ absl::Status NoSlot(absl::string_view name) {
   return absl::InternalError(absl::StrCat("no place for field '", name, "'"));
 }
 
+// A "value" string of a base64 request, decoded in place.
+absl::Status DecodeValue(absl::string_view name, bool base64, std::string* value) {
+  if (!base64 || !absl::EndsWith(name, "value")) return absl::OkStatus();
+  absl::StatusOr<std::string> decoded = DecodeBase64(name, *value);
+  if (!decoded.ok()) return decoded.status();
+  *value = *std::move(decoded);
+  return absl::OkStatus();
+}
+
+// mset's "entries": [{"key","value","expires"?}..], at most `max_entries`.
+absl::Status ReadEntries(const rapidjson::Value& v, absl::string_view name,
+                         size_t max_entries, ApiRequest* r) {
+  constexpr absl::string_view kShape =
+      "an array of objects {\"key\", \"value\", \"expires\"?}";
+  if (!v.IsArray()) return FieldError(name, kShape);
+  if (v.Size() > max_entries) {
+    return absl::OutOfRangeError(absl::StrCat("field '", name, "' must list at most ",
+                                              max_entries, " entries (got ", v.Size(),
+                                              ")"));
+  }
+  r->entries.reserve(v.Size());
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    const rapidjson::Value& e = v[i];
+    const std::string at = absl::StrCat(name, "[", i, "]");
+    if (!e.IsObject()) return FieldError(at, kShape);
+    BatchEntry entry;
+    bool has_key = false;
+    bool has_value = false;
+    for (auto m = e.MemberBegin(); m != e.MemberEnd(); ++m) {
+      const absl::string_view member = View(m->name);
+      const std::string field = absl::StrCat(at, ".", Shown(member));
+      absl::Status s;
+      if (member == "key") {
+        has_key = true;
+        s = ReadString(m->value, field, true, &entry.key);
+      } else if (member == "value") {
+        has_value = true;
+        s = ReadString(m->value, field, false, &entry.value);
+        if (s.ok()) s = DecodeValue(field, r->base64, &entry.value);
+      } else if (member == "expires") {
+        if (!m->value.IsNumber() || !(m->value.GetDouble() > 0)) {
+          s = FieldError(field, "a positive number of seconds");
+        } else {
+          entry.expires = m->value.GetDouble();
+        }
+      } else {
+        s = absl::InvalidArgumentError(absl::StrCat(
+            "unknown field '", field, "'; an entry takes key, value, expires"));
+      }
+      if (!s.ok()) return s;
+    }
+    if (!has_key || !has_value) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field '", at, ".", has_key ? "value" : "key", "' is required"));
+    }
+    r->entries.push_back(std::move(entry));
+  }
+  return absl::OkStatus();
+}
+
 // Reads `v`, the value of field `f`, into `r` as the field's type demands.
 absl::Status ReadField(const FieldSpec& f, const rapidjson::Value& v, size_t max_keys,
                        ApiRequest* r) {
@@ -134,7 +152,9 @@ absl::Status ReadField(const FieldSpec& f, const rapidjson::Value& v, size_t max
     case FieldType::kString: {
       std::string* out = StringSlot(name, r);
       if (out == nullptr) return NoSlot(name);
-      return ReadString(v, name, f.type == FieldType::kKey, out);
+      if (absl::Status s = ReadString(v, name, f.type == FieldType::kKey, out); !s.ok())
+        return s;
+      return DecodeValue(name, r->base64, out);
     }
     case FieldType::kInt: {
       int64_t* out = IntSlot(name, r);
@@ -167,6 +187,8 @@ absl::Status ReadField(const FieldSpec& f, const rapidjson::Value& v, size_t max
         r->keys.emplace_back(k.GetString(), k.GetStringLength());
       }
       return absl::OkStatus();
+    case FieldType::kEntries:
+      return ReadEntries(v, name, max_keys, r);
   }
   return absl::InternalError("unknown field type");
 }
@@ -200,6 +222,7 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t ma
   const OpSpec& spec = SpecOf(op);
   std::vector<absl::string_view> names;
   for (const FieldSpec& f : spec.fields) names.push_back(f.name);
+  names.push_back(kEncodingField);
   const std::string accepted = absl::StrJoin(names, ", ");
 
   rapidjson::Document doc;
@@ -215,7 +238,16 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t ma
     return absl::InvalidArgumentError(
         absl::StrCat("body must be a JSON object with ", accepted));
   }
+  ApiRequest r;
   for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
+    if (View(m->name) == kEncodingField) {
+      if (!m->value.IsString() ||
+          (View(m->value) != kBase64 && View(m->value) != kUtf8)) {
+        return FieldError(kEncodingField, "\"base64\" or \"utf8\" (the default)");
+      }
+      r.base64 = View(m->value) == kBase64;
+      continue;
+    }
     if (FindField(spec, View(m->name)) == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown field '", Shown(View(m->name)), "' for ", spec.name,
@@ -229,8 +261,8 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t ma
     }
   }
 
-  ApiRequest r;
   for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
+    if (View(m->name) == kEncodingField) continue;
     const FieldSpec* f = FindField(spec, View(m->name));
     if (absl::Status s = ReadField(*f, m->value, max_keys, &r); !s.ok()) return s;
   }
@@ -303,6 +335,34 @@ std::string ErrorReply(int code, absl::string_view message) {
   j.Key("message");
   String(j.w(), message);
   j.w().EndObject();
+  return j.Done();
+}
+
+std::string MgetReply(const std::vector<MgetEntry>& entries) {
+  Json j;
+  j.Key("entries").w().StartArray();
+  for (const MgetEntry& e : entries) {
+    j.w().StartObject();
+    j.Key("key");
+    String(j.w(), e.key);
+    j.Key("exists").w().Bool(e.exists);
+    if (e.value.has_value()) {
+      j.Key("value");
+      String(j.w(), *e.value);
+    } else if (e.exists) {
+      j.Key("type");
+      String(j.w(), e.type);
+    }
+    j.w().EndObject();
+  }
+  j.w().EndArray();
+  return j.Done();
+}
+
+std::string OkCountReply(absl::string_view field, int64_t count) {
+  Json j;
+  j.Key("ok").w().Bool(true);
+  j.Key(field).w().Int64(count);
   return j.Done();
 }
 

@@ -19,25 +19,39 @@
 
 namespace kv::codec {
 
+// One entry of an mset request.
+struct BatchEntry {
+  std::string key;
+  std::string value;  // raw bytes (decoded when the request is base64)
+  std::optional<double> expires;
+};
+
 // The fields of any request; each op fills the ones it takes.
 struct ApiRequest {
   std::string key;
-  std::string value;              // set, push, list_del, set_add, set_remove
-  int64_t delta = 0;              // add ("value" is an integer there)
-  std::optional<double> expires;  // set: seconds
-  int64_t start = 0;              // range
-  int64_t stop = 0;               // range
-  std::vector<std::string> keys;  // set_union, set_intersection
-  std::string prefix;             // keys
-  uint64_t limit = 0;             // keys (0 = server default)
-  std::string cursor;             // keys
+  std::string value;                // set, push, list_del, set_add, set_remove
+  int64_t delta = 0;                // add ("value" is an integer there)
+  std::optional<double> expires;    // set: seconds
+  int64_t start = 0;                // range
+  int64_t stop = 0;                 // range
+  std::vector<std::string> keys;    // set_union, set_intersection
+  std::string prefix;               // keys
+  uint64_t limit = 0;               // keys (0 = server default)
+  std::string cursor;               // keys
+  std::vector<BatchEntry> entries;  // mset
+  // "encoding":"base64" (any op): the request's values were base64 (decoded
+  // here) and the reply's values must be too (codec::EncodeValues).
+  bool base64 = false;
 };
 
 // Parses the body of a request for `op`, with the fields and types of its row in
 // the operation table (ops.h). InvalidArgument names the field and the accepted
 // form, e.g. "field 'key' must be a non-empty string"; a missing required field
 // ("field 'key' is required for get") and an unknown field (usually a typo) are
-// errors too. OutOfRange for more than `max_keys` entries in "keys".
+// errors too. OutOfRange for more than `max_keys` entries in "keys" (or in
+// "entries"). Every op also takes "encoding" ("base64" or "utf8", encoding.h):
+// with "base64", every "value" string (mset's entries' too) must be base64 and
+// is decoded (InvalidArgument naming the field otherwise).
 absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t max_keys);
 
 // The reply of `op` to its result, in the shape and under the field name that the
@@ -55,6 +69,19 @@ std::string IntReply(absl::string_view field, int64_t value);  // {"length":3}
 std::string ValuesReply(absl::string_view field, const std::vector<std::string>& values);
 std::string KeysReply(const std::vector<std::string>& keys, absl::string_view cursor);
 std::string ErrorReply(int code, absl::string_view message);
+
+// One entry of an mget reply: a string or counter has `value`; a key of another
+// type has `type` ("list", "set") and no value; an absent key neither.
+struct MgetEntry {
+  std::string key;
+  bool exists = false;
+  std::optional<std::string> value;  // already encoded (EncodeValue)
+  std::string type;
+};
+// {"entries":[{"key":"a","exists":true,"value":"x"},{"key":"b","exists":false}]}
+std::string MgetReply(const std::vector<MgetEntry>& entries);
+// {"ok":true,"count":3}
+std::string OkCountReply(absl::string_view field, int64_t count);
 
 }  // namespace kv::codec
 

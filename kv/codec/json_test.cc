@@ -1,6 +1,7 @@
 #include "kv/codec/json.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -9,7 +10,7 @@ namespace kv::codec {
 namespace {
 
 TEST(Json, OpNamesRoundTrip) {
-  ASSERT_EQ(AllOps().size(), 15u);
+  ASSERT_EQ(AllOps().size(), 18u);
   for (Op op : AllOps()) EXPECT_EQ(OpFromName(OpName(op)), op);
   EXPECT_EQ(OpFromName("nope"), std::nullopt);
   EXPECT_EQ(OpName(Op::kSetIntersection), "set_intersection");
@@ -88,6 +89,87 @@ TEST(Json, RejectsBadRequestsNamingTheField) {
   EXPECT_EQ(many.status().code(), absl::StatusCode::kOutOfRange);
 }
 
+TEST(Json, ParsesBatches) {
+  auto mset = ParseRequest(
+      Op::kMset,
+      R"({"entries":[{"key":"a","value":"x"},{"expires":2,"value":"","key":"b"}]})", 8);
+  ASSERT_TRUE(mset.ok()) << mset.status();
+  ASSERT_EQ(mset->entries.size(), 2u);
+  EXPECT_EQ(mset->entries[0].key, "a");
+  EXPECT_EQ(mset->entries[0].value, "x");
+  EXPECT_EQ(mset->entries[0].expires, std::nullopt);
+  EXPECT_EQ(mset->entries[1].key, "b");
+  EXPECT_EQ(mset->entries[1].expires, 2.0);
+  auto mget = ParseRequest(Op::kMget, R"({"keys":["a","a"]})", 8);
+  ASSERT_TRUE(mget.ok());
+  EXPECT_EQ(mget->keys, (std::vector<std::string>{"a", "a"}));
+
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"entries":{}})", "field 'entries' must be an array of objects"},
+      {R"({"entries":[1]})", "field 'entries[0]' must be an array of objects"},
+      {R"({"entries":[{"key":"a"}]})", "field 'entries[0].value' is required"},
+      {R"({"entries":[{"value":"a"}]})", "field 'entries[0].key' is required"},
+      {R"({"entries":[{"key":"","value":"a"}]})", "field 'entries[0].key' must be"},
+      {R"({"entries":[{"key":"a","value":1}]})", "field 'entries[0].value' must be"},
+      {R"({"entries":[{"key":"a","value":"x","expires":0}]})",
+       "field 'entries[0].expires' must be a positive number"},
+      {R"({"entries":[{"key":"a","value":"x","ttl":1}]})",
+       "unknown field 'entries[0].ttl'"},
+  };
+  for (const auto& [body, says] : bad) {
+    auto r = ParseRequest(Op::kMset, body, 8);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(r.status().message().find(says), std::string::npos)
+        << body << " -> " << r.status().message();
+  }
+  auto many = ParseRequest(
+      Op::kMset, R"({"entries":[{"key":"a","value":""},{"key":"b","value":""}]})", 1);
+  EXPECT_EQ(many.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_NE(many.status().message().find("at most 1 entries"), std::string::npos);
+}
+
+TEST(Json, Base64ValuesAreDecodedWhereverTheEncodingSaysSo) {
+  auto set =
+      ParseRequest(Op::kSet, R"({"value":"AP8=","key":"k","encoding":"base64"})", 8);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_TRUE(set->base64);
+  EXPECT_EQ(set->key, "k");  // keys stay text
+  EXPECT_EQ(set->value, std::string("\0\xff", 2));
+  auto mset = ParseRequest(
+      Op::kMset, R"({"encoding":"base64","entries":[{"key":"k","value":"aGk="}]})", 8);
+  ASSERT_TRUE(mset.ok()) << mset.status();
+  EXPECT_EQ(mset->entries[0].value, "hi");
+  auto text =
+      ParseRequest(Op::kSet, R"({"key":"k","value":"AP8=","encoding":"utf8"})", 8);
+  ASSERT_TRUE(text.ok());
+  EXPECT_FALSE(text->base64);
+  EXPECT_EQ(text->value, "AP8=");
+  // Any op takes it, even one without values.
+  EXPECT_TRUE(ParseRequest(Op::kDel, R"({"key":"k","encoding":"base64"})", 8).ok());
+
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"key":"k","value":"AP8","encoding":"base64"})",
+       "field 'value' must be base64"},
+      {R"({"key":"k","value":"A P8=","encoding":"base64"})",
+       "field 'value' must be base64"},
+      {R"({"key":"k","value":"AP-_","encoding":"base64"})",
+       "field 'value' must be base64"},
+      {R"({"key":"k","value":"x","encoding":"hex"})", "field 'encoding' must be"},
+      {R"({"key":"k","value":"x","encoding":1})", "field 'encoding' must be"},
+  };
+  for (const auto& [body, says] : bad) {
+    auto r = ParseRequest(Op::kSet, body, 8);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(r.status().message().find(says), std::string::npos)
+        << body << " -> " << r.status().message();
+  }
+  auto entry = ParseRequest(
+      Op::kMset, R"({"encoding":"base64","entries":[{"key":"k","value":"!"}]})", 8);
+  EXPECT_NE(entry.status().message().find("field 'entries[0].value' must be base64"),
+            std::string::npos)
+      << entry.status();
+}
+
 TEST(Json, DeepNestingIsAnErrorNotACrash) {
   const std::string deep(1 << 20, '[');
   auto r = ParseRequest(Op::kGet, deep, 8);
@@ -108,6 +190,12 @@ TEST(Json, WritesCompactReplies) {
   EXPECT_EQ(KeysReply({"a"}, "a"), R"({"keys":["a"],"cursor":"a"})");
   EXPECT_EQ(ErrorReply(400, "bad"), R"({"error":{"code":400,"message":"bad"}})");
   EXPECT_EQ(GetReply(std::string("\x01", 1)), R"({"exists":true,"value":"\u0001"})");
+  EXPECT_EQ(MgetReply({{"a", true, "x", ""},
+                       {"b", false, std::nullopt, ""},
+                       {"l", true, std::nullopt, "list"}}),
+            R"({"entries":[{"key":"a","exists":true,"value":"x"},)"
+            R"({"key":"b","exists":false},{"key":"l","exists":true,"type":"list"}]})");
+  EXPECT_EQ(OkCountReply("count", 2), R"({"ok":true,"count":2})");
 }
 
 TEST(Json, PairedSurrogatesAndAllOfUnicodeAreAccepted) {

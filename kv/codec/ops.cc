@@ -121,6 +121,28 @@ std::vector<OpSpec> MakeTable() {
        R::kKeys,
        "keys",
        R"({"prefix":"user:"})"},
+      // Batches: keep this block together (issue 11).
+      {Op::kMget,
+       "mget",
+       "values of several keys, in request order",
+       {{"keys", T::kKeyList, kRequired}},
+       R::kMget,
+       "entries",
+       R"({"keys":["a","b"]})"},
+      {Op::kMset,
+       "mset",
+       "sets several string values at once (all or nothing)",
+       {{"entries", T::kEntries, kRequired}},
+       R::kOkCount,
+       "count",
+       R"({"entries":[{"key":"a","value":"x"},{"key":"b","value":"y"}]})"},
+      {Op::kMdel,
+       "mdel",
+       "deletes several keys; how many existed",
+       {{"keys", T::kKeyList, kRequired}},
+       R::kInt,
+       "deleted",
+       R"({"keys":["a","b"]})"},
   };
 }
 
@@ -133,6 +155,8 @@ absl::string_view TypeDoc(FieldType type) {
       return ": seconds";
     case FieldType::kKeyList:
       return ": [..]";
+    case FieldType::kEntries:
+      return ": [{\"key\", \"value\", \"expires\"?}..]";
     case FieldType::kKey:
     case FieldType::kString:
     case FieldType::kPositiveInt:
@@ -188,6 +212,11 @@ std::string ReplyDoc(const OpSpec& spec) {
     case ReplyShape::kKeys:
       return "{\"keys\": [..], \"cursor\"?: string} (pass \"cursor\" back for the "
              "next page)";
+    case ReplyShape::kMget:
+      return "{\"entries\": [{\"key\", \"exists\": bool, \"value\"?: string, "
+             "\"type\"?: string}..]} (in request order; \"type\" for a list or set)";
+    case ReplyShape::kOkCount:
+      return absl::StrCat("{\"ok\": true, \"", spec.reply_field, "\": int}");
   }
   return "";
 }

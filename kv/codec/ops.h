@@ -32,6 +32,10 @@ enum class Op {
   kSetUnion,
   kSetIntersection,
   kKeys,
+  // Batches (issue 11).
+  kMget,
+  kMset,
+  kMdel,
 };
 
 // The JSON type a request field takes, and what the parser accepts for it.
@@ -42,6 +46,7 @@ enum class FieldType {
   kSeconds,      // a number > 0
   kPositiveInt,  // an integer in [1, 2^64)
   kKeyList,      // an array of non-empty strings (at most a server limit)
+  kEntries,      // mset: an array of {"key","value","expires"?} (at most a limit)
 };
 
 // One field of a request.
@@ -53,12 +58,14 @@ struct FieldSpec {
 
 // What a successful reply holds.
 enum class ReplyShape {
-  kGet,     // {"exists": bool, "value": string}
-  kOk,      // {"ok": true}
-  kBool,    // {<reply_field>: bool}
-  kInt,     // {<reply_field>: int}
-  kValues,  // {<reply_field>: [string, ...]}
-  kKeys,    // {"keys": [string, ...], "cursor"?: string}
+  kGet,      // {"exists": bool, "value": string}
+  kOk,       // {"ok": true}
+  kBool,     // {<reply_field>: bool}
+  kInt,      // {<reply_field>: int}
+  kValues,   // {<reply_field>: [string, ...]}
+  kKeys,     // {"keys": [string, ...], "cursor"?: string}
+  kMget,     // {"entries": [{"key","exists","value"|"type"}, ...]}
+  kOkCount,  // {"ok": true, <reply_field>: int}
 };
 
 // One row of the table.

@@ -30,6 +30,8 @@ std::string GoodValue(FieldType type) {
       return "10";
     case FieldType::kKeyList:
       return "[\"a\",\"b\"]";
+    case FieldType::kEntries:
+      return "[{\"key\":\"a\",\"value\":\"x\",\"expires\":2}]";
   }
   return "null";
 }
@@ -49,6 +51,8 @@ std::string BadValue(FieldType type) {
       return "0";
     case FieldType::kKeyList:
       return "[\"a\",1]";
+    case FieldType::kEntries:
+      return "{}";
   }
   return "null";
 }
@@ -68,11 +72,12 @@ std::string Body(const OpSpec& spec, absl::string_view skip = "",
 std::string Accepted(const OpSpec& spec) {
   std::vector<absl::string_view> names;
   for (const FieldSpec& f : spec.fields) names.push_back(f.name);
+  names.push_back("encoding");
   return absl::StrJoin(names, ", ");
 }
 
 TEST(OpTable, RowsFollowTheEnumAndNamesAreUnique) {
-  ASSERT_EQ(OpTable().size(), 15u);
+  ASSERT_EQ(OpTable().size(), 18u);
   std::set<absl::string_view> names;
   for (size_t i = 0; i < OpTable().size(); ++i) {
     const OpSpec& spec = OpTable()[i];
@@ -148,6 +153,10 @@ TEST(OpTable, DocsReadLikeTheApiTable) {
   EXPECT_EQ(ReplyDoc(SpecOf(Op::kDel)), R"({"deleted": bool})");
   EXPECT_EQ(ReplyDoc(SpecOf(Op::kPush)), R"({"length": int})");
   EXPECT_EQ(ReplyDoc(SpecOf(Op::kSetQuery)), R"({"values": [..]})");
+  EXPECT_EQ(RequestDoc(SpecOf(Op::kMset)),
+            R"({"entries": [{"key", "value", "expires"?}..]})");
+  EXPECT_EQ(ReplyDoc(SpecOf(Op::kMset)), R"({"ok": true, "count": int})");
+  EXPECT_EQ(ReplyDoc(SpecOf(Op::kMdel)), R"({"deleted": int})");
 }
 
 }  // namespace

@@ -160,6 +160,9 @@ class Replica {
   template <typename F>
   using MutationResult =
       decltype(std::declval<std::invoke_result_t<F&, store::Store&>>()->result);
+  // What a batch `F` (see MutateBatch) returns: a StatusOr.
+  template <typename F>
+  using BatchResult = std::invoke_result_t<F&, store::Store&, std::vector<store::Event>*>;
 
   // Creates the replica and, when enabled, subscribes; the first Tick starts
   // joining: the replica is not ready until it caught up with a peer or found
@@ -226,6 +229,35 @@ class Replica {
                      memory_after > memory_before ? memory_after - memory_before : 0);
     }
     return std::move(change->result);
+  }
+
+  // Runs several local mutations as one: `f(Store&, std::vector<store::Event>*
+  // events) -> StatusOr<T>` under one lock (no request nor peer event runs in
+  // between), appending the event of each store mutation to `events`; then
+  // publishes every event appended as ONE events message (codec::EncodeEvents:
+  // the peers apply them under one lock too), through `context->publish` when
+  // set, and sets `context->dot` to the last event's dot. The events appended
+  // are published even when `f` fails (they were applied), so `f` should
+  // validate everything before its first mutation; a failure then changes
+  // nothing. `f` must keep the message under the max payload (an oversized
+  // one is counted in publish_errors, and the peers repair it by catch-up).
+  // Unavailable when not ready.
+  template <typename F>
+  BatchResult<F> MutateBatch(F&& f, MutationContext* context = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (!ready()) return absl::UnavailableError("not ready: catching up with peers");
+    std::vector<store::Event> events;
+    const size_t memory_before = store_->MemoryBytes();
+    auto result = f(*store_, &events);
+    if (!events.empty()) {
+      PublishEvents(events, context != nullptr ? context->publish : nullptr);
+      if (context != nullptr) context->dot = events.back().dot;
+      const size_t memory_after = store_->MemoryBytes();
+      EvictOverLimit(context != nullptr ? context->publish : nullptr,
+                     memory_after > memory_before ? memory_after - memory_before : 0);
+    }
+    return result;
   }
 
   // Waits until every event message this node had received when called has
@@ -330,6 +362,12 @@ class Replica {
   // Publishes through `publish` when set, else the bus.
   void PublishEvent(const store::Event& event, const EventPublisher& publish)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes `events` (not empty) as one message, as PublishEvent.
+  void PublishEvents(const std::vector<store::Event>& events,
+                     const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes encoded events (`count` of them, the first of seq `first_seq`).
+  void PublishEncoded(const std::string& bytes, size_t count, uint64_t first_seq,
+                      const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the gaps that closed; starts a catch-up for one whose grace ended.
   // Returns when the next grace ends (InfiniteFuture when none is open).
   absl::Time TickGaps(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -12,16 +12,29 @@ using store::VersionVector;
 
 void Replica::PublishEvent(const store::Event& event, const EventPublisher& publish) {
   if (!options_.enabled) return;
-  const std::string bytes = codec::EncodeEvents({event});
+  PublishEncoded(codec::EncodeEvents({event}), 1, event.dot.seq, publish);
+}
+
+void Replica::PublishEvents(const std::vector<store::Event>& events,
+                            const EventPublisher& publish) {
+  if (!options_.enabled || events.empty()) return;
+  PublishEncoded(codec::EncodeEvents(events), events.size(), events.front().dot.seq,
+                 publish);
+}
+
+void Replica::PublishEncoded(const std::string& bytes, size_t count, uint64_t first_seq,
+                             const EventPublisher& publish) {
   const std::string subject = Subject("events");
   absl::Status s = publish ? publish(subject, bytes) : bus_->Publish(subject, "", bytes);
   if (s.ok()) {
-    ++counters_.events_out;
+    counters_.events_out += count;
   } else {
     // The peers will see the gap (heartbeat vectors) and catch up. (The log is
     // rate-limited by kind.)
     ++counters_.publish_errors;
-    Log(absl::StrCat("cannot publish event ", event.dot.seq, " (", bytes.size(),
+    Log(absl::StrCat("cannot publish event", count > 1 ? "s " : " ", first_seq,
+                     count > 1 ? absl::StrCat("..", first_seq + count - 1) : "", " (",
+                     bytes.size(),
                      " bytes; peers repair it by catch-up): ", s.message()));
   }
 }

@@ -1003,6 +1003,56 @@ TEST(Replica, TombstonesAreCollectedEverywhereWithoutResurrection) {
   EXPECT_EQ(Get(sim.replica(2), "n1"), "4");
 }
 
+// A batch of mutations leaves as one events message, which the peer applies
+// whole; a batch whose function fails after a mutation still publishes it.
+TEST(Replica, BatchMutationsLeaveAsOneEventsMessage) {
+  Simulation sim(Options(41));
+  sim.AddNode();
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2))) << sim.Describe();
+  std::unique_ptr<Bus> watcher = sim.network().Connect(99);
+  std::vector<size_t> messages;  // events per message
+  auto sub = watcher->Subscribe("_kv.default.events", "", [&](const Message& m) {
+    auto events = codec::DecodeEvents(m.data);
+    messages.push_back(events.ok() ? events->size() : 0);
+  });
+  ASSERT_TRUE(sub.ok());
+  const uint64_t in_before = sim.replica(1).stats().events_in;
+  MutationContext context;
+  auto n = sim.replica(0).MutateBatch(
+      [](Store& s, std::vector<store::Event>* events) -> absl::StatusOr<int> {
+        for (const char* key : {"a", "b", "c"}) {
+          auto change = s.Set(key, "v", std::nullopt);
+          if (!change.ok()) return change.status();
+          events->push_back(*std::move(change->event));
+        }
+        return 3;
+      },
+      &context);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 3);
+  ASSERT_TRUE(context.dot.has_value());
+  EXPECT_EQ(context.dot->node, sim.replica(0).node());
+  sim.RunFor(absl::Milliseconds(50));
+  EXPECT_EQ(messages, std::vector<size_t>{3});
+  EXPECT_EQ(sim.replica(1).stats().events_in - in_before, 3u);
+  EXPECT_EQ(Get(sim.replica(1), "c"), "v");
+
+  // Fails after one mutation: that one is published all the same.
+  auto failed = sim.replica(0).MutateBatch(
+      [](Store& s, std::vector<store::Event>* events) -> absl::StatusOr<int> {
+        auto change = s.Set("d", "v", std::nullopt);
+        if (!change.ok()) return change.status();
+        events->push_back(*std::move(change->event));
+        return absl::FailedPreconditionError("later entry");
+      });
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kFailedPrecondition);
+  sim.RunFor(absl::Milliseconds(50));
+  EXPECT_EQ(messages, (std::vector<size_t>{3, 1}));
+  EXPECT_EQ(Get(sim.replica(1), "d"), "v");
+  EXPECT_TRUE(Converged(sim));
+}
+
 TEST(Replica, ExpiredEntriesKeepReplicasEqual) {
   Simulation sim(Options(13));
   sim.AddNode();

@@ -4,12 +4,15 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "kv/codec/encoding.h"
 #include "kv/codec/position.h"
 #include "kv/store/store.h"
 
@@ -35,6 +38,10 @@ using store::Store;
 int ErrorCode(const absl::Status& status) {
   // Over the memory limit with --eviction=noeviction: 507 Insufficient Storage.
   if (status.GetPayload(store::kInsufficientStorage).has_value()) return 507;
+  if (auto code = status.GetPayload(codec::kApiCodePayload); code.has_value()) {
+    int n = 0;
+    if (absl::SimpleAtoi(std::string(*code), &n) && n >= 400 && n < 600) return n;
+  }
   return micro::DefaultErrorCode(status);
 }
 
@@ -45,24 +52,45 @@ void UseApiErrors(micro::ServiceConfig* config) {
 
 absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
                                    replication::Replica& replica,
-                                   replication::MutationContext* context) {
+                                   replication::MutationContext* context,
+                                   const BatchLimits& batch) {
   if (!replica.ready()) {
     return absl::UnavailableError(
         "this node is catching up with its peers; retry shortly");
   }
-  auto parsed = codec::ParseRequest(op, body, replica.limits().max_keys_per_query);
+  const bool is_batch = op == Op::kMget || op == Op::kMset || op == Op::kMdel;
+  auto parsed = codec::ParseRequest(
+      op, body, is_batch ? batch.max_batch_keys : replica.limits().max_keys_per_query);
   if (!parsed.ok()) return parsed.status();
   const codec::ApiRequest& r = *parsed;
 
   // Each case: one store call; the reply's shape comes from the operation table.
-  auto reply = [op](auto result) -> absl::StatusOr<std::string> {
+  // Values read go out in the request's encoding (422 for binary ones as text).
+  auto reply = [op, &r](auto result) -> absl::StatusOr<std::string> {
     if (!result.ok()) return result.status();
+    if constexpr (std::is_same_v<std::decay_t<decltype(*result)>,
+                                 std::vector<std::string>>) {
+      if (absl::Status s = codec::EncodeValues(
+              r.base64, absl::StrCat("a value of key '", codec::Shown(r.key), "'"),
+              &*result);
+          !s.ok()) {
+        return s;
+      }
+    }
     return codec::Reply(op, *result);
   };
   switch (op) {
     case Op::kGet: {
       auto value = replica.Read([&](const Store& s) { return s.Get(r.key); });
       if (!value.ok()) return value.status();
+      if (value->has_value()) {
+        if (absl::Status s = codec::EncodeValue(
+                r.base64, absl::StrCat("the value of key '", codec::Shown(r.key), "'"),
+                &**value);
+            !s.ok()) {
+          return s;
+        }
+      }
       return codec::GetReply(*value);
     }
     case Op::kExists:
@@ -108,6 +136,13 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       if (!page.ok()) return page.status();
       return codec::KeysReply(page->keys, page->cursor);
     }
+    // Batches (batch.h).
+    case Op::kMget:
+      return Mget(r, replica);
+    case Op::kMset:
+      return Mset(r, replica, context);
+    case Op::kMdel:
+      return Mdel(r, replica, context);
   }
   return absl::InternalError("unhandled operation");
 }
@@ -163,8 +198,8 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
 }
 
 absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
-    micro::Service* service, replication::Replica* replica) {
-  std::unique_ptr<LinkService> ls(new LinkService(replica));
+    micro::Service* service, replication::Replica* replica, BatchLimits batch) {
+  std::unique_ptr<LinkService> ls(new LinkService(replica, batch));
   LinkService* self = ls.get();
   const std::string& link = replica->link();
   // One subscription per link (kv.<link>.*) routes to the op endpoints and
@@ -213,7 +248,8 @@ absl::Status LinkService::Serve(Op op, micro::Request& request) {
   context.publish = [&request](absl::string_view subject, absl::string_view data) {
     return request.Publish(subject, data);
   };
-  absl::StatusOr<std::string> reply = Handle(op, request.data(), *replica_, &context);
+  absl::StatusOr<std::string> reply =
+      Handle(op, request.data(), *replica_, &context, batch_);
   if (!reply.ok()) {
     const int code = ErrorCode(reply.status());
     if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);

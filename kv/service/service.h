@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "kv/codec/json.h"
 #include "kv/replication/replica.h"
+#include "kv/service/batch.h"
 #include "micro/service.h"
 
 namespace kv::service {
@@ -22,7 +23,9 @@ bool ValidLinkName(absl::string_view link);
 
 // API error codes (README.md, "Errors"): 400 bad request (InvalidArgument), 404
 // unknown op (NotFound), 409 wrong type (FailedPrecondition), 413 too large
-// (OutOfRange, ResourceExhausted), 503 not ready (Unavailable), 500 anything else.
+// (OutOfRange, ResourceExhausted), 503 not ready (Unavailable), 500 anything else;
+// a status carrying codec::kApiCodePayload has that code instead (422: a value
+// that is not UTF-8, read without base64).
 int ErrorCode(const absl::Status& status);
 
 // Makes `config`'s service reply errors as the kv API does: the code from
@@ -40,7 +43,8 @@ inline constexpr absl::Duration kOrderWait = absl::Seconds(1);
 // through `context` (see Replica::Mutate), which gets its dot; null: the bus.
 absl::StatusOr<std::string> Handle(codec::Op op, absl::string_view body,
                                    replication::Replica& replica,
-                                   replication::MutationContext* context = nullptr);
+                                   replication::MutationContext* context = nullptr,
+                                   const BatchLimits& batch = BatchLimits());
 
 // The replica figures reported in the endpoints' STATS "data", as a JSON object.
 // Its vector ("vv") takes at most `max_vv_bytes` (0: no limit): the entries
@@ -69,14 +73,16 @@ class LinkService {
   // `service` and `replica` must outlive the LinkService; requests stop with the
   // service.
   static absl::StatusOr<std::unique_ptr<LinkService>> Start(
-      micro::Service* service, replication::Replica* replica);
+      micro::Service* service, replication::Replica* replica,
+      BatchLimits batch = BatchLimits());
   LinkService(const LinkService&) = delete;
   LinkService& operator=(const LinkService&) = delete;
 
   std::string StatsData() const;
 
  private:
-  explicit LinkService(replication::Replica* replica) : replica_(replica) {}
+  LinkService(replication::Replica* replica, BatchLimits batch)
+      : replica_(replica), batch_(batch) {}
   // Replies the result of `op`, or returns its error (counted in
   // bad_requests_ when ErrorCode() makes it a 4xx).
   absl::Status Serve(codec::Op op, micro::Request& request);
@@ -84,6 +90,7 @@ class LinkService {
   absl::Status Unknown(micro::Request& request);
 
   replication::Replica* const replica_;
+  const BatchLimits batch_;
   std::atomic<uint64_t> bad_requests_{0};
   std::atomic<uint64_t> unknown_ops_{0};
 };

@@ -1,11 +1,16 @@
 #include "kv/service/service.h"
 
+#include <memory>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "kv/codec/binary.h"
+#include "kv/codec/encoding.h"
 #include "kv/replication/replica_stats.h"
+#include "kv/replication/sim/network.h"
+#include "kv/store/store.h"
 
 namespace kv::service {
 namespace {
@@ -42,6 +47,192 @@ TEST(StatsVvBytes, IsAShareOfTheReplyBudget) {
   EXPECT_EQ(StatsVvBytes(limits), 16u * 1024);
   limits.max_reply_bytes = 3000;
   EXPECT_EQ(StatsVvBytes(limits), 1024u);
+}
+
+// A standalone replica (no replication: ready at once) for Handle.
+class HandleTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(store::Limits()); }
+  void Start(const store::Limits& limits) {
+    replica_.reset();
+    bus_ = net_.Connect(0);
+    replication::ReplicaOptions o;
+    o.enabled = false;
+    o.limits = limits;
+    auto r = replication::Replica::Start(bus_.get(), net_.clock(), o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    replica_ = *std::move(r);
+  }
+  absl::StatusOr<std::string> Call(codec::Op op, absl::string_view body) {
+    return Handle(op, body, *replica_, nullptr, batch_);
+  }
+  std::string Ok(codec::Op op, absl::string_view body) {
+    auto reply = Call(op, body);
+    EXPECT_TRUE(reply.ok()) << body << ": " << reply.status();
+    return reply.ok() ? *reply : "";
+  }
+
+  replication::sim::Network net_{1, 1 << 20};
+  std::unique_ptr<replication::Bus> bus_;
+  std::unique_ptr<replication::Replica> replica_;
+  BatchLimits batch_;
+};
+
+using codec::Op;
+
+TEST_F(HandleTest, MgetAnswersInRequestOrderWithTypes) {
+  Ok(Op::kSet, R"({"key":"a","value":"x"})");
+  Ok(Op::kAdd, R"({"key":"n","value":7})");
+  Ok(Op::kPush, R"({"key":"l","value":"i"})");
+  Ok(Op::kSetAdd, R"({"key":"s","value":"m"})");
+  EXPECT_EQ(Ok(Op::kMget, R"({"keys":["s","a","nope","n","l","a"]})"),
+            R"({"entries":[{"key":"s","exists":true,"type":"set"},)"
+            R"({"key":"a","exists":true,"value":"x"},{"key":"nope","exists":false},)"
+            R"({"key":"n","exists":true,"value":"7"},)"
+            R"({"key":"l","exists":true,"type":"list"},)"
+            R"({"key":"a","exists":true,"value":"x"}]})");
+  EXPECT_EQ(Ok(Op::kMget, R"({"keys":[]})"), R"({"entries":[]})");
+}
+
+TEST_F(HandleTest, TypeOfNamesEveryType) {
+  Ok(Op::kSet, R"({"key":"a","value":"x"})");
+  Ok(Op::kAdd, R"({"key":"n","value":7})");
+  Ok(Op::kPush, R"({"key":"l","value":"i"})");
+  Ok(Op::kSetAdd, R"({"key":"s","value":"m"})");
+  replica_->Read([](const store::Store& s) {
+    EXPECT_EQ(*TypeOf(s, "a"), "string");
+    EXPECT_EQ(*TypeOf(s, "n"), "counter");
+    EXPECT_EQ(*TypeOf(s, "l"), "list");
+    EXPECT_EQ(*TypeOf(s, "s"), "set");
+    EXPECT_EQ(*TypeOf(s, "none"), "");
+    return 0;
+  });
+}
+
+TEST_F(HandleTest, MsetIsAllOrNothingAndTheLastEntryOfAKeyWins) {
+  Ok(Op::kPush, R"({"key":"l","value":"i"})");
+  auto wrong =
+      Call(Op::kMset, R"({"entries":[{"key":"a","value":"1"},{"key":"l","value":"2"}]})");
+  EXPECT_EQ(ErrorCode(wrong.status()), 409);
+  EXPECT_NE(wrong.status().message().find("key 'l' (entries[1]) holds a list"),
+            std::string::npos)
+      << wrong.status();
+  EXPECT_EQ(Ok(Op::kExists, R"({"key":"a"})"), R"({"exists":false})");
+
+  EXPECT_EQ(Ok(Op::kMset, R"({"entries":[{"key":"a","value":"1"},)"
+                          R"({"key":"b","value":"2","expires":60},)"
+                          R"({"key":"a","value":"3"}]})"),
+            R"({"ok":true,"count":2})");
+  EXPECT_EQ(Ok(Op::kMget, R"({"keys":["a","b"]})"),
+            R"({"entries":[{"key":"a","exists":true,"value":"3"},)"
+            R"({"key":"b","exists":true,"value":"2"}]})");
+  auto ttl = Call(Op::kMset, R"({"entries":[{"key":"c","value":"1","expires":1e10}]})");
+  EXPECT_EQ(ErrorCode(ttl.status()), 400);
+  EXPECT_NE(ttl.status().message().find("entries[0].expires"), std::string::npos);
+}
+
+TEST_F(HandleTest, MdelCountsEachKeyOnce) {
+  Ok(Op::kMset, R"({"entries":[{"key":"a","value":"1"},{"key":"b","value":"2"}]})");
+  Ok(Op::kPush, R"({"key":"l","value":"i"})");
+  EXPECT_EQ(Ok(Op::kMdel, R"({"keys":["a","a","l","zz"]})"), R"({"deleted":2})");
+  EXPECT_EQ(Ok(Op::kMget, R"({"keys":["a","b","l"]})"),
+            R"({"entries":[{"key":"a","exists":false},)"
+            R"({"key":"b","exists":true,"value":"2"},{"key":"l","exists":false}]})");
+}
+
+TEST_F(HandleTest, BatchLimitsAre413) {
+  batch_.max_batch_keys = 2;
+  for (auto [op, body] : {std::pair{Op::kMget, R"({"keys":["a","b","c"]})"},
+                          std::pair{Op::kMdel, R"({"keys":["a","b","c"]})"},
+                          std::pair{Op::kMset, R"({"entries":[{"key":"a","value":""},)"
+                                               R"({"key":"b","value":""},)"
+                                               R"({"key":"c","value":""}]})"}}) {
+    auto r = Call(op, body);
+    EXPECT_EQ(ErrorCode(r.status()), 413) << body;
+    EXPECT_NE(r.status().message().find("at most 2 "), std::string::npos) << r.status();
+  }
+  // set_union keeps its own limit.
+  EXPECT_TRUE(Call(Op::kSetUnion, R"({"keys":["a","b","c"]})").ok());
+}
+
+TEST_F(HandleTest, BatchBytesAreBoundedByThePayload) {
+  store::Limits limits;
+  limits.max_write_bytes = 1000;
+  limits.max_value_bytes = 900;
+  limits.max_reply_bytes = 1000;
+  Start(limits);
+  const std::string v(400, 'v');
+  const std::string two = absl::StrCat(R"({"entries":[{"key":"a","value":")", v,
+                                       R"("},{"key":"b","value":")", v, R"("}]})");
+  EXPECT_TRUE(Call(Op::kMset, two).ok());
+  // Three such entries' events could not fit in one message.
+  const std::string three =
+      absl::StrCat(R"({"entries":[{"key":"a","value":")", v, R"("},{"key":"b","value":")",
+                   v, R"("},{"key":"c","value":")", v, R"("}]})");
+  auto over = Call(Op::kMset, three);
+  EXPECT_EQ(ErrorCode(over.status()), 413);
+  EXPECT_NE(over.status().message().find(
+                absl::StrCat("the limit is ", 1000 + codec::MaxEventOverhead())),
+            std::string::npos)
+      << over.status();
+  EXPECT_EQ(Ok(Op::kExists, R"({"key":"c"})"), R"({"exists":false})");
+  // Two 400-byte values fit in the 1000-byte reply, three do not.
+  EXPECT_TRUE(Call(Op::kMget, R"({"keys":["a","b"]})").ok());
+  auto big = Call(Op::kMget, R"({"keys":["a","b","a"]})");
+  EXPECT_EQ(ErrorCode(big.status()), 413) << big.status();
+  // mdel of keys whose deletes could not fit.
+  for (int i = 0; i < 40; ++i) {
+    Ok(Op::kPush, absl::StrCat(R"({"key":"l","value":"item)", i, R"("})"));
+  }
+  auto del = Call(Op::kMdel, R"({"keys":["l","a"]})");
+  EXPECT_EQ(ErrorCode(del.status()), 413) << del.status();
+  EXPECT_EQ(Ok(Op::kExists, R"({"key":"a"})"), R"({"exists":true})");
+}
+
+TEST_F(HandleTest, Base64ValuesInAndOut) {
+  // \x00\xff\x80 is not UTF-8.
+  Ok(Op::kSet, R"({"key":"bin","value":"AP+A","encoding":"base64"})");
+  EXPECT_EQ(Ok(Op::kGet, R"({"key":"bin","encoding":"base64"})"),
+            R"({"exists":true,"value":"AP+A"})");
+  auto text = Call(Op::kGet, R"({"key":"bin"})");
+  EXPECT_EQ(ErrorCode(text.status()), codec::kNotUtf8Code);
+  EXPECT_NE(text.status().message().find("key 'bin' is not valid UTF-8"),
+            std::string::npos)
+      << text.status();
+  // UTF-8 written as base64 reads back as text, and text as base64.
+  Ok(Op::kSet, R"({"key":"t","value":"w7Y=","encoding":"base64"})");
+  EXPECT_EQ(Ok(Op::kGet, R"({"key":"t"})"), "{\"exists\":true,\"value\":\"\xC3\xB6\"}");
+  EXPECT_EQ(Ok(Op::kMget, R"({"keys":["t","bin"],"encoding":"base64"})"),
+            R"({"entries":[{"key":"t","exists":true,"value":"w7Y="},)"
+            R"({"key":"bin","exists":true,"value":"AP+A"}]})");
+  EXPECT_EQ(ErrorCode(Call(Op::kMget, R"({"keys":["t","bin"]})").status()), 422);
+  Ok(Op::kPush, R"({"key":"l","value":"AA==","encoding":"base64"})");
+  EXPECT_EQ(Ok(Op::kRange, R"({"key":"l","start":0,"stop":-1,"encoding":"base64"})"),
+            R"({"values":["AA=="]})");
+  EXPECT_EQ(Ok(Op::kRange, R"({"key":"l","start":0,"stop":-1})"),
+            std::string("{\"values\":[\"\\u0000\"]}"));
+  Ok(Op::kSetAdd, R"({"key":"s","value":"/w==","encoding":"base64"})");
+  Ok(Op::kSetAdd, R"({"key":"s2","value":"/w==","encoding":"base64"})");
+  EXPECT_EQ(Ok(Op::kSetQuery, R"({"key":"s","encoding":"base64"})"),
+            R"({"values":["/w=="]})");
+  EXPECT_EQ(ErrorCode(Call(Op::kSetQuery, R"({"key":"s"})").status()), 422);
+  EXPECT_EQ(Ok(Op::kSetIntersection, R"({"keys":["s","s2"],"encoding":"base64"})"),
+            R"({"values":["/w=="]})");
+  EXPECT_EQ(Ok(Op::kSetUnion, R"({"keys":["s","s2"],"encoding":"base64"})"),
+            R"({"values":["/w=="]})");
+  EXPECT_EQ(Ok(Op::kSetRemove, R"({"key":"s","value":"/w==","encoding":"base64"})"),
+            R"({"size":0})");
+  EXPECT_EQ(Ok(Op::kListDel, R"({"key":"l","value":"AA==","encoding":"base64"})"),
+            R"({"length":0})");
+  EXPECT_EQ(
+      Ok(Op::kMset, R"({"encoding":"base64","entries":[{"key":"m","value":"AQI="}]})"),
+      R"({"ok":true,"count":1})");
+  EXPECT_EQ(Ok(Op::kGet, R"({"key":"m","encoding":"base64"})"),
+            R"({"exists":true,"value":"AQI="})");
+  auto bad = Call(Op::kSet, R"({"key":"k","value":"AP8","encoding":"base64"})");
+  EXPECT_EQ(ErrorCode(bad.status()), 400);
+  EXPECT_NE(bad.status().message().find("field 'value' must be base64"),
+            std::string::npos);
 }
 
 }  // namespace

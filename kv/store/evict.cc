@@ -32,9 +32,9 @@ bool Store::OverMemoryLimit(size_t slack) const {
          MemoryBytes() > limits_.max_memory_bytes + slack;
 }
 
-absl::Status Store::CheckMemory() const {
+absl::Status Store::CheckMemory(size_t adding) const {
   if (limits_.max_memory_bytes == 0 || limits_.eviction != Eviction::kNoEviction ||
-      MemoryBytes() < limits_.max_memory_bytes) {
+      MemoryBytes() + adding < limits_.max_memory_bytes) {
     return absl::OkStatus();
   }
   absl::Status s = absl::ResourceExhaustedError(absl::StrCat(

@@ -239,6 +239,10 @@ class Store {
 
   // Heap bytes of the entries and the index (stats().memory_bytes).
   size_t MemoryBytes() const;
+  // ResourceExhausted (kInsufficientStorage) when kNoEviction and the store
+  // would hold max_memory_bytes with `adding` more bytes (a batch's estimate;
+  // each local write checks with 0 first).
+  absl::Status CheckMemory(size_t adding = 0) const;
   // True when an evicting policy is set and memory_bytes exceeds the limit by
   // more than `slack` bytes.
   bool OverMemoryLimit(size_t slack = 0) const;
@@ -397,9 +401,7 @@ class Store {
   void Recount(Entry* e, bool gone = false);
   // Marks `e` as used (the eviction hand spares it once).
   void Touch(const Entry* e) const;
-  // ResourceExhausted (kInsufficientStorage) when kNoEviction and the store
-  // holds max_memory_bytes already.
-  absl::Status CheckMemory() const;
+
   const Entry* Find(absl::string_view key) const;
   // Fails with FailedPrecondition when `key` shows a type other than `kind`.
   absl::StatusOr<const Entry*> FindAs(absl::string_view key, Kind kind) const;

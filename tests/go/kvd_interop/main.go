@@ -11,6 +11,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -208,6 +209,25 @@ func main() {
 	expectError("nope", "{}", 404)
 	delete(covered, "nope")
 	same(kv("get", obj{"key": "hits"}), obj{"exists": true, "value": "-2"}, "errors changed nothing")
+
+	// Batches and base64 values.
+	same(kv("mset", obj{"entries": []obj{{"key": "b1", "value": "x"},
+		{"key": "b2", "value": "y", "expires": 60}, {"key": "b1", "value": "z"}}}),
+		obj{"ok": true, "count": 2}, "mset: the last entry of a key wins")
+	same(kv("mget", obj{"keys": []string{"b1", "nope", "fruit", "b2"}}),
+		obj{"entries": []obj{{"exists": true, "key": "b1", "value": "z"},
+			{"exists": false, "key": "nope"}, {"exists": true, "key": "fruit", "type": "set"},
+			{"exists": true, "key": "b2", "value": "y"}}}, "mget in request order")
+	bytes := []byte{0, 255, 128, 10}
+	b64 := base64.StdEncoding.EncodeToString(bytes)
+	same(kv("set", obj{"key": "bin", "value": b64, "encoding": "base64"}), obj{"ok": true},
+		"set of a binary value in base64")
+	same(kv("get", obj{"key": "bin", "encoding": "base64"}), obj{"exists": true, "value": b64},
+		"the same bytes back in base64")
+	expectError("get", obj{"key": "bin"}, 422)
+	expectError("set", obj{"key": "bin", "value": "no!", "encoding": "base64"}, 400)
+	same(kv("mdel", obj{"keys": []string{"b1", "b2", "bin", "b1"}}), obj{"deleted": 3},
+		"mdel counts each key once")
 
 	// Every op of the API table was exercised, and no other.
 	var done []string
