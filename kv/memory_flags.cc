@@ -9,10 +9,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 ABSL_FLAG(std::string, max_memory, "0",
           "memory limit of each link's store, in bytes (suffixes KiB, MiB, GiB, TiB; "
           "0 = no limit); see --eviction");
+ABSL_FLAG(absl::Duration, default_ttl, absl::ZeroDuration(),
+          "time to live of keys created without one (set, add, push, set_add, mset); "
+          "0 = none");
 ABSL_FLAG(std::string, eviction, "allkeys-lru",
           "over --max_memory: allkeys-lru (evict the least recently used keys), "
           "volatile-ttl (keys with a TTL, soonest expiry first) or noeviction "
@@ -63,8 +67,14 @@ absl::Status ApplyMemoryFlags(store::Limits* limits) {
   if (!eviction.ok())
     return absl::InvalidArgumentError(
         absl::StrCat("--eviction: ", eviction.status().message()));
+  const absl::Duration default_ttl = absl::GetFlag(FLAGS_default_ttl);
+  if (default_ttl < absl::ZeroDuration() || default_ttl > absl::Hours(24 * 365 * 100)) {
+    return absl::InvalidArgumentError(
+        "--default_ttl: must be 0 (none) or a positive duration of at most 100 years");
+  }
   limits->max_memory_bytes = *bytes;
   limits->eviction = *eviction;
+  limits->default_ttl = default_ttl;
   return absl::OkStatus();
 }
 

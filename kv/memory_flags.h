@@ -1,4 +1,5 @@
-// kvd's memory limit flags: --max_memory and --eviction (README, "Memory limit").
+// kvd's cache policy flags: --max_memory, --eviction (README, "Memory limit") and
+// --default_ttl.
 #ifndef KV_MEMORY_FLAGS_H_
 #define KV_MEMORY_FLAGS_H_
 
@@ -9,10 +10,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "kv/store/store.h"
 
 ABSL_DECLARE_FLAG(std::string, max_memory);
 ABSL_DECLARE_FLAG(std::string, eviction);
+ABSL_DECLARE_FLAG(absl::Duration, default_ttl);
 
 namespace kv {
 
@@ -22,8 +25,8 @@ namespace kv {
 absl::StatusOr<size_t> ParseBytes(absl::string_view text);
 // "allkeys-lru", "volatile-ttl" or "noeviction".
 absl::StatusOr<store::Eviction> ParseEviction(absl::string_view text);
-// Sets the store's limit and policy from the flags; InvalidArgument naming the
-// flag when one does not parse.
+// Sets the store's limit, policy and default TTL from the flags; InvalidArgument
+// naming the flag when one does not parse.
 absl::Status ApplyMemoryFlags(store::Limits* limits);
 
 }  // namespace kv

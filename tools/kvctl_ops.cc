@@ -388,6 +388,14 @@ absl::StatusOr<std::string> FormatReply(const OpSpec& op, absl::string_view body
       return FormatMget(*doc, body);
     case codec::ReplyShape::kOkCount:
       return std::string("OK\n");
+    case codec::ReplyShape::kTtl: {
+      auto ttl = doc->FindMember("ttl");
+      if (ttl == doc->MemberEnd() || !ttl->value.IsNumber()) {
+        return MissingField("ttl", "the number", body);
+      }
+      const double seconds = ttl->value.GetDouble();
+      return seconds < 0 ? std::string("-1\n") : absl::StrCat(seconds, "\n");
+    }
     case codec::ReplyShape::kValues:
     case codec::ReplyShape::kKeys: {
       absl::StatusOr<std::vector<std::string>> items =

@@ -129,7 +129,7 @@ TEST(BuildRequest, UsageErrors) {
   EXPECT_NE(Request("set_union", {}).find("ERROR"), std::string::npos);
   RequestOptions ttl;
   ttl.ttl_seconds = 5;
-  EXPECT_NE(Request("get", {"a"}, ttl).find("--ttl applies to set, mset only"),
+  EXPECT_NE(Request("get", {"a"}, ttl).find("--ttl applies to set, add, push, set_add, mset, expire only"),
             std::string::npos);
   ttl.ttl_seconds = -1;
   EXPECT_NE(Request("set", {"a", "b"}, ttl).find("positive"), std::string::npos);
@@ -245,8 +245,10 @@ TEST(AllOps, ArgumentsFromTheRequestFields) {
   const std::vector<std::pair<const char*, const char*>> usage = {
       {"get", "KEY"},
       {"set", "KEY VALUE [--ttl SECONDS]"},
-      {"add", "KEY N"},
-      {"push", "KEY VALUE"},
+      {"add", "KEY N [--ttl SECONDS]"},
+      {"push", "KEY VALUE [--ttl SECONDS]"},
+      {"expire", "KEY [--ttl SECONDS]"},
+      {"ttl", "KEY"},
       {"range", "KEY START STOP"},
       {"set_union", "KEY..."},
       {"keys", "[PREFIX] [--limit N]"},
@@ -283,7 +285,7 @@ TEST(BuildRequest, Batches) {
             "ERROR: mset takes KEY VALUE... [--ttl SECONDS] (got 1 argument)");
   EXPECT_EQ(FindOp("mset")->args, "KEY VALUE... [--ttl SECONDS]");
   EXPECT_EQ(FindOp("mget")->args, "KEY...");
-  EXPECT_NE(Request("mget", {"a"}, ttl).find("--ttl applies to set, mset only"),
+  EXPECT_NE(Request("mget", {"a"}, ttl).find("--ttl applies to set, add, push, set_add, mset, expire only"),
             std::string::npos);
 }
 

@@ -359,6 +359,17 @@ std::string MgetReply(const std::vector<MgetEntry>& entries) {
   return j.Done();
 }
 
+std::string TtlReply(bool exists, std::optional<double> seconds) {
+  Json j;
+  j.Key("exists").w().Bool(exists);
+  if (seconds.has_value()) {
+    j.Key("ttl").w().Double(*seconds);
+  } else {
+    j.Key("ttl").w().Int(-1);
+  }
+  return j.Done();
+}
+
 std::string OkCountReply(absl::string_view field, int64_t count) {
   Json j;
   j.Key("ok").w().Bool(true);

@@ -82,6 +82,9 @@ struct MgetEntry {
 std::string MgetReply(const std::vector<MgetEntry>& entries);
 // {"ok":true,"count":3}
 std::string OkCountReply(absl::string_view field, int64_t count);
+// {"exists":bool,"ttl":seconds}: the remaining time to live in seconds
+// (milliseconds as fractions), -1 when the key has none (or does not exist).
+std::string TtlReply(bool exists, std::optional<double> seconds);
 
 }  // namespace kv::codec
 

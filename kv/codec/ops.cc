@@ -45,14 +45,14 @@ std::vector<OpSpec> MakeTable() {
       {Op::kAdd,
        "add",
        "adds to a counter (created at 0); new value",
-       {key, {"value", T::kInt, kRequired}},
+       {key, {"value", T::kInt, kRequired}, {"expires", T::kSeconds, kOptional}},
        R::kInt,
        "value",
        R"({"key":"hits","value":1})"},
       {Op::kPush,
        "push",
        "appends to a list; new length",
-       {key, value},
+       {key, value, {"expires", T::kSeconds, kOptional}},
        R::kInt,
        "length",
        R"({"key":"l","value":"x"})"},
@@ -80,7 +80,7 @@ std::vector<OpSpec> MakeTable() {
       {Op::kSetAdd,
        "set_add",
        "adds a member to a set; new size",
-       {key, value},
+       {key, value, {"expires", T::kSeconds, kOptional}},
        R::kInt,
        "size",
        R"({"key":"s","value":"x"})"},
@@ -143,6 +143,27 @@ std::vector<OpSpec> MakeTable() {
        R::kInt,
        "deleted",
        R"({"keys":["a","b"]})"},
+      {Op::kTtl,
+       "ttl",
+       "the key's remaining time to live in seconds (-1: none)",
+       {key},
+       R::kTtl,
+       "ttl",
+       R"({"key":"a"})"},
+      {Op::kExpire,
+       "expire",
+       "sets the key's time to live; false when there is no such key",
+       {key, {"expires", T::kSeconds, kRequired}},
+       R::kBool,
+       "updated",
+       R"({"key":"a","expires":30})"},
+      {Op::kPersist,
+       "persist",
+       "removes the key's time to live; false when it had none or does not exist",
+       {key},
+       R::kBool,
+       "updated",
+       R"({"key":"a"})"},
   };
 }
 
@@ -217,6 +238,8 @@ std::string ReplyDoc(const OpSpec& spec) {
              "\"type\"?: string}..]} (in request order; \"type\" for a list or set)";
     case ReplyShape::kOkCount:
       return absl::StrCat("{\"ok\": true, \"", spec.reply_field, "\": int}");
+    case ReplyShape::kTtl:
+      return "{\"exists\": bool, \"ttl\": seconds} (-1 when the key has none)";
   }
   return "";
 }

@@ -36,6 +36,10 @@ enum class Op {
   kMget,
   kMset,
   kMdel,
+  // TTL control (issue 11).
+  kTtl,
+  kExpire,
+  kPersist,
 };
 
 // The JSON type a request field takes, and what the parser accepts for it.
@@ -66,6 +70,7 @@ enum class ReplyShape {
   kKeys,     // {"keys": [string, ...], "cursor"?: string}
   kMget,     // {"entries": [{"key","exists","value"|"type"}, ...]}
   kOkCount,  // {"ok": true, <reply_field>: int}
+  kTtl,      // {"exists": bool, "ttl": seconds} (-1: none)
 };
 
 // One row of the table.

@@ -50,6 +50,12 @@ void UseApiErrors(micro::ServiceConfig* config) {
   config->error_body = codec::ErrorReply;
 }
 
+// The request's "expires" as a duration (nullopt when absent).
+std::optional<absl::Duration> Ttl(const codec::ApiRequest& r) {
+  if (!r.expires) return std::nullopt;
+  return absl::Seconds(*r.expires);
+}
+
 absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
                                    replication::Replica& replica,
                                    replication::MutationContext* context,
@@ -95,20 +101,17 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     }
     case Op::kExists:
       return reply(replica.Read([&](const Store& s) { return s.Exists(r.key); }));
-    case Op::kSet: {
-      std::optional<absl::Duration> ttl;
-      if (r.expires) ttl = absl::Seconds(*r.expires);
-      return reply(
-          replica.Mutate([&](Store& s) { return s.Set(r.key, r.value, ttl); }, context));
-    }
+    case Op::kSet:
+      return reply(replica.Mutate([&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); },
+                                  context));
     case Op::kDel:
       return reply(replica.Mutate([&](Store& s) { return s.Del(r.key); }, context));
     case Op::kAdd:
-      return reply(
-          replica.Mutate([&](Store& s) { return s.Add(r.key, r.delta); }, context));
+      return reply(replica.Mutate([&](Store& s) { return s.Add(r.key, r.delta, Ttl(r)); },
+                                  context));
     case Op::kPush:
-      return reply(
-          replica.Mutate([&](Store& s) { return s.Push(r.key, r.value); }, context));
+      return reply(replica.Mutate(
+          [&](Store& s) { return s.Push(r.key, r.value, Ttl(r)); }, context));
     case Op::kRange:
       return reply(
           replica.Read([&](const Store& s) { return s.Range(r.key, r.start, r.stop); }));
@@ -118,8 +121,8 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     case Op::kClear:
       return reply(replica.Mutate([&](Store& s) { return s.Clear(r.key); }, context));
     case Op::kSetAdd:
-      return reply(
-          replica.Mutate([&](Store& s) { return s.SetAdd(r.key, r.value); }, context));
+      return reply(replica.Mutate(
+          [&](Store& s) { return s.SetAdd(r.key, r.value, Ttl(r)); }, context));
     case Op::kSetRemove:
       return reply(
           replica.Mutate([&](Store& s) { return s.SetRemove(r.key, r.value); }, context));
@@ -143,6 +146,20 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       return Mset(r, replica, context);
     case Op::kMdel:
       return Mdel(r, replica, context);
+    // TTL control.
+    case Op::kTtl: {
+      auto ttl = replica.Read([&](const Store& s) { return s.Ttl(r.key); });
+      if (!ttl.ok()) return ttl.status();
+      std::optional<double> seconds;
+      if (ttl->ttl)
+        seconds = absl::ToDoubleSeconds(absl::Trunc(*ttl->ttl, absl::Milliseconds(1)));
+      return codec::TtlReply(ttl->exists, seconds);
+    }
+    case Op::kExpire:
+      return reply(
+          replica.Mutate([&](Store& s) { return s.Expire(r.key, *Ttl(r)); }, context));
+    case Op::kPersist:
+      return reply(replica.Mutate([&](Store& s) { return s.Persist(r.key); }, context));
   }
   return absl::InternalError("unhandled operation");
 }

@@ -159,6 +159,15 @@ try {
   same(await kv("mdel", { keys: ["b1", "b2", "bin", "b1"] }), { deleted: 3 },
        "mdel counts each key once");
 
+  // TTL control.
+  same(await kv("set_add", { key: "tt", value: "m", expires: 60 }), { size: 1 },
+       "set_add with expires");
+  same(await kv("persist", { key: "tt" }), { updated: true }, "persist");
+  same(await kv("ttl", { key: "tt" }), { exists: true, ttl: -1 }, "no TTL after persist");
+  same(await kv("expire", { key: "nope", expires: 5 }), { updated: false },
+       "expire of a missing key");
+  same(await kv("del", { key: "tt" }), { deleted: true }, "del");
+
   // Discovery through the services client.
   const client = new Svcm(nc).client();
   const pings = (await collect(await client.ping())).filter((p) => p.name === "kv");

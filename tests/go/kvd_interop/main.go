@@ -229,6 +229,15 @@ func main() {
 	same(kv("mdel", obj{"keys": []string{"b1", "b2", "bin", "b1"}}), obj{"deleted": 3},
 		"mdel counts each key once")
 
+	// TTL control.
+	same(kv("set_add", obj{"key": "tl", "value": "x", "expires": 60}), obj{"size": 1},
+		"set_add with expires")
+	same(kv("persist", obj{"key": "tl"}), obj{"updated": true}, "persist")
+	same(kv("ttl", obj{"key": "tl"}), obj{"exists": true, "ttl": -1}, "no TTL after persist")
+	same(kv("expire", obj{"key": "nope", "expires": 5}), obj{"updated": false},
+		"expire of a missing key")
+	expectError("expire", obj{"key": "tl"}, 400)
+
 	// Every op of the API table was exercised, and no other.
 	var done []string
 	for op := range covered {
