@@ -129,7 +129,8 @@ TEST(BuildRequest, UsageErrors) {
   EXPECT_NE(Request("set_union", {}).find("ERROR"), std::string::npos);
   RequestOptions ttl;
   ttl.ttl_seconds = 5;
-  EXPECT_NE(Request("get", {"a"}, ttl).find("--ttl applies to set, add, push, set_add, mset, expire only"),
+  EXPECT_NE(Request("get", {"a"}, ttl)
+                .find("--ttl applies to set, add, push, set_add, mset, expire only"),
             std::string::npos);
   ttl.ttl_seconds = -1;
   EXPECT_NE(Request("set", {"a", "b"}, ttl).find("positive"), std::string::npos);
@@ -285,7 +286,8 @@ TEST(BuildRequest, Batches) {
             "ERROR: mset takes KEY VALUE... [--ttl SECONDS] (got 1 argument)");
   EXPECT_EQ(FindOp("mset")->args, "KEY VALUE... [--ttl SECONDS]");
   EXPECT_EQ(FindOp("mget")->args, "KEY...");
-  EXPECT_NE(Request("mget", {"a"}, ttl).find("--ttl applies to set, add, push, set_add, mset, expire only"),
+  EXPECT_NE(Request("mget", {"a"}, ttl)
+                .find("--ttl applies to set, add, push, set_add, mset, expire only"),
             std::string::npos);
 }
 
