@@ -151,9 +151,11 @@ TEST_F(MetricsTest, ValuesMoveWithRequestsAndPromtoolAcceptsTheScrape) {
   EXPECT_EQ(Sample(after, "natskv_bad_messages_total{link=\"default\"}"), 0);
   EXPECT_EQ(Sample(after, "natskv_replication_apply_lag_seconds_count{link=\"default\"}"),
             0);
-  // Values kv/store does not count yet are left out, not zero.
-  EXPECT_FALSE(absl::StrContains(after, "natskv_tombstones"));
-  EXPECT_FALSE(absl::StrContains(after, "natskv_evicted_total"));
+  // The memory families: no limit set, nothing evicted or expired.
+  EXPECT_EQ(Sample(after, "natskv_max_memory_bytes{link=\"default\"}"), 0);
+  EXPECT_EQ(Sample(after, "natskv_evicted_total{link=\"default\"}"), 0);
+  EXPECT_EQ(Sample(after, "natskv_expired_total{link=\"default\"}"), 0);
+  EXPECT_EQ(Sample(after, "natskv_tombstones{link=\"default\"}"), 0);
 
   // Prometheus's own checker (Debian's `prometheus` package).
   const std::string file = absl::StrCat(testing_util::TempDir(), "/scrape.txt");
