@@ -57,7 +57,7 @@ absl::StatusOr<Change<bool>> Store::Evict() {
     if (it == index_.end()) it = index_.begin();
     Entry* e = *it;
     if (VisibleAt(e, now_ms) == Kind::kNone) continue;
-    const bool has_ttl = e->has_register() && e->live() && e->expires_ms != 0;
+    const bool has_ttl = e->KeyExpiry() != 0;
     if (volatile_ttl && !has_ttl) continue;
     if (e->flags & Entry::kReferenced) {
       e->flags &= ~Entry::kReferenced;
@@ -67,7 +67,7 @@ absl::StatusOr<Change<bool>> Store::Evict() {
       chosen = e;
       break;
     }
-    if (chosen == nullptr || e->expires_ms < chosen->expires_ms) chosen = e;
+    if (chosen == nullptr || e->KeyExpiry() < chosen->KeyExpiry()) chosen = e;
     if (++sampled == kTtlSample) break;
   }
   if (chosen == nullptr) {

@@ -204,14 +204,16 @@ TEST(StoreEvict, VolatileTtlEvictsOnlyKeysWithATtlSoonestFirst) {
   (void)Ev(s.Set("late", "v", absl::Hours(2)));
   (void)Ev(s.Set("soon", "v", absl::Minutes(1)));
   (void)Ev(s.Set("later", "v", absl::Hours(1)));
+  (void)Ev(s.Push("list", "x", absl::Minutes(30)));  // any type with a TTL
   std::vector<std::string> order;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     auto c = s.Evict();
     ASSERT_TRUE(c.ok()) << c.status();
   }
   EXPECT_FALSE(Exists(s, "soon"));
   EXPECT_FALSE(Exists(s, "later"));
   EXPECT_FALSE(Exists(s, "late"));
+  EXPECT_FALSE(Exists(s, "list"));
   EXPECT_TRUE(Exists(s, "forever"));
   EXPECT_EQ(s.Evict().status().code(), absl::StatusCode::kNotFound);
 }
