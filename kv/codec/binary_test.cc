@@ -132,8 +132,8 @@ TEST(Binary, NodeListsAreBounded) {
   auto too_many = DecodeHeartbeat(EncodeHeartbeat(hb));
   ASSERT_FALSE(too_many.ok());
   EXPECT_NE(too_many.status().message().find("too many node ids"), std::string::npos);
-  DeltaChunk chunk{1,  0,  true,
-                   {}, {}, std::vector<store::NodeId>(kMaxListedNodes + 1, 4)};
+  DeltaChunk chunk{1, 0, true, {}, {}, std::vector<store::NodeId>(kMaxListedNodes + 1, 4),
+                   {}};
   EXPECT_FALSE(DecodeDeltaChunk(EncodeDeltaChunk(chunk)).ok());
   // Retired origins, as many as node lists.
   Heartbeat retiring;
@@ -199,7 +199,7 @@ TEST(Binary, EveryTruncationIsAnError) {
     EXPECT_FALSE(decoded.ok()) << "prefix of " << n << " bytes decoded";
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
   }
-  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, 0, true, {}, {}, {}});
+  const std::string delta = EncodeDeltaChunk(DeltaChunk{1, 0, true, {}, {}, {}, {}});
   for (size_t n = 0; n < delta.size(); ++n) {
     EXPECT_FALSE(DecodeDeltaChunk(absl::string_view(delta.data(), n)).ok());
   }
