@@ -78,7 +78,9 @@ TEST(StoreCounts, KeysAndTombstonesFollowEveryOperation) {
                               : num.ok() ? num->event
                                          : std::nullopt;
     if (ev && rng() % 4 != 0) ASSERT_TRUE(other.Apply(*ev).ok());
-    if (step % 100 == 0) ASSERT_TRUE(other.MergeDelta(s.DeltaAbove(other.vv())).ok());
+    if (step % 100 == 0) {
+      ASSERT_TRUE(other.MergeDelta(s.DeltaAbove(other.vv())).ok());
+    }
     for (const Store* st : {&a, &b}) {
       size_t shown = 0;
       for (const std::string& k : keys) shown += Exists(*st, k);
