@@ -77,7 +77,9 @@ TEST(StoreCounts, KeysAndTombstonesFollowEveryOperation) {
     std::optional<Event> ev = flag.ok()  ? flag->event
                               : num.ok() ? num->event
                                          : std::nullopt;
-    if (ev && rng() % 4 != 0) ASSERT_TRUE(other.Apply(*ev).ok());
+    if (ev && rng() % 4 != 0) {
+      ASSERT_TRUE(other.Apply(*ev).ok());
+    }
     if (step % 100 == 0) {
       ASSERT_TRUE(other.MergeDelta(s.DeltaAbove(other.vv())).ok());
     }
