@@ -277,6 +277,13 @@ std::string GetReply(const std::optional<std::string>& value) {
   return j.Done();
 }
 
+std::string WithRevision(std::string reply, uint64_t revision) {
+  const size_t close = reply.rfind('}');
+  if (close == std::string::npos) return reply;
+  reply.insert(close, absl::StrCat(close > 1 ? "," : "", "\"revision\":", revision));
+  return reply;
+}
+
 std::string OkReply() {
   Json j;
   j.Key("ok").w().Bool(true);

@@ -64,6 +64,9 @@ std::string Reply(Op op, const std::vector<std::string>& result);
 // Reply bodies.
 std::string GetReply(const std::optional<std::string>& value);
 std::string OkReply();
+// `reply` (a JSON object) with "revision":N appended as its last member:
+// {"ok":true} -> {"ok":true,"revision":7}.
+std::string WithRevision(std::string reply, uint64_t revision);
 std::string BoolReply(absl::string_view field, bool value);    // {"deleted":true}
 std::string IntReply(absl::string_view field, int64_t value);  // {"length":3}
 std::string ValuesReply(absl::string_view field, const std::vector<std::string>& values);
