@@ -384,4 +384,30 @@ std::string OkCountReply(absl::string_view field, int64_t count) {
   return j.Done();
 }
 
+std::string ChangeBody(const ChangeNote& note) {
+  Json j;
+  j.Key("key");
+  String(j.w(), note.key);
+  j.Key("op");
+  String(j.w(), note.op);
+  j.Key("revision").w().Uint64(note.revision);
+  j.Key("type");
+  String(j.w(), note.type);
+  if (note.value.has_value()) {
+    j.Key("value");
+    String(j.w(), *note.value);
+  } else if (!note.count_field.empty()) {
+    j.Key(note.count_field).w().Int64(note.count);
+  }
+  j.Key("origin");
+  String(j.w(), note.origin);
+  j.Key("seq").w().Uint64(note.seq);
+  if (note.base64) {
+    j.Key("encoding");
+    String(j.w(), kBase64);
+  }
+  if (note.truncated) j.Key("truncated").w().Bool(true);
+  return j.Done();
+}
+
 }  // namespace kv::codec

@@ -310,6 +310,7 @@ absl::Status LinkService::Serve(Op op, micro::Request& request) {
   // The event leaves before the reply, on the reply's connection: whoever has
   // the reply can count on every node's having been sent the event first.
   replication::MutationContext context;
+  context.op = std::string(codec::OpName(op));
   context.publish = [&request](absl::string_view subject, absl::string_view data) {
     return request.Publish(subject, data);
   };
