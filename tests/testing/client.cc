@@ -86,7 +86,7 @@ Reply ToReply(natsMsg* msg) {
   Reply r;
   r.data.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
   // The revision is the last member of a reply object ({..,"revision":N}).
-  static constexpr absl::string_view kRevision = "\"revision\":";
+  static const std::string kRevision = "\"revision\":";
   if (const size_t at = r.data.rfind(kRevision);
       at != std::string::npos && absl::EndsWith(r.data, "}") &&
       absl::SimpleAtoi(
