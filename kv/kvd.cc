@@ -36,6 +36,7 @@
 #include "kv/replication/driver.h"
 #include "kv/replication/nats_bus.h"
 #include "kv/replication/replica.h"
+#include "kv/service/changes.h"
 #include "kv/service/service.h"
 #include "kv/snapshot/keeper.h"
 #include "kv/store/clock.h"
@@ -437,6 +438,7 @@ int main(int argc, char** argv) {
       logger->Log(kv::log::GuessLevel(line), link, line);
     };
     ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
+    ro.on_change = kv::service::ChangePublisher(link, static_cast<size_t>(max_payload));
     if (*keeper) ro.restore = (*keeper)->Restorer(link, &clock, limits);
     auto replica = kv::replication::Replica::Start(&bus, &clock, ro);
     if (!replica.ok()) return Fail(replica.status().message());

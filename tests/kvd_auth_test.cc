@@ -327,7 +327,7 @@ TEST(KvdPermissions, LeastPrivilegeUsersServeReplicateAndFence) {
     f << R"(authorization {
   users = [
     {user: kvd, password: kvdpw, permissions: {
-      publish: {allow: ["_kv.>"]}
+      publish: {allow: ["_kv.>", "kv.*.changes.>"]}
       subscribe: {allow: ["kv.>", "_kv.>", "$SRV.>"]}
       allow_responses: true
     }},

@@ -277,6 +277,13 @@ std::string GetReply(const std::optional<std::string>& value) {
   return j.Done();
 }
 
+std::string WithRevision(std::string reply, uint64_t revision) {
+  const size_t close = reply.rfind('}');
+  if (close == std::string::npos) return reply;
+  reply.insert(close, absl::StrCat(close > 1 ? "," : "", "\"revision\":", revision));
+  return reply;
+}
+
 std::string OkReply() {
   Json j;
   j.Key("ok").w().Bool(true);
@@ -374,6 +381,32 @@ std::string OkCountReply(absl::string_view field, int64_t count) {
   Json j;
   j.Key("ok").w().Bool(true);
   j.Key(field).w().Int64(count);
+  return j.Done();
+}
+
+std::string ChangeBody(const ChangeNote& note) {
+  Json j;
+  j.Key("key");
+  String(j.w(), note.key);
+  j.Key("op");
+  String(j.w(), note.op);
+  j.Key("revision").w().Uint64(note.revision);
+  j.Key("type");
+  String(j.w(), note.type);
+  if (note.value.has_value()) {
+    j.Key("value");
+    String(j.w(), *note.value);
+  } else if (!note.count_field.empty()) {
+    j.Key(note.count_field).w().Int64(note.count);
+  }
+  j.Key("origin");
+  String(j.w(), note.origin);
+  j.Key("seq").w().Uint64(note.seq);
+  if (note.base64) {
+    j.Key("encoding");
+    String(j.w(), kBase64);
+  }
+  if (note.truncated) j.Key("truncated").w().Bool(true);
   return j.Done();
 }
 

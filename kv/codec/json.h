@@ -64,6 +64,9 @@ std::string Reply(Op op, const std::vector<std::string>& result);
 // Reply bodies.
 std::string GetReply(const std::optional<std::string>& value);
 std::string OkReply();
+// `reply` (a JSON object) with "revision":N appended as its last member:
+// {"ok":true} -> {"ok":true,"revision":7}.
+std::string WithRevision(std::string reply, uint64_t revision);
 std::string BoolReply(absl::string_view field, bool value);    // {"deleted":true}
 std::string IntReply(absl::string_view field, int64_t value);  // {"length":3}
 std::string ValuesReply(absl::string_view field, const std::vector<std::string>& values);
@@ -84,6 +87,26 @@ std::string MgetReply(const std::vector<MgetEntry>& entries);
 std::string OkCountReply(absl::string_view field, int64_t count);
 // {"exists":bool,"ttl":seconds}: the remaining time to live in seconds
 // (milliseconds as fractions), -1 when the key has none (or does not exist).
+// A change notification (kv.<link>.changes.<key>), README "Change
+// notifications". Text members are written as given: the caller base64-encodes
+// the key and value and sets `base64` when either is not UTF-8.
+struct ChangeNote {
+  std::string key;
+  std::string op;  // "set", "del", "add", ..., "evict"
+  uint64_t revision = 0;
+  std::string type;                  // "string", "counter", "list", "set", "none"
+  std::optional<std::string> value;  // a string's value (maybe truncated)
+  std::string count_field;           // "value" (counter), "length", "size"; "" = none
+  int64_t count = 0;
+  std::string origin;  // the node id, 16 hex digits
+  uint64_t seq = 0;    // the event's seq (per origin)
+  bool base64 = false;
+  bool truncated = false;  // `value` was cut to fit the max payload
+};
+// {"key","op","revision","type","value"?|"length"?|"size"?,"origin","seq",
+//  "encoding"?:"base64","truncated"?:true}
+std::string ChangeBody(const ChangeNote& note);
+
 std::string TtlReply(bool exists, std::optional<double> seconds);
 
 }  // namespace kv::codec

@@ -183,6 +183,8 @@ TEST(Json, WritesCompactReplies) {
   EXPECT_EQ(GetReply(std::string("a\"b")), R"({"exists":true,"value":"a\"b"})");
   EXPECT_EQ(GetReply(std::nullopt), R"({"exists":false,"value":""})");
   EXPECT_EQ(OkReply(), R"({"ok":true})");
+  EXPECT_EQ(WithRevision(OkReply(), 7), R"({"ok":true,"revision":7})");
+  EXPECT_EQ(WithRevision("{}", 0), R"({"revision":0})");
   EXPECT_EQ(BoolReply("deleted", false), R"({"deleted":false})");
   EXPECT_EQ(IntReply("value", -3), R"({"value":-3})");
   EXPECT_EQ(ValuesReply("values", {"x", "y"}), R"({"values":["x","y"]})");

@@ -218,7 +218,28 @@ std::string RequestDoc(const OpSpec& spec) {
   return absl::StrCat("{", absl::StrJoin(parts, ", "), "}");
 }
 
-std::string ReplyDoc(const OpSpec& spec) {
+bool CarriesRevision(Op op) {
+  switch (op) {
+    case Op::kGet:
+    case Op::kSet:
+    case Op::kDel:
+    case Op::kAdd:
+    case Op::kPush:
+    case Op::kListDel:
+    case Op::kClear:
+    case Op::kSetAdd:
+    case Op::kSetRemove:
+    case Op::kExpire:
+    case Op::kPersist:
+      return true;
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+std::string ShapeDoc(const OpSpec& spec) {
   switch (spec.reply) {
     case ReplyShape::kGet:
       return "{\"exists\": bool, \"value\": string}";
@@ -242,6 +263,16 @@ std::string ReplyDoc(const OpSpec& spec) {
       return "{\"exists\": bool, \"ttl\": seconds} (-1 when the key has none)";
   }
   return "";
+}
+
+}  // namespace
+
+std::string ReplyDoc(const OpSpec& spec) {
+  std::string doc = ShapeDoc(spec);
+  if (!CarriesRevision(spec.op)) return doc;
+  const size_t close = doc.find('}');
+  doc.insert(close, ", \"revision\": int");
+  return doc;
 }
 
 const std::vector<Op>& AllOps() {

@@ -99,7 +99,12 @@ const FieldSpec* FindField(const OpSpec& spec, absl::string_view name);
 // The request as the docs write it: {"key", "value": int, "expires"?: seconds}.
 std::string RequestDoc(const OpSpec& spec);
 
-// The reply as the docs write it: {"exists": bool, "value": string}.
+// True for the ops whose reply carries the key's "revision" (get and every
+// key-level write).
+bool CarriesRevision(Op op);
+
+// The reply as the docs write it: {"exists": bool, "value": string,
+// "revision": int}.
 std::string ReplyDoc(const OpSpec& spec);
 
 // Every operation, in API order.

@@ -148,10 +148,11 @@ TEST(OpTable, DocsReadLikeTheApiTable) {
   EXPECT_EQ(RequestDoc(SpecOf(Op::kRange)), R"({"key", "start": int, "stop": int})");
   EXPECT_EQ(RequestDoc(SpecOf(Op::kSetUnion)), R"({"keys": [..]})");
   EXPECT_EQ(RequestDoc(SpecOf(Op::kKeys)), R"({"prefix"?, "limit"?, "cursor"?})");
-  EXPECT_EQ(ReplyDoc(SpecOf(Op::kGet)), R"({"exists": bool, "value": string})");
-  EXPECT_EQ(ReplyDoc(SpecOf(Op::kSet)), R"({"ok": true})");
-  EXPECT_EQ(ReplyDoc(SpecOf(Op::kDel)), R"({"deleted": bool})");
-  EXPECT_EQ(ReplyDoc(SpecOf(Op::kPush)), R"({"length": int})");
+  EXPECT_EQ(ReplyDoc(SpecOf(Op::kGet)),
+            R"({"exists": bool, "value": string, "revision": int})");
+  EXPECT_EQ(ReplyDoc(SpecOf(Op::kSet)), R"({"ok": true, "revision": int})");
+  EXPECT_EQ(ReplyDoc(SpecOf(Op::kDel)), R"({"deleted": bool, "revision": int})");
+  EXPECT_EQ(ReplyDoc(SpecOf(Op::kPush)), R"({"length": int, "revision": int})");
   EXPECT_EQ(ReplyDoc(SpecOf(Op::kSetQuery)), R"({"values": [..]})");
   EXPECT_EQ(RequestDoc(SpecOf(Op::kMset)),
             R"({"entries": [{"key", "value", "expires"?}..]})");

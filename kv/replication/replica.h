@@ -94,6 +94,19 @@ namespace kv::replication {
 // The longest time between two calls of Replica::Tick.
 inline constexpr absl::Duration kMaxTickInterval = absl::Milliseconds(100);
 
+// Publishes an event's bytes on `subject` (no reply subject).
+using EventPublisher =
+    std::function<absl::Status(absl::string_view subject, absl::string_view data)>;
+
+// Called for each change this node makes: a local write's event (once per
+// event of a batch) or an eviction's, under the replica's lock, after the event
+// left, with the store after the change, the op (MutationContext::op; "evict"
+// for evictions) and the publisher the event left through (never null): change
+// notifications (kv/service/changes.h). Must not call back into the replica.
+using ChangeObserver =
+    std::function<void(const store::Store& store, const store::Event& event,
+                       absl::string_view op, const EventPublisher& publish)>;
+
 struct ReplicaOptions {
   std::string link = "default";
   // Off: a standalone cache (no subscriptions, no events), ready at once.
@@ -136,11 +149,10 @@ struct ReplicaOptions {
   // keeps its state, unless a peer collected or retired operations the
   // snapshot lacks (then it discards the state and joins as a new replica).
   std::function<std::unique_ptr<store::Store>(store::NodeId node)> restore;
+  // Told of every change this node makes (null: nobody). Called also when
+  // replication is off.
+  ChangeObserver on_change;
 };
-
-// Publishes an event's bytes on `subject` (no reply subject).
-using EventPublisher =
-    std::function<absl::Status(absl::string_view subject, absl::string_view data)>;
 
 // How a local mutation's event leaves, and what the mutation reports back.
 struct MutationContext {
@@ -149,6 +161,8 @@ struct MutationContext {
   EventPublisher publish;
   // Set to the event's dot when the mutation produced an event.
   std::optional<store::Dot> dot;
+  // The API op that made the change ("set", "mset", ...), for on_change.
+  std::string op;
 };
 
 class Replica {
@@ -224,6 +238,10 @@ class Replica {
       PublishEvent(*change->event, nullptr);
     }
     if (change->event) {
+      NotifyChange(*change->event, context != nullptr ? context->op : "",
+                   context != nullptr ? context->publish : nullptr);
+    }
+    if (change->event) {
       const size_t memory_after = store_->MemoryBytes();
       EvictOverLimit(context != nullptr ? context->publish : nullptr,
                      memory_after > memory_before ? memory_after - memory_before : 0);
@@ -253,6 +271,10 @@ class Replica {
     if (!events.empty()) {
       PublishEvents(events, context != nullptr ? context->publish : nullptr);
       if (context != nullptr) context->dot = events.back().dot;
+      for (const store::Event& event : events) {
+        NotifyChange(event, context != nullptr ? context->op : "",
+                     context != nullptr ? context->publish : nullptr);
+      }
       const size_t memory_after = store_->MemoryBytes();
       EvictOverLimit(context != nullptr ? context->publish : nullptr,
                      memory_after > memory_before ? memory_after - memory_before : 0);
@@ -362,6 +384,9 @@ class Replica {
   // Publishes through `publish` when set, else the bus.
   void PublishEvent(const store::Event& event, const EventPublisher& publish)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells options_.on_change of a change (`publish` null: the bus).
+  void NotifyChange(const store::Event& event, absl::string_view op,
+                    const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Publishes `events` (not empty) as one message, as PublishEvent.
   void PublishEvents(const std::vector<store::Event>& events,
                      const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -39,6 +39,19 @@ void Replica::PublishEncoded(const std::string& bytes, size_t count, uint64_t fi
   }
 }
 
+void Replica::NotifyChange(const store::Event& event, absl::string_view op,
+                           const EventPublisher& publish) {
+  if (!options_.on_change) return;
+  if (publish) {
+    options_.on_change(*store_, event, op, publish);
+    return;
+  }
+  options_.on_change(*store_, event, op,
+                     [this](absl::string_view subject, absl::string_view data) {
+                       return bus_->Publish(subject, "", data);
+                     });
+}
+
 void Replica::EvictOverLimit(const EventPublisher& publish, size_t own_bytes) {
   const size_t slack = store_->limits().max_memory_bytes / 8;
   size_t freed = 0;
@@ -51,7 +64,10 @@ void Replica::EvictOverLimit(const EventPublisher& publish, size_t own_bytes) {
                        evicted.status().message()));
       return;
     }
-    if (evicted->event) PublishEvent(*evicted->event, publish);
+    if (evicted->event) {
+      PublishEvent(*evicted->event, publish);
+      NotifyChange(*evicted->event, "evict", publish);
+    }
     const size_t after = store_->MemoryBytes();
     if (after < before) freed += before - after;
   }

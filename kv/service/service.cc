@@ -30,6 +30,13 @@ bool ValidLinkName(absl::string_view link) {
 namespace {
 
 using codec::Op;
+
+// A mutation's result with the key's revision after it.
+template <typename T>
+struct Revisioned {
+  T result;
+  uint64_t revision;
+};
 using store::Change;
 using store::Store;
 
@@ -48,6 +55,29 @@ int ErrorCode(const absl::Status& status) {
 void UseApiErrors(micro::ServiceConfig* config) {
   config->error_code = ErrorCode;
   config->error_body = codec::ErrorReply;
+}
+
+// Runs the key-level mutation `f` on `replica` and appends to its result the
+// key's revision afterwards (read under the same lock): {"result", "revision"}.
+template <typename F>
+auto Revised(replication::Replica& replica, absl::string_view key, F&& f,
+             replication::MutationContext* context) {
+  uint64_t revision = 0;
+  auto result = replica.Mutate(
+      [&](Store& s) {
+        auto change = f(s);
+        if (change.ok()) revision = s.Revision(key);
+        return change;
+      },
+      context);
+  using R = std::decay_t<decltype(*result)>;
+  absl::StatusOr<Revisioned<R>> out;
+  if (!result.ok()) {
+    out = result.status();
+  } else {
+    out = Revisioned<R>{*result, revision};
+  }
+  return out;
 }
 
 // The request's "expires" as a duration (nullopt when absent).
@@ -83,11 +113,21 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
         return s;
       }
     }
-    return codec::Reply(op, *result);
+    using R = std::decay_t<decltype(*result)>;
+    if constexpr (std::is_same_v<R, Revisioned<bool>> ||
+                  std::is_same_v<R, Revisioned<int64_t>>) {
+      return codec::WithRevision(codec::Reply(op, result->result), result->revision);
+    } else {
+      return codec::Reply(op, *result);
+    }
   };
   switch (op) {
     case Op::kGet: {
-      auto value = replica.Read([&](const Store& s) { return s.Get(r.key); });
+      uint64_t revision = 0;
+      auto value = replica.Read([&](const Store& s) {
+        revision = s.Revision(r.key);
+        return s.Get(r.key);
+      });
       if (!value.ok()) return value.status();
       if (value->has_value()) {
         if (absl::Status s = codec::EncodeValue(
@@ -97,35 +137,42 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
           return s;
         }
       }
-      return codec::GetReply(*value);
+      return codec::WithRevision(codec::GetReply(*value), revision);
     }
     case Op::kExists:
       return reply(replica.Read([&](const Store& s) { return s.Exists(r.key); }));
     case Op::kSet:
-      return reply(replica.Mutate([&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); },
-                                  context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); },
+          context));
     case Op::kDel:
-      return reply(replica.Mutate([&](Store& s) { return s.Del(r.key); }, context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.Del(r.key); }, context));
     case Op::kAdd:
-      return reply(replica.Mutate([&](Store& s) { return s.Add(r.key, r.delta, Ttl(r)); },
-                                  context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.Add(r.key, r.delta, Ttl(r)); },
+          context));
     case Op::kPush:
-      return reply(replica.Mutate(
-          [&](Store& s) { return s.Push(r.key, r.value, Ttl(r)); }, context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.Push(r.key, r.value, Ttl(r)); },
+          context));
     case Op::kRange:
       return reply(
           replica.Read([&](const Store& s) { return s.Range(r.key, r.start, r.stop); }));
     case Op::kListDel:
-      return reply(
-          replica.Mutate([&](Store& s) { return s.ListDel(r.key, r.value); }, context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.ListDel(r.key, r.value); }, context));
     case Op::kClear:
-      return reply(replica.Mutate([&](Store& s) { return s.Clear(r.key); }, context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.Clear(r.key); }, context));
     case Op::kSetAdd:
-      return reply(replica.Mutate(
-          [&](Store& s) { return s.SetAdd(r.key, r.value, Ttl(r)); }, context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.SetAdd(r.key, r.value, Ttl(r)); },
+          context));
     case Op::kSetRemove:
-      return reply(
-          replica.Mutate([&](Store& s) { return s.SetRemove(r.key, r.value); }, context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.SetRemove(r.key, r.value); },
+          context));
     case Op::kSetQuery:
       return reply(replica.Read([&](const Store& s) { return s.SetQuery(r.key); }));
     case Op::kSetUnion:
@@ -156,10 +203,11 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       return codec::TtlReply(ttl->exists, seconds);
     }
     case Op::kExpire:
-      return reply(
-          replica.Mutate([&](Store& s) { return s.Expire(r.key, *Ttl(r)); }, context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.Expire(r.key, *Ttl(r)); }, context));
     case Op::kPersist:
-      return reply(replica.Mutate([&](Store& s) { return s.Persist(r.key); }, context));
+      return reply(Revised(
+          replica, r.key, [&](Store& s) { return s.Persist(r.key); }, context));
   }
   return absl::InternalError("unhandled operation");
 }
@@ -262,6 +310,7 @@ absl::Status LinkService::Serve(Op op, micro::Request& request) {
   // The event leaves before the reply, on the reply's connection: whoever has
   // the reply can count on every node's having been sent the event first.
   replication::MutationContext context;
+  context.op = std::string(codec::OpName(op));
   context.publish = [&request](absl::string_view subject, absl::string_view data) {
     return request.Publish(subject, data);
   };

@@ -66,10 +66,24 @@ class HandleTest : public ::testing::Test {
   absl::StatusOr<std::string> Call(codec::Op op, absl::string_view body) {
     return Handle(op, body, *replica_, nullptr, batch_);
   }
+  // The reply without its "revision" member (RevisionOf reads it).
   std::string Ok(codec::Op op, absl::string_view body) {
     auto reply = Call(op, body);
     EXPECT_TRUE(reply.ok()) << body << ": " << reply.status();
-    return reply.ok() ? *reply : "";
+    if (!reply.ok()) return "";
+    std::string out = *reply;
+    const size_t at = out.find(",\"revision\":");
+    if (at != std::string::npos) out.erase(at, out.find('}', at) - at);
+    return out;
+  }
+  // The "revision" of a reply (-1 when it has none).
+  int64_t RevisionOf(codec::Op op, absl::string_view body) {
+    auto reply = Call(op, body);
+    EXPECT_TRUE(reply.ok()) << body << ": " << reply.status();
+    if (!reply.ok()) return -1;
+    const size_t at = reply->find("\"revision\":");
+    if (at == std::string::npos) return -1;
+    return std::stoll(reply->substr(at + 11));
   }
 
   replication::sim::Network net_{1, 1 << 20};
@@ -233,6 +247,22 @@ TEST_F(HandleTest, Base64ValuesInAndOut) {
   EXPECT_EQ(ErrorCode(bad.status()), 400);
   EXPECT_NE(bad.status().message().find("field 'value' must be base64"),
             std::string::npos);
+}
+
+TEST_F(HandleTest, KeyRepliesCarryTheRevision) {
+  EXPECT_EQ(RevisionOf(Op::kGet, R"({"key":"k"})"), 0);
+  const int64_t set = RevisionOf(Op::kSet, R"({"key":"k","value":"v"})");
+  EXPECT_GT(set, 0);
+  EXPECT_EQ(RevisionOf(Op::kGet, R"({"key":"k"})"), set);
+  const int64_t expire = RevisionOf(Op::kExpire, R"({"key":"k","expires":60})");
+  EXPECT_GT(expire, set);
+  EXPECT_GT(RevisionOf(Op::kPersist, R"({"key":"k"})"), expire);
+  EXPECT_EQ(RevisionOf(Op::kDel, R"({"key":"k"})"), 0);
+  const int64_t push = RevisionOf(Op::kPush, R"({"key":"l","value":"a"})");
+  EXPECT_GT(RevisionOf(Op::kPush, R"({"key":"l","value":"b"})"), push);
+  EXPECT_GT(RevisionOf(Op::kAdd, R"({"key":"c","value":1})"), 0);
+  EXPECT_GT(RevisionOf(Op::kSetAdd, R"({"key":"s","value":"x"})"), 0);
+  EXPECT_EQ(RevisionOf(Op::kExists, R"({"key":"s"})"), -1);
 }
 
 }  // namespace

@@ -95,19 +95,6 @@ void DropEmpty(absl::string_view key, internal::AtomTag tag, bool empty,
   comp->reset();
 }
 
-// The highest HLC of anything `e` holds (containers carry their latest
-// operation's stamp, which is at or above their items').
-uint64_t MaxHlcOf(const Entry& e) {
-  uint64_t m = e.has_register() ? e.reg_hlc : 0;
-  if (const Extras* x = e.extras) {
-    if (x->counter) m = std::max(m, x->counter->stamp.hlc);
-    if (x->list) m = std::max(m, x->list->stamp.hlc);
-    if (x->set) m = std::max(m, x->set->stamp.hlc);
-    if (x->ttl) m = std::max(m, x->ttl->stamp.hlc);
-  }
-  return m;
-}
-
 }  // namespace
 
 Store::Index::iterator Store::Purge(Index::iterator it) {
@@ -179,7 +166,8 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
     Entry* e = *it;
     // A key that expired `grace` ago goes whole, once every replica applied all
     // of it and nothing stamped before the floor can still come.
-    if (internal::Expired(e->KeyExpiry(), purge_before) && MaxHlcOf(*e) < hlc_floor) {
+    if (internal::Expired(e->KeyExpiry(), purge_before) &&
+        internal::MaxHlcOf(*e) < hlc_floor) {
       bool all_applied = true;
       internal::ForEachDot(*e, [&](const Dot& d) { all_applied &= applied.Covers(d); });
       if (all_applied) {

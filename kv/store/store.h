@@ -103,6 +103,15 @@ struct KeyTtl {
   std::optional<absl::Duration> ttl;  // nullopt: the key has none
 };
 
+// What a key shows now, in short (Store::Summarize): for change notifications.
+struct KeySummary {
+  enum class Type { kNone, kString, kCounter, kList, kSet };
+  Type type = Type::kNone;
+  uint64_t revision = 0;  // Store::Revision
+  std::string value;      // kString: the value
+  int64_t count = 0;      // kCounter: its value; kList: length; kSet: size
+};
+
 // A mutation's result and the event to publish (none when nothing changed).
 template <typename T>
 struct Change {
@@ -197,6 +206,14 @@ class Store {
   // resumes the listing; it stays valid whatever is written in between.
   absl::StatusOr<KeysPage> Keys(absl::string_view prefix, size_t limit,
                                 absl::string_view cursor) const;
+
+  // The key's revision: the highest HLC stamp of anything it holds (register,
+  // container stamps, TTL), so it grows with every write to the key and is the
+  // same on every replica that applied the same operations. 0 when the key shows
+  // nothing (absent, deleted or expired) or is not a valid key. (revision.cc)
+  uint64_t Revision(absl::string_view key) const;
+  // What the key shows now and its revision (type kNone when nothing).
+  KeySummary Summarize(absl::string_view key) const;
 
   // ---- Local mutations. Each returns its result and the event to publish.
   // Errors: InvalidArgument (bad key or ttl), FailedPrecondition (wrong type),

@@ -39,6 +39,19 @@ Stamp MaxStamp(const KeyState& ks);
 // The highest HLC anywhere in `ks`: its components' stamps and its list items'.
 uint64_t MaxHlc(const KeyState& ks);
 
+// The highest HLC of anything `e` holds (containers carry their latest
+// operation's stamp, which is at or above their items'): the key's revision.
+inline uint64_t MaxHlcOf(const Entry& e) {
+  uint64_t m = e.has_register() ? e.reg_hlc : 0;
+  if (const Extras* x = e.extras) {
+    if (x->counter) m = std::max(m, x->counter->stamp.hlc);
+    if (x->list) m = std::max(m, x->list->stamp.hlc);
+    if (x->set) m = std::max(m, x->set->stamp.hlc);
+    if (x->ttl) m = std::max(m, x->ttl->stamp.hlc);
+  }
+  return m;
+}
+
 // OK when `ks` can be merged: a key within the limit, at least one component, and
 // a dot (non-zero node and seq) on every stamp, item and removal. Otherwise
 // InvalidArgument, saying what is missing.

@@ -62,7 +62,15 @@ async function kv(op, body) {
   const m = await raw(op, body);
   check(!m.headers?.get(ServiceErrorCodeHeader),
         `${op} ${JSON.stringify(body)} succeeded (got ${dec.decode(m.data)})`);
-  return JSON.parse(dec.decode(m.data));
+  const out = JSON.parse(dec.decode(m.data));
+  // Key-level replies carry the key's revision: checked here, then left out of
+  // the comparisons.
+  if ("revision" in out) {
+    check(Number.isInteger(out.revision) && out.revision >= 0,
+          `${op}: revision ${out.revision} is not a number`);
+    delete out.revision;
+  }
+  return out;
 }
 
 try {

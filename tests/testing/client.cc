@@ -1,5 +1,6 @@
 #include "tests/testing/client.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -84,6 +85,17 @@ int Reply::code() const {
 Reply ToReply(natsMsg* msg) {
   Reply r;
   r.data.assign(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+  // The revision is the last member of a reply object ({..,"revision":N}).
+  static const std::string kRevision = "\"revision\":";
+  if (const size_t at = r.data.rfind(kRevision);
+      at != std::string::npos && absl::EndsWith(r.data, "}") &&
+      absl::SimpleAtoi(
+          absl::string_view(r.data).substr(at + kRevision.size(),
+                                           r.data.size() - 1 - at - kRevision.size()),
+          &r.revision)) {
+    const bool comma = at > 0 && r.data[at - 1] == ',';
+    r.data.erase(at - (comma ? 1 : 0), r.data.size() - 1 - at + (comma ? 1 : 0));
+  }
   r.headers = MessageHeaders(msg);
   natsMsg_Destroy(msg);
   return r;

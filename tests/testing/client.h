@@ -39,7 +39,10 @@ struct Reply {
   // NATS_OK when a reply came; else why not (NATS_TIMEOUT,
   // NATS_NO_RESPONDERS, ...), with `data` and `headers` empty.
   natsStatus status = NATS_OK;
+  // The body, without the "revision" member key-level replies carry (it is
+  // moved to `revision`), so that tests can compare the rest as text.
   std::string data;
+  int64_t revision = -1;  // -1: the reply had none
   // The first value of each header.
   std::map<std::string, std::string> headers;
 

@@ -81,6 +81,13 @@ func kv(op string, body interface{}) obj {
 	if err := json.Unmarshal(m.Data, &out); err != nil {
 		fail("%s: reply %q is not a JSON object: %v", op, m.Data, err)
 	}
+	// Key-level replies carry the key's revision: checked here, then left out
+	// of the comparisons.
+	if rev, ok := out["revision"]; ok {
+		n, isNum := rev.(float64)
+		check(isNum && n >= 0, "%s: revision %v is not a number", op, rev)
+		delete(out, "revision")
+	}
 	return out
 }
 

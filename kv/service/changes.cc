@@ -1,0 +1,127 @@
+#include "kv/service/changes.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "kv/codec/encoding.h"
+#include "kv/codec/json.h"
+
+namespace kv::service {
+namespace {
+
+// The op a notification names: batches name their per-key op.
+std::string NoteOp(absl::string_view op, const store::KeySummary& summary) {
+  if (op == "mset") return "set";
+  if (op == "mdel") return "del";
+  if (!op.empty()) return std::string(op);
+  return summary.type == store::KeySummary::Type::kNone ? "del" : "set";
+}
+
+absl::string_view TypeName(store::KeySummary::Type type) {
+  switch (type) {
+    case store::KeySummary::Type::kString:
+      return "string";
+    case store::KeySummary::Type::kCounter:
+      return "counter";
+    case store::KeySummary::Type::kList:
+      return "list";
+    case store::KeySummary::Type::kSet:
+      return "set";
+    case store::KeySummary::Type::kNone:
+      break;
+  }
+  return "none";
+}
+
+// `s` cut to at most `n` bytes without splitting a UTF-8 sequence.
+absl::string_view CutUtf8(absl::string_view s, size_t n) {
+  if (s.size() <= n) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+}  // namespace
+
+bool IsSubjectKey(absl::string_view key) {
+  if (key.empty() || key.front() == '.' || key.back() == '.') return false;
+  if (key == "_b64" || absl::StartsWith(key, "_b64.")) return false;
+  char prev = 0;
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e || c == '*' || c == '>') return false;
+    if (c == '.' && prev == '.') return false;
+    prev = c;
+  }
+  return true;
+}
+
+std::string ChangeSubject(absl::string_view link, absl::string_view key) {
+  if (IsSubjectKey(key)) return absl::StrCat("kv.", link, ".changes.", key);
+  std::string b64 = absl::WebSafeBase64Escape(key);  // unpadded
+  return absl::StrCat("kv.", link, ".changes._b64.", b64);
+}
+
+std::string ChangeBody(const store::Store& store, const store::Event& event,
+                       absl::string_view op, size_t max_bytes) {
+  const store::KeySummary summary = store.Summarize(event.delta.key);
+  codec::ChangeNote note;
+  note.op = NoteOp(op, summary);
+  note.revision = summary.revision;
+  note.type = std::string(TypeName(summary.type));
+  note.origin = absl::StrFormat("%016x", event.dot.node);
+  note.seq = event.dot.seq;
+  switch (summary.type) {
+    case store::KeySummary::Type::kString:
+      note.value = summary.value;
+      break;
+    case store::KeySummary::Type::kCounter:
+      note.count_field = "value";
+      break;
+    case store::KeySummary::Type::kList:
+      note.count_field = "length";
+      break;
+    case store::KeySummary::Type::kSet:
+      note.count_field = "size";
+      break;
+    case store::KeySummary::Type::kNone:
+      break;
+  }
+  note.count = summary.count;
+  note.base64 = !codec::ValidUtf8(event.delta.key) ||
+                (note.value.has_value() && !codec::ValidUtf8(*note.value));
+  note.key = note.base64 ? absl::Base64Escape(event.delta.key) : event.delta.key;
+  if (note.value.has_value() && note.base64)
+    *note.value = absl::Base64Escape(*note.value);
+  std::string body = codec::ChangeBody(note);
+  if (max_bytes == 0 || body.size() <= max_bytes || !note.value.has_value()) return body;
+  // Too large: cut the value by what is over (JSON escapes may take up to 6
+  // bytes a byte, so retry shorter until it fits).
+  note.truncated = true;
+  size_t keep = note.value->size();
+  while (body.size() > max_bytes && keep > 0) {
+    const size_t over = body.size() - max_bytes + 32;
+    keep = keep > over ? keep - over : 0;
+    std::string cut = note.base64 ? note.value->substr(0, keep / 4 * 4)
+                                  : std::string(CutUtf8(*note.value, keep));
+    codec::ChangeNote shorter = note;
+    shorter.value = std::move(cut);
+    body = codec::ChangeBody(shorter);
+  }
+  return body;
+}
+
+replication::ChangeObserver ChangePublisher(std::string link, size_t max_payload) {
+  return [link = std::move(link), max_payload](
+             const store::Store& store, const store::Event& event, absl::string_view op,
+             const replication::EventPublisher& publish) {
+    // A notification lost (connection down) is a gap in the origin's seqs,
+    // which watchers see; nothing to retry.
+    (void)publish(ChangeSubject(link, event.delta.key),
+                  ChangeBody(store, event, op, max_payload));
+  };
+}
+
+}  // namespace kv::service

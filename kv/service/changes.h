@@ -1,0 +1,39 @@
+// Change notifications (README.md, "Change notifications"): every change a
+// node makes is published once, by that node, as JSON on
+// kv.<link>.changes.<key>, or kv.<link>.changes._b64.<base64url of the key>
+// when the key is not a valid sequence of subject tokens.
+#ifndef KV_SERVICE_CHANGES_H_
+#define KV_SERVICE_CHANGES_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "kv/replication/replica.h"
+#include "kv/store/store.h"
+
+namespace kv::service {
+
+// True when `key` can stand as subject tokens after kv.<link>.changes.:
+// printable ASCII (0x21..0x7e) without '*' or '>', no empty token (no
+// leading, trailing or doubled '.'), and not starting with the token "_b64".
+bool IsSubjectKey(absl::string_view key);
+
+// The subject of `key`'s changes on `link`: kv.<link>.changes.<key> when
+// IsSubjectKey(key), else kv.<link>.changes._b64.<unpadded base64url of key>.
+std::string ChangeSubject(absl::string_view link, absl::string_view key);
+
+// The notification body of `event` (applied to `store` by op `op`; "" = guess
+// "set" or "del" from what the key shows), within `max_bytes` (0: no limit):
+// a string value too long is cut (at a UTF-8 boundary, or in base64 whole
+// groups) and "truncated":true added.
+std::string ChangeBody(const store::Store& store, const store::Event& event,
+                       absl::string_view op, size_t max_bytes);
+
+// The Replica's on_change for `link`: publishes each change's body on its
+// subject through the event's publisher, bodies kept under `max_payload`.
+replication::ChangeObserver ChangePublisher(std::string link, size_t max_payload);
+
+}  // namespace kv::service
+
+#endif  // KV_SERVICE_CHANGES_H_

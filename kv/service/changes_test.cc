@@ -1,0 +1,69 @@
+// Change notifications: subjects and bodies.
+#include "kv/service/changes.h"
+
+#include <optional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "kv/store/clock.h"
+#include "kv/store/store.h"
+
+namespace kv::service {
+namespace {
+
+TEST(ChangeSubject, KeysThatAreSubjectTokensStandAsIs) {
+  EXPECT_TRUE(IsSubjectKey("user.42.name"));
+  EXPECT_TRUE(IsSubjectKey("a-b_c:d"));
+  EXPECT_EQ(ChangeSubject("default", "user.42"), "kv.default.changes.user.42");
+}
+
+TEST(ChangeSubject, OtherKeysGoUnderB64) {
+  for (const char* key : {"with space", "a..b", ".a", "a.", "a*", "a>b", "tab\t",
+                          "caf\xc3\xa9", "_b64", "_b64.x"}) {
+    EXPECT_FALSE(IsSubjectKey(key)) << key;
+  }
+  EXPECT_EQ(ChangeSubject("default", "with space"),
+            "kv.default.changes._b64.d2l0aCBzcGFjZQ");
+  // base64url: '-' and '_', never '/', '+' or '='.
+  EXPECT_EQ(ChangeSubject("l", "\xfb\xff"), "kv.l.changes._b64.-_8");
+  EXPECT_EQ(ChangeSubject("l", "_b64"), "kv.l.changes._b64.X2I2NA");
+}
+
+TEST(ChangeBody, NamesKeyOpRevisionValueOriginAndSeq) {
+  store::FakeClock clock;
+  store::Store s(0xab, &clock);
+  auto set = s.Set("k", "v", std::nullopt);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(ChangeBody(s, *set->event, "set", 0),
+            absl::StrCat(R"({"key":"k","op":"set","revision":)", s.Revision("k"),
+                         R"(,"type":"string","value":"v","origin":"00000000000000ab",)"
+                         R"("seq":1})"));
+  auto push = s.Push("l", "x");
+  ASSERT_TRUE(push.ok());
+  EXPECT_NE(ChangeBody(s, *push->event, "push", 0).find(R"("type":"list","length":1)"),
+            std::string::npos);
+  auto del = s.Del("k");
+  ASSERT_TRUE(del.ok());
+  EXPECT_EQ(ChangeBody(s, *del->event, "", 0),
+            R"({"key":"k","op":"del","revision":0,"type":"none",)"
+            R"("origin":"00000000000000ab","seq":3})");
+}
+
+TEST(ChangeBody, LongValuesAreCutToFit) {
+  store::FakeClock clock;
+  store::Store s(1, &clock);
+  auto set = s.Set("k", std::string(5000, '"'), std::nullopt);  // escapes double it
+  ASSERT_TRUE(set.ok());
+  const std::string body = ChangeBody(s, *set->event, "set", 1000);
+  EXPECT_LE(body.size(), 1000u);
+  EXPECT_NE(body.find(R"("truncated":true)"), std::string::npos);
+  auto bin = s.Set("b", std::string(3000, '\xff'), std::nullopt);
+  ASSERT_TRUE(bin.ok());
+  const std::string b = ChangeBody(s, *bin->event, "set", 1000);
+  EXPECT_LE(b.size(), 1000u);
+  EXPECT_NE(b.find(R"("encoding":"base64","truncated":true)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kv::service
