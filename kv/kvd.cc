@@ -1,8 +1,5 @@
 // kvd: one natskv node. Serves kv.<link>.<op> for each link (README.md) and keeps a
-// replica of every link, replicated with the other nodes over NATS.
-//
-//   kvd [--server nats://127.0.0.1:4222] [--link default] [--replication=true]
-//
+// replica of every link, replicated with the other nodes over NATS (kvd --help).
 // Logs one line per event that matters to stderr; on SIGTERM/SIGINT it drains
 // (the requests received are answered for up to --drain_timeout) and exits 0.
 #include <pthread.h>
