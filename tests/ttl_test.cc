@@ -127,7 +127,7 @@ TEST_F(TtlTest, DefaultTtlAndKvctl) {
   };
   EXPECT_EQ(kvctl({"persist", "d"}), "true\n");
   EXPECT_EQ(kvctl({"ttl", "d"}), "-1\n");
-  EXPECT_EQ(kvctl({"expire", "d", "--ttl", "60"}), "true\n");
+  EXPECT_EQ(kvctl({"expire", "d", "60"}), "true\n");
   double ttl = 0;
   ASSERT_TRUE(absl::SimpleAtod(kvctl({"ttl", "d"}), &ttl));
   EXPECT_GT(ttl, 55);

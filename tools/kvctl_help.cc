@@ -27,7 +27,8 @@ constexpr const char* kFlagsHelp =
     "  --timeout D        reply timeout (default 2s; for ls/info/stats the time to\n"
     "                     collect replies, default 500ms)\n"
     "  --json             print raw reply bodies (JSON) instead of text\n"
-    "  --ttl SECONDS      set, mset: expire the key(s) after SECONDS\n"
+    "  --ttl SECONDS      set, add, push, set_add, mset: the key(s) expire after\n"
+    "                     SECONDS\n"
     "  --base64           VALUE arguments and printed values are base64\n"
     "                     (\"encoding\":\"base64\" on the wire: binary values)\n"
     "  VALUE - or @FILE   read the value from stdin or FILE, any bytes (sent as\n"
@@ -55,6 +56,8 @@ std::string UsageText(absl::string_view link) {
       "operations (each with the equivalent raw request):\n";
   for (const OpSpec& op : AllOps()) {
     std::string head = absl::StrCat("  ", op.name, " ", op.args);
+    // A long usage puts the summary on the next line, in the same column.
+    if (head.size() >= 34) absl::StrAppend(&head, "\n", std::string(34, ' '));
     if (head.size() < 34) head.resize(34, ' ');
     absl::StrAppend(&out, head, " ", op.api->summary, "\n      ", NatsReqLine(op, link),
                     "\n");

@@ -90,6 +90,10 @@ constexpr FlagField kFlagFields[] = {
     {"cursor", ""},
 };
 
+bool TakesEntries(const codec::OpSpec& spec) {
+  return spec.fields.size() == 1 && spec.fields[0].type == codec::FieldType::kEntries;
+}
+
 const FlagField* FlagFieldOf(absl::string_view field) {
   for (const FlagField& f : kFlagFields) {
     if (f.field == field) return &f;
@@ -97,16 +101,25 @@ const FlagField* FlagFieldOf(absl::string_view field) {
   return nullptr;
 }
 
+// The flag that fills `f`; nullptr when `f` is positional. A required field
+// is always positional (expire KEY SECONDS), an optional one from its flag.
+const FlagField* FlagFieldOf(const codec::FieldSpec& f) {
+  return f.required ? nullptr : FlagFieldOf(f.name);
+}
+
+// Whether --ttl applies to `spec`: an optional "expires", or mset's entries.
+bool TakesTtlFlag(const codec::OpSpec& spec) {
+  const codec::FieldSpec* f = codec::FindField(spec, "expires");
+  return (f != nullptr && !f->required) || TakesEntries(spec);
+}
+
 // The placeholder of a positional field in usage text and errors.
 std::string Metavar(const codec::FieldSpec& f) {
   if (f.type == codec::FieldType::kKeyList) return "KEY...";
   if (f.type == codec::FieldType::kEntries) return "KEY VALUE...";
   if (f.type == codec::FieldType::kInt && f.name == "value") return "N";
+  if (f.type == codec::FieldType::kSeconds) return "SECONDS";
   return absl::AsciiStrToUpper(f.name);
-}
-
-bool TakesEntries(const codec::OpSpec& spec) {
-  return spec.fields.size() == 1 && spec.fields[0].type == codec::FieldType::kEntries;
 }
 
 // Whether the positional argument `i` of `op` is a VALUE (a string "value"
@@ -115,7 +128,7 @@ bool IsValueArg(const OpSpec& op, size_t i) {
   if (TakesEntries(*op.api)) return i % 2 == 1;
   size_t next = 0;
   for (const codec::FieldSpec& f : op.api->fields) {
-    if (FlagFieldOf(f.name) != nullptr) continue;
+    if (FlagFieldOf(f) != nullptr) continue;
     if (next == i) return f.name == "value" && f.type == codec::FieldType::kString;
     ++next;
   }
@@ -126,8 +139,8 @@ bool IsValueArg(const OpSpec& op, size_t i) {
 absl::Status FlagNotApplicable(absl::string_view flag, absl::string_view field) {
   std::vector<absl::string_view> ops;
   for (const codec::OpSpec& spec : codec::OpTable()) {
-    if (codec::FindField(spec, field) != nullptr ||
-        (field == "expires" && TakesEntries(spec))) {
+    if (field == "expires" ? TakesTtlFlag(spec)
+                           : codec::FindField(spec, field) != nullptr) {
       ops.push_back(spec.name);
     }
   }
@@ -161,7 +174,7 @@ absl::Status AddFields(const OpSpec& op, std::vector<std::string> args,
   if (wire_base64) w->String("encoding", "base64");
   size_t next = 0;
   for (const codec::FieldSpec& f : op.api->fields) {
-    if (f.name == "expires") {
+    if (f.name == "expires" && !f.required) {
       if (options.ttl_seconds) w->Int(f.name, *options.ttl_seconds);
     } else if (f.name == "limit") {
       if (options.limit) w->Int(f.name, *options.limit);
@@ -272,7 +285,7 @@ void SetExample(const codec::OpSpec& spec, OpSpec* op) {
         f.name.data(), static_cast<rapidjson::SizeType>(f.name.size()))));
     if (it == doc.MemberEnd()) continue;
     const rapidjson::Value& v = it->value;
-    if (f.name == "expires" && v.IsInt64()) {
+    if (f.name == "expires" && !f.required && v.IsInt64()) {
       op->example_options.ttl_seconds = v.GetInt64();
     } else if (f.name == "limit" && v.IsInt64()) {
       op->example_options.limit = v.GetInt64();
@@ -301,7 +314,7 @@ OpSpec MakeOp(const codec::OpSpec& spec) {
   std::vector<std::string> usage;
   std::vector<std::string> flags;
   for (const codec::FieldSpec& f : spec.fields) {
-    if (const FlagField* flag = FlagFieldOf(f.name)) {
+    if (const FlagField* flag = FlagFieldOf(f)) {
       if (!flag->usage.empty()) flags.emplace_back(flag->usage);
       op.paged |= f.name == "cursor";
       continue;
@@ -346,8 +359,7 @@ absl::StatusOr<std::string> BuildRequest(const OpSpec& op,
     return FlagNotApplicable("--limit", "limit");
   }
   if (absl::Status s = CheckArgCount(op, args.size()); !s.ok()) return s;
-  if (options.ttl_seconds && codec::FindField(*op.api, "expires") == nullptr &&
-      !TakesEntries(*op.api)) {
+  if (options.ttl_seconds && !TakesTtlFlag(*op.api)) {
     return FlagNotApplicable("--ttl", "expires");
   }
   if (options.ttl_seconds && *options.ttl_seconds <= 0) {

@@ -130,7 +130,7 @@ TEST(BuildRequest, UsageErrors) {
   RequestOptions ttl;
   ttl.ttl_seconds = 5;
   EXPECT_NE(Request("get", {"a"}, ttl)
-                .find("--ttl applies to set, add, push, set_add, mset, expire only"),
+                .find("--ttl applies to set, add, push, set_add, mset only"),
             std::string::npos);
   ttl.ttl_seconds = -1;
   EXPECT_NE(Request("set", {"a", "b"}, ttl).find("positive"), std::string::npos);
@@ -248,7 +248,7 @@ TEST(AllOps, ArgumentsFromTheRequestFields) {
       {"set", "KEY VALUE [--ttl SECONDS]"},
       {"add", "KEY N [--ttl SECONDS]"},
       {"push", "KEY VALUE [--ttl SECONDS]"},
-      {"expire", "KEY [--ttl SECONDS]"},
+      {"expire", "KEY SECONDS"},
       {"ttl", "KEY"},
       {"range", "KEY START STOP"},
       {"set_union", "KEY..."},
@@ -287,7 +287,7 @@ TEST(BuildRequest, Batches) {
   EXPECT_EQ(FindOp("mset")->args, "KEY VALUE... [--ttl SECONDS]");
   EXPECT_EQ(FindOp("mget")->args, "KEY...");
   EXPECT_NE(Request("mget", {"a"}, ttl)
-                .find("--ttl applies to set, add, push, set_add, mset, expire only"),
+                .find("--ttl applies to set, add, push, set_add, mset only"),
             std::string::npos);
 }
 
