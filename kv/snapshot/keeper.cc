@@ -82,9 +82,8 @@ std::function<std::unique_ptr<store::Store>(store::NodeId)> Keeper::Restorer(
           return nullptr;
         }
         Log(link, absl::StrCat("loaded snapshot ", path, " of node ",
-                               Hex(loaded->saved_by), ": ", loaded->keys, " keys (",
-                               loaded->expired, " expired dropped), ", loaded->bytes,
-                               " bytes in ", Millis(absl::Now() - start),
+                               Hex(loaded->saved_by), ": ", loaded->keys, " keys, ",
+                               loaded->bytes, " bytes in ", Millis(absl::Now() - start),
                                "; catching up with peers above it"));
         return std::move(loaded->store);
       };

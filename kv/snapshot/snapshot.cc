@@ -105,17 +105,6 @@ uint64_t PhysicalMemory() {
   return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
 }
 
-// `ks` without its register when that expired at `now_ms` (nullopt when
-// nothing else is left).
-bool DropExpired(store::KeyState* ks, int64_t now_ms) {
-  if (!ks->reg || !ks->reg->live || ks->reg->expires_ms == 0 ||
-      ks->reg->expires_ms > now_ms) {
-    return false;
-  }
-  ks->reg.reset();
-  return true;
-}
-
 absl::Status WriteFile(const std::string& tmp, const StoreReader& read,
                        const SaveOptions& options, SaveStats* stats) {
   Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -222,7 +211,6 @@ absl::StatusOr<Loaded> Load(const std::string& path, store::NodeId node,
   Loaded loaded;
   loaded.bytes = size;
   loaded.store = std::make_unique<store::Store>(node, clock, limits);
-  const int64_t now_ms = absl::ToUnixMillis(clock->Now());
   std::string payload;
   for (uint32_t part = 0;; ++part) {
     char rh[kRecordHeaderSize];
@@ -255,13 +243,11 @@ absl::StatusOr<Loaded> Load(const std::string& path, store::NodeId node,
     }
     store::Delta entries;
     entries.entries.reserve(chunk->delta.entries.size());
-    for (store::KeyState& ks : chunk->delta.entries) {
-      if (DropExpired(&ks, now_ms)) {
-        ++loaded.expired;
-        if (!ks.counter && !ks.list && !ks.set) continue;
-      }
+    // Expired keys are kept: reads hide them, and they are reclaimed when the
+    // peers reclaim them (a key's expiry may sit in a TTL component written
+    // after its register, or in another part of a split key state).
+    for (store::KeyState& ks : chunk->delta.entries)
       entries.entries.push_back(std::move(ks));
-    }
     if (absl::Status m = s.MergeCopy(entries); !m.ok()) {
       return corrupt(absl::StrCat("chunk ", part, ": ", m.message()));
     }

@@ -75,7 +75,6 @@ struct Loaded {
   std::unique_ptr<store::Store> store;
   store::NodeId saved_by = 0;  // the node id of the process that saved it
   size_t keys = 0;             // key states merged
-  size_t expired = 0;          // registers dropped because they had expired
   size_t bytes = 0;            // file size
 };
 
@@ -83,12 +82,11 @@ struct Loaded {
 // saving node's id stays an origin of the vector). The collected watermark is
 // adopted first, key states are merged whole (Store::MergeCopy), then the
 // vector (a vector-only MergeDelta) and the retired origins (AdoptRetired).
-// Registers expired at the clock's now are dropped (a key left with nothing is
-// dropped). Errors: NotFound when there is no file; OutOfRange when it is larger
-// than max_file_bytes; DataLoss for a bad magic or version, a checksum
-// mismatch, a truncated or undecodable record, chunks out of order, a key
-// state the store refuses, or bytes after the last chunk; the file system's
-// otherwise. Never crashes on any input.
+// Keys that expired meanwhile read as absent and are reclaimed by collection
+// like any expired key. Errors: NotFound when there is no file; OutOfRange when it is
+// larger than max_file_bytes; DataLoss for a bad magic or version, a checksum mismatch, a
+// truncated or undecodable record, chunks out of order, a key state the store refuses, or
+// bytes after the last chunk; the file system's otherwise. Never crashes on any input.
 absl::StatusOr<Loaded> Load(const std::string& path, store::NodeId node,
                             store::Clock* clock, const store::Limits& limits,
                             const LoadOptions& options = LoadOptions());

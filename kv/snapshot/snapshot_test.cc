@@ -101,7 +101,6 @@ TEST_F(SnapshotTest, RoundTripKeepsTheStateUnderANewNodeId) {
   const store::Store& r = *loaded->store;
   EXPECT_EQ(r.node(), kRestored);
   EXPECT_EQ(loaded->saved_by, kSaver);
-  EXPECT_EQ(loaded->expired, 0u);
   EXPECT_EQ(r.digest(), s_.digest());
   EXPECT_EQ(r.vv(), s_.vv());
   EXPECT_EQ(r.collected(), s_.collected());
@@ -152,16 +151,30 @@ TEST_F(SnapshotTest, ManySmallChunksSplitLargeKeys) {
   EXPECT_EQ(loaded->store->vv(), s_.vv());
 }
 
-TEST_F(SnapshotTest, ExpiredKeysAreDropped) {
+// Keys that expired meanwhile read as absent, and the state is the saved one
+// (the peers still hold it until they reclaim it together).
+TEST_F(SnapshotTest, ExpiredKeysReadAsAbsent) {
   const std::string path = TempPath("expired.snap");
   ASSERT_TRUE(Save(path, ReaderOf(s_)).ok());
   clock_.Advance(absl::Seconds(60));  // "ttl" expired meanwhile
   auto loaded = Load(path, kRestored, &clock_, store::Limits());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ(loaded->expired, 1u);
-  EXPECT_FALSE(loaded->store->Export("ttl").has_value());
+  EXPECT_FALSE(*loaded->store->Exists("ttl"));
   EXPECT_EQ(*loaded->store->Get("str"), std::optional<std::string>("value"));
+  EXPECT_EQ(loaded->store->digest(), s_.digest());
   EXPECT_EQ(loaded->store->vv(), s_.vv());
+}
+
+// A TTL changed after the register (persist) is the key's: the key comes back.
+TEST_F(SnapshotTest, ATtlWrittenAfterTheRegisterIsKept) {
+  ASSERT_TRUE(s_.Persist("ttl").ok());
+  const std::string path = TempPath("persisted.snap");
+  ASSERT_TRUE(Save(path, ReaderOf(s_)).ok());
+  clock_.Advance(absl::Seconds(60));
+  auto loaded = Load(path, kRestored, &clock_, store::Limits());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(*loaded->store->Exists("ttl"));
+  EXPECT_EQ(loaded->store->digest(), s_.digest());
 }
 
 TEST_F(SnapshotTest, MissingFileIsNotFound) {
