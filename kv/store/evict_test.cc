@@ -252,3 +252,27 @@ TEST(StoreExpiry, ExpiredKeysAreReclaimedAndCounted) {
 
 }  // namespace
 }  // namespace kv::store
+
+namespace kv::store {
+namespace {
+
+// A write refused for its TTL takes no seq: the next event follows the last
+// one, so peers see no gap that nothing can fill.
+TEST(StoreTtl, ARefusedTtlTakesNoSeq) {
+  FakeClock clock;
+  Store s(kA, &clock);
+  Event first = Ev(s.Set("k", "v", std::nullopt));
+  const Digest before = s.digest();
+  for (auto st : {s.Add("c", 1, absl::Hours(24 * 365 * 200)).status(),
+                  s.Push("l", "x", absl::Hours(24 * 365 * 200)).status(),
+                  s.SetAdd("t", "m", absl::ZeroDuration()).status()}) {
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  }
+  EXPECT_EQ(s.digest(), before);
+  EXPECT_EQ(s.vv().at(kA), first.dot.seq);
+  Event next = Ev(s.Push("l", "x"));
+  EXPECT_EQ(next.dot.seq, first.dot.seq + 1);
+}
+
+}  // namespace
+}  // namespace kv::store

@@ -202,20 +202,16 @@ absl::StatusOr<int64_t> Store::ExpiryFor(std::optional<absl::Duration> ttl) cons
   return ttl.has_value() ? ToMillis(clock_->Now() + *ttl) : 0;
 }
 
-absl::Status Store::WriteTtl(const Entry* e, bool fresh,
-                             std::optional<absl::Duration> ttl, const Stamp& stamp,
-                             const Dot& dot, KeyState* ks) const {
+void Store::WriteTtl(const Entry* e, bool fresh, bool given, int64_t expires_ms,
+                     const Stamp& stamp, const Dot& dot, KeyState* ks) const {
   const bool expired = e != nullptr && Expired(e->KeyExpiry(), ToMillis(clock_->Now()));
   if (expired) AddRemovalOf(e, stamp, dot, ks);
-  if (!ttl.has_value() && !fresh && !expired) return absl::OkStatus();  // keeps it
-  absl::StatusOr<int64_t> expires_ms = ExpiryFor(ttl);
-  if (!expires_ms.ok()) return expires_ms.status();
+  if (!given && !fresh && !expired) return;  // keeps the key's TTL
   // A new key without a TTL needs no component; an expired one needs its old
   // TTL replaced.
-  if (*expires_ms != 0 || expired || (e != nullptr && e->KeyExpiry() != 0)) {
-    ks->ttl = TtlState{stamp, dot.seq, *expires_ms};
+  if (expires_ms != 0 || expired || (e != nullptr && e->KeyExpiry() != 0)) {
+    ks->ttl = TtlState{stamp, dot.seq, expires_ms};
   }
-  return absl::OkStatus();
 }
 
 void Store::AddRemovalOf(const Entry* e, const Stamp& stamp, const Dot& dot, KeyState* ks,
@@ -304,6 +300,9 @@ absl::StatusOr<KeyTtl> Store::Ttl(absl::string_view key) const {
 absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta,
                                            std::optional<absl::Duration> ttl) {
   if (auto s = CheckMemory(); !s.ok()) return s;
+  // Checked before the operation takes a stamp and a seq: a refusal changes nothing.
+  const absl::StatusOr<int64_t> expiry = ExpiryFor(ttl);
+  if (!expiry.ok()) return expiry.status();
   auto found = FindAs(key, Kind::kCounter);
   if (!found.ok()) return found.status();
   const Entry* e = Find(key);
@@ -332,7 +331,7 @@ absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta,
   KeyState ks;
   ks.key = std::string(key);
   ks.counter = CounterState{stamp, dot.seq, {mine}, {}};
-  if (auto s = WriteTtl(e, *found == nullptr, ttl, stamp, dot, &ks); !s.ok()) return s;
+  WriteTtl(e, *found == nullptr, ttl.has_value(), *expiry, stamp, dot, &ks);
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{Find(key)->extras->counter->Value(), std::move(event)};
 }
@@ -341,6 +340,9 @@ absl::StatusOr<Change<int64_t>> Store::Push(absl::string_view key,
                                             absl::string_view value,
                                             std::optional<absl::Duration> ttl) {
   if (auto s = CheckMemory(); !s.ok()) return s;
+  // Checked before the operation takes a stamp and a seq: a refusal changes nothing.
+  const absl::StatusOr<int64_t> expiry = ExpiryFor(ttl);
+  if (!expiry.ok()) return expiry.status();
   auto found = FindAs(key, Kind::kList);
   if (!found.ok()) return found.status();
   if (auto s = CheckValue(key, value); !s.ok()) return s;
@@ -354,9 +356,7 @@ absl::StatusOr<Change<int64_t>> Store::Push(absl::string_view key,
   KeyState ks;
   ks.key = std::string(key);
   ks.list = ListState{stamp, dot.seq, {ListItem{stamp, dot.seq, std::string(value)}}, {}};
-  if (auto s = WriteTtl(Find(key), *found == nullptr, ttl, stamp, dot, &ks); !s.ok()) {
-    return s;
-  }
+  WriteTtl(Find(key), *found == nullptr, ttl.has_value(), *expiry, stamp, dot, &ks);
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{static_cast<int64_t>(Find(key)->extras->list->items.size()),
                          std::move(event)};
@@ -405,6 +405,9 @@ absl::StatusOr<Change<int64_t>> Store::SetAdd(absl::string_view key,
                                               absl::string_view value,
                                               std::optional<absl::Duration> ttl) {
   if (auto s = CheckMemory(); !s.ok()) return s;
+  // Checked before the operation takes a stamp and a seq: a refusal changes nothing.
+  const absl::StatusOr<int64_t> expiry = ExpiryFor(ttl);
+  if (!expiry.ok()) return expiry.status();
   auto found = FindAs(key, Kind::kSet);
   if (!found.ok()) return found.status();
   if (auto s = CheckValue(key, value); !s.ok()) return s;
@@ -428,9 +431,7 @@ absl::StatusOr<Change<int64_t>> Store::SetAdd(absl::string_view key,
   if (old != nullptr) {
     for (const Dot& d : *old) ks.set->removed.push_back(Removal{d, dot});
   }
-  if (auto s = WriteTtl(Find(key), *found == nullptr, ttl, stamp, dot, &ks); !s.ok()) {
-    return s;
-  }
+  WriteTtl(Find(key), *found == nullptr, ttl.has_value(), *expiry, stamp, dot, &ks);
   Event event = Emit(dot, std::move(ks));
   return Change<int64_t>{static_cast<int64_t>(Find(key)->extras->set->elems.size()),
                          std::move(event)};

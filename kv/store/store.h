@@ -440,10 +440,11 @@ class Store {
   // when out of range. Without one: Limits::default_ttl, or none.
   absl::StatusOr<int64_t> ExpiryFor(std::optional<absl::Duration> ttl) const;
   // Gives `ks` (a write by `dot` at `stamp` to `e`, which shows nothing when
-  // `fresh`) its TTL: `ttl` when given; else for a new or expired key the default
-  // (or none). An expired key's observed data is removed (AddRemovalOf).
-  absl::Status WriteTtl(const Entry* e, bool fresh, std::optional<absl::Duration> ttl,
-                        const Stamp& stamp, const Dot& dot, KeyState* ks) const;
+  // `fresh`) its TTL: `expires_ms` (ExpiryFor) when the write `given` one, or
+  // for a new or expired key; else the key keeps its TTL. An expired key's
+  // observed data is removed (AddRemovalOf).
+  void WriteTtl(const Entry* e, bool fresh, bool given, int64_t expires_ms,
+                const Stamp& stamp, const Dot& dot, KeyState* ks) const;
   // Drops `e` (at `it`) and every atom of it from the digest; returns the next.
   Index::iterator Purge(Index::iterator it);
   // Merges a local operation's delta and wraps it as an event.
