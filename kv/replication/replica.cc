@@ -212,10 +212,6 @@ void Replica::HandleHeartbeat(const Message& msg) {
     return;
   }
   if (hb->node == node() || hb->node == 0) return;
-  // Origins retired here are no longer compared (the peer may not have retired
-  // them yet).
-  ReconcileRetired(&hb->vv, /*keep_above=*/true);
-  ReconcileRetired(&hb->collected, /*keep_above=*/true);
   const absl::Time now = clock_->Now();
   // Its HLC mark bounds garbage collection (the HLC floor): a forged one far
   // ahead would let tombstones go too early. Refused as the store refuses
@@ -226,6 +222,11 @@ void Replica::HandleHeartbeat(const Message& msg) {
     ++counters_.bad_messages;
     return;
   }
+  // Origins retired here are no longer compared (the peer may not have retired
+  // them yet); only a proven replica's vector can show one was not gone.
+  const bool proven = peers_->Proven(hb->node, now);
+  ReconcileRetired(&hb->vv, /*keep_above=*/true, /*may_unretire=*/proven);
+  ReconcileRetired(&hb->collected, /*keep_above=*/true, /*may_unretire=*/proven);
   if (peers_->Record(*hb, now)) {
     Log(absl::StrCat("peer ", Hex(hb->node), " seen (", hb->keys, " keys)"));
   }
@@ -234,7 +235,9 @@ void Replica::HandleHeartbeat(const Message& msg) {
     return;
   }
   if (!ready()) {
-    if (auto why = restored_ ? SnapshotStale(hb->collected, hb->retired) : std::nullopt) {
+    // Only a proven replica's heartbeat may discard a restored snapshot.
+    if (auto why = restored_ && proven ? SnapshotStale(hb->collected, hb->retired)
+                                       : std::nullopt) {
       DiscardSnapshot(absl::StrCat("peer ", Hex(hb->node), " ", *why));
     }
     HeardWhileJoining(hb->node, now);
@@ -309,7 +312,7 @@ void Replica::HandleChunk(absl::string_view data) {
     // A real peer with operations this provisional first replica lacks.
     Demote(sync_->peer, sync_->demote, clock_->Now());
   }
-  ReconcileRetired(&chunk->collected, /*keep_above=*/true);
+  ReconcileRetired(&chunk->collected, /*keep_above=*/true, /*may_unretire=*/true);
   if (ready() && !CoversAll(store_->vv(), chunk->collected)) {
     Reset(absl::StrCat("peer ", Hex(chunk->from),
                        " collected records never applied here (catch-up)"));
@@ -354,7 +357,7 @@ void Replica::HandleChunk(absl::string_view data) {
   // The entries of an origin retired during the catch-up were skipped: its seq
   // is not taken, even if it turned out not gone (heartbeats then lead to what
   // it lacks).
-  ReconcileRetired(&vector_only.vv, /*keep_above=*/false);
+  ReconcileRetired(&vector_only.vv, /*keep_above=*/false, /*may_unretire=*/true);
   for (const auto& [origin, seq] : sync_->retired) vector_only.vv.erase(origin);
   (void)store_->MergeDelta(vector_only);
   // Whatever the peer collected, this replica now holds what remains of it.

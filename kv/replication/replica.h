@@ -389,8 +389,9 @@ class Replica {
   // Takes a peer's vector `v` against the origins this replica retired: an
   // origin of which `v` holds more than its retired seq was not gone and is
   // un-retired (Store::Unretire; its entry stays when `keep_above`); the others
-  // are removed from `v` (the peer may not have retired them yet).
-  void ReconcileRetired(store::VersionVector* v, bool keep_above)
+  // are removed from `v` (the peer may not have retired them yet). Without
+  // `may_unretire` (an unproven sender), nothing is un-retired.
+  void ReconcileRetired(store::VersionVector* v, bool keep_above, bool may_unretire)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Log(absl::string_view line) const;
   std::string Subject(absl::string_view suffix) const;

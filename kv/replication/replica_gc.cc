@@ -34,6 +34,7 @@ codec::Heartbeat Replica::MakeHeartbeat(absl::Time now, bool goodbye) {
   hb.departed = peers_->Departed(now);
   hb.retired = store_->Retired();
   for (const auto& [origin, seq] : vouched_) {
+    if (hb.retiring.size() == codec::kMaxListedNodes) break;  // what decoding takes
     auto mark = store_->vv().find(origin);
     if (mark != store_->vv().end() && mark->second == seq)
       hb.retiring.insert({origin, seq});
@@ -77,8 +78,15 @@ void Replica::RetireOrigins(const std::vector<NodeId>& waited, absl::Time now) {
   vouched_ = store_->Vouch(gone);
   for (auto it = vouched_.begin(); it != vouched_.end();) {
     const auto [origin, seq] = *it;
-    if (!peers_->AllApplied(origin, seq, waited) || !store_->Retire(origin)) {
-      ++it;  // not yet; or the retired set is full of origins still named
+    if (!peers_->AllApplied(origin, seq, waited)) {
+      ++it;  // not yet
+      continue;
+    }
+    if (!store_->Retire(origin)) {
+      // The retired set is full of origins the data still names: each further
+      // try would scan the store again for nothing.
+      if (store_->stats().retired_origins >= store::Store::kMaxRetired) break;
+      ++it;
       continue;
     }
     it = vouched_.erase(it);
@@ -91,14 +99,13 @@ void Replica::RetireOrigins(const std::vector<NodeId>& waited, absl::Time now) {
 
 std::optional<std::string> Replica::RetiredElsewhere(const codec::Heartbeat& hb,
                                                      absl::Time now) const {
-  const store::VersionVector retired = store_->Retired();
   for (const auto& [origin, seq] : hb.retired) {
     // Retired here too, at a lower seq: the peer applied (and collected)
     // operations of it this replica never will.
-    if (auto here = retired.find(origin); here != retired.end()) {
-      if (here->second >= seq) continue;
+    if (std::optional<uint64_t> here = store_->RetiredSeq(origin)) {
+      if (*here >= seq) continue;
       return absl::StrCat("peer ", Hex(hb.node), " retired origin ", Hex(origin),
-                          " at seq ", seq, ", this replica at seq ", here->second);
+                          " at seq ", seq, ", this replica at seq ", *here);
     }
     // Holding more of it: the peer is wrong (it un-retires it on hearing this
     // replica's vector). Holding less of a live origin: catch-up from the
@@ -114,15 +121,16 @@ std::optional<std::string> Replica::RetiredElsewhere(const codec::Heartbeat& hb,
   return std::nullopt;
 }
 
-void Replica::ReconcileRetired(store::VersionVector* v, bool keep_above) {
+void Replica::ReconcileRetired(store::VersionVector* v, bool keep_above,
+                               bool may_unretire) {
   for (auto it = v->begin(); it != v->end();) {
     const store::NodeId origin = it->first;
     if (!store_->IsRetired(origin)) {
       ++it;
       continue;
     }
-    const uint64_t retired_at = store_->Retired().at(origin);
-    if (it->second > retired_at) {
+    const uint64_t retired_at = *store_->RetiredSeq(origin);
+    if (it->second > retired_at && may_unretire) {
       // A peer holds operations of it above the seq it was retired at: it was
       // not gone (this replica was cut off, or it was paused for long).
       (void)store_->Unretire(origin);

@@ -26,10 +26,8 @@ std::optional<std::string> Replica::SnapshotStale(const VersionVector& collected
     return absl::StrCat("collected ", Missing(vv, collected),
                         " operations the snapshot never applied");
   }
-  const VersionVector ours = store_->Retired();
   for (const auto& [origin, seq] : retired) {
-    auto here = ours.find(origin);
-    if (here != ours.end() && here->second >= seq) continue;
+    if (store_->RetiredSeq(origin).value_or(0) >= seq) continue;
     auto mark = vv.find(origin);
     const uint64_t held = mark == vv.end() ? 0 : mark->second;
     if (held >= seq) continue;

@@ -339,6 +339,11 @@ class Store {
   // what Retire does, without its preconditions. Returns how many were new.
   size_t AdoptRetired(const VersionVector& retired);
   bool IsRetired(NodeId origin) const { return retired_.contains(origin); }
+  // The seq `origin` was retired at; nullopt when it is not retired.
+  std::optional<uint64_t> RetiredSeq(NodeId origin) const {
+    auto it = retired_.find(origin);
+    return it == retired_.end() ? std::nullopt : std::optional<uint64_t>(it->second.seq);
+  }
   // Retired origins with their final seqs: those retired at or after `since`
   // (all by default).
   VersionVector Retired(absl::Time since = absl::InfinitePast()) const;
