@@ -120,7 +120,10 @@ TEST_F(TtlTest, DefaultTtlAndKvctl) {
   auto kvctl = [&](std::vector<std::string> args) {
     args.insert(args.begin(), absl::StrCat("--server=", server_->url()));
     auto p = Process::Start(KvctlPath(), args);
-    EXPECT_TRUE(p.ok());
+    if (!p.ok()) {
+      ADD_FAILURE() << p.status();
+      return std::string();
+    }
     auto code = (*p)->Wait(absl::Seconds(10));
     EXPECT_TRUE(code.ok() && *code == 0) << (*p)->Output();
     return (*p)->Output();

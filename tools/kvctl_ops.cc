@@ -161,8 +161,13 @@ absl::Status CheckArgCount(const OpSpec& op, size_t n) {
 absl::Status AddFields(const OpSpec& op, std::vector<std::string> args,
                        const RequestOptions& options, RequestWriter* w) {
   bool wire_base64 = options.base64;
+  int from_stdin = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     wire_base64 |= IsValueArg(op, i) && IsValueSource(args[i]);
+    from_stdin += IsValueArg(op, i) && args[i] == "-";
+  }
+  if (from_stdin > 1) {
+    return absl::InvalidArgumentError("at most one value may come from stdin (-)");
   }
   for (size_t i = 0; i < args.size(); ++i) {
     if (!IsValueArg(op, i)) continue;

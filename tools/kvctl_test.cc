@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "tools/kvctl_discovery.h"
 #include "tools/kvctl_ops.h"
 #include "tools/kvctl_table.h"
+#include "tools/kvctl_values.h"
 
 namespace kv::tools {
 namespace {
@@ -321,6 +323,25 @@ TEST(BuildRequest, Base64AndValueSources) {
   EXPECT_EQ(Request("set", {"k", "@missing"}, files), "ERROR: cannot read 'missing'");
   // "@@x" is the literal "@x"; keys are never read from files.
   EXPECT_EQ(Request("set", {"@k", "@@x"}, files), R"({"key":"@k","value":"@x"})");
+  // stdin can be read once only.
+  EXPECT_EQ(Request("mset", {"a", "-", "b", "-"}, files),
+            "ERROR: at most one value may come from stdin (-)");
+}
+
+TEST(ReadValueSource, FilesDirectoriesAndMissingFiles) {
+  const std::string dir = ::testing::TempDir();
+  const std::string path = dir + "/value.bin";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite("\0ab", 1, 3, f);
+    std::fclose(f);
+  }
+  EXPECT_EQ(*ReadValueSource("@" + path), std::string("\0ab", 3));
+  absl::StatusOr<std::string> d = ReadValueSource("@" + dir);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("directory"), std::string::npos) << d.status();
+  EXPECT_FALSE(ReadValueSource("@" + dir + "/none").ok());
 }
 
 TEST(FormatReply, Batches) {

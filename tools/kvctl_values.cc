@@ -1,11 +1,10 @@
 #include "tools/kvctl_values.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iostream>
-#include <iterator>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -18,24 +17,37 @@ bool IsValueSource(absl::string_view arg) {
 }
 
 absl::StatusOr<std::string> ReadValueSource(absl::string_view source) {
-  if (source == "-") {
-    std::ostringstream out;
-    out << std::cin.rdbuf();
-    if (std::cin.bad()) return absl::InvalidArgumentError("cannot read stdin");
-    return out.str();
-  }
-  const std::string path(source.substr(1));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  const bool in = source == "-";
+  const std::string name =
+      in ? "stdin" : absl::StrCat("value file '", source.substr(1), "'");
+  const int fd =
+      in ? 0 : open(std::string(source.substr(1)).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot read value file '", path, "': ", std::strerror(errno)));
+        absl::StrCat("cannot read ", name, ": ", std::strerror(errno)));
   }
-  std::string bytes((std::istreambuf_iterator<char>(in)),
-                    std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read value file '", path, "'"));
+  std::string bytes;
+  char buf[64 * 1024];
+  absl::Status status;
+  while (true) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {  // a directory (EISDIR), an I/O error
+      status = absl::InvalidArgumentError(
+          absl::StrCat("cannot read ", name, ": ", std::strerror(errno)));
+      break;
+    }
+    if (n == 0) break;
+    if (bytes.size() + static_cast<size_t>(n) > kMaxValueSourceBytes) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat(name, " holds more than ", kMaxValueSourceBytes,
+                       " bytes, more than any NATS message carries"));
+      break;
+    }
+    bytes.append(buf, static_cast<size_t>(n));
   }
+  if (!in) close(fd);
+  if (!status.ok()) return status;
   return bytes;
 }
 

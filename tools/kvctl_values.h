@@ -5,6 +5,7 @@
 #ifndef TOOLS_KVCTL_VALUES_H_
 #define TOOLS_KVCTL_VALUES_H_
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -21,6 +22,9 @@ bool IsValueSource(absl::string_view arg);
 
 // Reads stdin for "-", the file for "@path". InvalidArgument naming the file
 // and the reason when it cannot be read.
+// At most kMaxValueSourceBytes (the largest max payload nats-server allows):
+// beyond, InvalidArgument without reading the rest.
+inline constexpr size_t kMaxValueSourceBytes = 64 << 20;
 absl::StatusOr<std::string> ReadValueSource(absl::string_view source);
 
 // The value `arg` as it goes on the wire. `arg_base64`: literal arguments are

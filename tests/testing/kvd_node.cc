@@ -36,7 +36,9 @@ absl::StatusOr<std::unique_ptr<KvdNode>> KvdNode::Start(
   if (!process.ok()) return process.status();
   std::unique_ptr<KvdNode> node(new KvdNode(*std::move(process)));
   Process& p = *node->process_;
-  if (!p.WaitForOutput("serving kv.default.* (node ", timeout)) {
+  // kvd logs "serving kv.default.* (node ...)" and then "service kv ... id ...":
+  // wait for the later line, so both ids can be read.
+  if (!p.WaitForOutput("service kv ", timeout)) {
     return absl::DeadlineExceededError(
         absl::StrCat("kvd did not start; output:\n", p.Output()));
   }
