@@ -1,5 +1,6 @@
 // The memory limit: Store::OverMemoryLimit, CheckMemory and Evict (see their
 // contracts in store.h and docs/merge-rules.md, "Memory limit and eviction").
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,6 +20,8 @@ using internal::Entry;
 
 // Unmarked keys with a TTL compared by kVolatileTtl for each eviction.
 constexpr int kTtlSample = 16;
+// Keys one eviction looks at, at most.
+constexpr size_t kMaxScan = 4096;
 
 }  // namespace
 
@@ -48,10 +51,13 @@ absl::Status Store::CheckMemory(size_t adding) const {
 absl::StatusOr<Change<bool>> Store::Evict() {
   const bool volatile_ttl = limits_.eviction == Eviction::kVolatileTtl;
   const int64_t now_ms = internal::ToMillis(clock_->Now());
-  // Two rounds at most: the first may only unmark.
-  const size_t steps = 2 * index_.size();
+  // Two rounds at most (the first may only unmark), and at most kMaxScan keys:
+  // past them the first candidate passed is taken, marked or not, so that one
+  // write never scans a large store (mostly tombstones, or few keys with a TTL).
+  const size_t steps = std::min(2 * index_.size(), kMaxScan);
   auto it = index_.upper_bound(clock_hand_);
   Entry* chosen = nullptr;
+  Entry* passed = nullptr;  // the first candidate the hand unmarked
   int sampled = 0;
   for (size_t step = 0; step < steps; ++step, ++it) {
     if (it == index_.end()) it = index_.begin();
@@ -60,6 +66,7 @@ absl::StatusOr<Change<bool>> Store::Evict() {
     const bool has_ttl = e->KeyExpiry() != 0;
     if (volatile_ttl && !has_ttl) continue;
     if (e->flags & Entry::kReferenced) {
+      if (passed == nullptr) passed = e;
       e->flags &= ~Entry::kReferenced;
       continue;
     }
@@ -70,6 +77,7 @@ absl::StatusOr<Change<bool>> Store::Evict() {
     if (chosen == nullptr || e->KeyExpiry() < chosen->KeyExpiry()) chosen = e;
     if (++sampled == kTtlSample) break;
   }
+  if (chosen == nullptr) chosen = passed;
   if (chosen == nullptr) {
     return absl::NotFoundError(volatile_ttl ? "no key with a TTL to evict"
                                             : "no key to evict");

@@ -268,7 +268,9 @@ class Store {
   // with the CLOCK algorithm: a hand walks the keys in order, each read or write
   // marks a key, and the hand evicts the first unmarked key showing a value,
   // unmarking those it passes (kVolatileTtl: the soonest expiry among the next 16
-  // unmarked keys with a TTL). NotFound when no key can be evicted.
+  // unmarked keys with a TTL). It looks at 4,096 keys at most: past them it
+  // takes the first candidate it unmarked. NotFound when no key can be evicted
+  // among them.
   absl::StatusOr<Change<bool>> Evict();
 
   // ---- Replication.
