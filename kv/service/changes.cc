@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "kv/codec/encoding.h"
 #include "kv/codec/json.h"
+#include "kv/store/hash.h"
 
 namespace kv::service {
 namespace {
@@ -48,7 +49,10 @@ absl::string_view CutUtf8(absl::string_view s, size_t n) {
 
 bool IsSubjectKey(absl::string_view key) {
   if (key.empty() || key.front() == '.' || key.back() == '.') return false;
-  if (key == "_b64" || absl::StartsWith(key, "_b64.")) return false;
+  if (key == "_b64" || absl::StartsWith(key, "_b64.") || key == "_h" ||
+      absl::StartsWith(key, "_h.")) {
+    return false;
+  }
   char prev = 0;
   for (char c : key) {
     if (c < 0x21 || c > 0x7e || c == '*' || c == '>') return false;
@@ -59,6 +63,13 @@ bool IsSubjectKey(absl::string_view key) {
 }
 
 std::string ChangeSubject(absl::string_view link, absl::string_view key) {
+  // nats-server refuses a protocol line over max_control_line (4 KiB by
+  // default) and closes the connection: a longer key names its subject by a
+  // hash (the body carries the key).
+  if (key.size() > kMaxSubjectKeyBytes) {
+    const uint64_t h = store::internal::Hasher(0x6368616e6765).Add(key).value();
+    return absl::StrCat("kv.", link, ".changes._h.", absl::Hex(h, absl::kZeroPad16));
+  }
   if (IsSubjectKey(key)) return absl::StrCat("kv.", link, ".changes.", key);
   std::string b64 = absl::WebSafeBase64Escape(key);  // unpadded
   return absl::StrCat("kv.", link, ".changes._b64.", b64);

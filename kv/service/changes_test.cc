@@ -28,6 +28,20 @@ TEST(ChangeSubject, OtherKeysGoUnderB64) {
   // base64url: '-' and '_', never '/', '+' or '='.
   EXPECT_EQ(ChangeSubject("l", "\xfb\xff"), "kv.l.changes._b64.-_8");
   EXPECT_EQ(ChangeSubject("l", "_b64"), "kv.l.changes._b64.X2I2NA");
+  EXPECT_FALSE(IsSubjectKey("_h.1"));
+}
+
+// A long key (up to 65,535 bytes) would make a protocol line the server
+// refuses, closing the connection: its subject is a hash, stable and short.
+TEST(ChangeSubject, LongKeysGoUnderAHash) {
+  const std::string key(kMaxSubjectKeyBytes + 1, 'k');
+  const std::string subject = ChangeSubject("l", key);
+  EXPECT_EQ(subject.size(), std::string("kv.l.changes._h.").size() + 16) << subject;
+  EXPECT_EQ(subject.rfind("kv.l.changes._h.", 0), 0u) << subject;
+  EXPECT_EQ(ChangeSubject("l", key), subject);
+  EXPECT_NE(ChangeSubject("l", key + "x"), subject);
+  EXPECT_EQ(ChangeSubject("l", std::string(kMaxSubjectKeyBytes, 'k')),
+            absl::StrCat("kv.l.changes.", std::string(kMaxSubjectKeyBytes, 'k')));
 }
 
 TEST(ChangeBody, NamesKeyOpRevisionValueOriginAndSeq) {
