@@ -52,6 +52,10 @@ absl::Status OverEventBudget(absl::string_view op, size_t bytes, size_t budget,
 
 }  // namespace
 
+// An upper bound of one removal record's encoding (a counter removal: origin,
+// seq, base, sum and the removing dot), as codec::EncodedSize counts it.
+constexpr size_t kRemovalRecordBytes = 56;
+
 size_t BatchEventBudget(const store::Limits& limits) {
   if (limits.max_write_bytes == 0) return 0;
   return limits.max_write_bytes + codec::MaxEventOverhead();
@@ -211,12 +215,12 @@ absl::StatusOr<std::string> Mdel(const codec::ApiRequest& r,
   auto deleted = replica.MutateBatch(
       [&](Store& s, std::vector<Event>* events) -> absl::StatusOr<int64_t> {
         if (budget != 0) {
-          // A delete's event removes what the key holds: at most the bytes of
-          // its state (EncodedSize bounds a state's encoding).
+          // A delete's event carries its key and one removal record per piece
+          // the key holds (no values).
           size_t bytes = codec::MaxEventOverhead();
           for (absl::string_view key : keys) {
-            if (std::optional<store::KeyState> ks = s.Export(key)) {
-              bytes += codec::EncodedSize(*ks) + kDotBytes;
+            if (const size_t n = s.RemovalCount(key); n > 0) {
+              bytes += key.size() + kDotBytes + kRemovalRecordBytes * n;
             }
           }
           if (bytes > budget) {

@@ -276,3 +276,25 @@ TEST(StoreTtl, ARefusedTtlTakesNoSeq) {
 
 }  // namespace
 }  // namespace kv::store
+
+namespace kv::store {
+namespace {
+
+TEST(StoreRemovalCount, OneRecordPerPieceADelRemoves) {
+  FakeClock clock;
+  Store s(kA, &clock);
+  for (int i = 0; i < 3; ++i) (void)Ev(s.Push("l", std::string(1000, 'x')));
+  (void)Ev(s.SetAdd("s", "a"));
+  (void)Ev(s.SetAdd("s", "b"));
+  (void)Ev(s.Set("r", "v", std::nullopt));
+  EXPECT_EQ(s.RemovalCount("l"), 3u);
+  EXPECT_EQ(s.RemovalCount("s"), 2u);
+  EXPECT_EQ(s.RemovalCount("r"), 1u);
+  EXPECT_EQ(s.RemovalCount("none"), 0u);
+  // What a del emits.
+  Event del = Ev(s.Del("l"));
+  EXPECT_EQ(del.delta.list->removed.size(), 3u);
+}
+
+}  // namespace
+}  // namespace kv::store

@@ -46,6 +46,15 @@ absl::StatusOr<bool> Store::Exists(absl::string_view key) const {
   return Visible(Find(key)) != Kind::kNone;
 }
 
+size_t Store::RemovalCount(absl::string_view key) const {
+  const Entry* e = Find(key);
+  if (Visible(e) == Kind::kNone) return 0;
+  KeyState ks;  // what Del would emit, without its values
+  AddRemovalOf(e, Stamp{}, Dot{}, &ks);
+  return (ks.reg ? 1 : 0) + (ks.counter ? ks.counter->dels.size() : 0) +
+         (ks.list ? ks.list->removed.size() : 0) + (ks.set ? ks.set->removed.size() : 0);
+}
+
 namespace {
 
 // Reply bytes an item takes: its bytes plus quotes and a separator.

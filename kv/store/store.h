@@ -192,6 +192,10 @@ class Store {
   absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) const;
   // True when the key holds a visible value of any type.
   absl::StatusOr<bool> Exists(absl::string_view key) const;
+  // How many removal records a `del` of `key` would carry (a register tombstone,
+  // one per counter contribution, list item or set element it removes): what
+  // bounds the size of its event. 0 when the key shows nothing.
+  size_t RemovalCount(absl::string_view key) const;
   // List items from `start` to `stop` inclusive; negative indices count from the end
   // (-1 is the last), as Redis LRANGE.
   absl::StatusOr<std::vector<std::string>> Range(absl::string_view key, int64_t start,
