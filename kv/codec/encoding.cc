@@ -73,19 +73,21 @@ absl::Status NotUtf8Error(absl::string_view what) {
   return s;
 }
 
-absl::Status EncodeValue(bool base64, absl::string_view what, std::string* value) {
+absl::Status EncodeValue(bool base64, absl::string_view key, std::string* value) {
   if (base64) {
     *value = absl::Base64Escape(*value);
     return absl::OkStatus();
   }
-  if (!ValidUtf8(*value)) return NotUtf8Error(what);
-  return absl::OkStatus();
+  if (ValidUtf8(*value)) return absl::OkStatus();
+  // The message is built only on this path: reads that succeed pay nothing.
+  return NotUtf8Error(key.empty() ? std::string("a value of the reply")
+                                  : absl::StrCat("the value of key '", Shown(key), "'"));
 }
 
-absl::Status EncodeValues(bool base64, absl::string_view what,
+absl::Status EncodeValues(bool base64, absl::string_view key,
                           std::vector<std::string>* values) {
   for (std::string& v : *values) {
-    if (absl::Status s = EncodeValue(base64, what, &v); !s.ok()) return s;
+    if (absl::Status s = EncodeValue(base64, key, &v); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -35,11 +35,12 @@ absl::StatusOr<std::string> DecodeBase64(absl::string_view field, absl::string_v
 
 // Makes stored values ready for a reply: base64-encodes each when `base64`;
 // otherwise checks that each is valid UTF-8, and fails with a status that
-// service::ErrorCode maps to kNotUtf8Code (422), naming `what` ("the value of
-// key 'k'") and how to read it ("encoding":"base64").
-absl::Status EncodeValues(bool base64, absl::string_view what,
+// service::ErrorCode maps to kNotUtf8Code (422), naming the value ("the value of
+// key 'k'", or "a value of the reply" when `key` is empty: set_union,
+// set_intersection) and how to read it ("encoding":"base64").
+absl::Status EncodeValues(bool base64, absl::string_view key,
                           std::vector<std::string>* values);
-absl::Status EncodeValue(bool base64, absl::string_view what, std::string* value);
+absl::Status EncodeValue(bool base64, absl::string_view key, std::string* value);
 
 // The error EncodeValue returns for non-UTF-8 bytes.
 absl::Status NotUtf8Error(absl::string_view what);

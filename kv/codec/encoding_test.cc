@@ -32,7 +32,9 @@ TEST(EncodeValues, Base64OrCheckedUtf8With422) {
   EXPECT_EQ(text, "h\xC3\xA9");
 
   std::vector<std::string> binary = {"ok", "\xff"};
-  absl::Status s = EncodeValues(false, "the value of key 'k'", &binary);
+  EXPECT_NE(EncodeValues(false, "", &binary).message().find("a value of the reply"),
+            std::string::npos);
+  absl::Status s = EncodeValues(false, "k", &binary);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(),
             "the value of key 'k' is not valid UTF-8 (binary): read it with "

@@ -26,10 +26,6 @@ constexpr size_t kMgetEntryFraming = 40;
 // Bytes a dot adds to an event beyond its key state.
 constexpr size_t kDotBytes = 16;
 
-std::string What(absl::string_view key) {
-  return absl::StrCat("the value of key '", codec::Shown(key), "'");
-}
-
 // InvalidArgument when a key of `field` is longer than the store takes.
 absl::Status CheckKeys(const std::vector<std::string>& keys, absl::string_view field,
                        const store::Limits& limits) {
@@ -113,7 +109,7 @@ absl::StatusOr<std::string> Mget(const codec::ApiRequest& r,
   size_t bytes = 0;
   for (codec::MgetEntry& e : *read) {
     if (!e.value.has_value()) continue;
-    if (absl::Status s = codec::EncodeValue(r.base64, What(e.key), &*e.value); !s.ok()) {
+    if (absl::Status s = codec::EncodeValue(r.base64, e.key, &*e.value); !s.ok()) {
       return s;
     }
     bytes += e.key.size() + e.value->size() + kMgetEntryFraming;

@@ -106,10 +106,7 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     if (!result.ok()) return result.status();
     if constexpr (std::is_same_v<std::decay_t<decltype(*result)>,
                                  std::vector<std::string>>) {
-      if (absl::Status s = codec::EncodeValues(
-              r.base64, absl::StrCat("a value of key '", codec::Shown(r.key), "'"),
-              &*result);
-          !s.ok()) {
+      if (absl::Status s = codec::EncodeValues(r.base64, r.key, &*result); !s.ok()) {
         return s;
       }
     }
@@ -130,10 +127,7 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       });
       if (!value.ok()) return value.status();
       if (value->has_value()) {
-        if (absl::Status s = codec::EncodeValue(
-                r.base64, absl::StrCat("the value of key '", codec::Shown(r.key), "'"),
-                &**value);
-            !s.ok()) {
+        if (absl::Status s = codec::EncodeValue(r.base64, r.key, &**value); !s.ok()) {
           return s;
         }
       }
