@@ -1,0 +1,287 @@
+#include "kv/replication/ownership.h"
+
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace kv::replication {
+namespace {
+
+using store::NodeId;
+using store::VersionVector;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
+
+OwnershipOptions Options() {
+  OwnershipOptions o;
+  o.lease = absl::Milliseconds(300);
+  o.clock_bound = absl::Milliseconds(20);
+  o.delivery = absl::Milliseconds(100);
+  return o;
+}
+
+// Nodes that exchange reports instantly every `beat`; each has a vector.
+struct Link {
+  explicit Link(std::vector<NodeId> ids) {
+    for (NodeId id : ids) nodes.emplace(id, Ownership(id, Options(), kT0));
+  }
+  ViewReport Report(NodeId id, absl::Time now) {
+    const Ownership& o = nodes.at(id);
+    return ViewReport{o.view(), o.view_since(), now, vv[id]};
+  }
+  // One heartbeat round at `now` among `live` (each hears the others), then a
+  // refresh everywhere.
+  void Beat(absl::Time now, const std::set<NodeId>& live) {
+    for (NodeId from : live) {
+      ViewReport r = Report(from, now);
+      for (NodeId to : live) {
+        if (to != from) nodes.at(to).Record(from, r, now);
+      }
+    }
+    for (NodeId id : live) nodes.at(id).Refresh(now);
+  }
+  // Beats every 100 ms from `from` for `d`; returns the time after.
+  absl::Time Run(absl::Time from, absl::Duration d, const std::set<NodeId>& live) {
+    absl::Time t = from;
+    for (; t < from + d; t += absl::Milliseconds(100)) Beat(t, live);
+    return t;
+  }
+  std::vector<NodeId> Deciders(absl::string_view key, size_t known, absl::Time now,
+                               const std::set<NodeId>& live) {
+    std::vector<NodeId> out;
+    for (NodeId id : live) {
+      if (nodes.at(id).Decide(key, known, vv[id], now).kind == Verdict::kDecide) {
+        out.push_back(id);
+      }
+    }
+    return out;
+  }
+  std::map<NodeId, Ownership> nodes;
+  std::map<NodeId, VersionVector> vv;
+};
+
+TEST(OwnerOf, IsTheSameForAnyOrderAndSpreadsKeys) {
+  const std::vector<NodeId> view{11, 22, 33};
+  std::map<NodeId, int> owned;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const NodeId owner = Ownership::OwnerOf(key, view);
+    EXPECT_EQ(owner, Ownership::OwnerOf(key, {33, 11, 22}));
+    ++owned[owner];
+  }
+  ASSERT_EQ(owned.size(), 3u);
+  for (const auto& [node, n] : owned) EXPECT_GT(n, 50) << node;
+}
+
+TEST(OwnerOf, LosingAnotherMemberKeepsTheOwner) {
+  // Rendezvous hashing: only the keys of the member that left move.
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const NodeId owner = Ownership::OwnerOf(key, {11, 22, 33});
+    if (owner == 33) continue;
+    EXPECT_EQ(Ownership::OwnerOf(key, {11, 22}), owner) << key;
+  }
+}
+
+TEST(Ownership, OneNodeDecidesEachKeyOnceTheViewSettled) {
+  Link link({1, 2, 3});
+  const std::set<NodeId> all{1, 2, 3};
+  absl::Time t = link.Run(kT0, absl::Milliseconds(200), all);
+  // Agreed, but not settled yet: nobody decides.
+  EXPECT_TRUE(link.Deciders("a", 3, t, all).empty());
+  t = link.Run(t, absl::Seconds(1), all);
+  for (int i = 0; i < 50; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const std::vector<NodeId> deciders = link.Deciders(key, 3, t, all);
+    ASSERT_EQ(deciders.size(), 1u) << key;
+    EXPECT_EQ(deciders[0], Ownership::OwnerOf(key, {1, 2, 3}));
+    for (NodeId other : all) {
+      if (other == deciders[0]) continue;
+      const Verdict v = link.nodes.at(other).Decide(key, 3, {}, t);
+      EXPECT_EQ(v.kind, Verdict::kForward);
+      EXPECT_EQ(v.owner, deciders[0]);
+    }
+  }
+}
+
+TEST(Ownership, AMinorityNeverDecides) {
+  Link link({1, 2, 3});
+  absl::Time t = link.Run(kT0, absl::Seconds(2), {1, 2, 3});
+  // Node 3 is cut off: alone, it sees 1 of 3 known nodes.
+  t = link.Run(t, absl::Seconds(2), {3});
+  for (int i = 0; i < 50; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const Verdict v = link.nodes.at(3).Decide(key, 3, {}, t);
+    EXPECT_NE(v.kind, Verdict::kDecide) << key;
+    EXPECT_NE(v.why.find("majority"), std::string::npos) << v.why;
+  }
+  // The two others still hold a majority: each key has one decider there.
+  t = link.Run(t, absl::Seconds(2), {1, 2});
+  for (int i = 0; i < 50; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    EXPECT_EQ(link.Deciders(key, 3, t, {1, 2}).size(), 1u) << key;
+  }
+}
+
+TEST(Ownership, ANewOwnerFirstHasWhatThePreviousOneDecided) {
+  Link link({1, 2, 3});
+  absl::Time t = link.Run(kT0, absl::Seconds(2), {1, 2, 3});
+  // A key node 1 owns among all three, and node 2 among {2, 3}.
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    const std::string k = "k" + std::to_string(i);
+    if (Ownership::OwnerOf(k, {1, 2, 3}) == 1 && Ownership::OwnerOf(k, {2, 3}) == 2) key = k;
+  }
+  ASSERT_EQ(link.Deciders(key, 3, t, {1, 2, 3}), std::vector<NodeId>{1});
+  // Node 1 decided (its seq 7); node 3 applied it, node 2 did not; then node 1
+  // went silent.
+  link.vv[1][1] = 7;
+  link.vv[3][1] = 7;
+  t = link.Run(t, absl::Seconds(3), {2, 3});
+  const Verdict v = link.nodes.at(2).Decide(key, 3, link.vv[2], t);
+  EXPECT_EQ(v.kind, Verdict::kUnavailable);
+  EXPECT_NE(v.why.find("catching up"), std::string::npos) << v.why;
+  link.vv[2][1] = 7;
+  EXPECT_EQ(link.nodes.at(2).Decide(key, 3, link.vv[2], t).kind, Verdict::kDecide);
+}
+
+TEST(Ownership, AReportFromTheFutureIsRefused) {
+  Ownership o(1, Options(), kT0);
+  ViewReport r{{1, 2}, kT0, kT0 + absl::Seconds(1), {}};
+  EXPECT_FALSE(o.Record(2, r, kT0));
+  EXPECT_FALSE(o.Refresh(kT0));
+  r.sent = kT0;
+  EXPECT_TRUE(o.Record(2, r, kT0));
+  EXPECT_FALSE(o.Record(2, r, kT0));  // not newer
+  EXPECT_TRUE(o.Refresh(kT0));
+  EXPECT_EQ(o.view(), (std::vector<NodeId>{1, 2}));
+}
+
+// A random schedule of lost reports, pauses (a paused node neither sends nor
+// handles anything; on resuming it handles what queued, sent long ago),
+// partitions of the reports, and skewed clocks. Each node decides key "k"
+// whenever it may, as a new event of its own; as the rule assumes, an event
+// reaches every node within delivery / 2, or when it resumes (a decision's
+// event left before its reply; docs/ownership.md names the failure case
+// where it cannot). At no time may two nodes decide, and whoever decides has
+// applied every earlier decision.
+TEST(Ownership, RandomSchedulesNeverHaveTwoWinners) {
+  const OwnershipOptions o = Options();
+  const absl::Duration tick = absl::Milliseconds(10);
+  for (uint32_t seed = 1; seed <= 100; ++seed) {
+    std::mt19937 rng(seed);
+    const int n = 3 + static_cast<int>(seed % 3);
+    struct Node {
+      std::unique_ptr<Ownership> own;
+      absl::Duration offset;  // its clock minus true time
+      int paused_ticks = 0;
+      std::vector<std::pair<NodeId, ViewReport>> inbox;  // while paused
+      VersionVector vv;
+    };
+    std::map<NodeId, Node> nodes;
+    for (int i = 1; i <= n; ++i) {
+      Node node;
+      node.offset = absl::Milliseconds(static_cast<int>(rng() % 21) - 10);
+      node.own = std::make_unique<Ownership>(i, o, kT0 + node.offset);
+      nodes.emplace(i, std::move(node));
+    }
+    struct InFlight {
+      absl::Time at;
+      NodeId to;
+      NodeId origin;
+      uint64_t seq;
+    };
+    std::vector<InFlight> events;
+    std::vector<std::pair<NodeId, uint64_t>> decided;  // every decision so far
+    std::set<NodeId> side;  // a partition: these hear only each other's reports
+    bool one_way = false;
+    int decisions = 0;
+    for (int step = 0; step < 3000; ++step) {
+      const absl::Time now = kT0 + step * tick;
+      if (rng() % 200 == 0) {  // a partition starts or heals
+        side.clear();
+        one_way = rng() % 2 == 0;
+        if (rng() % 2 == 0) {
+          for (auto& [id, node] : nodes) {
+            if (rng() % 2 == 0) side.insert(id);
+          }
+        }
+      }
+      for (auto& [id, node] : nodes) {
+        if (node.paused_ticks > 0) {
+          --node.paused_ticks;
+        } else if (rng() % 300 == 0) {
+          node.paused_ticks = 20 + static_cast<int>(rng() % 150);
+        }
+      }
+      // Events due.
+      for (auto it = events.begin(); it != events.end();) {
+        Node& to = nodes.at(it->to);
+        if (it->at <= now && to.paused_ticks == 0) {
+          uint64_t& seq = to.vv[it->origin];
+          seq = std::max(seq, it->seq);  // contiguous: one origin's seqs in order
+          it = events.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      // Heartbeats every 100 ms, each lost with probability 1/5.
+      if (step % 10 == 0) {
+        for (auto& [from, sender] : nodes) {
+          if (sender.paused_ticks > 0) continue;
+          const ViewReport r{sender.own->view(), sender.own->view_since(),
+                             now + sender.offset, sender.vv};
+          for (auto& [to, receiver] : nodes) {
+            if (to == from || rng() % 5 == 0) continue;
+            // Cut both ways, or (one_way) only from the side to the others.
+            if (!side.empty() && side.count(from) != side.count(to) &&
+                (!one_way || side.count(from) > 0)) {
+              continue;
+            }
+            receiver.inbox.emplace_back(from, r);
+          }
+        }
+      }
+      for (auto& [id, node] : nodes) {
+        if (node.paused_ticks > 0) continue;
+        const absl::Time local = now + node.offset;
+        for (auto& [from, r] : node.inbox) node.own->Record(from, r, local);
+        node.inbox.clear();
+        node.own->Refresh(local);
+      }
+      std::vector<NodeId> deciders;
+      for (auto& [id, node] : nodes) {
+        if (node.paused_ticks > 0) continue;
+        if (node.own->Decide("k", n, node.vv, now + node.offset).kind ==
+            Verdict::kDecide) {
+          deciders.push_back(id);
+        }
+      }
+      ASSERT_LE(deciders.size(), 1u) << "seed " << seed << " step " << step;
+      for (NodeId id : deciders) {
+        Node& node = nodes.at(id);
+        for (const auto& [origin, seq] : decided) {
+          ASSERT_GE(node.vv[origin], seq)
+              << "seed " << seed << " step " << step << ": node " << id
+              << " decides without decision " << origin << ":" << seq;
+        }
+        const uint64_t seq = ++node.vv[id];
+        decided.emplace_back(id, seq);
+        ++decisions;
+        for (auto& [to, receiver] : nodes) {
+          if (to == id) continue;
+          const auto delay = absl::Milliseconds(1 + static_cast<int>(rng() % 50));
+          events.push_back({now + delay, to, id, seq});
+        }
+      }
+    }
+    EXPECT_GT(decisions, 10) << "seed " << seed;  // and it does decide
+  }
+}
+
+}  // namespace
+}  // namespace kv::replication
