@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
@@ -182,6 +183,38 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
     natsConnection_FlushTimeout(nc_, kBurstFlushTimeoutMs);
   }
   return NatsStatusToStatus(s, "publish reply");
+}
+
+absl::Status Request::Forward(absl::string_view subject) {
+  if (responded_) {
+    return absl::FailedPreconditionError("request was already responded to");
+  }
+  if (!has_reply()) return absl::FailedPreconditionError("request has no reply subject");
+  responded_ = true;
+  Record();
+  const std::string to(subject);
+  natsMsg* out = nullptr;
+  natsStatus s = natsMsg_Create(&out, to.c_str(), natsMsg_GetReply(msg_),
+                                natsMsg_GetData(msg_), natsMsg_GetDataLength(msg_));
+  const char** keys = nullptr;
+  int count = 0;
+  if (s == NATS_OK && natsMsgHeader_Keys(msg_, &keys, &count) == NATS_OK) {
+    for (int i = 0; i < count && s == NATS_OK; ++i) {
+      const char** values = nullptr;
+      int n = 0;
+      if (natsMsgHeader_Values(msg_, keys[i], &values, &n) != NATS_OK) continue;
+      for (int j = 0; j < n && s == NATS_OK; ++j) {
+        s = natsMsgHeader_Add(out, keys[i], values[j]);
+      }
+      free(values);
+    }
+    free(keys);
+  }
+  natsConnection* out_nc = OutConnection();
+  if (s == NATS_OK) s = natsConnection_PublishMsg(out_nc, out);
+  natsMsg_Destroy(out);
+  if (s == NATS_OK && out_flush_) natsConnection_FlushTimeout(nc_, kBurstFlushTimeoutMs);
+  return NatsStatusToStatus(s, "forward request");
 }
 
 absl::Status Request::RespondError(int code, absl::string_view description,

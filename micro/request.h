@@ -59,6 +59,13 @@ class Request {
   // the handler returns them (see Handler).
   absl::Status Respond(absl::string_view data, const Headers& headers = {});
 
+  // Hands the request on: publishes it (its data and headers) on `subject`
+  // with the requester's reply subject, so that whoever answers `subject`
+  // replies to the requester directly. Counts as this endpoint's reply (no
+  // other reply may follow). Returns as Respond(); FailedPrecondition when
+  // already replied or the request has no reply subject.
+  absl::Status Forward(absl::string_view subject);
+
   // Publishes `data` on `subject` (no reply subject) on the connection that
   // carries this request's reply, before it: a subscriber of `subject` on the
   // same server receives `data` before the requester receives the reply. The

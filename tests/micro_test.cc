@@ -911,6 +911,38 @@ TEST_F(MicroServiceTest, PublishLeavesBeforeTheReplyOnTheSameConnection) {
   EXPECT_TRUE(service->Stop().ok());
 }
 
+// Request::Forward hands a request on with its headers and the requester's
+// reply subject: the service behind the second subject answers the requester
+// directly, and the forwarding endpoint counts it without an error.
+TEST_F(MicroServiceTest, ForwardLetsAnotherSubjectAnswerTheRequester) {
+  auto service = StartService(client_.get(), Config("forward"));
+  ASSERT_TRUE(service);
+  EndpointConfig front;
+  front.name = "front";
+  front.handler = [](Request& r) { return r.Forward("back"); };
+  ASSERT_TRUE(service->AddEndpoint(front).ok());
+  EndpointConfig back;
+  back.name = "back";
+  back.handler = [](Request& r) {
+    const std::string h(r.header("X-Token").value_or("none"));
+    return r.Respond(absl::StrCat(r.data(), "/", h));
+  };
+  ASSERT_TRUE(service->AddEndpoint(back).ok());
+  natsMsg* msg = nullptr;
+  ASSERT_EQ(natsMsg_Create(&msg, "front", nullptr, "body", 4), NATS_OK);
+  natsMsgHeader_Set(msg, "X-Token", "t1");
+  natsMsg* reply = nullptr;
+  ASSERT_EQ(natsConnection_RequestMsg(&reply, client_.get(), msg, 5000), NATS_OK);
+  EXPECT_EQ(std::string(natsMsg_GetData(reply), natsMsg_GetDataLength(reply)), "body/t1");
+  natsMsg_Destroy(reply);
+  natsMsg_Destroy(msg);
+  for (const micro::EndpointMetrics& m : service->Metrics()) {
+    EXPECT_EQ(m.num_requests, 1) << m.name;
+    EXPECT_EQ(m.num_errors, 0) << m.name;
+  }
+  EXPECT_TRUE(service->Stop().ok());
+}
+
 TEST_F(MicroServiceTest, EndpointsRunConcurrently) {
   ConnectionPtr nc = NewConnection();
   auto service = StartService(nc.get(), Config("conc"));

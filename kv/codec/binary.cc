@@ -332,6 +332,8 @@ std::string EncodeHeartbeat(const Heartbeat& heartbeat) {
   w.Vector(heartbeat.retired);
   w.Vector(heartbeat.retiring);
   w.ar(heartbeat.goodbye);
+  w.Nodes(heartbeat.view);
+  w.ar(heartbeat.view_since_ms, heartbeat.sent_ms);
   return w.Take();
 }
 
@@ -347,6 +349,8 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(absl::string_view bytes) {
     r.Retired(heartbeat.retired);
     r.Retired(heartbeat.retiring);
     heartbeat.goodbye = r.Bool();
+    r.Nodes(heartbeat.view);
+    r.ar(heartbeat.view_since_ms, heartbeat.sent_ms);
     return heartbeat;
   });
 }

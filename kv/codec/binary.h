@@ -17,7 +17,7 @@
 
 namespace kv::codec {
 
-inline constexpr uint32_t kFormatVersion = 4;
+inline constexpr uint32_t kFormatVersion = 5;
 
 // The most node ids a heartbeat or chunk lists (members, departed); decoding
 // refuses more.
@@ -68,6 +68,12 @@ struct Heartbeat {
   store::VersionVector retiring;
   // The sender leaves for good: nobody waits for it any more.
   bool goodbye = false;
+  // Ownership (kv/replication/ownership.h): the live nodes the sender sees
+  // (itself included, sorted; at most kMaxListedNodes), since when (Unix ms,
+  // its clock), and when it sent this heartbeat (Unix ms, its clock).
+  std::vector<store::NodeId> view;
+  int64_t view_since_ms = 0;
+  int64_t sent_ms = 0;
 };
 
 // One chunk of a catch-up answer, numbered from 0. The vector may be taken once

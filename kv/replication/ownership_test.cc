@@ -134,7 +134,8 @@ TEST(Ownership, ANewOwnerFirstHasWhatThePreviousOneDecided) {
   std::string key;
   for (int i = 0; key.empty(); ++i) {
     const std::string k = "k" + std::to_string(i);
-    if (Ownership::OwnerOf(k, {1, 2, 3}) == 1 && Ownership::OwnerOf(k, {2, 3}) == 2) key = k;
+    if (Ownership::OwnerOf(k, {1, 2, 3}) == 1 && Ownership::OwnerOf(k, {2, 3}) == 2)
+      key = k;
   }
   ASSERT_EQ(link.Deciders(key, 3, t, {1, 2, 3}), std::vector<NodeId>{1});
   // Node 1 decided (its seq 7); node 3 applied it, node 2 did not; then node 1

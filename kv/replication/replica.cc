@@ -44,6 +44,8 @@ Replica::Replica(Bus* bus, store::Clock* clock, ReplicaOptions options)
       peers_(std::make_unique<PeerTable>(
           node(), PeerTableOptions{options_.heartbeat, options_.divergence_grace,
                                    options_.forget_after, 2 * options_.sync_timeout})),
+      ownership_(
+          std::make_unique<Ownership>(node(), OwnershipFor(options_), clock->Now())),
       joiner_(JoinerOptions{options_.heartbeat, options_.first_replica_silence,
                             2 * options_.sync_timeout + options_.join_timeout},
               clock->Now()),
@@ -232,6 +234,8 @@ void Replica::HandleHeartbeat(const Message& msg) {
   }
   if (hb->goodbye) {
     Log(absl::StrCat("peer ", Hex(hb->node), " said goodbye"));
+    ownership_->Forget(hb->node);
+    if (ready()) RefreshView(now);
     return;
   }
   if (!ready()) {
@@ -247,6 +251,7 @@ void Replica::HandleHeartbeat(const Message& msg) {
     HeardUnproven(*hb, now);  // its heartbeats do not count yet
     return;
   }
+  HeardView(*hb, now);
   // A provisional first replica never held the link's data, so nothing it holds
   // can be a collected record: it merges with the peer (Demote) instead. One
   // restored from a snapshot did hold it.
@@ -462,6 +467,7 @@ absl::Time Replica::Tick() {
   }
   if (!ready()) return TickJoin(now);
   if (sync_ && now > sync_->deadline) EndSync("timed out");
+  RefreshView(now);
   if (now >= next_heartbeat_) {
     PublishHeartbeat(now);
     next_heartbeat_ = now + options_.heartbeat;

@@ -158,6 +158,9 @@ class Replica {
       ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     if (!ready()) return absl::UnavailableError("not ready: catching up with peers");
+    if (context != nullptr && context->owned_key) {
+      if (absl::Status s = MayDecide(*context->owned_key); !s.ok()) return s;
+    }
     const size_t memory_before = store_->MemoryBytes();
     auto change = f(*store_);
     if (!change.ok()) return change.status();
@@ -229,6 +232,11 @@ class Replica {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   ReplicaStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Whether this node may decide an operation on `key` that needs one winner
+  // now, or which node may (docs/ownership.md). A standalone replica always
+  // decides.
+  Verdict Owner(absl::string_view key) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   // The catch-up in progress (at most one).
@@ -393,6 +401,19 @@ class Replica {
   // `may_unretire` (an unproven sender), nothing is un-retired.
   void ReconcileRetired(store::VersionVector* v, bool keep_above, bool may_unretire)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // options.ownership with its defaults filled in from the heartbeat.
+  static OwnershipOptions OwnershipFor(const ReplicaOptions& options);
+  // Owner(key) as a status: OK to decide; Unavailable with kForwardPayload
+  // naming the owner; Unavailable saying why nobody may decide now.
+  absl::Status MayDecide(absl::string_view key) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Verdict OwnerLocked(absl::string_view key, absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a proven peer's view report (its heartbeat) and refreshes this
+  // node's view; a changed view is announced at once.
+  void HeardView(const codec::Heartbeat& hb, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Refreshes this node's view; announces a change at once.
+  void RefreshView(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Log(absl::string_view line) const;
   std::string Subject(absl::string_view suffix) const;
 
@@ -416,6 +437,7 @@ class Replica {
   mutable absl::Mutex mu_;
   std::unique_ptr<store::Store> store_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<PeerTable> peers_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Ownership> ownership_ ABSL_GUARDED_BY(mu_);
   // Counts stale resets: a catch-up being served stops when it changes.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // sync.<node>: replaced on a reset; the replaced ones (and sync.any's) wait in

@@ -40,6 +40,9 @@ codec::Heartbeat Replica::MakeHeartbeat(absl::Time now, bool goodbye) {
       hb.retiring.insert({origin, seq});
   }
   hb.goodbye = goodbye;
+  hb.view = ownership_->view();
+  hb.view_since_ms = absl::ToUnixMillis(ownership_->view_since());
+  hb.sent_ms = absl::ToUnixMillis(now);
   return hb;
 }
 
@@ -172,6 +175,7 @@ void Replica::Reset(absl::string_view why) {
   peers_ = std::make_unique<PeerTable>(
       fresh, PeerTableOptions{options_.heartbeat, options_.divergence_grace,
                               options_.forget_after, 2 * options_.sync_timeout});
+  ownership_ = std::make_unique<Ownership>(fresh, OwnershipFor(options_), now);
   ready_.store(false, std::memory_order_release);
   if (any_sub_) closed_subs_.push_back(std::move(any_sub_));
   if (absl::Status s = SubscribeSync(); !s.ok()) {

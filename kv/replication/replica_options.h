@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "kv/replication/ownership.h"
 #include "kv/replication/serve_limiter.h"
 #include "kv/store/state.h"
 #include "kv/store/store.h"
@@ -75,7 +76,16 @@ struct ReplicaOptions {
   // Told of every change this node makes (null: nobody). Called also when
   // replication is off.
   ChangeObserver on_change;
+  // Who decides the operations that need one winner (docs/ownership.md). A
+  // zero lease is three heartbeats; a zero delivery, one heartbeat.
+  OwnershipOptions ownership{absl::ZeroDuration(), absl::Milliseconds(250),
+                             absl::ZeroDuration()};
 };
+
+// The payload of the Unavailable status of an operation that its key's owner
+// must decide, when this node is not the owner: the owner's node id, 16 hex
+// digits (the service forwards the request there).
+inline constexpr absl::string_view kForwardPayload = "natskv/forward-to";
 
 // How a local mutation's event leaves, and what the mutation reports back.
 struct MutationContext {
@@ -86,6 +96,9 @@ struct MutationContext {
   std::optional<store::Dot> dot;
   // The API op that made the change ("set", "mset", ...), for on_change.
   std::string op;
+  // Set for an operation that must have one winner: Mutate runs it only when
+  // this node may decide this key now (Replica::Owner), under the same lock.
+  std::optional<std::string> owned_key;
 };
 
 }  // namespace kv::replication

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -86,10 +87,33 @@ std::optional<absl::Duration> Ttl(const codec::ApiRequest& r) {
   return absl::Seconds(*r.expires);
 }
 
+std::string OwnerPrefix(absl::string_view link, store::NodeId node) {
+  return absl::StrFormat("_kv.%s.owner.%016x", link, node);
+}
+
+// Whether `op` writes one key (the operations an owner can decide).
+bool KeyWrite(Op op) {
+  switch (op) {
+    case Op::kSet:
+    case Op::kDel:
+    case Op::kAdd:
+    case Op::kPush:
+    case Op::kListDel:
+    case Op::kClear:
+    case Op::kSetAdd:
+    case Op::kSetRemove:
+    case Op::kExpire:
+    case Op::kPersist:
+      return true;
+    default:
+      return false;
+  }
+}
+
 absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
                                    replication::Replica& replica,
                                    replication::MutationContext* context,
-                                   const BatchLimits& batch) {
+                                   const BatchLimits& batch, bool one_winner) {
   if (!replica.ready()) {
     return absl::UnavailableError(
         "this node is catching up with its peers; retry shortly");
@@ -99,6 +123,7 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       op, body, is_batch ? batch.max_batch_keys : replica.limits().max_keys_per_query);
   if (!parsed.ok()) return parsed.status();
   const codec::ApiRequest& r = *parsed;
+  if (context != nullptr && one_winner && KeyWrite(op)) context->owned_key = r.key;
 
   // Each case: one store call; the reply's shape comes from the operation table.
   // Values read go out in the request's encoding (422 for binary ones as text).
@@ -211,8 +236,8 @@ size_t StatsVvBytes(const store::Limits& limits) {
   return std::max<size_t>(1024, limits.max_reply_bytes / 64);
 }
 
-std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
-                      uint64_t unknown_ops, size_t max_vv_bytes) {
+std::string StatsData(const replication::ReplicaStats& s, const ServiceCounters& c,
+                      size_t max_vv_bytes) {
   // The highest seqs first while they fit; printed in node order.
   std::vector<std::pair<uint64_t, store::NodeId>> by_seq;
   by_seq.reserve(s.vv.size());
@@ -246,8 +271,9 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
       ",\"catchups_failed\":", s.catchups_failed,
       ",\"tombstones_collected\":", s.tombstones_collected,
       ",\"stale_resets\":", s.stale_resets, ",\"origins_retired\":", s.origins_retired,
-      ",\"retired_origins\":", s.retired_origins, ",\"bad_requests\":", bad_requests,
-      ",\"unknown_ops\":", unknown_ops,
+      ",\"retired_origins\":", s.retired_origins, ",\"bad_requests\":", c.bad_requests,
+      ",\"unknown_ops\":", c.unknown_ops, ",\"forwarded_to_owner\":", c.forwarded,
+      ",\"decided_as_owner\":", c.owned, ",\"owner_unavailable\":", c.owner_unavailable,
       ",\"apply_lag_ms\":{\"count\":", s.apply_lag.total,
       ",\"p50\":", s.apply_lag.Quantile(0.5), ",\"p99\":", s.apply_lag.Quantile(0.99),
       ",\"max\":", s.apply_lag.max_ms, "}", ",\"digest\":\"",
@@ -258,13 +284,14 @@ std::string StatsData(const replication::ReplicaStats& s, uint64_t bad_requests,
 
 absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
     micro::Service* service, replication::Replica* replica, BatchLimits batch) {
-  std::unique_ptr<LinkService> ls(new LinkService(replica, batch));
+  std::unique_ptr<LinkService> ls(new LinkService(service, replica, batch));
   LinkService* self = ls.get();
   const std::string& link = replica->link();
   // One subscription per link (kv.<link>.*) routes to the op endpoints and
   // answers unknown ops with 404.
   micro::RouterConfig router;
   router.prefix = absl::StrCat("kv.", link);
+  if (absl::Status s = self->SubscribeOwner(); !s.ok()) return s;
   for (Op op : codec::AllOps()) {
     micro::EndpointConfig ep;
     ep.name = absl::StrCat(link, "_", codec::OpName(op));
@@ -278,7 +305,34 @@ absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
   return ls;
 }
 
-absl::Status LinkService::Serve(Op op, micro::Request& request) {
+absl::Status LinkService::SubscribeOwner() {
+  absl::MutexLock lock(&owner_mu_);
+  const store::NodeId node = replica_->node();
+  if (owner_node_.load() == node) return absl::OkStatus();
+  // Every node of the link receives its own owner subject only: no queue group.
+  micro::RouterConfig router;
+  router.prefix = OwnerPrefix(replica_->link(), node);
+  router.queue_group = "";
+  router.unmatched = [this](micro::Request& request) { return ServeOwned(request); };
+  if (absl::Status s = service_->AddRouter(std::move(router)); !s.ok()) return s;
+  owner_node_.store(node);
+  return absl::OkStatus();
+}
+
+absl::Status LinkService::ServeOwned(micro::Request& request) {
+  if (!request.has_reply()) return absl::OkStatus();
+  const absl::string_view subject = request.subject();
+  std::optional<Op> op = codec::OpFromName(subject.substr(subject.rfind('.') + 1));
+  if (!op.has_value()) return Unknown(request);
+  // Forwarded to a node id this node no longer has (a stale reset).
+  if (!absl::StartsWith(subject, OwnerPrefix(replica_->link(), replica_->node()))) {
+    no_owner_.fetch_add(1, std::memory_order_relaxed);
+    return absl::UnavailableError("the key's owner moved; retry shortly");
+  }
+  return Serve(*op, request, /*at_owner=*/true);
+}
+
+absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
   store::VersionVector position;  // Kv-After, then advanced by this write
   if (auto after = request.header(codec::kAfterHeader); after.has_value()) {
     auto parsed = codec::ParsePosition(*after);
@@ -308,8 +362,27 @@ absl::Status LinkService::Serve(Op op, micro::Request& request) {
   context.publish = [&request](absl::string_view subject, absl::string_view data) {
     return request.Publish(subject, data);
   };
+  const bool one_winner = request.header(kMsgIdHeader).has_value();
   absl::StatusOr<std::string> reply =
-      Handle(op, request.data(), *replica_, &context, batch_);
+      Handle(op, request.data(), *replica_, &context, batch_, one_winner);
+  if (!reply.ok() && context.owned_key) {
+    if (auto owner = reply.status().GetPayload(replication::kForwardPayload)) {
+      if (!at_owner) {
+        if (absl::Status s = SubscribeOwner(); !s.ok()) return s;
+        store::NodeId node = 0;
+        if (absl::SimpleHexAtoi(std::string(*owner), &node)) {
+          forwarded_.fetch_add(1, std::memory_order_relaxed);
+          return request.Forward(
+              absl::StrCat(OwnerPrefix(replica_->link(), node), ".", codec::OpName(op)));
+        }
+      }
+      no_owner_.fetch_add(1, std::memory_order_relaxed);
+      return absl::UnavailableError("the key's owner moved; retry shortly");
+    }
+    if (absl::IsUnavailable(reply.status())) {
+      no_owner_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   if (!reply.ok()) {
     const int code = ErrorCode(reply.status());
     if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
@@ -317,6 +390,10 @@ absl::Status LinkService::Serve(Op op, micro::Request& request) {
   }
   if (context.dot.has_value()) codec::Advance(&position, *context.dot);
   micro::Headers headers;
+  if (context.owned_key) {
+    owned_.fetch_add(1, std::memory_order_relaxed);
+    headers.emplace_back(kDecidedByHeader, absl::StrFormat("%016x", replica_->node()));
+  }
   if (!position.empty()) {
     headers.emplace_back(codec::kPositionHeader, codec::FormatPosition(position));
   }
@@ -346,8 +423,13 @@ absl::Status LinkService::Unknown(micro::Request& request) {
 }
 
 std::string LinkService::StatsData() const {
-  return service::StatsData(replica_->stats(), bad_requests_.load(), unknown_ops_.load(),
-                            StatsVvBytes(replica_->limits()));
+  ServiceCounters c;
+  c.bad_requests = bad_requests_.load();
+  c.unknown_ops = unknown_ops_.load();
+  c.forwarded = forwarded_.load();
+  c.owned = owned_.load();
+  c.owner_unavailable = no_owner_.load();
+  return service::StatsData(replica_->stats(), c, StatsVvBytes(replica_->limits()));
 }
 
 }  // namespace kv::service

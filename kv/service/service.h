@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "kv/codec/json.h"
 #include "kv/replication/replica.h"
@@ -33,6 +34,11 @@ int ErrorCode(const absl::Status& status);
 // (codec::ErrorReply). Set on the service the LinkServices run on.
 void UseApiErrors(micro::ServiceConfig* config);
 
+// The header of a write retried idempotently (as JetStream's publish dedup).
+inline constexpr char kMsgIdHeader[] = "Nats-Msg-Id";
+// The reply header naming the node that decided an operation as its key's owner.
+inline constexpr char kDecidedByHeader[] = "Kv-Decided-By";
+
 // How long a request waits for the replication it must not run ahead of
 // (events received before it; the position in its Kv-After header) before it
 // is answered 503.
@@ -41,16 +47,33 @@ inline constexpr absl::Duration kOrderWait = absl::Seconds(1);
 // Runs one request of `op` on `replica`: the reply body, or an error whose code
 // ErrorCode() gives. Never changes data on error. A mutation's event leaves
 // through `context` (see Replica::Mutate), which gets its dot; null: the bus.
+// With `one_winner` (the request carries Nats-Msg-Id), or for an operation that
+// is conditional in itself, a key-level write runs only where the key's owner
+// may decide it (MutationContext::owned_key; docs/ownership.md).
 absl::StatusOr<std::string> Handle(codec::Op op, absl::string_view body,
                                    replication::Replica& replica,
                                    replication::MutationContext* context = nullptr,
-                                   const BatchLimits& batch = BatchLimits());
+                                   const BatchLimits& batch = BatchLimits(),
+                                   bool one_winner = false);
+
+// The subject prefix on which node `node` of `link` takes the operations it
+// owns (forwarded by the other nodes): _kv.<link>.owner.<node, 16 hex digits>;
+// the op is the last token.
+std::string OwnerPrefix(absl::string_view link, store::NodeId node);
 
 // The replica figures reported in the endpoints' STATS "data", as a JSON object.
 // Its vector ("vv") takes at most `max_vv_bytes` (0: no limit): the entries
 // with the highest seqs that fit, the others counted in "vv_omitted".
-std::string StatsData(const replication::ReplicaStats& stats, uint64_t bad_requests,
-                      uint64_t unknown_ops, size_t max_vv_bytes = 0);
+// What a LinkService counts itself.
+struct ServiceCounters {
+  uint64_t bad_requests = 0;
+  uint64_t unknown_ops = 0;
+  uint64_t forwarded = 0;          // handed to the key's owner
+  uint64_t owned = 0;              // decided here as the key's owner
+  uint64_t owner_unavailable = 0;  // 503: nobody may decide the key now
+};
+std::string StatsData(const replication::ReplicaStats& stats, const ServiceCounters& c,
+                      size_t max_vv_bytes = 0);
 
 // The bytes of vector StatsData prints per endpoint for `limits`: a STATS
 // reply carries every endpoint's data, so a share of max_reply_bytes (one
@@ -81,18 +104,31 @@ class LinkService {
   std::string StatsData() const;
 
  private:
-  LinkService(replication::Replica* replica, BatchLimits batch)
-      : replica_(replica), batch_(batch) {}
+  LinkService(micro::Service* service, replication::Replica* replica, BatchLimits batch)
+      : service_(service), replica_(replica), batch_(batch) {}
   // Replies the result of `op`, or returns its error (counted in
-  // bad_requests_ when ErrorCode() makes it a 4xx).
-  absl::Status Serve(codec::Op op, micro::Request& request);
+  // bad_requests_ when ErrorCode() makes it a 4xx). An operation that its
+  // key's owner must decide is forwarded there, unless it came `at_owner`
+  // (forwarded already: then this node answers 503 when it no longer owns it).
+  absl::Status Serve(codec::Op op, micro::Request& request, bool at_owner = false);
+  // A request forwarded to this node as its key's owner (on OwnerPrefix).
+  absl::Status ServeOwned(micro::Request& request);
+  // Subscribes OwnerPrefix(link, node) for the replica's current node id, if
+  // not yet (the id changes after a stale reset).
+  absl::Status SubscribeOwner() ABSL_LOCKS_EXCLUDED(owner_mu_);
   // Returns NotFound naming the known operations (counted in unknown_ops_).
   absl::Status Unknown(micro::Request& request);
 
+  micro::Service* const service_;
   replication::Replica* const replica_;
   const BatchLimits batch_;
   std::atomic<uint64_t> bad_requests_{0};
   std::atomic<uint64_t> unknown_ops_{0};
+  std::atomic<uint64_t> forwarded_{0};        // handed to the key's owner
+  std::atomic<uint64_t> owned_{0};            // decided here as the key's owner
+  std::atomic<uint64_t> no_owner_{0};         // answered 503: nobody may decide now
+  std::atomic<store::NodeId> owner_node_{0};  // the node id OwnerPrefix is subscribed for
+  absl::Mutex owner_mu_;                      // serialises SubscribeOwner
 };
 
 }  // namespace kv::service

@@ -18,7 +18,7 @@ namespace {
 TEST(StatsData, PrintsTheWholeVectorWithinItsBudget) {
   replication::ReplicaStats s;
   s.vv = {{1, 5}, {2, 7}};
-  const std::string data = StatsData(s, 0, 0, 1024);
+  const std::string data = StatsData(s, {}, 1024);
   EXPECT_TRUE(
       absl::StrContains(data, "\"vv\":{\"0000000000000001\":5,\"0000000000000002\":7}}"))
       << data;
@@ -30,7 +30,7 @@ TEST(StatsData, PrintsTheWholeVectorWithinItsBudget) {
 TEST(StatsData, CapsTheVectorByBytesKeepingTheHighestSeqs) {
   replication::ReplicaStats s;
   for (uint64_t n = 1; n <= 10000; ++n) s.vv[n] = n;
-  const std::string data = StatsData(s, 0, 0, 1024);
+  const std::string data = StatsData(s, {}, 1024);
   EXPECT_LT(data.size(), 2048u) << data.size();
   EXPECT_TRUE(absl::StrContains(data, "\"vv_omitted\":")) << data;
   EXPECT_TRUE(absl::StrContains(data, absl::StrFormat("\"%016x\":10000", 10000)));
