@@ -12,7 +12,10 @@ PauseGuard::PauseGuard(absl::Duration max_pause, absl::Duration margin,
 }
 
 void PauseGuard::Check(absl::Duration now) {
-  if (now - last_beat_ > max_pause_) ++pauses_;
+  if (now - last_beat_ > max_pause_) {
+    ++pauses_;
+    resumed_at_ = now;
+  }
   last_beat_ = now;
 }
 
@@ -30,7 +33,10 @@ bool PauseGuard::Refuse(Queue* queue, int backlog) {
   Check(now);
   if (queue->pause != pauses_) {
     queue->pause = pauses_;
-    queue->refusing = true;
+    // A queue whose first request since the resume comes `margin` after it,
+    // with nothing behind it, had nothing waiting through the pause (what
+    // waited is handled at once).
+    queue->refusing = backlog > 0 || now - resumed_at_ < margin_;
     queue->drained = false;
   }
   if (!queue->refusing) return false;

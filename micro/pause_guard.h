@@ -18,7 +18,8 @@ namespace micro {
 // `max_pause` means the process did not run for that long. From then on, every
 // request of a queue is refused until that queue's backlog drained (its pending
 // count was seen at 0) and `margin` more passed; each queue is followed on its
-// own (a Queue per subscription).
+// own (a Queue per subscription). A queue whose first request after the resume
+// comes `margin` or more after it, alone, is not refused: nothing of it waited.
 //
 // Thread safety: thread-safe.
 class PauseGuard {
@@ -61,6 +62,7 @@ class PauseGuard {
   mutable absl::Mutex mu_;
   absl::Duration last_beat_ ABSL_GUARDED_BY(mu_);
   uint64_t pauses_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration resumed_at_ ABSL_GUARDED_BY(mu_);  // when the last pause was seen
   uint64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -75,6 +75,16 @@ TEST_F(PauseGuardTest, EachQueueDrainsOnItsOwn) {
   EXPECT_TRUE(guard_.Refuse(&other, 7));
 }
 
+TEST_F(PauseGuardTest, AQueueQuietThroughThePauseIsNotRefused) {
+  Run(absl::Seconds(1));
+  now_ += absl::Seconds(2);
+  guard_.Tick();
+  Run(absl::Milliseconds(300));
+  // Its first request since the resume, alone, came after the margin.
+  EXPECT_FALSE(guard_.Refuse(&queue_, 0));
+  EXPECT_EQ(guard_.refused(), 0u);
+}
+
 TEST_F(PauseGuardTest, ASecondPauseRestartsTheRefusal) {
   Run(absl::Seconds(1));
   now_ += absl::Seconds(2);

@@ -74,6 +74,11 @@ bool Request::has_reply() const {
   return reply != nullptr && reply[0] != '\0';
 }
 
+absl::string_view Request::reply() const {
+  const char* reply = natsMsg_GetReply(msg_);
+  return reply != nullptr ? absl::string_view(reply) : absl::string_view();
+}
+
 natsConnection* Request::ReplyConnection(bool* flush) const {
   *flush = false;
   if (prompt_nc_ == nullptr || sub_ == nullptr) return nc_;
@@ -96,15 +101,21 @@ natsConnection* Request::OutConnection() {
   return out_nc_;
 }
 
-absl::Status Request::Publish(absl::string_view subject, absl::string_view data) {
+absl::Status Request::Publish(absl::string_view subject, absl::string_view data,
+                              absl::string_view reply) {
   if (data.size() > static_cast<size_t>(INT_MAX)) {
     return absl::InvalidArgumentError("message too large");
   }
   const std::string s(subject);
-  return NatsStatusToStatus(
-      natsConnection_Publish(OutConnection(), s.c_str(), data.data(),
-                             static_cast<int>(data.size())),
-      "publish");
+  const int len = static_cast<int>(data.size());
+  if (reply.empty()) {
+    return NatsStatusToStatus(
+        natsConnection_Publish(OutConnection(), s.c_str(), data.data(), len), "publish");
+  }
+  const std::string r(reply);
+  return NatsStatusToStatus(natsConnection_PublishRequest(OutConnection(), s.c_str(),
+                                                          r.c_str(), data.data(), len),
+                            "publish");
 }
 
 void Request::Record() {

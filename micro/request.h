@@ -48,6 +48,8 @@ class Request {
   absl::optional<absl::string_view> header(absl::string_view name) const;
   // True iff the requester gave a reply subject (a request, not a publish).
   bool has_reply() const;
+  // The reply subject ("" when none).
+  absl::string_view reply() const;
 
   // Replies `data` with the given headers. Header names and values must not
   // hold CR or LF; such characters are replaced by spaces.
@@ -72,8 +74,10 @@ class Request {
   // connection is chosen once per request, at the first Publish or Respond
   // (see ServiceConfig::prompt_nc). Returns OK when handed to the connection,
   // InvalidArgument if `data` is larger than 2 GiB, Unavailable if the
-  // connection is closed, another code on another nats.c error.
-  absl::Status Publish(absl::string_view subject, absl::string_view data);
+  // connection is closed, another code on another nats.c error. With `reply`,
+  // the message carries that reply subject (a request whose answers come there).
+  absl::Status Publish(absl::string_view subject, absl::string_view data,
+                       absl::string_view reply = {});
 
  private:
   friend class internal::Dispatcher;

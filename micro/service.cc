@@ -205,6 +205,7 @@ absl::Status Service::AddRouter(RouterConfig config) {
   }
   auto sub = std::make_unique<Subscription>();
   sub->unmatched = std::move(config.unmatched);
+  sub->pause_guard = config.pause_guard;
   for (EndpointConfig& ec : config.endpoints) {
     ec.queue_group = config.queue_group;
     auto endpoint = MakeEndpoint(std::move(ec), config.prefix);
@@ -252,7 +253,8 @@ void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub, natsMsg*
   // No exception may unwind into nats.c.
   try {
     int backlog = 0;
-    if (guard != nullptr && (sub->endpoint != nullptr || sub->unmatched) &&
+    if (guard != nullptr && sub->pause_guard &&
+        (sub->endpoint != nullptr || sub->unmatched) &&
         natsSubscription_GetPending(nats_sub, &backlog, nullptr) == NATS_OK &&
         guard->Refuse(&sub->pause_queue, backlog)) {
       // A request that waited through a pause of the process: refuse it.

@@ -131,6 +131,9 @@ struct RouterConfig {
   std::string queue_group = kDefaultQueueGroup;
   std::vector<EndpointConfig> endpoints;  // their queue_group is ignored
   Handler unmatched;                      // required
+  // False: the pause guard (ServiceConfig::max_pause) leaves this router's
+  // messages alone (internal traffic that carries its own staleness rules).
+  bool pause_guard = true;
 };
 
 // A snapshot of one endpoint's counters (Service::Metrics()), for exporting

@@ -132,6 +132,7 @@ struct Service::Subscription {
   natsSubscription* sub = nullptr;
   // Endpoint and router subscriptions: their queue's state in the pause guard.
   PauseGuard::Queue pause_queue;
+  bool pause_guard = true;  // RouterConfig::pause_guard
 };
 
 }  // namespace micro

@@ -237,6 +237,13 @@ class Replica {
   // now, or which node may (docs/ownership.md). A standalone replica always
   // decides.
   Verdict Owner(absl::string_view key) const ABSL_LOCKS_EXCLUDED(mu_);
+  // This node's view (itself and the live peers, sorted) and the number of the
+  // link's known nodes (docs/ownership.md); a standalone replica: itself, 1.
+  struct Quorum {
+    std::vector<store::NodeId> view;
+    size_t known = 1;
+  };
+  Quorum QuorumNow() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   // The catch-up in progress (at most one).

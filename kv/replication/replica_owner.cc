@@ -18,6 +18,12 @@ Verdict Replica::Owner(absl::string_view key) const {
   return OwnerLocked(key, clock_->Now());
 }
 
+Replica::Quorum Replica::QuorumNow() const {
+  absl::MutexLock lock(&mu_);
+  if (!options_.enabled) return Quorum{{node()}, 1};
+  return Quorum{ownership_->view(), peers_->Members(clock_->Now()).size() + 1};
+}
+
 Verdict Replica::OwnerLocked(absl::string_view key, absl::Time now) const {
   if (!options_.enabled) return Verdict{Verdict::kDecide, node(), ""};
   if (!ready()) {

@@ -274,6 +274,7 @@ std::string StatsData(const replication::ReplicaStats& s, const ServiceCounters&
       ",\"retired_origins\":", s.retired_origins, ",\"bad_requests\":", c.bad_requests,
       ",\"unknown_ops\":", c.unknown_ops, ",\"forwarded_to_owner\":", c.forwarded,
       ",\"decided_as_owner\":", c.owned, ",\"owner_unavailable\":", c.owner_unavailable,
+      ",\"owner_unconfirmed\":", c.unconfirmed,
       ",\"apply_lag_ms\":{\"count\":", s.apply_lag.total,
       ",\"p50\":", s.apply_lag.Quantile(0.5), ",\"p99\":", s.apply_lag.Quantile(0.99),
       ",\"max\":", s.apply_lag.max_ms, "}", ",\"digest\":\"",
@@ -315,6 +316,24 @@ absl::Status LinkService::SubscribeOwner() {
   router.queue_group = "";
   router.unmatched = [this](micro::Request& request) { return ServeOwned(request); };
   if (absl::Status s = service_->AddRouter(std::move(router)); !s.ok()) return s;
+  // Confirmations come on a subscription of their own: a decision waits for
+  // them on the owner subscription's thread.
+  micro::RouterConfig acks;
+  acks.prefix = AckPrefix(replica_->link(), node);
+  acks.queue_group = "";
+  acks.pause_guard = false;  // a confirmation is never stale
+  acks.unmatched = [this](micro::Request& request) { return ServeAck(request); };
+  if (absl::Status s = service_->AddRouter(std::move(acks)); !s.ok()) return s;
+  if (owner_node_.load() == 0) {
+    micro::RouterConfig confirm;
+    confirm.prefix = absl::StrCat("_kv.", replica_->link(), ".confirm");
+    confirm.queue_group = "";
+    confirm.pause_guard = false;  // answered only once applied
+    confirm.unmatched = [this](micro::Request& request) { return ServeConfirm(request); };
+    if (absl::Status s = service_->AddRouter(std::move(confirm)); !s.ok()) return s;
+  } else {
+    confirmations_.Clear();
+  }
   owner_node_.store(node);
   return absl::OkStatus();
 }
@@ -330,6 +349,63 @@ absl::Status LinkService::ServeOwned(micro::Request& request) {
     return absl::UnavailableError("the key's owner moved; retry shortly");
   }
   return Serve(*op, request, /*at_owner=*/true);
+}
+
+absl::Status LinkService::AwaitMajority(micro::Request& request, uint64_t seq) {
+  const replication::Replica::Quorum q = replica_->QuorumNow();
+  const size_t needed = q.known / 2;  // with this node: more than half
+  if (needed == 0) return absl::OkStatus();
+  const store::NodeId self = replica_->node();
+  if (absl::Status s =
+          request.Publish(ConfirmSubject(replica_->link(), self),
+                          codec::FormatPosition(store::VersionVector{{self, seq}}),
+                          AckSubject(replica_->link(), self));
+      !s.ok()) {
+    return s;
+  }
+  if (confirmations_.Await(seq, q.view, needed, kOrderWait)) return absl::OkStatus();
+  unconfirmed_.fetch_add(1, std::memory_order_relaxed);
+  absl::Status s = absl::DeadlineExceededError(absl::StrCat(
+      "decided here, but a majority of the link's nodes did not confirm it within ",
+      absl::FormatDuration(kOrderWait),
+      ": the outcome is unknown (read the key, or retry with the same Nats-Msg-Id)"));
+  s.SetPayload(codec::kApiCodePayload, absl::Cord("504"));
+  return s;
+}
+
+absl::Status LinkService::ServeConfirm(micro::Request& request) {
+  // _kv.<link>.confirm.<origin>, body {origin: seq}, answered on AckSubject.
+  const absl::string_view subject = request.subject();
+  store::NodeId origin = 0;
+  if (!absl::SimpleHexAtoi(subject.substr(subject.rfind('.') + 1), &origin)) {
+    return absl::InvalidArgumentError("bad confirm subject");
+  }
+  auto position = codec::ParsePosition(request.data());
+  if (!position.ok() || position->size() != 1 || position->begin()->first != origin) {
+    return absl::InvalidArgumentError("a confirm request names its origin's seq");
+  }
+  // The answer's subject comes from the message: only the origin's own.
+  if (request.reply() != AckSubject(replica_->link(), origin)) return absl::OkStatus();
+  if (!replica_->AwaitApplied(*position, kOrderWait)) {
+    return absl::UnavailableError("not applied yet");
+  }
+  const store::NodeId self = replica_->node();
+  return request.Respond(
+      codec::FormatPosition(store::VersionVector{{self, position->begin()->second}}));
+}
+
+absl::Status LinkService::ServeAck(micro::Request& request) {
+  // Errors (a peer that did not apply in time) carry the error header.
+  if (request.header(micro::kErrorHeader).has_value()) return absl::OkStatus();
+  auto position = codec::ParsePosition(request.data());
+  if (!position.ok() || position->size() != 1) return absl::OkStatus();
+  const auto [peer, seq] = *position->begin();
+  const replication::Replica::Quorum q = replica_->QuorumNow();
+  if (std::find(q.view.begin(), q.view.end(), peer) == q.view.end()) {
+    return absl::OkStatus();  // only the live members' confirmations count
+  }
+  confirmations_.Record(peer, seq);
+  return absl::OkStatus();
 }
 
 absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
@@ -388,6 +464,9 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
     if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
     return reply.status();
   }
+  if (context.owned_key && context.dot.has_value()) {
+    if (absl::Status s = AwaitMajority(request, context.dot->seq); !s.ok()) return s;
+  }
   if (context.dot.has_value()) codec::Advance(&position, *context.dot);
   micro::Headers headers;
   if (context.owned_key) {
@@ -429,6 +508,7 @@ std::string LinkService::StatsData() const {
   c.forwarded = forwarded_.load();
   c.owned = owned_.load();
   c.owner_unavailable = no_owner_.load();
+  c.unconfirmed = unconfirmed_.load();
   return service::StatsData(replica_->stats(), c, StatsVvBytes(replica_->limits()));
 }
 

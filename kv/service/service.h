@@ -15,6 +15,7 @@
 #include "kv/codec/json.h"
 #include "kv/replication/replica.h"
 #include "kv/service/batch.h"
+#include "kv/service/confirm.h"
 #include "micro/service.h"
 
 namespace kv::service {
@@ -71,6 +72,7 @@ struct ServiceCounters {
   uint64_t forwarded = 0;          // handed to the key's owner
   uint64_t owned = 0;              // decided here as the key's owner
   uint64_t owner_unavailable = 0;  // 503: nobody may decide the key now
+  uint64_t unconfirmed = 0;        // 504: a majority did not confirm in time
 };
 std::string StatsData(const replication::ReplicaStats& stats, const ServiceCounters& c,
                       size_t max_vv_bytes = 0);
@@ -113,6 +115,16 @@ class LinkService {
   absl::Status Serve(codec::Op op, micro::Request& request, bool at_owner = false);
   // A request forwarded to this node as its key's owner (on OwnerPrefix).
   absl::Status ServeOwned(micro::Request& request);
+  // After this node decided an operation as its key's owner (its event has
+  // `seq`): asks the peers to confirm they applied it and waits (kOrderWait)
+  // until a majority of the link's known nodes, this one included, did.
+  // DeadlineExceeded (504) when they did not in time.
+  absl::Status AwaitMajority(micro::Request& request, uint64_t seq);
+  // A peer's request to confirm it applied an origin's events (ConfirmSubject):
+  // answered once applied, within kOrderWait.
+  absl::Status ServeConfirm(micro::Request& request);
+  // A peer's confirmation of this node's events (AckSubject).
+  absl::Status ServeAck(micro::Request& request);
   // Subscribes OwnerPrefix(link, node) for the replica's current node id, if
   // not yet (the id changes after a stale reset).
   absl::Status SubscribeOwner() ABSL_LOCKS_EXCLUDED(owner_mu_);
@@ -124,9 +136,11 @@ class LinkService {
   const BatchLimits batch_;
   std::atomic<uint64_t> bad_requests_{0};
   std::atomic<uint64_t> unknown_ops_{0};
-  std::atomic<uint64_t> forwarded_{0};        // handed to the key's owner
-  std::atomic<uint64_t> owned_{0};            // decided here as the key's owner
-  std::atomic<uint64_t> no_owner_{0};         // answered 503: nobody may decide now
+  std::atomic<uint64_t> forwarded_{0};    // handed to the key's owner
+  std::atomic<uint64_t> owned_{0};        // decided here as the key's owner
+  std::atomic<uint64_t> no_owner_{0};     // answered 503: nobody may decide now
+  std::atomic<uint64_t> unconfirmed_{0};  // answered 504: no majority confirmed in time
+  Confirmations confirmations_;
   std::atomic<store::NodeId> owner_node_{0};  // the node id OwnerPrefix is subscribed for
   absl::Mutex owner_mu_;                      // serialises SubscribeOwner
 };
