@@ -162,17 +162,20 @@ TEST(Ownership, AReportFromTheFutureIsRefused) {
   EXPECT_EQ(o.view(), (std::vector<NodeId>{1, 2}));
 }
 
-// A random schedule of lost reports, pauses (a paused node neither sends nor
-// handles anything; on resuming it handles what queued, sent long ago),
-// partitions of the reports, and skewed clocks. Each node decides key "k"
-// whenever it may, as a new event of its own; as the rule assumes, an event
-// reaches every node within delivery / 2, or when it resumes (a decision's
-// event left before its reply; docs/ownership.md names the failure case
-// where it cannot). At no time may two nodes decide, and whoever decides has
-// applied every earlier decision.
+// A random schedule of lost heartbeats, pauses (a paused node neither sends
+// nor handles anything; on resuming it handles what queued, sent long ago),
+// one- and two-way partitions (of heartbeats and events alike; an event held
+// by a partition arrives when it heals, as a catch-up brings it), and skewed
+// clocks. Each node decides key "k" whenever it may, as a new event of its own;
+// a decision is confirmed (replied 200) when a majority of the nodes, its
+// decider included, applied it within `delivery` (kv/service/confirm.h), else it
+// is answered 504. At no time may two nodes decide, and whoever makes a
+// confirmed decision has applied every earlier confirmed decision.
 TEST(Ownership, RandomSchedulesNeverHaveTwoWinners) {
   const OwnershipOptions o = Options();
   const absl::Duration tick = absl::Milliseconds(10);
+  const int window = static_cast<int>(o.delivery / tick);  // in ticks
+  int confirmed_total = 0;
   for (uint32_t seed = 1; seed <= 100; ++seed) {
     std::mt19937 rng(seed);
     const int n = 3 + static_cast<int>(seed % 3);
@@ -190,17 +193,26 @@ TEST(Ownership, RandomSchedulesNeverHaveTwoWinners) {
       node.own = std::make_unique<Ownership>(i, o, kT0 + node.offset);
       nodes.emplace(i, std::move(node));
     }
-    struct InFlight {
-      absl::Time at;
-      NodeId to;
-      NodeId origin;
+    struct Decision {
+      NodeId node;
       uint64_t seq;
+      int step;
+      VersionVector vv;           // what its decider had applied
+      int applied_in_window = 1;  // its decider
+    };
+    std::vector<Decision> decided;
+    struct InFlight {
+      int due;  // step; -1: held by a partition
+      NodeId to;
+      size_t decision;
     };
     std::vector<InFlight> events;
-    std::vector<std::pair<NodeId, uint64_t>> decided;  // every decision so far
-    std::set<NodeId> side;  // a partition: these hear only each other's reports
+    std::set<NodeId> side;  // a partition
     bool one_way = false;
-    int decisions = 0;
+    auto cut = [&](NodeId from, NodeId to) {
+      return !side.empty() && side.count(from) != side.count(to) &&
+             (!one_way || side.count(from) > 0);
+    };
     for (int step = 0; step < 3000; ++step) {
       const absl::Time now = kT0 + step * tick;
       if (rng() % 200 == 0) {  // a partition starts or heals
@@ -211,6 +223,9 @@ TEST(Ownership, RandomSchedulesNeverHaveTwoWinners) {
             if (rng() % 2 == 0) side.insert(id);
           }
         }
+        for (InFlight& e : events) {
+          if (e.due < 0 && !cut(decided[e.decision].node, e.to)) e.due = step + 1;
+        }
       }
       for (auto& [id, node] : nodes) {
         if (node.paused_ticks > 0) {
@@ -219,12 +234,14 @@ TEST(Ownership, RandomSchedulesNeverHaveTwoWinners) {
           node.paused_ticks = 20 + static_cast<int>(rng() % 150);
         }
       }
-      // Events due.
+      // Events due (one origin's arrive in seq order: they were sent so).
       for (auto it = events.begin(); it != events.end();) {
         Node& to = nodes.at(it->to);
-        if (it->at <= now && to.paused_ticks == 0) {
-          uint64_t& seq = to.vv[it->origin];
-          seq = std::max(seq, it->seq);  // contiguous: one origin's seqs in order
+        if (it->due >= 0 && it->due <= step && to.paused_ticks == 0) {
+          Decision& d = decided[it->decision];
+          uint64_t& seq = to.vv[d.node];
+          seq = std::max(seq, d.seq);
+          if (step - d.step <= window) ++d.applied_in_window;
           it = events.erase(it);
         } else {
           ++it;
@@ -237,12 +254,7 @@ TEST(Ownership, RandomSchedulesNeverHaveTwoWinners) {
           const ViewReport r{sender.own->view(), sender.own->view_since(),
                              now + sender.offset, sender.vv};
           for (auto& [to, receiver] : nodes) {
-            if (to == from || rng() % 5 == 0) continue;
-            // Cut both ways, or (one_way) only from the side to the others.
-            if (!side.empty() && side.count(from) != side.count(to) &&
-                (!one_way || side.count(from) > 0)) {
-              continue;
-            }
+            if (to == from || rng() % 5 == 0 || cut(from, to)) continue;
             receiver.inbox.emplace_back(from, r);
           }
         }
@@ -265,23 +277,32 @@ TEST(Ownership, RandomSchedulesNeverHaveTwoWinners) {
       ASSERT_LE(deciders.size(), 1u) << "seed " << seed << " step " << step;
       for (NodeId id : deciders) {
         Node& node = nodes.at(id);
-        for (const auto& [origin, seq] : decided) {
-          ASSERT_GE(node.vv[origin], seq)
-              << "seed " << seed << " step " << step << ": node " << id
-              << " decides without decision " << origin << ":" << seq;
-        }
-        const uint64_t seq = ++node.vv[id];
-        decided.emplace_back(id, seq);
-        ++decisions;
+        decided.push_back({id, ++node.vv[id], step, node.vv});
         for (auto& [to, receiver] : nodes) {
           if (to == id) continue;
-          const auto delay = absl::Milliseconds(1 + static_cast<int>(rng() % 50));
-          events.push_back({now + delay, to, id, seq});
+          const int delay = 1 + static_cast<int>(rng() % 5);
+          events.push_back({cut(id, to) ? -1 : step + delay, to, decided.size() - 1});
         }
       }
     }
-    EXPECT_GT(decisions, 10) << "seed " << seed;  // and it does decide
+    // Every confirmed decision saw every earlier confirmed one.
+    const auto confirmed = [n](const Decision& d) { return 2 * d.applied_in_window > n; };
+    int count = 0;
+    for (size_t j = 0; j < decided.size(); ++j) {
+      if (!confirmed(decided[j])) continue;
+      ++count;
+      for (size_t i = 0; i < j; ++i) {
+        if (!confirmed(decided[i])) continue;
+        const auto it = decided[j].vv.find(decided[i].node);
+        ASSERT_TRUE(it != decided[j].vv.end() && it->second >= decided[i].seq)
+            << "seed " << seed << ": the decision at step " << decided[j].step
+            << " misses the one at step " << decided[i].step;
+      }
+    }
+    EXPECT_GT(count, 10) << "seed " << seed;  // and it does decide
+    confirmed_total += count;
   }
+  EXPECT_GT(confirmed_total, 10000);
 }
 
 }  // namespace

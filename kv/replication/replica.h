@@ -244,6 +244,9 @@ class Replica {
     size_t known = 1;
   };
   Quorum QuorumNow() const ABSL_LOCKS_EXCLUDED(mu_);
+  // How long an owner waits for a majority to confirm a decision: the
+  // ownership rule's `delivery` (docs/ownership.md, condition 5), no longer.
+  absl::Duration ConfirmWindow() const;
 
  private:
   // The catch-up in progress (at most one).

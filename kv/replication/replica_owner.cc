@@ -1,5 +1,7 @@
 // Replica: who decides the operations that need one winner (ownership.h,
 // docs/ownership.md).
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "kv/replication/replica.h"
@@ -9,7 +11,11 @@ namespace kv::replication {
 OwnershipOptions Replica::OwnershipFor(const ReplicaOptions& options) {
   OwnershipOptions o = options.ownership;
   if (o.lease == absl::ZeroDuration()) o.lease = 3 * options.heartbeat;
-  if (o.delivery == absl::ZeroDuration()) o.delivery = options.heartbeat;
+  // A decision is confirmed within `delivery` or answered 504 (ConfirmWindow):
+  // at least a second, so that a loaded link confirms in time.
+  if (o.delivery == absl::ZeroDuration()) {
+    o.delivery = std::max(options.heartbeat, absl::Seconds(1));
+  }
   return o;
 }
 
@@ -17,6 +23,8 @@ Verdict Replica::Owner(absl::string_view key) const {
   absl::MutexLock lock(&mu_);
   return OwnerLocked(key, clock_->Now());
 }
+
+absl::Duration Replica::ConfirmWindow() const { return OwnershipFor(options_).delivery; }
 
 Replica::Quorum Replica::QuorumNow() const {
   absl::MutexLock lock(&mu_);

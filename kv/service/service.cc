@@ -363,11 +363,13 @@ absl::Status LinkService::AwaitMajority(micro::Request& request, uint64_t seq) {
       !s.ok()) {
     return s;
   }
-  if (confirmations_.Await(seq, q.view, needed, kOrderWait)) return absl::OkStatus();
+  // Longer would let a new owner settle without a decision confirmed late.
+  const absl::Duration window = replica_->ConfirmWindow();
+  if (confirmations_.Await(seq, q.view, needed, window)) return absl::OkStatus();
   unconfirmed_.fetch_add(1, std::memory_order_relaxed);
   absl::Status s = absl::DeadlineExceededError(absl::StrCat(
       "decided here, but a majority of the link's nodes did not confirm it within ",
-      absl::FormatDuration(kOrderWait),
+      absl::FormatDuration(window),
       ": the outcome is unknown (read the key, or retry with the same Nats-Msg-Id)"));
   s.SetPayload(codec::kApiCodePayload, absl::Cord("504"));
   return s;

@@ -116,8 +116,9 @@ class LinkService {
   // A request forwarded to this node as its key's owner (on OwnerPrefix).
   absl::Status ServeOwned(micro::Request& request);
   // After this node decided an operation as its key's owner (its event has
-  // `seq`): asks the peers to confirm they applied it and waits (kOrderWait)
-  // until a majority of the link's known nodes, this one included, did.
+  // `seq`): asks the peers to confirm they applied it and waits (at most the
+  // replica's ConfirmWindow) until a majority of the link's known nodes, this
+  // one included, did.
   // DeadlineExceeded (504) when they did not in time.
   absl::Status AwaitMajority(micro::Request& request, uint64_t seq);
   // A peer's request to confirm it applied an origin's events (ConfirmSubject):
