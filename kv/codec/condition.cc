@@ -36,11 +36,10 @@ absl::Status CheckCondition(const ApiRequest& r, uint64_t current) {
   }
   if (r.revision.has_value() && *r.revision != current) {
     return ConditionFailed(
-        current == 0
-            ? absl::StrCat("condition failed: ", key, " does not exist (revision 0), not ",
-                           *r.revision)
-            : absl::StrCat("condition failed: ", key, " is at revision ", current,
-                           ", not ", *r.revision),
+        current == 0 ? absl::StrCat("condition failed: ", key,
+                                    " does not exist (revision 0), not ", *r.revision)
+                     : absl::StrCat("condition failed: ", key, " is at revision ",
+                                    current, ", not ", *r.revision),
         current);
   }
   return absl::OkStatus();

@@ -40,8 +40,7 @@ TEST(Condition, FieldsAreParsed) {
 
 TEST(Condition, BadFieldsAre400sNamingThem) {
   EXPECT_EQ(ParseError(Op::kSet, R"({"key":"k","value":"v","if":"maybe"})"),
-            absl::InvalidArgumentError(
-                "field 'if' must be \"absent\" or \"present\""));
+            absl::InvalidArgumentError("field 'if' must be \"absent\" or \"present\""));
   EXPECT_EQ(ParseError(Op::kSet, R"({"key":"k","value":"v","if":1})").code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseError(Op::kPop, R"({"key":"q","end":"middle"})"),
@@ -68,8 +67,10 @@ TEST(Condition, BadFieldsAre400sNamingThem) {
 }
 
 TEST(Condition, IsConditional) {
-  EXPECT_TRUE(IsConditional(Op::kSet, Parse(Op::kSet, R"({"key":"k","value":"v","if":"absent"})")));
-  EXPECT_TRUE(IsConditional(Op::kSet, Parse(Op::kSet, R"({"key":"k","value":"v","revision":3})")));
+  EXPECT_TRUE(IsConditional(Op::kSet,
+                            Parse(Op::kSet, R"({"key":"k","value":"v","if":"absent"})")));
+  EXPECT_TRUE(IsConditional(Op::kSet,
+                            Parse(Op::kSet, R"({"key":"k","value":"v","revision":3})")));
   EXPECT_FALSE(IsConditional(Op::kSet, Parse(Op::kSet, R"({"key":"k","value":"v"})")));
   EXPECT_TRUE(IsConditional(Op::kDel, Parse(Op::kDel, R"({"key":"k","revision":0})")));
   EXPECT_FALSE(IsConditional(Op::kDel, Parse(Op::kDel, R"({"key":"k"})")));
