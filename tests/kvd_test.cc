@@ -396,14 +396,15 @@ TEST_F(KvdTest, ConditionalWritesAnswer412WithTheRevision) {
   ASSERT_GT(first.revision, 0);
   const Reply second = Req("set", R"({"key":"lock:x","value":"you","if":"absent"})");
   ExpectError(second, 412, "condition failed: key 'lock:x' exists");
-  EXPECT_TRUE(absl::EndsWith(second.data, absl::StrCat(",\"revision\":", first.revision,
-                                                       "}}")))
+  EXPECT_TRUE(
+      absl::EndsWith(second.data, absl::StrCat(",\"revision\":", first.revision, "}}")))
       << second.data;
   EXPECT_EQ(Get("lock:x"), std::make_pair(true, std::string("me")));
 
   // Compare-and-set: the current revision wins once; a stale one is 412.
-  const Reply cas = Req("set", absl::StrCat(R"({"key":"lock:x","value":"me2","revision":)",
-                                            first.revision, "}"));
+  const Reply cas = Req(
+      "set",
+      absl::StrCat(R"({"key":"lock:x","value":"me2","revision":)", first.revision, "}"));
   ASSERT_EQ(cas.code(), 0) << cas.data;
   EXPECT_GT(cas.revision, first.revision);
   const Reply stale = Req("set", absl::StrCat(R"({"key":"lock:x","value":"late",)"
@@ -415,9 +416,9 @@ TEST_F(KvdTest, ConditionalWritesAnswer412WithTheRevision) {
   EXPECT_EQ(Get("lock:x"), std::make_pair(true, std::string("me2")));
 
   // Release with the revision: a stale one is refused, the current one deletes.
-  ExpectError(Req("del", absl::StrCat(R"({"key":"lock:x","revision":)", first.revision,
-                                      "}")),
-              412, "condition failed");
+  ExpectError(
+      Req("del", absl::StrCat(R"({"key":"lock:x","revision":)", first.revision, "}")),
+      412, "condition failed");
   EXPECT_EQ(Ok("del", absl::StrCat(R"({"key":"lock:x","revision":)", cas.revision, "}")),
             R"({"deleted":true})");
   EXPECT_EQ(Ok("exists", KeyBody("lock:x")), R"({"exists":false})");
