@@ -348,6 +348,10 @@ TEST_F(ConditionTest, ConditionsApplyToEveryTypeThenTheTypeCheck) {
 }
 
 TEST_F(ConditionTest, BothConditionsAre400) {
+  const std::string long_key(2000, 'k');
+  auto too_long = Call(Op::kSet, absl::StrCat(R"({"key":")", long_key,
+                                              R"(","value":"v","if":"present"})"));
+  EXPECT_EQ(ErrorCode(too_long.status()), 400) << too_long.status();
   auto both = Call(Op::kSet, R"({"key":"k","value":"v","if":"absent","revision":0})");
   EXPECT_EQ(ErrorCode(both.status()), 400);
   EXPECT_NE(both.status().message().find("'if' and 'revision'"), std::string::npos);
