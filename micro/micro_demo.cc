@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   config.stats_data = [](absl::string_view endpoint) {
     return absl::StrCat("{\"endpoint\":", micro::JsonQuote(endpoint), "}");
   };
-  config.error_body = [](int code, absl::string_view message) {
+  config.error_body = [](int code, absl::string_view message, const absl::Status&) {
     return absl::StrCat("{\"error\":{\"code\":", code,
                         ",\"message\":", micro::JsonQuote(message), "}}");
   };

@@ -286,7 +286,7 @@ void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnecti
   } else if (!status.ok()) {
     const int code =
         config_.error_code ? config_.error_code(status) : DefaultErrorCode(status);
-    Fail(request, code, status.message());
+    Fail(request, code, status.message(), status);
   } else if (!request.responded_ && request.has_reply()) {
     Fail(request, 500, "no response");
   }
@@ -300,7 +300,8 @@ void Dispatcher::Reject(Endpoint* endpoint, natsConnection* nc, natsMsg* msg, in
   request.Record();
 }
 
-void Dispatcher::Fail(Request& request, int code, absl::string_view full) const {
+void Dispatcher::Fail(Request& request, int code, absl::string_view full,
+                      const absl::Status& status) const {
   // Descriptions may quote input; error headers, bodies and last_error stay small.
   const std::string description = BoundedDescription(full);
   if (request.responded_) {
@@ -309,7 +310,7 @@ void Dispatcher::Fail(Request& request, int code, absl::string_view full) const 
     return;
   }
   const std::string body =
-      config_.error_body ? config_.error_body(code, description) : "";
+      config_.error_body ? config_.error_body(code, description, status) : "";
   // A failed reply means the requester or the connection is gone.
   request.RespondError(code, description, body).IgnoreError();
 }

@@ -87,9 +87,14 @@ struct ServiceConfig {
   // unset, DefaultErrorCode. Called on handler threads; must not throw.
   std::function<int(const absl::Status& status)> error_code;
   // Optional: the body of the error reply with service error `code` and
-  // description `message` (the Nats-Service-Error header); when unset, the
-  // body is empty. Called on handler threads; must not throw.
-  std::function<std::string(int code, absl::string_view message)> error_body;
+  // description `message` (the Nats-Service-Error header); `status` is the
+  // handler's error (its payloads may carry details for the body), OK when the
+  // error did not come from a returned status (an exception, "no response", a
+  // request refused before its handler). When unset, the body is empty. Called
+  // on handler threads; must not throw.
+  std::function<std::string(int code, absl::string_view message,
+                            const absl::Status& status)>
+      error_body;
   // Optional: a second connection, made with natsOptions_SetSendAsap, for
   // prompt replies; create the service's own connection without SendAsap.
   // While other requests wait on an endpoint's subscription, replies go out

@@ -85,8 +85,10 @@ class Dispatcher {
 
  private:
   // Replies error `code` with `description` unless `request` has been
-  // replied to, and counts the error.
-  void Fail(Request& request, int code, absl::string_view description) const;
+  // replied to, and counts the error; `status` (the handler's error, or OK)
+  // goes to ServiceConfig::error_body.
+  void Fail(Request& request, int code, absl::string_view description,
+            const absl::Status& status = absl::OkStatus()) const;
 
   const ServiceConfig& config_;
 };

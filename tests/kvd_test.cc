@@ -384,6 +384,77 @@ TEST_F(KvdTest, Lists) {
   EXPECT_EQ(Ok("range", RangeBody("l", 0, -1)), R"({"values":["z"]})");
 }
 
+// Conditional writes (issue 12): a failed condition is 412 with the key's
+// current revision in the body and changes nothing.
+TEST_F(KvdTest, ConditionalWritesAnswer412WithTheRevision) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  const std::string take = R"({"key":"lock:x","value":"me","if":"absent","expires":30})";
+  const Reply first = Req("set", take);
+  ASSERT_EQ(first.code(), 0) << first.data;
+  EXPECT_EQ(first.data, R"({"ok":true})");
+  ASSERT_GT(first.revision, 0);
+  const Reply second = Req("set", R"({"key":"lock:x","value":"you","if":"absent"})");
+  ExpectError(second, 412, "condition failed: key 'lock:x' exists");
+  EXPECT_TRUE(
+      absl::EndsWith(second.data, absl::StrCat(",\"revision\":", first.revision, "}}")))
+      << second.data;
+  EXPECT_EQ(Get("lock:x"), std::make_pair(true, std::string("me")));
+
+  // Compare-and-set: the current revision wins once; a stale one is 412.
+  const Reply cas = Req(
+      "set",
+      absl::StrCat(R"({"key":"lock:x","value":"me2","revision":)", first.revision, "}"));
+  ASSERT_EQ(cas.code(), 0) << cas.data;
+  EXPECT_GT(cas.revision, first.revision);
+  const Reply stale = Req("set", absl::StrCat(R"({"key":"lock:x","value":"late",)"
+                                              R"("revision":)",
+                                              first.revision, "}"));
+  ExpectError(stale, 412, absl::StrCat("is at revision ", cas.revision));
+  EXPECT_TRUE(absl::StrContains(stale.data, absl::StrCat("\"revision\":", cas.revision)))
+      << stale.data;
+  EXPECT_EQ(Get("lock:x"), std::make_pair(true, std::string("me2")));
+
+  // Release with the revision: a stale one is refused, the current one deletes.
+  ExpectError(
+      Req("del", absl::StrCat(R"({"key":"lock:x","revision":)", first.revision, "}")),
+      412, "condition failed");
+  EXPECT_EQ(Ok("del", absl::StrCat(R"({"key":"lock:x","revision":)", cas.revision, "}")),
+            R"({"deleted":true})");
+  EXPECT_EQ(Ok("exists", KeyBody("lock:x")), R"({"exists":false})");
+  ExpectError(Req("set", R"({"key":"lock:x","value":"v","if":"present"})"), 412,
+              "does not exist");
+  ExpectError(Req("set", R"({"key":"k","value":"v","if":"absent","revision":0})"), 400,
+              "'if' and 'revision'");
+  ExpectError(Req("set", R"({"key":"k","value":"v","if":"never"})"), 400, "field 'if'");
+}
+
+TEST_F(KvdTest, PopUntilEmptyReturnsEveryItemOnceInOrder) {
+  auto kvd = StartKvd({"--replication=false"});
+  ASSERT_NE(kvd, nullptr);
+  std::vector<std::string> pushed;
+  for (int i = 0; i < 50; ++i) {
+    pushed.push_back(i % 7 == 3 ? "same" : absl::StrCat("item", i));
+    Ok("push", KeyValueBody("q", pushed.back()));
+  }
+  std::vector<std::string> popped;
+  for (int i = 0; i < 100; ++i) {
+    rapidjson::Document doc = OkDoc("pop", KeyBody("q"));
+    ASSERT_TRUE(doc.IsObject() && doc.HasMember("exists")) << i;
+    if (!doc["exists"].GetBool()) break;
+    popped.emplace_back(doc["value"].GetString(), doc["value"].GetStringLength());
+  }
+  EXPECT_EQ(popped, pushed);
+  EXPECT_EQ(Ok("pop", KeyBody("q")), R"({"exists":false,"value":""})");
+  EXPECT_EQ(Ok("exists", KeyBody("q")), R"({"exists":false})");
+  Ok("push", KeyValueBody("r", "a"));
+  Ok("push", KeyValueBody("r", "b"));
+  EXPECT_EQ(Ok("pop", R"({"key":"r","end":"right"})"), R"({"exists":true,"value":"b"})");
+  Ok("set", KeyValueBody("str", "v"));
+  ExpectError(Req("pop", KeyBody("str")), 409, "");
+  EXPECT_EQ(Get("str"), std::make_pair(true, std::string("v")));
+}
+
 TEST_F(KvdTest, Sets) {
   auto kvd = StartKvd({"--replication=false"});
   ASSERT_NE(kvd, nullptr);
@@ -1048,7 +1119,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
             s.body = absl::StrCat("{\"key\":", bad, ",\"start\":0,\"stop\":1}");
         } else if (pick(2) == 0 && s.op != "get" && s.op != "del" && s.op != "exists" &&
                    s.op != "clear" && s.op != "set_query" && s.op != "ttl" &&
-                   s.op != "persist") {
+                   s.op != "persist" && s.op != "pop") {
           s.body = absl::StrCat("{\"key\":", Quote(key), ",\"value\":", bad, "}");
         } else {
           s.body =
@@ -1063,7 +1134,7 @@ TEST_F(KvdTest, MalformedRequestsGetErrorsAndChangeNothing) {
           s.body = "{}";
         } else if (s.op == "get" || s.op == "del" || s.op == "exists" ||
                    s.op == "clear" || s.op == "set_query" || s.op == "ttl" ||
-                   s.op == "persist") {
+                   s.op == "persist" || s.op == "pop") {
           s.body = "{}";
         } else if (s.op == "range") {
           s.body = absl::StrCat("{\"key\":", Quote(known_key()), ",\"start\":0}");

@@ -326,7 +326,7 @@ TEST_F(MicroServiceTest, ErrorHeadersAndBody) {
                ? 403
                : micro::DefaultErrorCode(status);
   };
-  config.error_body = [](int code, absl::string_view message) {
+  config.error_body = [](int code, absl::string_view message, const absl::Status&) {
     return absl::StrCat("{\"code\":", code, ",\"message\":\"", message, "\"}");
   };
   auto service = StartService(nc.get(), config);

@@ -12,6 +12,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -34,6 +35,14 @@ ABSL_FLAG(int64_t, ttl, 0,
 ABSL_FLAG(bool, base64, false,
           "VALUE arguments and printed values are base64 (\"encoding\":\"base64\")");
 ABSL_FLAG(int64_t, limit, 0, "keys: print at most this many keys (0: all)");
+ABSL_FLAG(std::string, if, "",
+          "set: only if the key is \"absent\" or \"present\" (else 412, nothing "
+          "changes)");
+ABSL_FLAG(std::string, revision, "",
+          "set, del: only if the key is at this revision (0: absent; else 412); "
+          "the revision is in --json replies");
+ABSL_FLAG(std::string, end, "",
+          "pop: the end to take the item from, left (default) or right");
 ABSL_FLAG(std::string, after, "",
           "run the request only once the node applied this position (the "
           "Kv-Position of an earlier reply, printed by --json or --verbose): "
@@ -234,11 +243,21 @@ int RunReplicas(const std::string& verb, absl::Duration wait) {
 }
 
 // The options set by flags; BuildRequest checks that they apply to the op.
-RequestOptions OptionsFromFlags() {
+absl::StatusOr<RequestOptions> OptionsFromFlags() {
   RequestOptions options;
+  if (const std::string rev = absl::GetFlag(FLAGS_revision); !rev.empty()) {
+    uint64_t n = 0;
+    if (!absl::SimpleAtoi(rev, &n)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--revision must be an integer between 0 and 2^64-1 (got '", rev, "')"));
+    }
+    options.revision = n;
+  }
   if (int64_t ttl = absl::GetFlag(FLAGS_ttl); ttl != 0) options.ttl_seconds = ttl;
   if (int64_t limit = absl::GetFlag(FLAGS_limit); limit != 0) options.limit = limit;
   options.base64 = absl::GetFlag(FLAGS_base64);
+  options.if_state = absl::GetFlag(FLAGS_if);
+  options.end = absl::GetFlag(FLAGS_end);
   return options;
 }
 
@@ -278,7 +297,9 @@ int RunOp(const OpSpec& op, const std::vector<std::string>& args) {
       return UsageError(absl::StrCat("--after: ", s.message()), &op);
     }
   }
-  const RequestOptions options = OptionsFromFlags();
+  const absl::StatusOr<RequestOptions> flagged = OptionsFromFlags();
+  if (!flagged.ok()) return UsageError(flagged.status().message(), &op);
+  const RequestOptions& options = *flagged;
   absl::StatusOr<std::string> body = BuildRequest(op, args, options);
   if (!body.ok()) return UsageError(body.status().message(), &op);
   absl::Duration timeout = absl::GetFlag(FLAGS_timeout);

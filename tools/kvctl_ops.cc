@@ -35,6 +35,10 @@ class RequestWriter {
     Key(key);
     writer_.Int64(value);
   }
+  void Uint(absl::string_view key, uint64_t value) {
+    Key(key);
+    writer_.Uint64(value);
+  }
   void StringArray(absl::string_view key, const std::vector<std::string>& values) {
     Key(key);
     writer_.StartArray();
@@ -88,6 +92,9 @@ constexpr FlagField kFlagFields[] = {
     {"expires", "[--ttl SECONDS]"},
     {"limit", "[--limit N]"},
     {"cursor", ""},
+    {"if", "[--if absent|present]"},
+    {"revision", "[--revision N]"},
+    {"end", "[--end left|right]"},
 };
 
 bool TakesEntries(const codec::OpSpec& spec) {
@@ -133,6 +140,13 @@ bool IsValueArg(const OpSpec& op, size_t i) {
     ++next;
   }
   return false;
+}
+
+// Whether `o` fills the optional field `field` (limit, if, revision, end).
+bool Given(const RequestOptions& o, absl::string_view field) {
+  if (field == "limit") return o.limit.has_value();
+  if (field == "revision") return o.revision.has_value();
+  return !(field == "if" ? o.if_state : field == "end" ? o.end : "").empty();
 }
 
 // "--ttl applies to set only": the ops whose requests have `field`.
@@ -185,6 +199,11 @@ absl::Status AddFields(const OpSpec& op, std::vector<std::string> args,
       if (options.limit) w->Int(f.name, *options.limit);
     } else if (f.name == "cursor") {
       if (!options.cursor.empty()) w->String(f.name, options.cursor);
+    } else if (f.name == "if" || f.name == "end") {
+      const std::string& choice = f.name == "if" ? options.if_state : options.end;
+      if (!choice.empty()) w->String(f.name, choice);
+    } else if (f.name == "revision") {
+      if (options.revision) w->Uint(f.name, *options.revision);
     } else if (next >= args.size()) {
       continue;  // an optional positional field left out
     } else if (f.type == codec::FieldType::kKeyList) {
@@ -296,6 +315,12 @@ void SetExample(const codec::OpSpec& spec, OpSpec* op) {
       op->example_options.limit = v.GetInt64();
     } else if (f.name == "cursor" && v.IsString()) {
       op->example_options.cursor = v.GetString();
+    } else if (f.name == "if" && v.IsString()) {
+      op->example_options.if_state = v.GetString();
+    } else if (f.name == "revision" && v.IsUint64()) {
+      op->example_options.revision = v.GetUint64();
+    } else if (f.name == "end" && v.IsString()) {
+      op->example_options.end = v.GetString();
     } else if (v.IsArray()) {
       for (const rapidjson::Value& item : v.GetArray()) {
         if (item.IsString()) op->example_args.push_back(item.GetString());
@@ -360,8 +385,10 @@ const OpSpec* FindOp(absl::string_view name) {
 absl::StatusOr<std::string> BuildRequest(const OpSpec& op,
                                          const std::vector<std::string>& args,
                                          const RequestOptions& options) {
-  if (options.limit && codec::FindField(*op.api, "limit") == nullptr) {
-    return FlagNotApplicable("--limit", "limit");
+  for (absl::string_view field : {"limit", "if", "revision", "end"}) {
+    if (Given(options, field) && codec::FindField(*op.api, field) == nullptr) {
+      return FlagNotApplicable(absl::StrCat("--", field), field);
+    }
   }
   if (absl::Status s = CheckArgCount(op, args.size()); !s.ok()) return s;
   if (options.ttl_seconds && !TakesTtlFlag(*op.api)) {

@@ -23,6 +23,9 @@ struct RequestOptions {
   std::optional<int64_t> ttl_seconds;  // "expires" (set)
   std::optional<int64_t> limit;        // "limit" (keys)
   std::string cursor;                  // "cursor" (keys) when not empty
+  std::string if_state;                // "if" (set) when not empty: --if
+  std::optional<uint64_t> revision;    // "revision" (set, del): --revision
+  std::string end;                     // "end" (pop) when not empty: --end
   // --base64: VALUE arguments are base64 and the request says
   // "encoding":"base64" (so values in the reply are base64 too). Without it, a
   // VALUE of "-" (stdin) or "@path" (a file) also makes the request base64,
@@ -32,8 +35,8 @@ struct RequestOptions {
 };
 
 // An op on the command line. Positional arguments fill the request fields of
-// the op's table row in order, except "expires", "limit" and "cursor", which
-// come from RequestOptions.
+// the op's table row in order, except the optional fields, which come from
+// RequestOptions ("expires", "limit", "cursor", "if", "revision", "end").
 struct OpSpec {
   const codec::OpSpec* api = nullptr;  // the op's row in the API table
   absl::string_view name;              // api->name
@@ -55,9 +58,11 @@ const OpSpec* FindOp(absl::string_view name);
 
 // The JSON request body for `op` with positional `args` (op name excluded);
 // mset takes KEY VALUE pairs (--ttl applies to each). InvalidArgument (a usage
-// error) for a wrong number of arguments, a bad number, a --ttl or --limit on
-// an op without "expires" or "limit", a value file that cannot be read, or a
-// string that is not valid UTF-8.
+// error) for a wrong number of arguments, a bad number, a flag (--ttl,
+// --limit, --if, --revision, --end) on an op without its field, a value file
+// that cannot be read, or a string that is not valid UTF-8. (The service
+// checks the values of --if and --end, and that --if and --revision are not
+// both given.)
 absl::StatusOr<std::string> BuildRequest(const OpSpec& op,
                                          const std::vector<std::string>& args,
                                          const RequestOptions& options);

@@ -247,7 +247,9 @@ TEST(AllOps, FollowTheApiTable) {
 TEST(AllOps, ArgumentsFromTheRequestFields) {
   const std::vector<std::pair<const char*, const char*>> usage = {
       {"get", "KEY"},
-      {"set", "KEY VALUE [--ttl SECONDS]"},
+      {"set", "KEY VALUE [--ttl SECONDS] [--if absent|present] [--revision N]"},
+      {"del", "KEY [--revision N]"},
+      {"pop", "KEY [--end left|right]"},
       {"add", "KEY N [--ttl SECONDS]"},
       {"push", "KEY VALUE [--ttl SECONDS]"},
       {"expire", "KEY SECONDS"},
@@ -271,6 +273,32 @@ TEST(AllOps, ArgumentsFromTheRequestFields) {
   limit.limit = 5;
   EXPECT_NE(Request("get", {"a"}, limit).find("--limit applies to keys only"),
             std::string::npos);
+}
+
+TEST(BuildRequest, ConditionsAndPop) {
+  RequestOptions absent;
+  absent.if_state = "absent";
+  absent.ttl_seconds = 30;
+  EXPECT_EQ(Request("set", {"lock:x", "me"}, absent),
+            R"({"key":"lock:x","value":"me","expires":30,"if":"absent"})");
+  RequestOptions cas;
+  cas.revision = 18446744073709551615u;
+  EXPECT_EQ(Request("set", {"k", "v"}, cas),
+            R"({"key":"k","value":"v","revision":18446744073709551615})");
+  cas.revision = 0;
+  EXPECT_EQ(Request("del", {"k"}, cas), R"({"key":"k","revision":0})");
+  RequestOptions right;
+  right.end = "right";
+  EXPECT_EQ(Request("pop", {"q"}, right), R"({"key":"q","end":"right"})");
+  EXPECT_EQ(Request("pop", {"q"}), R"({"key":"q"})");
+  EXPECT_NE(Request("get", {"k"}, absent).find("--if applies to set only"),
+            std::string::npos);
+  EXPECT_NE(Request("push", {"k", "v"}, cas).find("--revision applies to set, del only"),
+            std::string::npos);
+  EXPECT_NE(Request("del", {"k"}, right).find("--end applies to pop only"),
+            std::string::npos);
+  EXPECT_EQ(Reply("pop", R"({"exists":true,"value":"a","revision":9})"), "a\n");
+  EXPECT_EQ(Reply("pop", R"({"exists":false,"value":"","revision":0})"), "(nil)\n");
 }
 
 TEST(BuildRequest, Batches) {

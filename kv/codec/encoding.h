@@ -24,6 +24,9 @@ inline constexpr absl::string_view kUtf8 = "utf8";
 inline constexpr absl::string_view kApiCodePayload = "natskv/api-code";
 // The code of a value that is not valid UTF-8, read without base64.
 inline constexpr int kNotUtf8Code = 422;
+// The status payload that carries the key's current revision (decimal) with an
+// error: a failed condition (412, condition.h) answers it in the error body.
+inline constexpr absl::string_view kRevisionPayload = "natskv/revision";
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
 // U+10FFFF.

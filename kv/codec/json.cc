@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "kv/codec/encoding.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
@@ -69,6 +70,8 @@ std::string* StringSlot(absl::string_view name, ApiRequest* r) {
   if (name == "value") return &r->value;
   if (name == "prefix") return &r->prefix;
   if (name == "cursor") return &r->cursor;
+  if (name == "if") return &r->if_state;
+  if (name == "end") return &r->end;
   return nullptr;
 }
 
@@ -189,6 +192,27 @@ absl::Status ReadField(const FieldSpec& f, const rapidjson::Value& v, size_t max
       return absl::OkStatus();
     case FieldType::kEntries:
       return ReadEntries(v, name, max_keys, r);
+    case FieldType::kChoice: {
+      std::string* out = StringSlot(name, r);
+      if (out == nullptr) return NoSlot(name);
+      for (absl::string_view choice : absl::StrSplit(f.choices, '|')) {
+        if (v.IsString() && View(v) == choice) {
+          out->assign(choice.data(), choice.size());
+          return absl::OkStatus();
+        }
+      }
+      return FieldError(
+          name,
+          absl::StrCat("\"", absl::StrJoin(absl::StrSplit(f.choices, '|'), "\" or \""),
+                       "\""));
+    }
+    case FieldType::kRevision:
+      if (!v.IsUint64()) {
+        return FieldError(
+            name, "an integer between 0 and 2^64-1 (a key's revision; 0: absent)");
+      }
+      r->revision = v.GetUint64();
+      return absl::OkStatus();
   }
   return absl::InternalError("unknown field type");
 }
@@ -266,6 +290,11 @@ absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t ma
     const FieldSpec* f = FindField(spec, View(m->name));
     if (absl::Status s = ReadField(*f, m->value, max_keys, &r); !s.ok()) return s;
   }
+  if (!r.if_state.empty() && r.revision.has_value()) {
+    return absl::InvalidArgumentError(
+        "fields 'if' and 'revision' exclude each other: give one (\"revision\":0 "
+        "means \"if\":\"absent\")");
+  }
   return r;
 }
 
@@ -335,12 +364,14 @@ std::string Reply(Op op, const std::vector<std::string>& result) {
   return ValuesReply(SpecOf(op).reply_field, result);
 }
 
-std::string ErrorReply(int code, absl::string_view message) {
+std::string ErrorReply(int code, absl::string_view message,
+                       std::optional<uint64_t> revision) {
   Json j;
   j.Key("error").w().StartObject();
   j.Key("code").w().Int(code);
   j.Key("message");
   String(j.w(), message);
+  if (revision.has_value()) j.Key("revision").w().Uint64(*revision);
   j.w().EndObject();
   return j.Done();
 }

@@ -39,6 +39,11 @@ struct ApiRequest {
   uint64_t limit = 0;               // keys (0 = server default)
   std::string cursor;               // keys
   std::vector<BatchEntry> entries;  // mset
+  // Conditions (condition.h): set's "if" ("absent" or "present"; empty: none),
+  // set's and del's "revision" (the key's expected revision, 0: absent).
+  std::string if_state;
+  std::optional<uint64_t> revision;
+  std::string end;  // pop: "left" or "right" (empty: left)
   // "encoding":"base64" (any op): the request's values were base64 (decoded
   // here) and the reply's values must be too (codec::EncodeValues).
   bool base64 = false;
@@ -49,9 +54,10 @@ struct ApiRequest {
 // form, e.g. "field 'key' must be a non-empty string"; a missing required field
 // ("field 'key' is required for get") and an unknown field (usually a typo) are
 // errors too. OutOfRange for more than `max_keys` entries in "keys" (or in
-// "entries"). Every op also takes "encoding" ("base64" or "utf8", encoding.h):
-// with "base64", every "value" string (mset's entries' too) must be base64 and
-// is decoded (InvalidArgument naming the field otherwise).
+// "entries"). "if" and "revision" together are InvalidArgument naming both. Every op also
+// takes "encoding" ("base64" or "utf8", encoding.h): with "base64", every "value" string
+// (mset's entries' too) must be base64 and is decoded (InvalidArgument naming the field
+// otherwise).
 absl::StatusOr<ApiRequest> ParseRequest(Op op, absl::string_view body, size_t max_keys);
 
 // The reply of `op` to its result, in the shape and under the field name that the
@@ -71,7 +77,10 @@ std::string BoolReply(absl::string_view field, bool value);    // {"deleted":tru
 std::string IntReply(absl::string_view field, int64_t value);  // {"length":3}
 std::string ValuesReply(absl::string_view field, const std::vector<std::string>& values);
 std::string KeysReply(const std::vector<std::string>& keys, absl::string_view cursor);
-std::string ErrorReply(int code, absl::string_view message);
+// {"error":{"code":412,"message":"...","revision":7}}: "revision" only when
+// the error carries one (a failed condition: condition.h).
+std::string ErrorReply(int code, absl::string_view message,
+                       std::optional<uint64_t> revision = std::nullopt);
 
 // One entry of an mget reply: a string or counter has `value`; a key of another
 // type has `type` ("list", "set") and no value; an absent key neither.

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace kv::codec {
 namespace {
@@ -11,6 +12,9 @@ std::vector<OpSpec> MakeTable() {
   constexpr bool kOptional = false;
   const FieldSpec key = {"key", FieldType::kKey, kRequired};
   const FieldSpec value = {"value", FieldType::kString, kRequired};
+  // Conditions (412 when they fail; "if" and "revision" exclude each other).
+  const FieldSpec if_state = {"if", FieldType::kChoice, kOptional, "absent|present"};
+  const FieldSpec revision = {"revision", FieldType::kRevision, kOptional};
   using T = FieldType;
   using R = ReplyShape;
   return {
@@ -24,14 +28,14 @@ std::vector<OpSpec> MakeTable() {
       {Op::kSet,
        "set",
        "sets a string value, optionally expiring",
-       {key, value, {"expires", T::kSeconds, kOptional}},
+       {key, value, {"expires", T::kSeconds, kOptional}, if_state, revision},
        R::kOk,
        "",
        R"({"key":"a","value":"hello"})"},
       {Op::kDel,
        "del",
        "deletes a key; true if it existed",
-       {key},
+       {key, revision},
        R::kBool,
        "deleted",
        R"({"key":"a"})"},
@@ -164,6 +168,13 @@ std::vector<OpSpec> MakeTable() {
        R::kBool,
        "updated",
        R"({"key":"a"})"},
+      {Op::kPop,
+       "pop",
+       "removes and returns one list item from an end (left: the oldest)",
+       {key, {"end", T::kChoice, kOptional, "left|right"}},
+       R::kGet,
+       "",
+       R"({"key":"l"})"},
   };
 }
 
@@ -178,6 +189,9 @@ absl::string_view TypeDoc(FieldType type) {
       return ": [..]";
     case FieldType::kEntries:
       return ": [{\"key\", \"value\", \"expires\"?}..]";
+    case FieldType::kRevision:
+      return ": int";
+    case FieldType::kChoice:  // RequestDoc lists the choices
     case FieldType::kKey:
     case FieldType::kString:
     case FieldType::kPositiveInt:
@@ -212,8 +226,12 @@ const FieldSpec* FindField(const OpSpec& spec, absl::string_view name) {
 std::string RequestDoc(const OpSpec& spec) {
   std::vector<std::string> parts;
   for (const FieldSpec& f : spec.fields) {
-    parts.push_back(
-        absl::StrCat("\"", f.name, "\"", f.required ? "" : "?", TypeDoc(f.type)));
+    std::string type(TypeDoc(f.type));
+    if (f.type == FieldType::kChoice) {
+      type = absl::StrCat(": \"", absl::StrJoin(absl::StrSplit(f.choices, '|'), "\"|\""),
+                          "\"");
+    }
+    parts.push_back(absl::StrCat("\"", f.name, "\"", f.required ? "" : "?", type));
   }
   return absl::StrCat("{", absl::StrJoin(parts, ", "), "}");
 }
@@ -231,6 +249,7 @@ bool CarriesRevision(Op op) {
     case Op::kSetRemove:
     case Op::kExpire:
     case Op::kPersist:
+    case Op::kPop:
       return true;
     default:
       return false;

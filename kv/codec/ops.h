@@ -40,6 +40,8 @@ enum class Op {
   kTtl,
   kExpire,
   kPersist,
+  // One winner (issue 12): decided by the key's owner (IsConditional).
+  kPop,
 };
 
 // The JSON type a request field takes, and what the parser accepts for it.
@@ -51,6 +53,8 @@ enum class FieldType {
   kPositiveInt,  // an integer in [1, 2^64)
   kKeyList,      // an array of non-empty strings (at most a server limit)
   kEntries,      // mset: an array of {"key","value","expires"?} (at most a limit)
+  kChoice,       // one of the strings FieldSpec::choices lists ("absent|present")
+  kRevision,     // an integer in [0, 2^64): a key's revision (0: absent)
 };
 
 // One field of a request.
@@ -58,6 +62,7 @@ struct FieldSpec {
   absl::string_view name;
   FieldType type;
   bool required;
+  absl::string_view choices = {};  // kChoice: the accepted strings, '|'-separated
 };
 
 // What a successful reply holds.

@@ -15,9 +15,9 @@ namespace {
 
 constexpr size_t kMaxKeys = 8;
 
-// A JSON value the parser accepts for `type`.
-std::string GoodValue(FieldType type) {
-  switch (type) {
+// A JSON value the parser accepts for `f`.
+std::string GoodValue(const FieldSpec& f) {
+  switch (f.type) {
     case FieldType::kKey:
       return "\"k\"";
     case FieldType::kString:
@@ -32,13 +32,17 @@ std::string GoodValue(FieldType type) {
       return "[\"a\",\"b\"]";
     case FieldType::kEntries:
       return "[{\"key\":\"a\",\"value\":\"x\",\"expires\":2}]";
+    case FieldType::kChoice:
+      return absl::StrCat("\"", f.choices.substr(0, f.choices.find('|')), "\"");
+    case FieldType::kRevision:
+      return "0";
   }
   return "null";
 }
 
-// A JSON value the parser refuses for `type`.
-std::string BadValue(FieldType type) {
-  switch (type) {
+// A JSON value the parser refuses for `f`.
+std::string BadValue(const FieldSpec& f) {
+  switch (f.type) {
     case FieldType::kKey:
       return "\"\"";
     case FieldType::kString:
@@ -53,18 +57,25 @@ std::string BadValue(FieldType type) {
       return "[\"a\",1]";
     case FieldType::kEntries:
       return "{}";
+    case FieldType::kChoice:
+      return "\"neither\"";
+    case FieldType::kRevision:
+      return "-1";
   }
   return "null";
 }
 
 // An object with every field of `spec` but `skip`, `bad` holding a bad value.
+// Of "if" and "revision", which exclude each other, "if" (or `bad`).
 std::string Body(const OpSpec& spec, absl::string_view skip = "",
                  absl::string_view bad = "") {
+  const bool exclusive = FindField(spec, "if") != nullptr;
   std::vector<std::string> members;
   for (const FieldSpec& f : spec.fields) {
     if (f.name == skip) continue;
-    members.push_back(absl::StrCat(
-        "\"", f.name, "\":", f.name == bad ? BadValue(f.type) : GoodValue(f.type)));
+    if (exclusive && f.name == (bad == "revision" ? "if" : "revision")) continue;
+    members.push_back(
+        absl::StrCat("\"", f.name, "\":", f.name == bad ? BadValue(f) : GoodValue(f)));
   }
   return absl::StrCat("{", absl::StrJoin(members, ","), "}");
 }
@@ -77,7 +88,7 @@ std::string Accepted(const OpSpec& spec) {
 }
 
 TEST(OpTable, RowsFollowTheEnumAndNamesAreUnique) {
-  ASSERT_EQ(OpTable().size(), 21u);
+  ASSERT_EQ(OpTable().size(), 22u);
   std::set<absl::string_view> names;
   for (size_t i = 0; i < OpTable().size(); ++i) {
     const OpSpec& spec = OpTable()[i];
@@ -131,8 +142,7 @@ TEST(OpTable, ParserAgreesWithTheTable) {
     for (const OpSpec& other : OpTable()) {
       for (const FieldSpec& f : other.fields) {
         if (FindField(spec, f.name) != nullptr) continue;
-        const std::string body =
-            absl::StrCat("{\"", f.name, "\":", GoodValue(f.type), "}");
+        const std::string body = absl::StrCat("{\"", f.name, "\":", GoodValue(f), "}");
         EXPECT_TRUE(
             absl::StartsWith(ParseRequest(spec.op, body, kMaxKeys).status().message(),
                              absl::StrCat("unknown field '", f.name, "'")))
@@ -144,7 +154,13 @@ TEST(OpTable, ParserAgreesWithTheTable) {
 
 TEST(OpTable, DocsReadLikeTheApiTable) {
   EXPECT_EQ(RequestDoc(SpecOf(Op::kGet)), R"({"key"})");
-  EXPECT_EQ(RequestDoc(SpecOf(Op::kSet)), R"({"key", "value", "expires"?: seconds})");
+  EXPECT_EQ(RequestDoc(SpecOf(Op::kSet)),
+            R"({"key", "value", "expires"?: seconds, "if"?: "absent"|"present", )"
+            R"("revision"?: int})");
+  EXPECT_EQ(RequestDoc(SpecOf(Op::kDel)), R"({"key", "revision"?: int})");
+  EXPECT_EQ(RequestDoc(SpecOf(Op::kPop)), R"({"key", "end"?: "left"|"right"})");
+  EXPECT_EQ(ReplyDoc(SpecOf(Op::kPop)),
+            R"({"exists": bool, "value": string, "revision": int})");
   EXPECT_EQ(RequestDoc(SpecOf(Op::kRange)), R"({"key", "start": int, "stop": int})");
   EXPECT_EQ(RequestDoc(SpecOf(Op::kSetUnion)), R"({"keys": [..]})");
   EXPECT_EQ(RequestDoc(SpecOf(Op::kKeys)), R"({"prefix"?, "limit"?, "cursor"?})");

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "kv/codec/condition.h"
 #include "kv/codec/encoding.h"
 #include "kv/codec/position.h"
 #include "kv/store/store.h"
@@ -53,9 +54,13 @@ int ErrorCode(const absl::Status& status) {
   return micro::DefaultErrorCode(status);
 }
 
+std::string ErrorBody(int code, absl::string_view message, const absl::Status& status) {
+  return codec::ErrorReply(code, message, codec::ErrorRevision(status));
+}
+
 void UseApiErrors(micro::ServiceConfig* config) {
   config->error_code = ErrorCode;
-  config->error_body = codec::ErrorReply;
+  config->error_body = ErrorBody;
 }
 
 // Runs the key-level mutation `f` on `replica` and appends to its result the
@@ -79,6 +84,19 @@ auto Revised(replication::Replica& replica, absl::string_view key, F&& f,
     out = Revisioned<R>{*result, revision};
   }
   return out;
+}
+
+// `f` (a store write to r.key) when r's condition holds for the key's revision
+// now: checked under the same lock as the write, so nothing comes in between.
+// A failed condition is 412 with the current revision and changes nothing.
+template <typename F>
+auto IfCondition(const codec::ApiRequest& r, F&& f) {
+  return [&r, f = std::forward<F>(f)](Store& s) -> std::invoke_result_t<F&, Store&> {
+    // A key the store refuses (too long) is the write's 400, not a 412.
+    if (r.key.size() > s.limits().max_key_bytes) return f(s);
+    if (absl::Status c = codec::CheckCondition(r, s.Revision(r.key)); !c.ok()) return c;
+    return f(s);
+  };
 }
 
 // The request's "expires" as a duration (nullopt when absent).
@@ -161,12 +179,14 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     case Op::kExists:
       return reply(replica.Read([&](const Store& s) { return s.Exists(r.key); }));
     case Op::kSet:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); },
-          context));
+      return reply(
+          Revised(replica, r.key,
+                  IfCondition(r, [&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); }),
+                  context));
     case Op::kDel:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Del(r.key); }, context));
+      return reply(Revised(replica, r.key,
+                           IfCondition(r, [&](Store& s) { return s.Del(r.key); }),
+                           context));
     case Op::kAdd:
       return reply(Revised(
           replica, r.key, [&](Store& s) { return s.Add(r.key, r.delta, Ttl(r)); },
@@ -227,6 +247,20 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     case Op::kPersist:
       return reply(Revised(
           replica, r.key, [&](Store& s) { return s.Persist(r.key); }, context));
+    case Op::kPop: {
+      const store::ListEnd end =
+          r.end == "right" ? store::ListEnd::kRight : store::ListEnd::kLeft;
+      auto popped = Revised(
+          replica, r.key, [&](Store& s) { return s.Pop(r.key, end); }, context);
+      if (!popped.ok()) return popped.status();
+      std::optional<std::string>& value = popped->result;
+      if (value.has_value()) {
+        if (absl::Status s = codec::EncodeValue(r.base64, r.key, &*value); !s.ok()) {
+          return s;
+        }
+      }
+      return codec::WithRevision(codec::GetReply(value), popped->revision);
+    }
   }
   return absl::InternalError("unhandled operation");
 }

@@ -27,12 +27,16 @@ bool ValidLinkName(absl::string_view link);
 // unknown op (NotFound), 409 wrong type (FailedPrecondition), 413 too large
 // (OutOfRange, ResourceExhausted), 503 not ready (Unavailable), 500 anything else;
 // a status carrying codec::kApiCodePayload has that code instead (422: a value
-// that is not UTF-8, read without base64).
+// that is not UTF-8, read without base64; 412: a failed condition).
 int ErrorCode(const absl::Status& status);
 
+// The body of an API error: {"error":{"code":int,"message":string}}, with
+// "revision" when `status` carries one (a failed condition, 412).
+std::string ErrorBody(int code, absl::string_view message, const absl::Status& status);
+
 // Makes `config`'s service reply errors as the kv API does: the code from
-// ErrorCode() and the body {"error":{"code":int,"message":string}}
-// (codec::ErrorReply). Set on the service the LinkServices run on.
+// ErrorCode() and the body ErrorBody(). Set on the service the LinkServices run
+// on.
 void UseApiErrors(micro::ServiceConfig* config);
 
 // The header of a write retried idempotently (as JetStream's publish dedup).

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "kv/codec/binary.h"
@@ -263,6 +264,116 @@ TEST_F(HandleTest, KeyRepliesCarryTheRevision) {
   EXPECT_GT(RevisionOf(Op::kAdd, R"({"key":"c","value":1})"), 0);
   EXPECT_GT(RevisionOf(Op::kSetAdd, R"({"key":"s","value":"x"})"), 0);
   EXPECT_EQ(RevisionOf(Op::kExists, R"({"key":"s"})"), -1);
+}
+
+// A failed condition: 412, changes nothing, emits no event.
+class ConditionTest : public HandleTest {
+ protected:
+  // Runs a request that must fail its condition; checks that nothing changed
+  // and returns the error body (whose "revision" is the key's).
+  std::string Refused(Op op, absl::string_view body) {
+    const store::Digest before =
+        replica_->Read([](const store::Store& s) { return s.digest(); });
+    replication::MutationContext context;
+    auto reply = Handle(op, body, *replica_, &context, batch_);
+    EXPECT_FALSE(reply.ok()) << body << ": " << *reply;
+    if (reply.ok()) return "";
+    EXPECT_EQ(ErrorCode(reply.status()), 412) << body << ": " << reply.status();
+    EXPECT_FALSE(context.dot.has_value()) << body << ": an event left";
+    EXPECT_EQ(replica_->Read([](const store::Store& s) { return s.digest(); }), before)
+        << body;
+    return ErrorBody(412, reply.status().message(), reply.status());
+  }
+  std::string Body412(uint64_t revision) {
+    return absl::StrCat("\"revision\":", revision, "}}");
+  }
+};
+
+TEST_F(ConditionTest, SetIfAbsentWinsOnceThen412WithTheRevision) {
+  const int64_t rev = RevisionOf(Op::kSet, R"({"key":"k","value":"a","if":"absent"})");
+  ASSERT_GT(rev, 0);
+  const std::string body = Refused(Op::kSet, R"({"key":"k","value":"b","if":"absent"})");
+  EXPECT_TRUE(absl::StartsWith(
+      body, R"({"error":{"code":412,"message":"condition failed: key 'k' exists)"))
+      << body;
+  EXPECT_TRUE(absl::EndsWith(body, Body412(rev))) << body;
+  EXPECT_EQ(Ok(Op::kGet, R"({"key":"k"})"), R"({"exists":true,"value":"a"})");
+  // "revision":0 is "if":"absent".
+  Refused(Op::kSet, R"({"key":"k","value":"b","revision":0})");
+  EXPECT_GT(RevisionOf(Op::kSet, R"({"key":"k2","value":"b","revision":0})"), 0);
+}
+
+TEST_F(ConditionTest, SetIfPresentNeedsTheKey) {
+  EXPECT_TRUE(absl::EndsWith(
+      Refused(Op::kSet, R"({"key":"k","value":"b","if":"present"})"), Body412(0)));
+  EXPECT_EQ(Ok(Op::kExists, R"({"key":"k"})"), R"({"exists":false})");
+  Ok(Op::kSet, R"({"key":"k","value":"a"})");
+  Ok(Op::kSet, R"({"key":"k","value":"b","if":"present"})");
+  EXPECT_EQ(Ok(Op::kGet, R"({"key":"k"})"), R"({"exists":true,"value":"b"})");
+}
+
+TEST_F(ConditionTest, CompareAndSetOnTheRevision) {
+  const int64_t r1 = RevisionOf(Op::kSet, R"({"key":"k","value":"1"})");
+  const int64_t r2 = RevisionOf(
+      Op::kSet, absl::StrCat(R"({"key":"k","value":"2","revision":)", r1, "}"));
+  EXPECT_GT(r2, r1);
+  // The stale revision loses, and learns the current one.
+  const std::string body =
+      Refused(Op::kSet, absl::StrCat(R"({"key":"k","value":"3","revision":)", r1, "}"));
+  EXPECT_TRUE(absl::EndsWith(body, Body412(r2))) << body;
+  EXPECT_EQ(Ok(Op::kGet, R"({"key":"k"})"), R"({"exists":true,"value":"2"})");
+}
+
+TEST_F(ConditionTest, DelWithTheRevision) {
+  const int64_t rev = RevisionOf(Op::kSet, R"({"key":"lock","value":"me"})");
+  Refused(Op::kDel, absl::StrCat(R"({"key":"lock","revision":)", rev + 1, "}"));
+  Refused(Op::kDel, R"({"key":"lock","revision":0})");
+  EXPECT_EQ(Ok(Op::kDel, absl::StrCat(R"({"key":"lock","revision":)", rev, "}")),
+            R"({"deleted":true})");
+  // A key that does not exist has revision 0.
+  EXPECT_EQ(Ok(Op::kDel, R"({"key":"lock","revision":0})"), R"({"deleted":false})");
+  Refused(Op::kDel, absl::StrCat(R"({"key":"lock","revision":)", rev, "}"));
+}
+
+// Conditions look at a key of any type; the write's own type check follows.
+TEST_F(ConditionTest, ConditionsApplyToEveryTypeThenTheTypeCheck) {
+  const int64_t rev = RevisionOf(Op::kPush, R"({"key":"l","value":"x"})");
+  Refused(Op::kSet, R"({"key":"l","value":"v","if":"absent"})");
+  auto wrong = Call(Op::kSet, R"({"key":"l","value":"v","if":"present"})");
+  EXPECT_EQ(ErrorCode(wrong.status()), 409) << wrong.status();
+  EXPECT_EQ(ErrorBody(409, "m", wrong.status()),
+            R"({"error":{"code":409,"message":"m"}})");
+  EXPECT_EQ(Ok(Op::kDel, absl::StrCat(R"({"key":"l","revision":)", rev, "}")),
+            R"({"deleted":true})");
+}
+
+TEST_F(ConditionTest, BothConditionsAre400) {
+  const std::string long_key(2000, 'k');
+  auto too_long = Call(Op::kSet, absl::StrCat(R"({"key":")", long_key,
+                                              R"(","value":"v","if":"present"})"));
+  EXPECT_EQ(ErrorCode(too_long.status()), 400) << too_long.status();
+  auto both = Call(Op::kSet, R"({"key":"k","value":"v","if":"absent","revision":0})");
+  EXPECT_EQ(ErrorCode(both.status()), 400);
+  EXPECT_NE(both.status().message().find("'if' and 'revision'"), std::string::npos);
+}
+
+TEST_F(HandleTest, PopTakesOneItemAtATime) {
+  for (const char* v : {"a", "b", "a", "c"}) {
+    Ok(Op::kPush, absl::StrCat(R"({"key":"q","value":")", v, R"("})"));
+  }
+  EXPECT_EQ(Ok(Op::kPop, R"({"key":"q"})"), R"({"exists":true,"value":"a"})");
+  EXPECT_EQ(Ok(Op::kPop, R"({"key":"q","end":"right"})"),
+            R"({"exists":true,"value":"c"})");
+  EXPECT_EQ(Ok(Op::kRange, R"({"key":"q","start":0,"stop":-1})"),
+            R"({"values":["b","a"]})");
+  EXPECT_GT(RevisionOf(Op::kPop, R"({"key":"q","end":"left"})"), 0);  // b
+  EXPECT_EQ(Call(Op::kPop, R"({"key":"q","encoding":"base64"})").value_or(""),
+            R"({"exists":true,"value":"YQ==","revision":0})");
+  EXPECT_EQ(Call(Op::kPop, R"({"key":"q"})").value_or(""),
+            R"({"exists":false,"value":"","revision":0})");
+  Ok(Op::kSet, R"({"key":"str","value":"v"})");
+  EXPECT_EQ(ErrorCode(Call(Op::kPop, R"({"key":"str"})").status()), 409);
+  EXPECT_EQ(ErrorCode(Call(Op::kPop, R"({"key":"q","end":"up"})").status()), 400);
 }
 
 }  // namespace

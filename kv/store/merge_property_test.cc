@@ -317,8 +317,12 @@ class Sim {
       if (c.ok() && c->event) add_sum_[key] += delta;
     } else if (kind < 60) {
       Record(r, "push " + key, s.Push(key, value, Ttl()), false);
-    } else if (kind < 67) {
+    } else if (kind < 64) {
       Record(r, "list_del " + key, s.ListDel(key, value), false);
+    } else if (kind < 67) {
+      // A removal of one item by its dot, as list_del's are.
+      const ListEnd end = P(50) ? ListEnd::kLeft : ListEnd::kRight;
+      Record(r, "pop " + key, s.Pop(key, end), false);
     } else if (kind < 72) {
       Record(r, "clear " + key, s.Clear(key), false);
     } else if (kind < 88) {

@@ -119,6 +119,9 @@ struct Change {
   std::optional<Event> event;
 };
 
+// The end of a list Pop takes an item from.
+enum class ListEnd { kLeft, kRight };
+
 struct KeysPage {
   std::vector<std::string> keys;
   std::string cursor;  // empty when there are no more keys
@@ -238,6 +241,11 @@ class Store {
                                        std::optional<absl::Duration> ttl = std::nullopt);
   // Removes every item equal to `value`. Result: the new length.
   absl::StatusOr<Change<int64_t>> ListDel(absl::string_view key, absl::string_view value);
+  // Removes the first (kLeft) or last (kRight) item of a list, by its dot: one
+  // removal, merged once however many replicas pop it. Result: its value,
+  // nullopt (no event) when the key shows nothing. (pop.cc)
+  absl::StatusOr<Change<std::optional<std::string>>> Pop(absl::string_view key,
+                                                         ListEnd end);
   // Removes every item of a list. Result: whether the list had items.
   absl::StatusOr<Change<bool>> Clear(absl::string_view key);
   // Result: the set's new size.

@@ -245,6 +245,28 @@ func main() {
 		"expire of a missing key")
 	expectError("expire", obj{"key": "tl"}, 400)
 
+	// Conditional writes: 412 carries the key's revision; pop takes one item.
+	same(kv("set", obj{"key": "lock", "value": "me", "if": "absent", "expires": 30}),
+		obj{"ok": true}, "set if absent")
+	expectError("set", obj{"key": "lock", "value": "you", "if": "absent"}, 412)
+	var refused struct {
+		Error struct {
+			Revision json.Number `json:"revision"`
+		} `json:"error"`
+	}
+	m := raw("del", obj{"key": "lock", "revision": 1})
+	check(json.Unmarshal(m.Data, &refused) == nil && refused.Error.Revision != "" &&
+		refused.Error.Revision != "0", "412 body %s carries the revision", m.Data)
+	same(kv("del", obj{"key": "lock", "revision": refused.Error.Revision}),
+		obj{"deleted": true}, "del with the current revision")
+	for _, v := range []string{"x", "y"} {
+		kv("push", obj{"key": "q", "value": v})
+	}
+	same(kv("pop", obj{"key": "q"}), obj{"exists": true, "value": "x"}, "pop left")
+	same(kv("pop", obj{"key": "q", "end": "right"}), obj{"exists": true, "value": "y"},
+		"pop right")
+	same(kv("pop", obj{"key": "q"}), obj{"exists": false, "value": ""}, "pop of no list")
+
 	// Every op of the API table was exercised, and no other.
 	var done []string
 	for op := range covered {
@@ -319,7 +341,7 @@ func main() {
 	for _, e := range stats.Endpoints {
 		switch e.Name {
 		case "default_push":
-			check(e.NumRequests == 5 && e.NumErrors == 1, "push: 5 requests, 1 error (%+v)", e)
+			check(e.NumRequests == 7 && e.NumErrors == 1, "push: 7 requests, 1 error (%+v)", e)
 		case "default_add":
 			check(e.NumRequests == 3 && e.NumErrors == 1, "add: 3 requests, 1 error (%+v)", e)
 		case "default_get":
