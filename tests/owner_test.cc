@@ -2,12 +2,18 @@
 // nodes decide them at the key's owner (docs/ownership.md).
 #include <nats/nats.h>
 
+#include <atomic>
 #include <csignal>
+#include <map>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "kv/replication/ownership.h"
@@ -79,6 +85,101 @@ class OwnerTest : public testing_util::ServerTest {
   std::vector<std::unique_ptr<KvdNode>> nodes_;
 };
 
+// Outcomes of one-winner requests: the winners, the refused (412, or "exists":
+// false for pop), the unavailable (503: nothing changed) and the unknown
+// (504 or no reply: it may have been applied).
+struct Tally {
+  int won = 0, refused = 0, unavailable = 0, unknown = 0;
+  std::string ToString() const {
+    return absl::StrFormat("won %d, refused %d, 503 %d, unknown %d", won, refused,
+                           unavailable, unknown);
+  }
+};
+
+// Eight clients, each on its own connection, racing the same requests.
+class Racers {
+ public:
+  static constexpr int kClients = 8;
+  explicit Racers(const std::string& url) {
+    for (int i = 0; i < kClients; ++i) {
+      auto nc = testing_util::Connect(url);
+      EXPECT_TRUE(nc.ok()) << nc.status();
+      if (nc.ok()) ncs_.push_back(*std::move(nc));
+    }
+  }
+  // Runs `body(i, nc)` on every client at once; returns when all are done.
+  void Race(const std::function<void(int, natsConnection*)>& body) {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < static_cast<int>(ncs_.size()); ++i) {
+      threads.emplace_back([&, i] { body(i, ncs_[i].get()); });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+
+ private:
+  std::vector<testing_util::ConnectionPtr> ncs_;
+};
+
+// Sorts a reply of a one-winner request into `t`; true when it won.
+bool Count(const Reply& r, Tally* t) {
+  if (!r.ok() || r.code() == 504) {
+    ++t->unknown;
+  } else if (r.code() == 503) {
+    ++t->unavailable;
+  } else if (r.code() == 412) {
+    ++t->refused;
+  } else {
+    EXPECT_EQ(r.code(), 0) << r.data;
+    ++t->won;
+    return true;
+  }
+  return false;
+}
+
+// `rounds` rounds of the eight clients racing `set if absent` on a key of
+// their own per round; `between(round)` runs before each round. Returns the
+// tally; fails the test if a round had two winners. `winners` gets each
+// round's winning value.
+Tally RaceSetIfAbsent(Racers& racers, int rounds, const std::function<void(int)>& between,
+                      std::map<std::string, std::string>* winners) {
+  Tally total;
+  for (int round = 0; round < rounds; ++round) {
+    between(round);
+    const std::string key = absl::StrCat("race.", round);
+    absl::Mutex mu;
+    Tally tally;
+    std::vector<std::string> won;
+    racers.Race([&](int i, natsConnection* nc) {
+      const std::string value = absl::StrCat("client-", i);
+      const Reply r =
+          testing_util::Call(nc, "kv.default.set",
+                             absl::StrCat(R"({"key":")", key, R"(","value":")", value,
+                                          R"(","if":"absent"})"),
+                             absl::Seconds(3));
+      absl::MutexLock lock(&mu);
+      if (Count(r, &tally)) won.push_back(value);
+    });
+    EXPECT_LE(won.size(), 1u) << "round " << round << ": two winners";
+    if (!won.empty()) (*winners)[key] = won.front();
+    total.won += tally.won;
+    total.refused += tally.refused;
+    total.unavailable += tally.unavailable;
+    total.unknown += tally.unknown;
+  }
+  return total;
+}
+
+// Reads `key`'s value on the link (any node): "" when absent.
+std::string ValueOf(natsConnection* nc, const std::string& key) {
+  const Reply r = testing_util::Call(nc, "kv.default.get", testing_util::KeyBody(key));
+  EXPECT_EQ(r.code(), 0) << r.data;
+  const std::string marker = R"("value":")";
+  const size_t at = r.data.find(marker);
+  if (at == std::string::npos) return "";
+  const size_t from = at + marker.size();
+  return r.data.substr(from, r.data.find('"', from) - from);
+}
+
 TEST_F(OwnerTest, EachKeysOneWinnerOperationsAreDecidedByItsOwner) {
   ASSERT_NO_FATAL_FAILURE(StartNodes(3));
   const std::vector<uint64_t> view = {Id(*nodes_[0]), Id(*nodes_[1]), Id(*nodes_[2])};
@@ -137,6 +238,125 @@ TEST_F(OwnerTest, ANodeThatSeesNoMajorityAnswers503AndPlainWritesGoOn) {
   EXPECT_EQ(third.code(), 0) << third.data << "\n"
                              << nodes_[0]->Output() << nodes_[1]->Output()
                              << nodes_[2]->Output();
+}
+
+TEST_F(OwnerTest, SetIfAbsentHasOneWinnerPerRound) {
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3));
+  ASSERT_EQ(Decided("set", R"({"key":"warm","value":"x","if":"absent"})", "warm").code(),
+            0);
+  Racers racers(server_->url());
+  std::map<std::string, std::string> winners;
+  const Tally t = RaceSetIfAbsent(
+      racers, 1000, [](int) {}, &winners);
+  // Without faults every round has its winner, and the other seven are refused.
+  EXPECT_EQ(t.won, 1000) << t.ToString();
+  EXPECT_EQ(t.refused, 7000) << t.ToString();
+  std::vector<KvdNode*> raw{nodes_[0].get(), nodes_[1].get(), nodes_[2].get()};
+  ASSERT_TRUE(testing_util::WaitConverged(nc_.get(), raw, kTimeout).ok());
+  for (const auto& [key, value] : winners)
+    ASSERT_EQ(ValueOf(nc_.get(), key), value) << key;
+}
+
+TEST_F(OwnerTest, SetIfAbsentNeverHasTwoWinnersThroughAKillAndAPause) {
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3));
+  ASSERT_EQ(Decided("set", R"({"key":"warm","value":"x","if":"absent"})", "warm").code(),
+            0);
+  Racers racers(server_->url());
+  std::map<std::string, std::string> winners;
+  absl::Time paused_at;
+  bool paused = false;
+  const Tally t = RaceSetIfAbsent(
+      racers, 1000,
+      [&](int round) {
+        if (round == 250) nodes_[2]->process().Signal(SIGKILL);
+        if (round == 500) {
+          nodes_[1]->process().Signal(SIGSTOP);
+          paused_at = absl::Now();
+          paused = true;
+        }
+        if (paused && absl::Now() - paused_at > absl::Seconds(3)) {
+          nodes_[1]->process().Signal(SIGCONT);
+          paused = false;
+        }
+      },
+      &winners);
+  if (paused) nodes_[1]->process().Signal(SIGCONT);
+  // Some rounds are lost to the faults (503s, timeouts); never a second winner.
+  EXPECT_GT(t.won, 100) << t.ToString();
+  EXPECT_GT(t.unavailable + t.unknown, 0) << t.ToString();
+  std::vector<KvdNode*> live{nodes_[0].get(), nodes_[1].get()};
+  ASSERT_TRUE(testing_util::WaitConverged(nc_.get(), live, kTimeout).ok());
+  for (const auto& [key, value] : winners)
+    ASSERT_EQ(ValueOf(nc_.get(), key), value) << key;
+}
+
+TEST_F(OwnerTest, CompareAndSetCountsEverySuccessOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3));
+  ASSERT_EQ(Decided("set", R"({"key":"n","value":"0","if":"absent"})", "warm").code(), 0);
+  Racers racers(server_->url());
+  absl::Mutex mu;
+  Tally t;
+  racers.Race([&](int, natsConnection* nc) {
+    for (int attempt = 0; attempt < 60; ++attempt) {
+      const Reply got =
+          testing_util::Call(nc, "kv.default.get", testing_util::KeyBody("n"));
+      if (got.code() != 0) continue;
+      const std::string marker = R"("value":")";
+      const size_t from = got.data.find(marker) + marker.size();
+      int64_t n = 0;
+      ASSERT_TRUE(
+          absl::SimpleAtoi(got.data.substr(from, got.data.find('"', from) - from), &n))
+          << got.data;
+      const Reply set =
+          testing_util::Call(nc, "kv.default.set",
+                             absl::StrCat(R"({"key":"n","value":")", n + 1,
+                                          R"(","revision":)", got.revision, "}"),
+                             absl::Seconds(3));
+      absl::MutexLock lock(&mu);
+      Count(set, &t);
+    }
+  });
+  std::vector<KvdNode*> raw{nodes_[0].get(), nodes_[1].get(), nodes_[2].get()};
+  ASSERT_TRUE(testing_util::WaitConverged(nc_.get(), raw, kTimeout).ok());
+  int64_t final_value = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(ValueOf(nc_.get(), "n"), &final_value));
+  EXPECT_GT(t.won, 0) << t.ToString();
+  EXPECT_EQ(t.unknown, 0) << t.ToString();
+  EXPECT_EQ(final_value, t.won) << t.ToString();
+}
+
+TEST_F(OwnerTest, PopGivesEveryItemToOneClient) {
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3));
+  constexpr int kItems = 400;
+  for (int i = 0; i < kItems; ++i) {
+    const Reply r = testing_util::Call(nc_.get(), "kv.default.push",
+                                       testing_util::KeyValueBody("q", absl::StrCat(i)));
+    ASSERT_EQ(r.code(), 0) << r.data;
+  }
+  ASSERT_EQ(Decided("set", R"({"key":"warm","value":"x","if":"absent"})", "warm").code(),
+            0);
+  Racers racers(server_->url());
+  absl::Mutex mu;
+  std::multiset<std::string> popped;
+  Tally t;
+  racers.Race([&](int, natsConnection* nc) {
+    for (;;) {
+      const Reply r =
+          testing_util::Call(nc, "kv.default.pop", R"({"key":"q"})", absl::Seconds(3));
+      absl::MutexLock lock(&mu);
+      if (r.ok() && r.code() == 0 &&
+          r.data.find(R"("exists":false)") != std::string::npos) {
+        return;
+      }
+      if (!Count(r, &t)) continue;
+      const std::string marker = R"("value":")";
+      const size_t from = r.data.find(marker) + marker.size();
+      popped.insert(r.data.substr(from, r.data.find('"', from) - from));
+    }
+  });
+  EXPECT_EQ(t.unknown, 0) << t.ToString();
+  EXPECT_EQ(popped.size(), static_cast<size_t>(kItems)) << t.ToString();
+  for (int i = 0; i < kItems; ++i) EXPECT_EQ(popped.count(absl::StrCat(i)), 1u) << i;
 }
 
 }  // namespace

@@ -122,6 +122,7 @@ bool KeyWrite(Op op) {
     case Op::kSetRemove:
     case Op::kExpire:
     case Op::kPersist:
+    case Op::kPop:
       return true;
     default:
       return false;
@@ -141,7 +142,10 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       op, body, is_batch ? batch.max_batch_keys : replica.limits().max_keys_per_query);
   if (!parsed.ok()) return parsed.status();
   const codec::ApiRequest& r = *parsed;
-  if (context != nullptr && one_winner && KeyWrite(op)) context->owned_key = r.key;
+  if (context != nullptr &&
+      (codec::IsConditional(op, r) || (one_winner && KeyWrite(op)))) {
+    context->owned_key = r.key;
+  }
 
   // Each case: one store call; the reply's shape comes from the operation table.
   // Values read go out in the request's encoding (422 for binary ones as text).
