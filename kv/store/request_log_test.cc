@@ -42,7 +42,8 @@ TEST(RequestLog, RecordsLiveOnlyForTheWindow) {
   EXPECT_EQ(log.size(), 1u);
   // A record already out of the window, or a window ahead, is not taken.
   EXPECT_FALSE(log.Record(At("old", "r", kT0), kT0 + absl::Minutes(3)));
-  EXPECT_FALSE(log.Record(At("ahead", "r", kT0 + absl::Minutes(6)), kT0 + absl::Minutes(3)));
+  EXPECT_FALSE(
+      log.Record(At("ahead", "r", kT0 + absl::Minutes(6)), kT0 + absl::Minutes(3)));
   EXPECT_EQ(log.size(), 1u);
 }
 
