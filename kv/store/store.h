@@ -188,8 +188,8 @@ class Store {
   NodeId node() const { return node_; }
   const Limits& limits() const { return limits_; }
   absl::Time Now() const { return clock_->Now(); }
-  // Writes made with a request id (request_log.h), filled by the service and
-  // the replica, not by the store; outside the digest and memory limit.
+  // Writes made with a request id (request_log.h): the service records its
+  // own, Apply an event's, the replica a catch-up's. Outside the digest.
   RequestLog& requests() { return requests_; }
   const RequestLog& requests() const { return requests_; }
 
