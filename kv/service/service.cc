@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "kv/codec/encoding.h"
 #include "kv/codec/position.h"
+#include "kv/service/idempotent.h"
 #include "kv/store/store.h"
 
 namespace kv::service {
@@ -89,16 +90,32 @@ std::optional<absl::Duration> Ttl(const codec::ApiRequest& r) {
 absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
                                    replication::Replica& replica,
                                    replication::MutationContext* context,
-                                   const BatchLimits& batch) {
+                                   const BatchLimits& batch,
+                                   std::optional<absl::string_view> msg_id) {
   if (!replica.ready()) {
     return absl::UnavailableError(
         "this node is catching up with its peers; retry shortly");
   }
   const bool is_batch = op == Op::kMget || op == Op::kMset || op == Op::kMdel;
+  if (replica.limits().dedup_window <= absl::ZeroDuration()) msg_id.reset();  // off
+  if (msg_id) {
+    if (absl::Status s = store::RequestLog::CheckId(*msg_id); !s.ok()) return s;
+    if (op == Op::kMset || op == Op::kMdel) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "header '", kMsgIdHeader, "' is not supported on batches (mset, mdel)"));
+    }
+  }
   auto parsed = codec::ParseRequest(
       op, body, is_batch ? batch.max_batch_keys : replica.limits().max_keys_per_query);
   if (!parsed.ok()) return parsed.status();
   const codec::ApiRequest& r = *parsed;
+  if (msg_id) {
+    if (absl::Status s =
+            CheckIdRoom(replica.limits(), r.key.size() + r.value.size(), *msg_id);
+        !s.ok()) {
+      return s;
+    }
+  }
 
   // Each case: one store call; the reply's shape comes from the operation table.
   // Values read go out in the request's encoding (422 for binary ones as text).
@@ -118,6 +135,14 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       return codec::Reply(op, *result);
     }
   };
+  // A key-level write: applied once per request id when the request has one.
+  auto write = [&](auto f) -> absl::StatusOr<std::string> {
+    if (!msg_id) return reply(Revised(replica, r.key, std::move(f), context));
+    auto make_reply = [op](const auto& result, uint64_t revision) {
+      return codec::WithRevision(codec::Reply(op, result), revision);
+    };
+    return Idempotent(replica, *msg_id, r.key, std::move(f), make_reply, context);
+  };
   switch (op) {
     case Op::kGet: {
       uint64_t revision = 0;
@@ -136,37 +161,24 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     case Op::kExists:
       return reply(replica.Read([&](const Store& s) { return s.Exists(r.key); }));
     case Op::kSet:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); },
-          context));
+      return write([&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); });
     case Op::kDel:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Del(r.key); }, context));
+      return write([&](Store& s) { return s.Del(r.key); });
     case Op::kAdd:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Add(r.key, r.delta, Ttl(r)); },
-          context));
+      return write([&](Store& s) { return s.Add(r.key, r.delta, Ttl(r)); });
     case Op::kPush:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Push(r.key, r.value, Ttl(r)); },
-          context));
+      return write([&](Store& s) { return s.Push(r.key, r.value, Ttl(r)); });
     case Op::kRange:
       return reply(
           replica.Read([&](const Store& s) { return s.Range(r.key, r.start, r.stop); }));
     case Op::kListDel:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.ListDel(r.key, r.value); }, context));
+      return write([&](Store& s) { return s.ListDel(r.key, r.value); });
     case Op::kClear:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Clear(r.key); }, context));
+      return write([&](Store& s) { return s.Clear(r.key); });
     case Op::kSetAdd:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.SetAdd(r.key, r.value, Ttl(r)); },
-          context));
+      return write([&](Store& s) { return s.SetAdd(r.key, r.value, Ttl(r)); });
     case Op::kSetRemove:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.SetRemove(r.key, r.value); },
-          context));
+      return write([&](Store& s) { return s.SetRemove(r.key, r.value); });
     case Op::kSetQuery:
       return reply(replica.Read([&](const Store& s) { return s.SetQuery(r.key); }));
     case Op::kSetUnion:
@@ -197,11 +209,9 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       return codec::TtlReply(ttl->exists, seconds);
     }
     case Op::kExpire:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Expire(r.key, *Ttl(r)); }, context));
+      return write([&](Store& s) { return s.Expire(r.key, *Ttl(r)); });
     case Op::kPersist:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Persist(r.key); }, context));
+      return write([&](Store& s) { return s.Persist(r.key); });
   }
   return absl::InternalError("unhandled operation");
 }
@@ -308,8 +318,10 @@ absl::Status LinkService::Serve(Op op, micro::Request& request) {
   context.publish = [&request](absl::string_view subject, absl::string_view data) {
     return request.Publish(subject, data);
   };
+  std::optional<absl::string_view> msg_id;
+  if (auto id = request.header(kMsgIdHeader); id.has_value()) msg_id = *id;
   absl::StatusOr<std::string> reply =
-      Handle(op, request.data(), *replica_, &context, batch_);
+      Handle(op, request.data(), *replica_, &context, batch_, msg_id);
   if (!reply.ok()) {
     const int code = ErrorCode(reply.status());
     if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -41,10 +42,14 @@ inline constexpr absl::Duration kOrderWait = absl::Seconds(1);
 // Runs one request of `op` on `replica`: the reply body, or an error whose code
 // ErrorCode() gives. Never changes data on error. A mutation's event leaves
 // through `context` (see Replica::Mutate), which gets its dot; null: the bus.
-absl::StatusOr<std::string> Handle(codec::Op op, absl::string_view body,
-                                   replication::Replica& replica,
-                                   replication::MutationContext* context = nullptr,
-                                   const BatchLimits& batch = BatchLimits());
+// `msg_id` (the Nats-Msg-Id header; nullopt: none) makes a key-level write
+// idempotent within the store's dedup window (idempotent.h): 400 when it is
+// invalid or the op a batch; ignored by reads and when the window is zero.
+absl::StatusOr<std::string> Handle(
+    codec::Op op, absl::string_view body, replication::Replica& replica,
+    replication::MutationContext* context = nullptr,
+    const BatchLimits& batch = BatchLimits(),
+    std::optional<absl::string_view> msg_id = std::nullopt);
 
 // The replica figures reported in the endpoints' STATS "data", as a JSON object.
 // Its vector ("vv") takes at most `max_vv_bytes` (0: no limit): the entries
