@@ -18,10 +18,11 @@ absl::Status CheckIdRoom(const store::Limits& limits, size_t key_and_value,
   // their framing (codec::EncodedSize of a record, plus the optional's flag).
   const size_t record = 32 + id.size() + store::RequestLog::kMaxReplyBytes;
   if (key_and_value + record <= limits.max_write_bytes) return absl::OkStatus();
-  return absl::OutOfRangeError(absl::StrCat(
-      "key plus value take ", key_and_value, " bytes; with header '", kMsgIdHeader,
-      "' the limit is ", limits.max_write_bytes > record ? limits.max_write_bytes - record : 0,
-      " (its event also carries the id and the reply)"));
+  return absl::OutOfRangeError(
+      absl::StrCat("key plus value take ", key_and_value, " bytes; with header '",
+                   kMsgIdHeader, "' the limit is ",
+                   limits.max_write_bytes > record ? limits.max_write_bytes - record : 0,
+                   " (its event also carries the id and the reply)"));
 }
 
 }  // namespace kv::service

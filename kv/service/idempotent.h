@@ -42,8 +42,8 @@ absl::Status CheckIdRoom(const store::Limits& limits, size_t key_and_value,
 // A failed write records nothing (a retry runs it again).
 template <typename F, typename MakeReply>
 absl::StatusOr<std::string> Idempotent(replication::Replica& replica,
-                                       absl::string_view id, absl::string_view key,
-                                       F&& f, MakeReply&& make_reply,
+                                       absl::string_view id, absl::string_view key, F&& f,
+                                       MakeReply&& make_reply,
                                        replication::MutationContext* context) {
   return replica.Mutate(
       [&](store::Store& s) -> absl::StatusOr<store::Change<std::string>> {
