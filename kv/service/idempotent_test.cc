@@ -129,7 +129,8 @@ TEST_F(IdempotentTest, AFailedWriteRecordsNothing) {
 }
 
 TEST_F(IdempotentTest, BadIdsAndBatchesAre400AndChangeNothing) {
-  for (const std::string& id : {std::string(), std::string(129, 'x'), std::string("a\tb")}) {
+  for (const std::string& id :
+       {std::string(), std::string(129, 'x'), std::string("a\tb")}) {
     auto r = Call(Op::kAdd, R"({"key":"n","value":1})", id);
     EXPECT_EQ(ErrorCode(r.status()), 400) << id;
     EXPECT_TRUE(absl::StrContains(r.status().message(), "Nats-Msg-Id")) << r.status();
