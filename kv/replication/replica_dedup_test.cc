@@ -32,9 +32,8 @@ void AddWithId(Replica& r, const std::string& key, const std::string& id) {
   auto c = r.Mutate([&](Store& s) {
     auto change = s.Add(key, 1, std::nullopt);
     if (change.ok() && change->event) {
-      store::RequestRecord record{
-          id, absl::StrCat(R"({"value":)", change->result, "}"),
-          store::HlcMillis(store::EventHlc(*change->event))};
+      store::RequestRecord record{id, absl::StrCat(R"({"value":)", change->result, "}"),
+                                  store::HlcMillis(store::EventHlc(*change->event))};
       change->event->request = record;
       s.requests().Record(record, s.Now());
     }
