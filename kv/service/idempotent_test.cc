@@ -142,8 +142,10 @@ TEST_F(IdempotentTest, BadIdsAndBatchesAre400AndChangeNothing) {
   EXPECT_EQ(ErrorCode(mdel.status()), 400);
   EXPECT_EQ(Get("n"), R"({"exists":false,"value":"","revision":0})");
   EXPECT_TRUE(absl::StrContains(Get("a"), R"("exists":false)"));
-  // Reads ignore it.
+  // Reads ignore it, even an invalid one.
   EXPECT_TRUE(Call(Op::kGet, R"({"key":"n"})", "x").ok());
+  EXPECT_TRUE(Call(Op::kGet, R"({"key":"n"})", std::string(200, 'x')).ok());
+  EXPECT_TRUE(Call(Op::kMget, R"({"keys":["n"]})", std::string(200, 'x')).ok());
 }
 
 TEST_F(IdempotentTest, TheEventCarriesRoomForTheRecord) {

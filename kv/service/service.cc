@@ -97,7 +97,16 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
         "this node is catching up with its peers; retry shortly");
   }
   const bool is_batch = op == Op::kMget || op == Op::kMset || op == Op::kMdel;
-  if (replica.limits().dedup_window <= absl::ZeroDuration()) msg_id.reset();  // off
+  // Only key-level writes take a request id; reads ignore it, as does a link
+  // whose dedup window is zero (off).
+  const bool key_write = op == Op::kSet || op == Op::kDel || op == Op::kAdd ||
+                         op == Op::kPush || op == Op::kListDel || op == Op::kClear ||
+                         op == Op::kSetAdd || op == Op::kSetRemove || op == Op::kExpire ||
+                         op == Op::kPersist;
+  if (replica.limits().dedup_window <= absl::ZeroDuration() ||
+      (!key_write && op != Op::kMset && op != Op::kMdel)) {
+    msg_id.reset();
+  }
   if (msg_id) {
     if (absl::Status s = store::RequestLog::CheckId(*msg_id); !s.ok()) return s;
     if (op == Op::kMset || op == Op::kMdel) {
