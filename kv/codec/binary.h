@@ -86,7 +86,7 @@ struct DeltaChunk {
   store::VersionVector retired;
   // The sender's live request log, newest first, as much as the chunk's budget
   // leaves (last chunk only; ids and replies within RequestLog's bounds).
-  std::vector<store::RequestRecord> requests;
+  std::vector<store::RequestRecord> requests = {};
 };
 
 std::string EncodeEvents(const std::vector<store::Event>& events);
