@@ -17,6 +17,10 @@ ABSL_FLAG(std::string, max_memory, "0",
 ABSL_FLAG(absl::Duration, default_ttl, absl::ZeroDuration(),
           "time to live of keys created without one (set, add, push, set_add, mset); "
           "0 = none");
+ABSL_FLAG(absl::Duration, dedup_window, absl::Minutes(2),
+          "how long a write carrying a Nats-Msg-Id header is remembered: a retry of "
+          "the id on any node within it is answered the first reply with "
+          "\"duplicate\":true and applies nothing; 0 = off (the header is ignored)");
 ABSL_FLAG(std::string, eviction, "allkeys-lru",
           "over --max_memory: allkeys-lru (evict the least recently used keys), "
           "volatile-ttl (keys with a TTL, soonest expiry first) or noeviction "
@@ -75,6 +79,12 @@ absl::Status ApplyMemoryFlags(store::Limits* limits) {
   limits->max_memory_bytes = *bytes;
   limits->eviction = *eviction;
   limits->default_ttl = default_ttl;
+  const absl::Duration dedup_window = absl::GetFlag(FLAGS_dedup_window);
+  if (dedup_window < absl::ZeroDuration() || dedup_window > absl::Hours(24)) {
+    return absl::InvalidArgumentError(
+        "--dedup_window: must be 0 (off) or a positive duration of at most 24h");
+  }
+  limits->dedup_window = dedup_window;
   return absl::OkStatus();
 }
 

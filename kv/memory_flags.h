@@ -1,5 +1,5 @@
-// kvd's cache policy flags: --max_memory, --eviction (README, "Memory limit") and
-// --default_ttl.
+// kvd's cache policy flags: --max_memory, --eviction (README, "Memory limit"),
+// --default_ttl and --dedup_window (README, "Idempotent retries").
 #ifndef KV_MEMORY_FLAGS_H_
 #define KV_MEMORY_FLAGS_H_
 
@@ -16,6 +16,7 @@
 ABSL_DECLARE_FLAG(std::string, max_memory);
 ABSL_DECLARE_FLAG(std::string, eviction);
 ABSL_DECLARE_FLAG(absl::Duration, default_ttl);
+ABSL_DECLARE_FLAG(absl::Duration, dedup_window);
 
 namespace kv {
 
@@ -25,8 +26,8 @@ namespace kv {
 absl::StatusOr<size_t> ParseBytes(absl::string_view text);
 // "allkeys-lru", "volatile-ttl" or "noeviction".
 absl::StatusOr<store::Eviction> ParseEviction(absl::string_view text);
-// Sets the store's limit, policy and default TTL from the flags; InvalidArgument
-// naming the flag when one does not parse.
+// Sets the store's limit, policy, default TTL and dedup window from the flags;
+// InvalidArgument naming the flag when one does not parse.
 absl::Status ApplyMemoryFlags(store::Limits* limits);
 
 }  // namespace kv

@@ -1,5 +1,6 @@
 #include "kv/memory_flags.h"
 
+#include "absl/flags/flag.h"
 #include "gtest/gtest.h"
 
 namespace kv {
@@ -24,6 +25,20 @@ TEST(MemoryFlags, ParsesPolicies) {
   EXPECT_EQ(*ParseEviction("volatile-ttl"), store::Eviction::kVolatileTtl);
   EXPECT_EQ(*ParseEviction("noeviction"), store::Eviction::kNoEviction);
   EXPECT_FALSE(ParseEviction("lru").ok());
+}
+
+TEST(MemoryFlags, DedupWindowDefaultsToTwoMinutesAndIsBounded) {
+  store::Limits limits;
+  ASSERT_TRUE(ApplyMemoryFlags(&limits).ok());
+  EXPECT_EQ(limits.dedup_window, absl::Minutes(2));
+  absl::SetFlag(&FLAGS_dedup_window, absl::ZeroDuration());
+  ASSERT_TRUE(ApplyMemoryFlags(&limits).ok());
+  EXPECT_EQ(limits.dedup_window, absl::ZeroDuration());
+  absl::SetFlag(&FLAGS_dedup_window, absl::Hours(25));
+  absl::Status s = ApplyMemoryFlags(&limits);
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("--dedup_window"), absl::string_view::npos);
+  absl::SetFlag(&FLAGS_dedup_window, absl::Minutes(2));
 }
 
 }  // namespace

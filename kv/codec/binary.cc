@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "cereal/archives/portable_binary.hpp"
 #include "cereal/cereal.hpp"
+#include "kv/store/request_log.h"
 
 namespace kv::store {
 
@@ -128,6 +129,20 @@ struct Reader {
     nodes.resize(n);
     for (store::NodeId& node : nodes) ar(node);
   }
+  // A string of at most `max` bytes.
+  void String(std::string& s, size_t max) {
+    const uint64_t n = Count();
+    if (n > max) throw cereal::Exception("string too long");
+    s.resize(n);
+    ar(cereal::binary_data(s.data(), n));
+  }
+  void Request(store::RequestRecord& r) {
+    String(r.id, store::RequestLog::kMaxIdBytes);
+    if (!store::RequestLog::CheckId(r.id).ok())
+      throw cereal::Exception("invalid request id");
+    String(r.reply, store::RequestLog::kMaxReplyBytes);
+    ar(r.applied_ms);
+  }
   void Key(KeyState& ks) {
     String(ks.key);
     Optional(ks.reg, [this](store::RegisterState& r) {
@@ -209,6 +224,11 @@ struct Writer {
     Count(nodes.size());
     for (store::NodeId node : nodes) ar(node);
   }
+  void Request(const store::RequestRecord& r) {
+    String(r.id);
+    String(r.reply);
+    ar(r.applied_ms);
+  }
   void Key(const KeyState& ks) {
     String(ks.key);
     Optional(ks.reg, [this](const store::RegisterState& r) {
@@ -264,6 +284,7 @@ std::string EncodeEvents(const std::vector<store::Event>& events) {
   w.List(events, [&w](const store::Event& e) {
     w.ar(e.dot);
     w.Key(e.delta);
+    w.Optional(e.request, [&w](const store::RequestRecord& r) { w.Request(r); });
   });
   return w.Take();
 }
@@ -274,6 +295,7 @@ absl::StatusOr<std::vector<store::Event>> DecodeEvents(absl::string_view bytes) 
     r.List(events, [&r](store::Event& e) {
       r.ar(e.dot);
       r.Key(e.delta);
+      r.Optional(e.request, [&r](store::RequestRecord& rec) { r.Request(rec); });
     });
     return events;
   });
@@ -286,6 +308,7 @@ std::string EncodeDeltaChunk(const DeltaChunk& chunk) {
   w.Vector(chunk.collected);
   w.Nodes(chunk.members);
   w.Vector(chunk.retired);
+  w.List(chunk.requests, [&w](const store::RequestRecord& r) { w.Request(r); });
   w.List(chunk.delta.entries, [&w](const KeyState& ks) { w.Key(ks); });
   return w.Take();
 }
@@ -299,6 +322,7 @@ absl::StatusOr<DeltaChunk> DecodeDeltaChunk(absl::string_view bytes) {
     r.Vector(chunk.collected);
     r.Nodes(chunk.members);
     r.Retired(chunk.retired);
+    r.List(chunk.requests, [&r](store::RequestRecord& rec) { r.Request(rec); });
     r.List(chunk.delta.entries, [&r](KeyState& ks) { r.Key(ks); });
     return chunk;
   });
@@ -372,6 +396,11 @@ size_t EncodedSize(const KeyState& ks) {
   return n;
 }
 
+size_t EncodedSize(const store::RequestRecord& record) {
+  // Two size tags and the time, 8 bytes each.
+  return 24 + record.id.size() + record.reply.size();
+}
+
 size_t EncodedHeaderSize(const DeltaChunk& chunk) {
   Writer w(MessageKind::kDelta);
   w.ar(chunk.from, chunk.part, chunk.last);
@@ -379,6 +408,7 @@ size_t EncodedHeaderSize(const DeltaChunk& chunk) {
   w.Vector(chunk.collected);
   w.Nodes(chunk.members);
   w.Vector(chunk.retired);
+  w.List(chunk.requests, [&w](const store::RequestRecord& r) { w.Request(r); });
   const std::vector<KeyState> none;
   w.List(none, [&w](const KeyState& ks) { w.Key(ks); });
   return w.Take().size();

@@ -90,6 +90,9 @@ struct DeltaChunk {
   // Every origin the sender retired, with its final seq (last chunk only; at
   // most kMaxListedNodes).
   store::VersionVector retired;
+  // The sender's live request log, newest first, as much as the chunk's budget
+  // leaves (last chunk only; ids and replies within RequestLog's bounds).
+  std::vector<store::RequestRecord> requests = {};
 };
 
 std::string EncodeEvents(const std::vector<store::Event>& events);
@@ -107,6 +110,9 @@ absl::StatusOr<Heartbeat> DecodeHeartbeat(absl::string_view bytes);
 // Bytes a key state takes once encoded (for chunking under a payload limit): an
 // upper bound of what it adds to a chunk or an event.
 size_t EncodedSize(const store::KeyState& ks);
+
+// Bytes a request record takes once encoded (in a chunk or an event), exact.
+size_t EncodedSize(const store::RequestRecord& record);
 
 // Bytes `chunk` takes once encoded without its entries (its header: the vectors
 // and members, which grow with the number of origins), exact.

@@ -282,3 +282,54 @@ TEST(EncodedHeaderSize, IsTheChunkWithoutItsEntries) {
 
 }  // namespace
 }  // namespace kv::codec
+
+namespace kv::codec {
+namespace {
+
+TEST(Binary, EventsCarryTheirRequestRecord) {
+  std::vector<Event> events = SampleEvents();
+  events[1].request = store::RequestRecord{"retry-1", R"({"value":-5})", 1700000000123};
+  auto decoded = DecodeEvents(EncodeEvents(events));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_FALSE((*decoded)[0].request.has_value());
+  ASSERT_TRUE((*decoded)[1].request.has_value());
+  EXPECT_EQ((*decoded)[1].request->id, "retry-1");
+  EXPECT_EQ((*decoded)[1].request->reply, R"({"value":-5})");
+  EXPECT_EQ((*decoded)[1].request->applied_ms, 1700000000123);
+}
+
+TEST(Binary, RequestRecordsAreBounded) {
+  // Peers are not trusted: an id or reply beyond the log's bounds, or an id
+  // that is not printable, refuses the whole message.
+  for (const store::RequestRecord& bad :
+       {store::RequestRecord{std::string(129, 'i'), "{}", 1},
+        store::RequestRecord{"", "{}", 1}, store::RequestRecord{"a\r\nb", "{}", 1},
+        store::RequestRecord{"id", std::string(1025, 'r'), 1}}) {
+    std::vector<Event> events = SampleEvents();
+    events[0].request = bad;
+    EXPECT_FALSE(DecodeEvents(EncodeEvents(events)).ok());
+    DeltaChunk chunk;
+    chunk.last = true;
+    chunk.requests = {bad};
+    EXPECT_FALSE(DecodeDeltaChunk(EncodeDeltaChunk(chunk)).ok());
+  }
+}
+
+TEST(Binary, LastChunkCarriesRequests) {
+  DeltaChunk chunk;
+  chunk.from = 3;
+  chunk.last = true;
+  chunk.requests = {{"b", R"({"ok":true,"revision":2})", 20}, {"a", "{}", 10}};
+  const size_t without = EncodedHeaderSize(DeltaChunk{});
+  EXPECT_EQ(EncodedHeaderSize(chunk),
+            without + EncodedSize(chunk.requests[0]) + EncodedSize(chunk.requests[1]));
+  auto decoded = DecodeDeltaChunk(EncodeDeltaChunk(chunk));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->requests.size(), 2u);
+  EXPECT_EQ(decoded->requests[0].id, "b");
+  EXPECT_EQ(decoded->requests[0].reply, R"({"ok":true,"revision":2})");
+  EXPECT_EQ(decoded->requests[1].applied_ms, 10);
+}
+
+}  // namespace
+}  // namespace kv::codec

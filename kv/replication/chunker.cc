@@ -170,6 +170,15 @@ absl::Status ChunkWriter::Finish(store::VersionVector vv) {
     chunk_.members = std::move(last_members);
     chunk_.retired = std::move(last_retired);
   }
+  // The request records the budget leaves room for, newest first.
+  size_t room = budget_ - last_header - std::min(used_, budget_ - last_header);
+  for (store::RequestRecord& record : requests_) {
+    const size_t size = codec::EncodedSize(record);
+    if (size > room) break;
+    room -= size;
+    chunk_.requests.push_back(std::move(record));
+  }
+  requests_.clear();
   Flush(true);
   return status_;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -52,9 +53,16 @@ class ChunkWriter {
   // before the first Add.
   void SetCollected(store::VersionVector collected, std::vector<store::NodeId> members,
                     store::VersionVector retired = {});
+  // The last chunk carries `requests` (the sender's request log, newest
+  // first), as many of the first ones as the budget leaves beside its header
+  // and entries; the others are left out.
+  void SetRequests(std::vector<store::RequestRecord> requests) {
+    requests_ = std::move(requests);
+  }
   // Sends the last chunk (possibly without entries), carrying `vv` (after the
   // entries gathered so far, in a chunk of their own when they do not fit
-  // beside the last chunk's header). Returns status().
+  // beside the last chunk's header) and the request records that fit.
+  // Returns status().
   absl::Status Finish(store::VersionVector vv);
 
   // OK, or why the catch-up stopped: ResourceExhausted when a chunk's header,
@@ -77,6 +85,7 @@ class ChunkWriter {
   codec::DeltaChunk chunk_;
   std::vector<store::NodeId> members_;
   store::VersionVector retired_;
+  std::vector<store::RequestRecord> requests_;
   size_t header_ = 0;  // encoded bytes of a chunk without entries (not the last)
   size_t used_ = 0;
   size_t keys_ = 0;

@@ -197,6 +197,38 @@ TEST(ChunkWriter, ChunksStayWithinTheBudgetAndOnlyTheLastHasTheVector) {
   }
 }
 
+TEST(ChunkWriter, TheLastChunkCarriesTheNewestRequestsThatFit) {
+  store::FakeClock clock;
+  auto s = Registers(&clock, 3, 100);
+  const store::Delta d = s->DeltaAbove({});
+  std::vector<store::RequestRecord> requests;
+  for (int i = 9; i >= 0; --i) {  // newest first
+    requests.push_back({absl::StrCat("id", i), R"({"ok":true,"revision":1})", i});
+  }
+  const size_t one = codec::EncodedSize(requests[0]);
+  codec::DeltaChunk last;
+  last.from = 7;
+  last.delta.vv = d.vv;
+  size_t entries = 0;
+  for (const store::KeyState& ks : d.entries) entries += codec::EncodedSize(ks);
+  // Room for the entries and four records and a half.
+  const size_t budget = codec::EncodedHeaderSize(last) + entries + 4 * one + one / 2;
+  std::vector<codec::DeltaChunk> out;
+  ChunkWriter w(7, budget, [&](const codec::DeltaChunk& c) {
+    out.push_back(c);
+    return absl::OkStatus();
+  });
+  w.SetRequests(requests);
+  for (const store::KeyState& ks : d.entries) w.Add(ks);
+  ASSERT_TRUE(w.Finish(d.vv).ok()) << w.status();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].delta.entries.size(), 3u);
+  ASSERT_EQ(out[0].requests.size(), 4u);
+  EXPECT_EQ(out[0].requests[0].id, "id9");
+  EXPECT_EQ(out[0].requests[3].id, "id6");
+  EXPECT_LE(codec::EncodeDeltaChunk(out[0]).size(), budget);
+}
+
 TEST(ChunkWriter, EntriesExactlyAtTheBudgetShareAChunk) {
   store::FakeClock clock;
   auto s = Registers(&clock, 4, 100);

@@ -5,8 +5,6 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "kv/store/hlc.h"
@@ -367,6 +365,7 @@ void Replica::HandleChunk(absl::string_view data) {
   (void)store_->MergeDelta(vector_only);
   // Whatever the peer collected, this replica now holds what remains of it.
   (void)store_->AdoptCollected(chunk->collected);
+  for (auto& r : chunk->requests) store_->requests().Record(std::move(r), clock_->Now());
   // A copy holds the dots of the origins the peer retired.
   if (sync_->copying) (void)store_->AdoptRetired(chunk->retired);
   if (restored_) SnapshotMerged(sync_->peer, sync_->join ? retired : VersionVector());

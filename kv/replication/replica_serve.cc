@@ -70,6 +70,7 @@ void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view rep
   VersionVector collected;
   VersionVector retired;
   std::vector<NodeId> members;
+  std::vector<store::RequestRecord> requests;
   uint64_t generation = 0;
   {
     absl::MutexLock lock(&mu_);
@@ -78,6 +79,9 @@ void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view rep
     members = peers_->Members(clock_->Now());
     members.push_back(node());
     if (request.join) retired = store_->Retired();
+    // The request log goes in the last chunk, as much as fits.
+    requests = store_->requests().Newest(
+        clock_->Now(), ChunkBudget(options_.max_chunk_bytes, bus_->MaxPayload()));
     generation = generation_;
     ++counters_.catchups_served;
   }
@@ -88,6 +92,7 @@ void Replica::ServeSync(const codec::SyncRequest& request, absl::string_view rep
                        return bus_->Publish(reply, "", bytes);
                      });
   writer.SetCollected(std::move(collected), std::move(members), std::move(retired));
+  writer.SetRequests(std::move(requests));
   std::string after;
   do {
     std::vector<store::KeyState> page;

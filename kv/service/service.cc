@@ -16,6 +16,7 @@
 #include "kv/codec/condition.h"
 #include "kv/codec/encoding.h"
 #include "kv/codec/position.h"
+#include "kv/service/idempotent.h"
 #include "kv/store/store.h"
 
 namespace kv::service {
@@ -132,19 +133,40 @@ bool KeyWrite(Op op) {
 absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
                                    replication::Replica& replica,
                                    replication::MutationContext* context,
-                                   const BatchLimits& batch, bool one_winner) {
+                                   const BatchLimits& batch,
+                                   std::optional<absl::string_view> msg_id) {
   if (!replica.ready()) {
     return absl::UnavailableError(
         "this node is catching up with its peers; retry shortly");
   }
   const bool is_batch = op == Op::kMget || op == Op::kMset || op == Op::kMdel;
+  // Only key-level writes take a request id; reads ignore it, as does a link
+  // whose dedup window is zero (off).
+  if (replica.limits().dedup_window <= absl::ZeroDuration() ||
+      (!KeyWrite(op) && op != Op::kMset && op != Op::kMdel)) {
+    msg_id.reset();
+  }
+  if (msg_id) {
+    if (absl::Status s = store::RequestLog::CheckId(*msg_id); !s.ok()) return s;
+    if (op == Op::kMset || op == Op::kMdel) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "header '", kMsgIdHeader, "' is not supported on batches (mset, mdel)"));
+    }
+  }
   auto parsed = codec::ParseRequest(
       op, body, is_batch ? batch.max_batch_keys : replica.limits().max_keys_per_query);
   if (!parsed.ok()) return parsed.status();
   const codec::ApiRequest& r = *parsed;
-  if (context != nullptr &&
-      (codec::IsConditional(op, r) || (one_winner && KeyWrite(op)))) {
+  // Decided by the key's owner only (docs/ownership.md).
+  if (context != nullptr && (codec::IsConditional(op, r) || (msg_id && KeyWrite(op)))) {
     context->owned_key = r.key;
+  }
+  if (msg_id) {
+    if (absl::Status s =
+            CheckIdRoom(replica.limits(), r.key.size() + r.value.size(), *msg_id);
+        !s.ok()) {
+      return s;
+    }
   }
 
   // Each case: one store call; the reply's shape comes from the operation table.
@@ -165,6 +187,14 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       return codec::Reply(op, *result);
     }
   };
+  // A key-level write: applied once per request id when the request has one.
+  auto write = [&](auto f) -> absl::StatusOr<std::string> {
+    if (!msg_id) return reply(Revised(replica, r.key, std::move(f), context));
+    auto make_reply = [op](const auto& result, uint64_t revision) {
+      return codec::WithRevision(codec::Reply(op, result), revision);
+    };
+    return Idempotent(replica, *msg_id, r.key, std::move(f), make_reply, context);
+  };
   switch (op) {
     case Op::kGet: {
       uint64_t revision = 0;
@@ -183,39 +213,25 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     case Op::kExists:
       return reply(replica.Read([&](const Store& s) { return s.Exists(r.key); }));
     case Op::kSet:
-      return reply(
-          Revised(replica, r.key,
-                  IfCondition(r, [&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); }),
-                  context));
+      return write(
+          IfCondition(r, [&](Store& s) { return s.Set(r.key, r.value, Ttl(r)); }));
     case Op::kDel:
-      return reply(Revised(replica, r.key,
-                           IfCondition(r, [&](Store& s) { return s.Del(r.key); }),
-                           context));
+      return write(IfCondition(r, [&](Store& s) { return s.Del(r.key); }));
     case Op::kAdd:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Add(r.key, r.delta, Ttl(r)); },
-          context));
+      return write([&](Store& s) { return s.Add(r.key, r.delta, Ttl(r)); });
     case Op::kPush:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Push(r.key, r.value, Ttl(r)); },
-          context));
+      return write([&](Store& s) { return s.Push(r.key, r.value, Ttl(r)); });
     case Op::kRange:
       return reply(
           replica.Read([&](const Store& s) { return s.Range(r.key, r.start, r.stop); }));
     case Op::kListDel:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.ListDel(r.key, r.value); }, context));
+      return write([&](Store& s) { return s.ListDel(r.key, r.value); });
     case Op::kClear:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Clear(r.key); }, context));
+      return write([&](Store& s) { return s.Clear(r.key); });
     case Op::kSetAdd:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.SetAdd(r.key, r.value, Ttl(r)); },
-          context));
+      return write([&](Store& s) { return s.SetAdd(r.key, r.value, Ttl(r)); });
     case Op::kSetRemove:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.SetRemove(r.key, r.value); },
-          context));
+      return write([&](Store& s) { return s.SetRemove(r.key, r.value); });
     case Op::kSetQuery:
       return reply(replica.Read([&](const Store& s) { return s.SetQuery(r.key); }));
     case Op::kSetUnion:
@@ -246,11 +262,9 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       return codec::TtlReply(ttl->exists, seconds);
     }
     case Op::kExpire:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Expire(r.key, *Ttl(r)); }, context));
+      return write([&](Store& s) { return s.Expire(r.key, *Ttl(r)); });
     case Op::kPersist:
-      return reply(Revised(
-          replica, r.key, [&](Store& s) { return s.Persist(r.key); }, context));
+      return write([&](Store& s) { return s.Persist(r.key); });
     case Op::kPop: {
       const store::ListEnd end =
           r.end == "right" ? store::ListEnd::kRight : store::ListEnd::kLeft;
@@ -478,9 +492,10 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
   context.publish = [&request](absl::string_view subject, absl::string_view data) {
     return request.Publish(subject, data);
   };
-  const bool one_winner = request.header(kMsgIdHeader).has_value();
+  std::optional<absl::string_view> msg_id;
+  if (auto id = request.header(kMsgIdHeader); id.has_value()) msg_id = *id;
   absl::StatusOr<std::string> reply =
-      Handle(op, request.data(), *replica_, &context, batch_, one_winner);
+      Handle(op, request.data(), *replica_, &context, batch_, msg_id);
   if (!reply.ok() && context.owned_key) {
     if (auto owner = reply.status().GetPayload(replication::kForwardPayload)) {
       if (!at_owner) {

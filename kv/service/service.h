@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -39,8 +40,6 @@ std::string ErrorBody(int code, absl::string_view message, const absl::Status& s
 // on.
 void UseApiErrors(micro::ServiceConfig* config);
 
-// The header of a write retried idempotently (as JetStream's publish dedup).
-inline constexpr char kMsgIdHeader[] = "Nats-Msg-Id";
 // The reply header naming the node that decided an operation as its key's owner.
 inline constexpr char kDecidedByHeader[] = "Kv-Decided-By";
 
@@ -52,14 +51,17 @@ inline constexpr absl::Duration kOrderWait = absl::Seconds(1);
 // Runs one request of `op` on `replica`: the reply body, or an error whose code
 // ErrorCode() gives. Never changes data on error. A mutation's event leaves
 // through `context` (see Replica::Mutate), which gets its dot; null: the bus.
-// With `one_winner` (the request carries Nats-Msg-Id), or for an operation that
-// is conditional in itself, a key-level write runs only where the key's owner
-// may decide it (MutationContext::owned_key; docs/ownership.md).
-absl::StatusOr<std::string> Handle(codec::Op op, absl::string_view body,
-                                   replication::Replica& replica,
-                                   replication::MutationContext* context = nullptr,
-                                   const BatchLimits& batch = BatchLimits(),
-                                   bool one_winner = false);
+// `msg_id` (the Nats-Msg-Id header; nullopt: none) makes a key-level write
+// idempotent within the store's dedup window (idempotent.h): 400 when it is
+// invalid or the op a batch; ignored by reads and when the window is zero.
+// With it, or for an operation that is conditional in itself, a key-level
+// write runs only where the key's owner may decide it
+// (MutationContext::owned_key; docs/ownership.md).
+absl::StatusOr<std::string> Handle(
+    codec::Op op, absl::string_view body, replication::Replica& replica,
+    replication::MutationContext* context = nullptr,
+    const BatchLimits& batch = BatchLimits(),
+    std::optional<absl::string_view> msg_id = std::nullopt);
 
 // The subject prefix on which node `node` of `link` takes the operations it
 // owns (forwarded by the other nodes): _kv.<link>.owner.<node, 16 hex digits>;

@@ -364,6 +364,8 @@ absl::StatusOr<ApplyResult> Store::Apply(const Event& event) {
   }
   if (auto s = internal::Validate(event.delta, limits_); !s.ok()) return s;
   if (auto s = CheckStamps(event.delta); !s.ok()) return s;
+  // A write made with a request id: a retry of it here is answered, not applied.
+  if (event.request) requests_.Record(*event.request, clock_->Now());
   ApplyResult result;
   if (auto r = retired_.find(event.dot.node); r != retired_.end()) {
     if (event.dot.seq <= r->second.seq) {

@@ -162,10 +162,21 @@ inline bool Covers(const VersionVector& v, const Dot& d) {
   return it != v.end() && d.seq <= it->second;
 }
 
+// A write made with a client's request id (the Nats-Msg-Id header) and the
+// reply it got: what a retry of the id is answered (RequestLog). It travels
+// with the write's event and with catch-ups, so every replica knows the id.
+struct RequestRecord {
+  std::string id;
+  std::string reply;
+  int64_t applied_ms = 0;  // when it was applied: the write's HLC wall time, unix ms
+};
+
 // One local mutation, as published to the other replicas.
 struct Event {
   Dot dot;
   KeyState delta;
+  // Set when the mutation was a request carrying an id (Nats-Msg-Id).
+  std::optional<RequestRecord> request = std::nullopt;
 };
 
 // The HLC stamp of the operation an event carries (the highest stamp in it).

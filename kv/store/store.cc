@@ -47,7 +47,7 @@ bool Store::EntryLess::operator()(absl::string_view a, const Entry* b) const {
 }
 
 Store::Store(NodeId node, Clock* clock, Limits limits)
-    : node_(node), clock_(clock), limits_(limits) {}
+    : node_(node), clock_(clock), limits_(limits), requests_(limits.dedup_window) {}
 
 Store::~Store() {
   for (Entry* e : index_) Entry::Destroy(e);

@@ -39,6 +39,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "kv/store/clock.h"
+#include "kv/store/request_log.h"
 #include "kv/store/state.h"
 
 namespace kv::store {
@@ -95,6 +96,8 @@ struct Limits {
   // The TTL of keys created without one (by set, add, push or set_add); zero:
   // none.
   absl::Duration default_ttl = absl::ZeroDuration();
+  // How long requests() remembers a write's request id; zero: off.
+  absl::Duration dedup_window = absl::ZeroDuration();
 };
 
 // What `ttl` reads of a key.
@@ -187,6 +190,11 @@ class Store {
 
   NodeId node() const { return node_; }
   const Limits& limits() const { return limits_; }
+  absl::Time Now() const { return clock_->Now(); }
+  // Writes made with a request id (request_log.h): the service records its
+  // own, Apply an event's, the replica a catch-up's. Outside the digest.
+  RequestLog& requests() { return requests_; }
+  const RequestLog& requests() const { return requests_; }
 
   // ---- Local reads. Errors: InvalidArgument (bad key), FailedPrecondition (wrong
   // type), OutOfRange (limit exceeded). An absent or expired key reads as empty.
@@ -490,6 +498,7 @@ class Store {
   uint64_t expired_ = 0;
   uint64_t events_applied_ = 0;
   uint64_t events_duplicate_ = 0;
+  RequestLog requests_;
 };
 
 }  // namespace kv::store

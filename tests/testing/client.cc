@@ -113,4 +113,28 @@ Reply Call(natsConnection* nc, absl::string_view subject, absl::string_view body
   return ToReply(msg);
 }
 
+Reply CallWithHeaders(natsConnection* nc, absl::string_view subject,
+                      absl::string_view body,
+                      const std::vector<std::pair<std::string, std::string>>& headers,
+                      absl::Duration timeout) {
+  const std::string subject_str(subject);
+  natsMsg* request = nullptr;
+  natsMsg* msg = nullptr;
+  Reply r;
+  r.status = natsMsg_Create(&request, subject_str.c_str(), nullptr, body.data(),
+                            static_cast<int>(body.size()));
+  for (const auto& [name, value] : headers) {
+    if (r.status == NATS_OK) {
+      r.status = natsMsgHeader_Set(request, name.c_str(), value.c_str());
+    }
+  }
+  if (r.status == NATS_OK) {
+    r.status =
+        natsConnection_RequestMsg(&msg, nc, request, absl::ToInt64Milliseconds(timeout));
+  }
+  natsMsg_Destroy(request);
+  if (r.status != NATS_OK) return r;
+  return ToReply(msg);
+}
+
 }  // namespace testing_util

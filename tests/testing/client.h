@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -57,6 +58,12 @@ Reply ToReply(natsMsg* msg);
 // Sends `body` to `subject` on `nc` and waits up to `timeout` for the reply.
 Reply Call(natsConnection* nc, absl::string_view subject, absl::string_view body,
            absl::Duration timeout = absl::Seconds(10));
+
+// Call with request headers (name, value), e.g. Nats-Msg-Id or Kv-After.
+Reply CallWithHeaders(natsConnection* nc, absl::string_view subject,
+                      absl::string_view body,
+                      const std::vector<std::pair<std::string, std::string>>& headers,
+                      absl::Duration timeout = absl::Seconds(10));
 
 }  // namespace testing_util
 

@@ -1,0 +1,86 @@
+#include "kv/store/request_log.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace kv::store {
+
+RequestLog::RequestLog(absl::Duration window, size_t max_entries, size_t max_bytes)
+    : window_(window), max_entries_(max_entries), max_bytes_(max_bytes) {}
+
+absl::Status RequestLog::CheckId(absl::string_view id) {
+  bool printable = true;
+  for (char c : id) {
+    if (c < ' ' || c > '~') printable = false;
+  }
+  if (id.empty() || id.size() > kMaxIdBytes || !printable) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("header 'Nats-Msg-Id' must be 1 to ", kMaxIdBytes,
+                     " bytes of printable ASCII (space to '~')"));
+  }
+  return absl::OkStatus();
+}
+
+size_t RequestLog::EntryBytes(const RequestRecord& record) {
+  return 2 * record.id.size() + record.reply.size() + 96;
+}
+
+int64_t RequestLog::CutoffMs(absl::Time now) const {
+  return absl::ToUnixMillis(now) - absl::ToInt64Milliseconds(window_);
+}
+
+const RequestRecord* RequestLog::Find(absl::string_view id, absl::Time now) const {
+  if (!enabled()) return nullptr;
+  auto it = by_id_.find(id);
+  if (it == by_id_.end() || it->second.applied_ms <= CutoffMs(now)) return nullptr;
+  return &it->second;
+}
+
+bool RequestLog::Record(RequestRecord record, absl::Time now) {
+  if (!enabled()) return false;
+  Trim(now);
+  if (!CheckId(record.id).ok() || record.reply.size() > kMaxReplyBytes) return false;
+  const int64_t now_ms = absl::ToUnixMillis(now);
+  const int64_t window_ms = absl::ToInt64Milliseconds(window_);
+  if (record.applied_ms <= now_ms - window_ms || record.applied_ms > now_ms + window_ms) {
+    return false;
+  }
+  if (by_id_.contains(record.id)) return false;
+  bytes_ += EntryBytes(record);
+  by_time_.emplace(record.applied_ms, record.id);
+  std::string id = record.id;
+  by_id_.emplace(std::move(id), std::move(record));
+  // Over the bounds: the oldest go (possibly this one, when it is the oldest).
+  while (!by_id_.empty() && (by_id_.size() > max_entries_ || bytes_ > max_bytes_)) {
+    DropOldest();
+  }
+  return true;
+}
+
+std::vector<RequestRecord> RequestLog::Newest(absl::Time now, size_t max_bytes) const {
+  std::vector<RequestRecord> out;
+  if (!enabled()) return out;
+  const int64_t cutoff = CutoffMs(now);
+  size_t bytes = 0;
+  for (auto it = by_time_.rbegin(); it != by_time_.rend() && it->first > cutoff; ++it) {
+    const RequestRecord& record = by_id_.find(it->second)->second;
+    bytes += EntryBytes(record);
+    if (bytes > max_bytes) break;
+    out.push_back(record);
+  }
+  return out;
+}
+
+void RequestLog::Trim(absl::Time now) {
+  const int64_t cutoff = CutoffMs(now);
+  while (!by_time_.empty() && by_time_.begin()->first <= cutoff) DropOldest();
+}
+
+void RequestLog::DropOldest() {
+  auto oldest = by_time_.begin();
+  auto it = by_id_.find(oldest->second);
+  bytes_ -= EntryBytes(it->second);
+  by_id_.erase(it);
+  by_time_.erase(oldest);
+}
+
+}  // namespace kv::store
