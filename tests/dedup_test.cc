@@ -62,6 +62,17 @@ class DedupTest : public ::testing::Test {
       ASSERT_TRUE(nc.ok()) << nc.status();
       conns_.push_back(*std::move(nc));
     }
+    // Writes with an id are decided by their key's owner: wait until the two
+    // nodes agree on the owners (docs/ownership.md).
+    Reply warm;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          warm = CallWithHeaders(conns_[0].get(), "kv.default.add", KeyIntBody("warm", 1),
+                                 {{"Nats-Msg-Id", "warm"}});
+          return warm.ok() && warm.code() != 503;
+        },
+        kLinkTimeout))
+        << warm.data;
   }
 
   // The node id a write's Kv-Position names ("" when none).
