@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "kv/codec/encoding.h"
 #include "kv/codec/position.h"
+#include "kv/service/watch.h"
 #include "kv/store/store.h"
 
 namespace kv::service {
@@ -202,6 +203,8 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     case Op::kPersist:
       return reply(Revised(
           replica, r.key, [&](Store& s) { return s.Persist(r.key); }, context));
+    case Op::kWatch:
+      return Watch(r, replica);
   }
   return absl::InternalError("unhandled operation");
 }
