@@ -65,8 +65,8 @@ absl::StatusOr<Change> FromJson(const rapidjson::Value& v) {
     c.origin = origin;
   }
   if (v.HasMember("seq") && v["seq"].IsUint64()) c.seq = v["seq"].GetUint64();
-  c.truncated = v.HasMember("truncated") && v["truncated"].IsBool() &&
-                v["truncated"].GetBool();
+  c.truncated =
+      v.HasMember("truncated") && v["truncated"].IsBool() && v["truncated"].GetBool();
   return c;
 }
 

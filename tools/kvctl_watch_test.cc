@@ -23,17 +23,17 @@ TEST(WatchSubjects, APrefixOfTokensNamesItsSubtreeAndTheEncodedKeys) {
 }
 
 TEST(ParseChange, ReadsANotification) {
-  auto c = ParseChange(
-      R"({"key":"a","op":"set","revision":9,"type":"string","value":"v",)"
-      R"("origin":"00000000000000ab","seq":3,"vv":"00000000000000ab:3"})");
+  auto c =
+      ParseChange(R"({"key":"a","op":"set","revision":9,"type":"string","value":"v",)"
+                  R"("origin":"00000000000000ab","seq":3,"vv":"00000000000000ab:3"})");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->key, "a");
   EXPECT_EQ(c->origin, 0xabu);
   EXPECT_EQ(c->seq, 3u);
   EXPECT_EQ(FormatChange(*c), "set a = v  [rev 9 00000000000000ab:3]");
-  auto bin = ParseChange(
-      R"({"key":"/w==","op":"add","revision":9,"type":"counter","value":4,)"
-      R"("origin":"1","seq":4,"encoding":"base64"})");
+  auto bin =
+      ParseChange(R"({"key":"/w==","op":"add","revision":9,"type":"counter","value":4,)"
+                  R"("origin":"1","seq":4,"encoding":"base64"})");
   ASSERT_TRUE(bin.ok()) << bin.status();
   EXPECT_EQ(bin->key, "\xff");
   EXPECT_EQ(bin->count, 4);
