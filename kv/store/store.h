@@ -145,13 +145,11 @@ struct StoreStats {
   size_t retired_origins = 0;  // origins retired and still remembered
 };
 
-// A key CollectGarbage reclaimed because its TTL passed (it showed a value):
-// for expiry notifications.
+// A key CollectGarbage reclaimed because its TTL passed (it showed a value),
+// for expiry notifications (docs/replication.md).
 struct ExpiredKey {
   std::string key;
-  // The node of the key's highest stamp (its last writer): the one node that
-  // announces the expiry while it is a member (docs/replication.md).
-  NodeId writer = 0;
+  NodeId writer = 0;  // the node of its highest stamp (its last writer)
 };
 
 // A retired origin (Store::Retire): the seq up to which every replica applied its
