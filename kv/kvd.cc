@@ -30,10 +30,10 @@
 #include "kv/log/logger.h"
 #include "kv/memory_flags.h"
 #include "kv/metrics/collector.h"
+#include "kv/notify_flags.h"
 #include "kv/replication/driver.h"
 #include "kv/replication/nats_bus.h"
 #include "kv/replication/replica.h"
-#include "kv/service/changes.h"
 #include "kv/service/service.h"
 #include "kv/snapshot/keeper.h"
 #include "kv/store/clock.h"
@@ -435,7 +435,8 @@ int main(int argc, char** argv) {
       logger->Log(kv::log::GuessLevel(line), link, line);
     };
     ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
-    ro.on_change = kv::service::ChangePublisher(link, static_cast<size_t>(max_payload));
+    ro.on_change = kv::NotifyObserver(link, static_cast<size_t>(max_payload), &bus);
+    ro.expiry_grace = absl::GetFlag(FLAGS_test_expiry_grace);
     if (*keeper) ro.restore = (*keeper)->Restorer(link, &clock, limits);
     auto replica = kv::replication::Replica::Start(&bus, &clock, ro);
     if (!replica.ok()) return Fail(replica.status().message());

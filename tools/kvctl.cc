@@ -4,7 +4,9 @@
 // `kvctl help` lists every op with its equivalent `nats req` line.
 
 #include <nats/nats.h>
+#include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -13,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -24,6 +27,7 @@
 #include "tools/kvctl_discovery.h"
 #include "tools/kvctl_ops.h"
 #include "tools/kvctl_status.h"
+#include "tools/kvctl_watch.h"
 
 ABSL_FLAG(std::string, link, "default", "link name: requests go to kv.<link>.<op>");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
@@ -49,6 +53,9 @@ ABSL_FLAG(std::string, after, "",
           "read-your-writes across nodes even after lost messages");
 ABSL_FLAG(absl::Duration, wait, absl::ZeroDuration(),
           "check: keep asking until the replicas agree or this long has passed");
+ABSL_FLAG(bool, snapshot, false,
+          "watch: first print every key of the prefix (\"= KEY ...\" lines, from "
+          "the watch op), then only the changes they do not include");
 ABSL_FLAG(bool, verbose, false,
           "also print the reply's position (Kv-Position) on stderr, as --json does");
 
@@ -322,6 +329,87 @@ int RunOp(const OpSpec& op, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+std::atomic<bool> interrupted{false};
+void OnInterrupt(int) { interrupted.store(true); }
+
+// kvctl watch [PREFIX] [--snapshot]: prints each change of the keys with the
+// prefix as it comes (README.md, "Watching"), until SIGINT or SIGTERM.
+int RunWatch(const std::vector<std::string>& args) {
+  if (args.size() > 1) return UsageError("watch takes at most one PREFIX", nullptr);
+  const std::string prefix = args.empty() ? "" : args[0];
+  const std::string link = absl::GetFlag(FLAGS_link);
+  absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
+  if (timeout <= absl::ZeroDuration()) timeout = kOpTimeout;
+  absl::StatusOr<transport::Connection> nc = ConnectFromFlags(timeout);
+  if (!nc.ok()) return Failure(nc.status().message());
+  // Subscribed before the snapshot is read: no change falls in between.
+  std::vector<natsSubscription*> subs;
+  natsStatus s = NATS_OK;
+  for (const std::string& subject : WatchSubjects(link, prefix)) {
+    natsSubscription* sub = nullptr;
+    if (s == NATS_OK) s = natsConnection_SubscribeSync(&sub, nc->get(), subject.c_str());
+    if (sub != nullptr) subs.push_back(sub);
+  }
+  if (s == NATS_OK) s = natsConnection_Flush(nc->get());
+  auto done = [&](int code) {
+    for (natsSubscription* sub : subs) natsSubscription_Destroy(sub);
+    return code;
+  };
+  if (s != NATS_OK) {
+    return done(Failure(absl::StrCat("cannot subscribe: ", natsStatus_GetText(s))));
+  }
+  const bool json = absl::GetFlag(FLAGS_json);
+  SnapshotRule rule;
+  if (absl::GetFlag(FLAGS_snapshot)) {
+    std::string cursor;
+    do {
+      RequestOptions options;
+      options.cursor = cursor;
+      absl::StatusOr<std::string> body = BuildRequest(*FindOp("watch"), args, options);
+      if (!body.ok()) return done(UsageError(body.status().message(), nullptr));
+      absl::StatusOr<CallResult> result =
+          Call(nc->get(), OpSubject(link, "watch"), *body, timeout);
+      if (!result.ok()) return done(Failure(result.status().message()));
+      if (result->error) return done(PrintServiceError(*result->error));
+      absl::StatusOr<WatchPage> page = ParseWatchPage(result->body);
+      if (!page.ok()) return done(Failure(page.status().message()));
+      if (json) std::cout << result->body << "\n";
+      for (const Change& e : page->entries) {
+        if (!json) std::cout << FormatChange(e) << "\n";
+      }
+      std::cout.flush();
+      rule.AddPage(*page);
+      if (!page->cursor.empty() && page->cursor == cursor) {
+        return done(Failure("watch: the cursor did not advance"));
+      }
+      cursor = page->cursor;
+    } while (!cursor.empty());
+  }
+  signal(SIGINT, OnInterrupt);
+  signal(SIGTERM, OnInterrupt);
+  // One subscription is polled at a time; each waits briefly, so that an
+  // interrupt ends the watch within about 100 ms.
+  while (!interrupted.load()) {
+    for (natsSubscription* sub : subs) {
+      natsMsg* msg = nullptr;
+      const int wait_ms = subs.size() == 1 ? 100 : 20;
+      if (natsSubscription_NextMsg(&msg, sub, wait_ms) != NATS_OK) continue;
+      const std::string data(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+      natsMsg_Destroy(msg);
+      absl::StatusOr<Change> change = ParseChange(data);
+      if (!change.ok()) {
+        std::cerr << "kvctl: ignoring a message that is no change: "
+                  << change.status().message() << "\n";
+        continue;
+      }
+      if (!absl::StartsWith(change->key, prefix) || rule.Covered(*change)) continue;
+      std::cout << (json ? data : FormatChange(*change)) << "\n";
+      std::cout.flush();
+    }
+  }
+  return done(kExitOk);
+}
+
 int RunHelp(const std::vector<std::string>& args) {
   const std::string link = absl::GetFlag(FLAGS_link);
   if (args.empty()) {
@@ -372,6 +460,7 @@ int Main(int argc, char** argv) {
   const std::string verb = positional[0];
   const std::vector<std::string> args(positional.begin() + 1, positional.end());
   if (verb == "help") return RunHelp(args);
+  if (verb == "watch") return RunWatch(args);
   if (verb == "ls" || verb == "info" || verb == "stats") {
     if (!args.empty())
       return UsageError(absl::StrCat(verb, " takes no arguments"), nullptr);

@@ -17,7 +17,11 @@ constexpr const char* kDiscoveryHelp =
     "                                    ready, keys, peers, lag, digest, agreement\n"
     "  check [--wait 10s]                exit 0 when every replica of --link is ready\n"
     "                                    with one digest (asking again until --wait),\n"
-    "                                    else 1, printing who differs\n";
+    "                                    else 1, printing who differs\n"
+    "  watch [PREFIX] [--snapshot]       prints each change of the keys with PREFIX\n"
+    "                                    as it comes (kv.<link>.changes.>), until\n"
+    "                                    Ctrl-C; --snapshot: first every key, from\n"
+    "                                    the watch op above\n";
 
 constexpr const char* kFlagsHelp =
     "flags (anywhere on the line; --help lists them all):\n"

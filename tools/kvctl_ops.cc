@@ -432,6 +432,8 @@ absl::StatusOr<std::string> FormatReply(const OpSpec& op, absl::string_view body
       return FormatMget(*doc, body);
     case codec::ReplyShape::kOkCount:
       return std::string("OK\n");
+    case codec::ReplyShape::kWatch:  // (kvctl watch prints entries itself)
+      return absl::StrCat(body, "\n");
     case codec::ReplyShape::kTtl: {
       auto ttl = doc->FindMember("ttl");
       if (ttl == doc->MemberEnd() || !ttl->value.IsNumber()) {

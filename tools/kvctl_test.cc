@@ -271,7 +271,7 @@ TEST(AllOps, ArgumentsFromTheRequestFields) {
   EXPECT_FALSE(FindOp("get")->paged);
   RequestOptions limit;
   limit.limit = 5;
-  EXPECT_NE(Request("get", {"a"}, limit).find("--limit applies to keys only"),
+  EXPECT_NE(Request("get", {"a"}, limit).find("--limit applies to keys, watch only"),
             std::string::npos);
 }
 

@@ -415,29 +415,74 @@ std::string OkCountReply(absl::string_view field, int64_t count) {
   return j.Done();
 }
 
-std::string ChangeBody(const ChangeNote& note) {
-  Json j;
-  j.Key("key");
-  String(j.w(), note.key);
-  j.Key("op");
-  String(j.w(), note.op);
-  j.Key("revision").w().Uint64(note.revision);
-  j.Key("type");
-  String(j.w(), note.type);
+namespace {
+
+// `note` as one JSON object; a watch entry (no op) has no op, origin nor seq.
+void WriteNote(rapidjson::Writer<rapidjson::StringBuffer>& w, const ChangeNote& note) {
+  w.StartObject();
+  String(w, "key");
+  String(w, note.key);
+  if (!note.op.empty()) {
+    String(w, "op");
+    String(w, note.op);
+  }
+  String(w, "revision");
+  w.Uint64(note.revision);
+  String(w, "type");
+  String(w, note.type);
   if (note.value.has_value()) {
-    j.Key("value");
-    String(j.w(), *note.value);
+    String(w, "value");
+    String(w, *note.value);
   } else if (!note.count_field.empty()) {
-    j.Key(note.count_field).w().Int64(note.count);
+    String(w, note.count_field);
+    w.Int64(note.count);
   }
-  j.Key("origin");
-  String(j.w(), note.origin);
-  j.Key("seq").w().Uint64(note.seq);
+  if (!note.op.empty()) {
+    String(w, "origin");
+    String(w, note.origin);
+    if (note.seq != 0) {
+      String(w, "seq");
+      w.Uint64(note.seq);
+    }
+    if (!note.vv.empty()) {
+      String(w, "vv");
+      String(w, note.vv);
+    }
+  }
   if (note.base64) {
-    j.Key("encoding");
-    String(j.w(), kBase64);
+    String(w, "encoding");
+    String(w, kBase64);
   }
-  if (note.truncated) j.Key("truncated").w().Bool(true);
+  if (note.truncated) {
+    String(w, "truncated");
+    w.Bool(true);
+  }
+  w.EndObject();
+}
+
+}  // namespace
+
+std::string ChangeBody(const ChangeNote& note) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  WriteNote(w, note);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string WatchReply(const std::vector<std::string>& entries, absl::string_view cursor,
+                       absl::string_view position) {
+  Json j;
+  j.Key("entries").w().StartArray();
+  for (const std::string& e : entries) {
+    j.w().RawValue(e.data(), e.size(), rapidjson::kObjectType);
+  }
+  j.w().EndArray();
+  if (!cursor.empty()) {
+    j.Key("cursor");
+    String(j.w(), cursor);
+  }
+  j.Key("position");
+  String(j.w(), position);
   return j.Done();
 }
 

@@ -108,13 +108,21 @@ struct ChangeNote {
   std::string count_field;           // "value" (counter), "length", "size"; "" = none
   int64_t count = 0;
   std::string origin;  // the node id, 16 hex digits
-  uint64_t seq = 0;    // the event's seq (per origin)
+  uint64_t seq = 0;    // the event's seq (per origin); 0: none (an expiry)
+  // The origin's version vector after the change, as Kv-Position text
+  // ("" = left out: too many origins).
+  std::string vv;
   bool base64 = false;
   bool truncated = false;  // `value` was cut to fit the max payload
 };
-// {"key","op","revision","type","value"?|"length"?|"size"?,"origin","seq",
-//  "encoding"?:"base64","truncated"?:true}
+// {"key","op","revision","type","value"?|"length"?|"size"?,"origin","seq"?,
+//  "vv"?,"encoding"?:"base64","truncated"?:true}
 std::string ChangeBody(const ChangeNote& note);
+// A watch page: {"entries":[{"key","revision","type","value"?|"length"?|"size"?,
+// "encoding"?,"truncated"?}..],"cursor"?,"position"}. `entries` are JSON
+// objects, ChangeBody of notes without an op (so without origin, seq and vv).
+std::string WatchReply(const std::vector<std::string>& entries, absl::string_view cursor,
+                       absl::string_view position);
 
 std::string TtlReply(bool exists, std::optional<double> seconds);
 

@@ -175,6 +175,16 @@ std::vector<OpSpec> MakeTable() {
        R::kGet,
        "",
        R"({"key":"l"})"},
+      {Op::kWatch,
+       "watch",
+       "a consistent page of the keys (with a prefix) as change notifications "
+       "show them, and the position to merge notifications from",
+       {{"prefix", T::kString, kOptional},
+        {"limit", T::kPositiveInt, kOptional},
+        {"cursor", T::kString, kOptional}},
+       R::kWatch,
+       "entries",
+       R"({"prefix":"user."})"},
   };
 }
 
@@ -280,6 +290,9 @@ std::string ShapeDoc(const OpSpec& spec) {
       return absl::StrCat("{\"ok\": true, \"", spec.reply_field, "\": int}");
     case ReplyShape::kTtl:
       return "{\"exists\": bool, \"ttl\": seconds} (-1 when the key has none)";
+    case ReplyShape::kWatch:
+      return "{\"entries\": [{\"key\", \"type\", \"revision\": int, \"value\"?|"
+             "\"length\"?|\"size\"?}..], \"cursor\"?: string, \"position\": string}";
   }
   return "";
 }

@@ -42,6 +42,8 @@ enum class Op {
   kPersist,
   // One winner (issue 12): decided by the key's owner (IsConditional).
   kPop,
+  // Change notifications (issue 12).
+  kWatch,
 };
 
 // The JSON type a request field takes, and what the parser accepts for it.
@@ -76,6 +78,7 @@ enum class ReplyShape {
   kMget,     // {"entries": [{"key","exists","value"|"type"}, ...]}
   kOkCount,  // {"ok": true, <reply_field>: int}
   kTtl,      // {"exists": bool, "ttl": seconds} (-1: none)
+  kWatch,    // {"entries": [{"key","type","revision",...}], "cursor"?, "position"}
 };
 
 // One row of the table.

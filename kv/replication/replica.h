@@ -382,6 +382,12 @@ class Replica {
   // Becomes ready: logs `line`, subscribes to sync.any, sends a heartbeat.
   void SetReady(absl::string_view line) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectGarbage(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells on_change of the keys of `expired` (reclaimed by this collection)
+  // this replica announces: those it wrote last, and those whose last writer
+  // is not among `waited` when it is the lowest id there.
+  void AnnounceExpired(const std::vector<store::ExpiredKey>& expired,
+                       const std::vector<store::NodeId>& waited)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tick without replication: alone, everything held is stable, so tombstones
   // and expired keys are collected every gc_interval. Returns the next tick.
   absl::Time CollectAlone(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

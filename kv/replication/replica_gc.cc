@@ -51,15 +51,39 @@ void Replica::CollectGarbage(absl::Time now) {
   for (NodeId node : bounds.forgotten) Log(absl::StrCat("forgetting peer ", Hex(node)));
   // A replica waited for was never heard (a joiner's peers listed it): wait.
   if (!bounds.complete) return;
+  std::vector<store::ExpiredKey> expired;
   counters_.tombstones_collected +=
-      store_->CollectGarbage(bounds.stable, bounds.hlc_floor);
+      store_->CollectGarbage(bounds.stable, bounds.hlc_floor, options_.expiry_grace,
+                             options_.on_change ? &expired : nullptr);
+  AnnounceExpired(expired, bounds.waited);
   RetireOrigins(bounds.waited, now);
+}
+
+void Replica::AnnounceExpired(const std::vector<store::ExpiredKey>& expired,
+                              const std::vector<NodeId>& waited) {
+  if (expired.empty()) return;
+  // Every replica reclaims the key on its own; one announces it: the key's last
+  // writer while collection waits for it (a member), else the member with the
+  // lowest id (docs/replication.md, "Expiry notifications").
+  const NodeId lowest =
+      waited.empty() ? node() : *std::min_element(waited.begin(), waited.end());
+  for (const store::ExpiredKey& k : expired) {
+    const bool member = std::find(waited.begin(), waited.end(), k.writer) != waited.end();
+    if ((member ? k.writer : lowest) != node()) continue;
+    store::Event note;
+    note.dot = store::Dot{node(), 0};
+    note.delta.key = k.key;
+    NotifyChange(note, "expired", nullptr);
+  }
 }
 
 absl::Time Replica::CollectAlone(absl::Time now) {
   if (now - last_gc_ >= options_.gc_interval) {
-    counters_.tombstones_collected +=
-        store_->CollectGarbage(store_->vv(), store_->NextHlcFloor());
+    std::vector<store::ExpiredKey> expired;
+    counters_.tombstones_collected += store_->CollectGarbage(
+        store_->vv(), store_->NextHlcFloor(), options_.expiry_grace,
+        options_.on_change ? &expired : nullptr);
+    AnnounceExpired(expired, {node()});
     last_gc_ = now;
   }
   return last_gc_ + options_.gc_interval;

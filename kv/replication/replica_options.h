@@ -26,7 +26,10 @@ using EventPublisher =
 // event of a batch) or an eviction's, under the replica's lock, after the event
 // left, with the store after the change, the op (MutationContext::op; "evict"
 // for evictions) and the publisher the event left through (never null): change
-// notifications (kv/service/changes.h). Must not call back into the replica.
+// notifications (kv/service/changes.h). Also for each key that expired and that
+// this node announces (op "expired"; the event holds the key only, with the
+// dot (this node, 0): no operation): see Replica::CollectGarbage. Must not
+// call back into the replica.
 using ChangeObserver =
     std::function<void(const store::Store& store, const store::Event& event,
                        absl::string_view op, const EventPublisher& publish)>;
@@ -54,6 +57,9 @@ struct ReplicaOptions {
   // later (events of one origin may come a few ms out of order).
   absl::Duration gap_grace = absl::Milliseconds(100);
   absl::Duration gc_interval = absl::Seconds(30);
+  // An expired key is reclaimed (and its expiry announced) once it expired this
+  // long ago (Store::CollectGarbage's grace; tests shorten it).
+  absl::Duration expiry_grace = absl::Minutes(1);
   absl::Duration forget_after = absl::Minutes(10);
   // Delta chunks stay under this many bytes (and under the bus's max payload).
   size_t max_chunk_bytes = 512 * 1024;

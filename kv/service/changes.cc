@@ -9,17 +9,18 @@
 #include "absl/strings/str_format.h"
 #include "kv/codec/encoding.h"
 #include "kv/codec/json.h"
+#include "kv/codec/position.h"
 #include "kv/store/hash.h"
 
 namespace kv::service {
 namespace {
 
 // The op a notification names: batches name their per-key op.
-std::string NoteOp(absl::string_view op, const store::KeySummary& summary) {
+std::string NoteOp(absl::string_view op, bool none) {
   if (op == "mset") return "set";
   if (op == "mdel") return "del";
   if (!op.empty()) return std::string(op);
-  return summary.type == store::KeySummary::Type::kNone ? "del" : "set";
+  return none ? "del" : "set";
 }
 
 absl::string_view TypeName(store::KeySummary::Type type) {
@@ -75,15 +76,11 @@ std::string ChangeSubject(absl::string_view link, absl::string_view key) {
   return absl::StrCat("kv.", link, ".changes._b64.", b64);
 }
 
-std::string ChangeBody(const store::Store& store, const store::Event& event,
-                       absl::string_view op, size_t max_bytes) {
-  const store::KeySummary summary = store.Summarize(event.delta.key);
+codec::ChangeNote KeyNote(const store::Store& store, absl::string_view key) {
+  const store::KeySummary summary = store.Summarize(key);
   codec::ChangeNote note;
-  note.op = NoteOp(op, summary);
   note.revision = summary.revision;
   note.type = std::string(TypeName(summary.type));
-  note.origin = absl::StrFormat("%016x", event.dot.node);
-  note.seq = event.dot.seq;
   switch (summary.type) {
     case store::KeySummary::Type::kString:
       note.value = summary.value;
@@ -101,11 +98,15 @@ std::string ChangeBody(const store::Store& store, const store::Event& event,
       break;
   }
   note.count = summary.count;
-  note.base64 = !codec::ValidUtf8(event.delta.key) ||
+  note.base64 = !codec::ValidUtf8(key) ||
                 (note.value.has_value() && !codec::ValidUtf8(*note.value));
-  note.key = note.base64 ? absl::Base64Escape(event.delta.key) : event.delta.key;
+  note.key = note.base64 ? absl::Base64Escape(key) : std::string(key);
   if (note.value.has_value() && note.base64)
     *note.value = absl::Base64Escape(*note.value);
+  return note;
+}
+
+std::string FitNote(codec::ChangeNote note, size_t max_bytes) {
   std::string body = codec::ChangeBody(note);
   if (max_bytes == 0 || body.size() <= max_bytes || !note.value.has_value()) return body;
   // Too large: cut the value by what is over (JSON escapes may take up to 6
@@ -124,14 +125,28 @@ std::string ChangeBody(const store::Store& store, const store::Event& event,
   return body;
 }
 
-replication::ChangeObserver ChangePublisher(std::string link, size_t max_payload) {
-  return [link = std::move(link), max_payload](
+std::string ChangeBody(const store::Store& store, const store::Event& event,
+                       absl::string_view op, size_t max_bytes) {
+  codec::ChangeNote note = KeyNote(store, event.delta.key);
+  note.op = NoteOp(op, note.type == "none");
+  note.origin = absl::StrFormat("%016x", event.dot.node);
+  note.seq = event.dot.seq;
+  // What the origin had applied: a watcher tells from it whether this state
+  // includes what it holds for the key (README, "Watching").
+  if (store.vv().size() <= kMaxNoteOrigins) note.vv = codec::FormatPosition(store.vv());
+  return FitNote(std::move(note), max_bytes);
+}
+
+replication::ChangeObserver ChangePublisher(std::string link, size_t max_payload,
+                                            replication::EventPublisher out) {
+  return [link = std::move(link), max_payload, out = std::move(out)](
              const store::Store& store, const store::Event& event, absl::string_view op,
              const replication::EventPublisher& publish) {
     // A notification lost (connection down) is a gap in the origin's seqs,
     // which watchers see; nothing to retry.
-    (void)publish(ChangeSubject(link, event.delta.key),
-                  ChangeBody(store, event, op, max_payload));
+    const replication::EventPublisher& via = out ? out : publish;
+    (void)via(ChangeSubject(link, event.delta.key),
+              ChangeBody(store, event, op, max_payload));
   };
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "kv/codec/json.h"
 #include "kv/replication/replica.h"
 #include "kv/store/store.h"
 
@@ -31,16 +32,37 @@ inline constexpr size_t kMaxSubjectKeyBytes = 512;
 // kv.<link>.changes._h.<hash> above kMaxSubjectKeyBytes.
 std::string ChangeSubject(absl::string_view link, absl::string_view key);
 
+// A notification carries the origin's version vector ("vv") while it names at
+// most this many origins.
+inline constexpr size_t kMaxNoteOrigins = 64;
+
 // The notification body of `event` (applied to `store` by op `op`; "" = guess
 // "set" or "del" from what the key shows), within `max_bytes` (0: no limit):
 // a string value too long is cut (at a UTF-8 boundary, or in base64 whole
-// groups) and "truncated":true added.
+// groups) and "truncated":true added. It carries the store's vector ("vv")
+// unless it names more than kMaxNoteOrigins origins; an event of seq 0 (an
+// expiry) has no "seq".
 std::string ChangeBody(const store::Store& store, const store::Event& event,
                        absl::string_view op, size_t max_bytes);
 
+// What `key` shows in `store`, as a notification or a watch entry states it
+// (key, revision, type, value or length/size, base64 when the key or value is
+// not UTF-8); no op, origin nor seq.
+codec::ChangeNote KeyNote(const store::Store& store, absl::string_view key);
+
+// `note` as JSON (codec::ChangeBody) within `max_bytes` (0: no limit): a value
+// too long is cut (at a UTF-8 boundary, or in whole base64 groups) and
+// "truncated":true added. A note without a value may stay over.
+std::string FitNote(codec::ChangeNote note, size_t max_bytes);
+
 // The Replica's on_change for `link`: publishes each change's body on its
-// subject through the event's publisher, bodies kept under `max_payload`.
-replication::ChangeObserver ChangePublisher(std::string link, size_t max_payload);
+// subject through `out` (null: the event's publisher), bodies kept under
+// `max_payload`. kvd passes its main connection: the replica calls on_change
+// in seq order under its lock, so one connection keeps every watcher's view of
+// an origin in seq order (the events of requests answered on the prompt
+// connection leave on that one instead).
+replication::ChangeObserver ChangePublisher(std::string link, size_t max_payload,
+                                            replication::EventPublisher out = nullptr);
 
 }  // namespace kv::service
 

@@ -52,7 +52,7 @@ TEST(ChangeBody, NamesKeyOpRevisionValueOriginAndSeq) {
   EXPECT_EQ(ChangeBody(s, *set->event, "set", 0),
             absl::StrCat(R"({"key":"k","op":"set","revision":)", s.Revision("k"),
                          R"(,"type":"string","value":"v","origin":"00000000000000ab",)"
-                         R"("seq":1})"));
+                         R"("seq":1,"vv":"00000000000000ab:1"})"));
   auto push = s.Push("l", "x");
   ASSERT_TRUE(push.ok());
   EXPECT_NE(ChangeBody(s, *push->event, "push", 0).find(R"("type":"list","length":1)"),
@@ -61,7 +61,38 @@ TEST(ChangeBody, NamesKeyOpRevisionValueOriginAndSeq) {
   ASSERT_TRUE(del.ok());
   EXPECT_EQ(ChangeBody(s, *del->event, "", 0),
             R"({"key":"k","op":"del","revision":0,"type":"none",)"
-            R"("origin":"00000000000000ab","seq":3})");
+            R"("origin":"00000000000000ab","seq":3,"vv":"00000000000000ab:3"})");
+}
+
+// The origin's vector tells a watcher what the state includes: the peers'
+// operations it had applied too. An expiry (seq 0) has no seq.
+TEST(ChangeBody, CarriesTheOriginsVectorAndNoSeqForAnExpiry) {
+  store::FakeClock clock;
+  store::Store a(0xa, &clock);
+  store::Store b(0xb, &clock);
+  auto set = b.Set("k", "v", std::nullopt);
+  ASSERT_TRUE(set.ok());
+  ASSERT_TRUE(a.Apply(*set->event).ok());
+  auto add = a.Add("n", 1);
+  ASSERT_TRUE(add.ok());
+  EXPECT_NE(ChangeBody(a, *add->event, "add", 0)
+                .find(R"("vv":"000000000000000a:1,000000000000000b:1")"),
+            std::string::npos);
+  store::Event expired;
+  expired.dot = store::Dot{0xa, 0};
+  expired.delta.key = "gone";
+  EXPECT_EQ(
+      ChangeBody(a, expired, "expired", 0),
+      R"({"key":"gone","op":"expired","revision":0,"type":"none",)"
+      R"("origin":"000000000000000a","vv":"000000000000000a:1,000000000000000b:1"})");
+  // Too many origins: no vector (a watcher re-reads instead).
+  for (uint64_t n = 1; n <= kMaxNoteOrigins; ++n) {
+    store::Store other(0x100 + n, &clock);
+    auto w = other.Set(absl::StrCat("o", n), "x", std::nullopt);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(a.Apply(*w->event).ok());
+  }
+  EXPECT_EQ(ChangeBody(a, *add->event, "add", 0).find("\"vv\""), std::string::npos);
 }
 
 TEST(ChangeBody, LongValuesAreCutToFit) {

@@ -17,6 +17,7 @@
 #include "kv/codec/encoding.h"
 #include "kv/codec/position.h"
 #include "kv/service/idempotent.h"
+#include "kv/service/watch.h"
 #include "kv/store/store.h"
 
 namespace kv::service {
@@ -279,6 +280,8 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       }
       return codec::WithRevision(codec::GetReply(value), popped->revision);
     }
+    case Op::kWatch:
+      return Watch(r, replica);
   }
   return absl::InternalError("unhandled operation");
 }

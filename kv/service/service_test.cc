@@ -374,6 +374,63 @@ TEST_F(HandleTest, PopTakesOneItemAtATime) {
   Ok(Op::kSet, R"({"key":"str","value":"v"})");
   EXPECT_EQ(ErrorCode(Call(Op::kPop, R"({"key":"str"})").status()), 409);
   EXPECT_EQ(ErrorCode(Call(Op::kPop, R"({"key":"q","end":"up"})").status()), 400);
+// A page of every type as notifications state it, and the vector it was read
+// at (the rule's position).
+TEST_F(HandleTest, WatchPagesKeysWithTheirStateAndThePosition) {
+  Ok(Op::kSet, R"({"key":"u.a","value":"x"})");
+  Ok(Op::kAdd, R"({"key":"u.n","value":7})");
+  Ok(Op::kPush, R"({"key":"u.l","value":"i"})");
+  Ok(Op::kSetAdd, R"({"key":"u.s","value":"m"})");
+  Ok(Op::kSet, R"({"key":"v","value":"y"})");
+  Ok(Op::kSet, R"({"key":"u.gone","value":"y"})");
+  Ok(Op::kDel, R"({"key":"u.gone"})");
+  const std::string position = absl::StrFormat("%016x:7", replica_->node());
+  auto first = Call(Op::kWatch, R"({"prefix":"u.","limit":2})");
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string rev_a = absl::StrCat(
+      replica_->Read([](const store::Store& s) { return s.Revision("u.a"); }));
+  EXPECT_EQ(*first,
+            absl::StrCat(
+                R"({"entries":[{"key":"u.a","revision":)", rev_a,
+                R"(,"type":"string","value":"x"},{"key":"u.l",)", R"("revision":)",
+                replica_->Read([](const store::Store& s) { return s.Revision("u.l"); }),
+                R"(,"type":"list","length":1}],"cursor":"u.l",)", R"("position":")",
+                position, R"("})"));
+  auto rest = Call(Op::kWatch, R"({"prefix":"u.","cursor":"u.l"})");
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_TRUE(absl::StrContains(*rest, R"("key":"u.n")")) << *rest;
+  EXPECT_TRUE(absl::StrContains(*rest, R"("type":"counter","value":7})")) << *rest;
+  EXPECT_TRUE(absl::StrContains(*rest, R"("type":"set","size":1})")) << *rest;
+  EXPECT_FALSE(absl::StrContains(*rest, "cursor")) << *rest;
+  EXPECT_FALSE(absl::StrContains(*rest, "u.gone")) << *rest;
+  EXPECT_FALSE(absl::StrContains(*rest, R"("key":"v")")) << *rest;
+  EXPECT_EQ(ErrorCode(Call(Op::kWatch, R"({"limit":0})").status()), 400);
+  EXPECT_EQ(ErrorCode(Call(Op::kWatch, R"({"limit":10001})").status()), 413);
+}
+
+// The reply stays within the reply budget: the page ends early (its cursor
+// goes on), and a value alone over it is cut rather than refused.
+TEST_F(HandleTest, WatchPagesStayWithinTheReplyBudget) {
+  store::Limits limits;
+  limits.max_reply_bytes = 4096;
+  limits.max_key_bytes = 64;
+  Start(limits);
+  for (int i = 0; i < 10; ++i) {
+    Ok(Op::kSet, absl::StrCat(R"({"key":"k)", i, R"(","value":")",
+                              std::string(1000, 'a' + i), R"("})"));
+  }
+  std::string quotes;  // 3,000 '"' in JSON: twice that in a reply
+  for (int i = 0; i < 3000; ++i) quotes += "\\\"";
+  Ok(Op::kSet, absl::StrCat(R"({"key":"z","value":")", quotes, "\"}"));
+  auto page = Call(Op::kWatch, "{}");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_LE(page->size(), 4096u);
+  EXPECT_TRUE(absl::StrContains(*page, R"("cursor":"k2")")) << page->size();
+  auto big = Call(Op::kWatch, R"({"cursor":"k9"})");
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_LE(big->size(), 4096u);
+  EXPECT_TRUE(absl::StrContains(*big, R"("truncated":true)")) << *big;
+  EXPECT_TRUE(absl::StrContains(*big, R"("cursor":"z")")) << *big;
 }
 
 }  // namespace

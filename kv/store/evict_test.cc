@@ -250,6 +250,32 @@ TEST(StoreExpiry, ExpiredKeysAreReclaimedAndCounted) {
   EXPECT_FALSE(s.Export("short").has_value());
 }
 
+// Collection names the expired keys it reclaimed with their last writer (who
+// announces the expiry); a deleted key that expired is no expiry.
+TEST(StoreExpiry, ReclaimedKeysAreReportedWithTheirLastWriter) {
+  FakeClock clock;
+  Store a(kA, &clock);
+  Store b(kB, &clock);
+  Event set = Ev(a.Set("k", "v", absl::Seconds(1)));
+  ASSERT_TRUE(b.Apply(set).ok());
+  Event expire = Ev(b.Expire("k", absl::Seconds(2)));  // b wrote last
+  ASSERT_TRUE(a.Apply(expire).ok());
+  Event t = Ev(a.Set("t", "v", absl::Seconds(1)));
+  ASSERT_TRUE(b.Apply(t).ok());
+  Event d = Ev(a.Del("t"));
+  ASSERT_TRUE(b.Apply(d).ok());
+  clock.Advance(absl::Seconds(4));
+  std::vector<ExpiredKey> expired;
+  a.CollectGarbage(a.vv(), a.NextHlcFloor(), absl::Seconds(1), &expired);
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].key, "k");
+  EXPECT_EQ(expired[0].writer, kB);
+  // Not yet past the grace: nothing.
+  std::vector<ExpiredKey> none;
+  b.CollectGarbage(b.vv(), b.NextHlcFloor(), absl::Minutes(1), &none);
+  EXPECT_TRUE(none.empty());
+}
+
 }  // namespace
 }  // namespace kv::store
 

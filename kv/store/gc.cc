@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
@@ -95,6 +97,18 @@ void DropEmpty(absl::string_view key, internal::AtomTag tag, bool empty,
   comp->reset();
 }
 
+// The highest stamp of anything `e` holds (MaxHlcOf's, with its node).
+Stamp MaxStampOf(const Entry& e) {
+  Stamp m = e.has_register() ? e.reg_stamp() : Stamp{};
+  if (const Extras* x = e.extras) {
+    if (x->counter) m = std::max(m, x->counter->stamp);
+    if (x->list) m = std::max(m, x->list->stamp);
+    if (x->set) m = std::max(m, x->set->stamp);
+    if (x->ttl) m = std::max(m, x->ttl->stamp);
+  }
+  return m;
+}
+
 }  // namespace
 
 Store::Index::iterator Store::Purge(Index::iterator it) {
@@ -150,7 +164,7 @@ Store::Index::iterator Store::Purge(Index::iterator it) {
 }
 
 size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
-                             absl::Duration grace) {
+                             absl::Duration grace, std::vector<ExpiredKey>* expired) {
   // The watermark first: what goes below is covered by it.
   for (const auto& [node, seq] : stable) {
     if (IsRetired(node)) continue;
@@ -171,7 +185,12 @@ size_t Store::CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
       bool all_applied = true;
       internal::ForEachDot(*e, [&](const Dot& d) { all_applied &= applied.Covers(d); });
       if (all_applied) {
-        if (VisibleAt(e, 0) != Kind::kNone) ++expired_;
+        if (VisibleAt(e, 0) != Kind::kNone) {
+          ++expired_;
+          if (expired != nullptr) {
+            expired->push_back({std::string(e->key()), MaxStampOf(*e).node});
+          }
+        }
         it = Purge(it);
         ++dropped;
         continue;

@@ -151,6 +151,13 @@ struct StoreStats {
   size_t retired_origins = 0;  // origins retired and still remembered
 };
 
+// A key CollectGarbage reclaimed because its TTL passed (it showed a value),
+// for expiry notifications (docs/replication.md).
+struct ExpiredKey {
+  std::string key;
+  NodeId writer = 0;  // the node of its highest stamp (its last writer)
+};
+
 // A retired origin (Store::Retire): the seq up to which every replica applied its
 // operations, and when this store retired it.
 struct RetiredOrigin {
@@ -390,9 +397,11 @@ class Store {
   // when both dots are in `stable`; a counter origin whose increments were all deleted
   // when both are in `stable`. A key with nothing left goes entirely.
   // Returns the number of records dropped. Raises collected() to include `stable`
-  // (capped at vv()).
+  // (capped at vv()). Each key reclaimed because it expired and still showed a
+  // value (counted in stats().expired) is appended to `expired` when given.
   size_t CollectGarbage(const VersionVector& stable, uint64_t hlc_floor,
-                        absl::Duration grace = absl::Minutes(1));
+                        absl::Duration grace = absl::Minutes(1),
+                        std::vector<ExpiredKey>* expired = nullptr);
   // The collected watermark W: the element-wise maximum of every `stable` vector
   // passed to CollectGarbage (or adopted), never above vv(). Every operation it
   // covers was applied here, so merging it again is a no-op unless its record was
