@@ -374,6 +374,8 @@ TEST_F(HandleTest, PopTakesOneItemAtATime) {
   Ok(Op::kSet, R"({"key":"str","value":"v"})");
   EXPECT_EQ(ErrorCode(Call(Op::kPop, R"({"key":"str"})").status()), 409);
   EXPECT_EQ(ErrorCode(Call(Op::kPop, R"({"key":"q","end":"up"})").status()), 400);
+}
+
 // A page of every type as notifications state it, and the vector it was read
 // at (the rule's position).
 TEST_F(HandleTest, WatchPagesKeysWithTheirStateAndThePosition) {
