@@ -26,8 +26,10 @@
 #include "tools/kvbench_workload.h"
 #include "tools/kvctl_ops.h"
 
-ABSL_FLAG(std::string, op, "get",
-          "get, set, add, push, mget or mixed (80% get, 20% set)");
+ABSL_FLAG(
+    std::string, op, "get",
+    "get, set, set_if (a set with \"if\":\"present\", decided by the key's owner), add, "
+    "push, mget or mixed (80% get, 20% set)");
 ABSL_FLAG(int64_t, batch_keys, 100, "mget: keys per request");
 ABSL_FLAG(int64_t, keys, 10000, "key space: requests pick among this many keys");
 ABSL_FLAG(int64_t, value_size, 100, "bytes per value (set, push, mixed, preload)");
@@ -66,7 +68,7 @@ constexpr int kPreloadInflight = 128;
 constexpr const char* kUsage =
     // absl prints "kvbench: " before it.
     "pipelined load generator for kvd (kv.<link>.<op> over NATS).\n\n"
-    "usage: kvbench [--server URL] [--op get|set|add|push|mget|mixed] [--inflight "
+    "usage: kvbench [--server URL] [--op get|set|set_if|add|push|mget|mixed] [--inflight "
     "1,128]\n"
     "               [--duration 10s] [--warmup 2s] [--keys 10000] [--value_size 100]\n"
     "               [--batch_keys 100]\n"

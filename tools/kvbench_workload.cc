@@ -59,10 +59,10 @@ uint64_t Mix64(uint64_t x) {
 
 absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
                                           int64_t value_size, int64_t batch_keys) {
-  if (op != "get" && op != "set" && op != "add" && op != "push" && op != "mget" &&
-      op != "mixed") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--op must be get, set, add, push, mget or mixed; got '", op, "'"));
+  if (op != "get" && op != "set" && op != "set_if" && op != "add" && op != "push" &&
+      op != "mget" && op != "mixed") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--op must be get, set, set_if, add, push, mget or mixed; got '", op, "'"));
   }
   if (batch_keys < 1 || batch_keys > kMaxBatchKeys) {
     return absl::InvalidArgumentError(
@@ -86,6 +86,14 @@ absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
   }
   if (s.ok() && op == "add") s = Fill("add", "c", keys, &one, &w.main_bodies_);
   if (s.ok() && op == "push") s = Fill("push", "l", keys, &value, &w.main_bodies_);
+  if (s.ok() && op == "set_if") {
+    // A conditional set that always succeeds (the keys are preloaded): the
+    // whole path of a one-winner write (owner, forwarding, confirmation).
+    for (int64_t i = 0; i < keys; ++i) {
+      w.main_bodies_.push_back(absl::StrCat(R"({"key":")", Key("k", i), R"(","value":")",
+                                            value, R"(","if":"present"})"));
+    }
+  }
   if (s.ok() && op == "mget") {
     w.keys_per_request_ = batch_keys;
     for (int64_t b = 0; s.ok() && b < std::min(keys, kMgetBodies); ++b) {
@@ -101,6 +109,8 @@ absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
   if (!s.ok()) return s;
   if (op == "mixed") {
     w.ops_ = {"get", "set"};
+  } else if (op == "set_if") {
+    w.ops_ = {"set"};
   } else {
     w.ops_ = {std::string(op)};
   }
