@@ -196,6 +196,20 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
   return NatsStatusToStatus(s, "publish reply");
 }
 
+void Request::PreferPrompt() {
+  if (out_nc_ != nullptr || prompt_nc_ == nullptr) return;
+  if (natsConnection_Status(prompt_nc_) != NATS_CONN_STATUS_CONNECTED) return;
+  out_nc_ = prompt_nc_;
+  out_flush_ = false;
+}
+
+absl::Status Request::Flush() {
+  natsConnection* out = OutConnection();
+  if (out == prompt_nc_) return absl::OkStatus();  // sends at once
+  return NatsStatusToStatus(natsConnection_FlushTimeout(out, kBurstFlushTimeoutMs),
+                            "flush");
+}
+
 absl::Status Request::Forward(absl::string_view subject) {
   if (responded_) {
     return absl::FailedPreconditionError("request was already responded to");

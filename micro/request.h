@@ -61,6 +61,18 @@ class Request {
   // the handler returns them (see Handler).
   absl::Status Respond(absl::string_view data, const Headers& headers = {});
 
+  // Makes this request's messages (Publish, Respond, Forward) leave on the
+  // prompt connection (ServiceConfig::prompt_nc), each at once, when it is
+  // connected and nothing was sent yet: for a handler that waits for an answer
+  // to what it published. No effect otherwise.
+  void PreferPrompt();
+
+  // Sends now what Publish() left buffered on the request's connection (a
+  // round trip to the server when it is the buffered connection; nothing on the
+  // prompt one): for a handler that waits for an answer to what it published
+  // before it replies. Returns as Publish().
+  absl::Status Flush();
+
   // Hands the request on: publishes it (its data and headers) on `subject`
   // with the requester's reply subject, so that whoever answers `subject`
   // replies to the requester directly. Counts as this endpoint's reply (no

@@ -418,6 +418,9 @@ absl::Status LinkService::AwaitMajority(micro::Request& request, uint64_t seq) {
       !s.ok()) {
     return s;
   }
+  // The event and the request must leave now: nothing else will send them
+  // while this handler waits.
+  if (absl::Status s = request.Flush(); !s.ok()) return s;
   // Longer would let a new owner settle without a decision confirmed late.
   const absl::Duration window = replica_->ConfirmWindow();
   if (confirmations_.Await(seq, q.view, needed, window)) return absl::OkStatus();
@@ -443,6 +446,7 @@ absl::Status LinkService::ServeConfirm(micro::Request& request) {
   }
   // The answer's subject comes from the message: only the origin's own.
   if (request.reply() != AckSubject(replica_->link(), origin)) return absl::OkStatus();
+  request.PreferPrompt();  // the owner waits for the answer
   if (!replica_->AwaitApplied(*position, kOrderWait)) {
     return absl::UnavailableError("not applied yet");
   }
@@ -492,7 +496,10 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
   // the reply can count on every node's having been sent the event first.
   replication::MutationContext context;
   context.op = std::string(codec::OpName(op));
-  context.publish = [&request](absl::string_view subject, absl::string_view data) {
+  context.publish = [&request, &context](absl::string_view subject,
+                                         absl::string_view data) {
+    // A decision's owner waits for its confirmation: send without buffering.
+    if (context.owned_key) request.PreferPrompt();
     return request.Publish(subject, data);
   };
   std::optional<absl::string_view> msg_id;
@@ -506,6 +513,7 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
         store::NodeId node = 0;
         if (absl::SimpleHexAtoi(std::string(*owner), &node)) {
           forwarded_.fetch_add(1, std::memory_order_relaxed);
+          request.PreferPrompt();  // one hop more: do not add a buffer's wait
           return request.Forward(
               absl::StrCat(OwnerPrefix(replica_->link(), node), ".", codec::OpName(op)));
         }
