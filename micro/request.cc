@@ -35,6 +35,43 @@ std::string SanitizeHeader(absl::string_view s) {
   return out;
 }
 
+// Publishes `data` with `headers` to `reply` on `nc`.
+natsStatus PublishReply(natsConnection* nc, const char* reply, absl::string_view data,
+                        const Headers& headers) {
+  const int len = static_cast<int>(data.size());
+  if (headers.empty()) return natsConnection_Publish(nc, reply, data.data(), len);
+  natsMsg* out = nullptr;
+  natsStatus s = natsMsg_Create(&out, reply, nullptr, data.data(), len);
+  for (const auto& [key, value] : headers) {
+    if (s != NATS_OK) break;
+    s = natsMsgHeader_Add(out, SanitizeHeader(key).c_str(),
+                          SanitizeHeader(value).c_str());
+  }
+  if (s == NATS_OK) s = natsConnection_PublishMsg(nc, out);
+  natsMsg_Destroy(out);
+  return s;
+}
+
+// Counts one request in `endpoint`'s stats (null: none).
+void RecordStats(internal::Endpoint* endpoint,
+                 std::chrono::steady_clock::time_point start, bool failed, int error_code,
+                 const std::string& last_error) {
+  if (endpoint == nullptr) return;
+  const int64_t elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
+  absl::MutexLock lock(&endpoint->mu);
+  internal::EndpointStats& stats = endpoint->stats;
+  ++stats.num_requests;
+  stats.processing_time_ns += elapsed_ns;
+  stats.latency.Add(elapsed_ns);
+  if (failed) {
+    ++stats.num_errors;
+    ++stats.errors_by_code[error_code];
+    stats.last_error = last_error;
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -121,19 +158,7 @@ absl::Status Request::Publish(absl::string_view subject, absl::string_view data,
 void Request::Record() {
   if (endpoint_ == nullptr || recorded_) return;
   recorded_ = true;
-  const int64_t elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                 std::chrono::steady_clock::now() - start_)
-                                 .count();
-  absl::MutexLock lock(&endpoint_->mu);
-  internal::EndpointStats& stats = endpoint_->stats;
-  ++stats.num_requests;
-  stats.processing_time_ns += elapsed_ns;
-  stats.latency.Add(elapsed_ns);
-  if (failed_) {
-    ++stats.num_errors;
-    ++stats.errors_by_code[error_code_];
-    stats.last_error = last_error_;
-  }
+  RecordStats(endpoint_, start_, failed_, error_code_, last_error_);
 }
 
 void Request::CountError(int code, absl::string_view description) {
@@ -172,28 +197,42 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
   if (data.size() > static_cast<size_t>(INT_MAX)) {
     return absl::InvalidArgumentError("reply too large");
   }
-  const char* reply = natsMsg_GetReply(msg_);
-  const int len = static_cast<int>(data.size());
   natsConnection* out_nc = OutConnection();
   const bool flush = out_flush_;
-  natsStatus s = NATS_OK;
-  if (headers.empty()) {
-    s = natsConnection_Publish(out_nc, reply, data.data(), len);
-  } else {
-    natsMsg* out = nullptr;
-    s = natsMsg_Create(&out, reply, nullptr, data.data(), len);
-    for (const auto& [key, value] : headers) {
-      if (s != NATS_OK) break;
-      s = natsMsgHeader_Add(out, SanitizeHeader(key).c_str(),
-                            SanitizeHeader(value).c_str());
-    }
-    if (s == NATS_OK) s = natsConnection_PublishMsg(out_nc, out);
-    natsMsg_Destroy(out);
-  }
+  const natsStatus s = PublishReply(out_nc, natsMsg_GetReply(msg_), data, headers);
   if (s == NATS_OK && flush) {
     natsConnection_FlushTimeout(nc_, kBurstFlushTimeoutMs);
   }
   return NatsStatusToStatus(s, "publish reply");
+}
+
+std::unique_ptr<DeferredReply> Request::Defer() {
+  if (responded_ || !has_reply()) return nullptr;
+  responded_ = true;
+  return std::unique_ptr<DeferredReply>(
+      new DeferredReply(OutConnection(), std::string(reply()), endpoint_, start_));
+}
+
+absl::Status DeferredReply::Respond(absl::string_view data, const Headers& headers) {
+  if (responded_) return absl::FailedPreconditionError("already responded to");
+  responded_ = true;
+  RecordStats(endpoint_, start_, false, 0, "");
+  if (data.size() > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError("reply too large");
+  }
+  return NatsStatusToStatus(PublishReply(nc_, reply_.c_str(), data, headers),
+                            "publish reply");
+}
+
+absl::Status DeferredReply::RespondError(int code, absl::string_view description,
+                                         absl::string_view body) {
+  if (responded_) return absl::FailedPreconditionError("already responded to");
+  responded_ = true;
+  RecordStats(endpoint_, start_, true, code, absl::StrCat(code, ":", description));
+  return NatsStatusToStatus(PublishReply(nc_, reply_.c_str(), body,
+                                         {{kErrorHeader, std::string(description)},
+                                          {kErrorCodeHeader, absl::StrCat(code)}}),
+                            "publish reply");
 }
 
 void Request::PreferPrompt() {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,36 @@ inline constexpr char kErrorHeader[] = "Nats-Service-Error";
 inline constexpr char kErrorCodeHeader[] = "Nats-Service-Error-Code";
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// The reply of a request whose handler returned before answering
+// (Request::Defer): it leaves later, from any thread, on the connection the
+// request would have replied on, and the request is counted in its endpoint's
+// stats then. It must not outlive the Service.
+//
+// Thread safety: one thread at a time.
+class DeferredReply {
+ public:
+  DeferredReply(const DeferredReply&) = delete;
+  DeferredReply& operator=(const DeferredReply&) = delete;
+
+  // As Request::Respond and Request::RespondError; only the first call
+  // replies (FailedPrecondition after).
+  absl::Status Respond(absl::string_view data, const Headers& headers = {});
+  absl::Status RespondError(int code, absl::string_view description,
+                            absl::string_view body);
+
+ private:
+  friend class Request;
+  DeferredReply(natsConnection* nc, std::string reply, internal::Endpoint* endpoint,
+                std::chrono::steady_clock::time_point start)
+      : nc_(nc), reply_(std::move(reply)), endpoint_(endpoint), start_(start) {}
+
+  natsConnection* const nc_;
+  const std::string reply_;
+  internal::Endpoint* const endpoint_;  // null for requests of no endpoint
+  const std::chrono::steady_clock::time_point start_;
+  bool responded_ = false;
+};
 
 // One request as seen by an endpoint handler. Valid only during the handler
 // call: the views it returns point into the message, which is freed when the
@@ -60,6 +91,11 @@ class Request {
   // error. Only the first call replies. Errors are not replied with this:
   // the handler returns them (see Handler).
   absl::Status Respond(absl::string_view data, const Headers& headers = {});
+
+  // Takes the reply out of the handler, which then returns OK without
+  // replying: the returned object replies later (before the Service stops).
+  // Null when already replied or the request has no reply subject.
+  std::unique_ptr<DeferredReply> Defer();
 
   // Makes this request's messages (Publish, Respond, Forward) leave on the
   // prompt connection (ServiceConfig::prompt_nc), each at once, when it is

@@ -1,9 +1,11 @@
 #include "kv/service/confirm.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace kv::service {
 
@@ -19,36 +21,92 @@ std::string AckSubject(absl::string_view link, store::NodeId origin) {
   return absl::StrCat(AckPrefix(link, origin), ".a");
 }
 
-void Confirmations::Record(store::NodeId peer, uint64_t seq) {
-  absl::MutexLock lock(&mu_);
-  auto it = acked_.find(peer);
-  if (it == acked_.end()) {
-    if (acked_.size() >= kMaxPeers) return;
-    acked_.emplace(peer, seq);
-  } else {
-    it->second = std::max(it->second, seq);
+Confirmations::Confirmations() : sweeper_([this] { Sweep(); }) {}
+
+Confirmations::~Confirmations() {
+  std::list<Waiting> left;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+    left.swap(waiting_);
   }
+  sweeper_.join();
+  for (Waiting& w : left) w.done(false);
 }
 
-bool Confirmations::Enough(const Wait* w) {
+bool Confirmations::Confirmed(const Waiting& w) const {
   size_t n = 0;
-  for (store::NodeId m : *w->members) {
-    auto it = w->self->acked_.find(m);
-    if (it != w->self->acked_.end() && it->second >= w->seq) ++n;
+  for (store::NodeId m : w.members) {
+    auto it = acked_.find(m);
+    if (it != acked_.end() && it->second >= w.seq) ++n;
   }
-  return n >= w->needed;
+  return n >= w.needed;
 }
 
-bool Confirmations::Await(uint64_t seq, const std::vector<store::NodeId>& members,
-                          size_t needed, absl::Duration timeout) {
-  const Wait wait{this, seq, &members, needed};
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&Confirmations::Enough, &wait), timeout);
+void Confirmations::Record(store::NodeId peer, uint64_t seq) {
+  std::list<Waiting> done;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = acked_.find(peer);
+    if (it == acked_.end()) {
+      if (acked_.size() >= kMaxPeers) return;
+      acked_.emplace(peer, seq);
+    } else {
+      it->second = std::max(it->second, seq);
+    }
+    for (auto w = waiting_.begin(); w != waiting_.end();) {
+      auto next = std::next(w);
+      if (Confirmed(*w)) done.splice(done.end(), waiting_, w);
+      w = next;
+    }
+  }
+  for (Waiting& w : done) w.done(true);
+}
+
+void Confirmations::Await(uint64_t seq, std::vector<store::NodeId> members, size_t needed,
+                          absl::Time deadline, std::function<void(bool)> done) {
+  Waiting w{seq, std::move(members), needed, deadline, std::move(done)};
+  bool now = false;
+  bool full = false;
+  {
+    absl::MutexLock lock(&mu_);
+    now = Confirmed(w);
+    full = !now && (stop_ || waiting_.size() >= kMaxWaiting);
+    if (!now && !full) {
+      waiting_.push_back(std::move(w));
+      return;
+    }
+  }
+  w.done(now);
 }
 
 void Confirmations::Clear() {
   absl::MutexLock lock(&mu_);
   acked_.clear();
+}
+
+void Confirmations::Sweep() {
+  for (;;) {
+    std::list<Waiting> late;
+    {
+      absl::MutexLock lock(&mu_);
+      absl::Time next = absl::InfiniteFuture();
+      for (const Waiting& w : waiting_) next = std::min(next, w.deadline);
+      // Wakes at the first deadline, or when stopped; a new decision's
+      // deadline is never earlier than one already waiting by much (they are
+      // all now + the same window), so a wake every 100 ms at most is enough.
+      next = std::min(next, absl::Now() + absl::Milliseconds(100));
+      mu_.AwaitWithDeadline(absl::Condition(&stop_), next);
+      if (stop_) return;
+      const absl::Time now = absl::Now();
+      for (auto w = waiting_.begin(); w != waiting_.end();) {
+        auto after = std::next(w);
+        if (w->deadline <= now) late.splice(late.end(), waiting_, w);
+        w = after;
+      }
+    }
+    for (Waiting& w : late) w.done(false);
+  }
 }
 
 }  // namespace kv::service

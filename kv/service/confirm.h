@@ -1,13 +1,17 @@
 // Confirmations of an owner's decisions: a decision is replied only once a
-// majority of the link's known nodes applied its event (docs/ownership.md,
-// "Confirmation"), so that no later owner can miss it.
+// majority of the link's known nodes applied its event (docs/ownership.md),
+// so that no later owner can miss it. The owner does not wait: each decision
+// registers what to do once confirmed, or once too late.
 #ifndef KV_SERVICE_CONFIRM_H_
 #define KV_SERVICE_CONFIRM_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <list>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -26,36 +30,55 @@ std::string ConfirmSubject(absl::string_view link, store::NodeId origin);
 std::string AckPrefix(absl::string_view link, store::NodeId origin);
 std::string AckSubject(absl::string_view link, store::NodeId origin);
 
-// What the peers confirmed having applied of this node's events, and waiting
-// for enough of them.
+// What the peers confirmed having applied of this node's events, and the
+// decisions waiting for enough of them.
 //
-// Thread safety: thread-safe.
+// Thread safety: thread-safe. A thread of its own answers the decisions whose
+// deadline passed.
 class Confirmations {
  public:
   // Peers remembered at most (confirmations of others are dropped).
   static constexpr size_t kMaxPeers = 256;
+  // Decisions waiting at most; one beyond is answered unconfirmed at once.
+  static constexpr size_t kMaxWaiting = 100000;
 
-  // `peer` applied this node's events up to `seq`.
+  Confirmations();
+  // Answers every decision still waiting as unconfirmed.
+  ~Confirmations();
+  Confirmations(const Confirmations&) = delete;
+  Confirmations& operator=(const Confirmations&) = delete;
+
+  // `peer` applied this node's events up to `seq`; answers the decisions this
+  // confirms.
   void Record(store::NodeId peer, uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits until `needed` of `members` confirmed `seq` or a later seq, for at
-  // most `timeout`. True when they did.
-  bool Await(uint64_t seq, const std::vector<store::NodeId>& members, size_t needed,
-             absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
-  // Forgets everything (this node took a new id).
+  // Calls done(true) once `needed` of `members` confirmed `seq` or a later
+  // seq (at once if they have), or done(false) at `deadline`. `done` runs
+  // outside the lock, on the thread of the confirmation, of this call or of
+  // the deadlines.
+  void Await(uint64_t seq, std::vector<store::NodeId> members, size_t needed,
+             absl::Time deadline, std::function<void(bool confirmed)> done)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets the confirmations (this node took a new id).
   void Clear() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct Wait {
-    const Confirmations* self;
+  struct Waiting {
     uint64_t seq;
-    const std::vector<store::NodeId>* members;
+    std::vector<store::NodeId> members;
     size_t needed;
+    absl::Time deadline;
+    std::function<void(bool)> done;
   };
-  // Called by the mutex with mu_ held (the analysis cannot see it).
-  static bool Enough(const Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  bool Confirmed(const Waiting& w) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers the decisions whose deadline passed, until stopped.
+  void Sweep() ABSL_LOCKS_EXCLUDED(mu_);
 
   mutable absl::Mutex mu_;
   std::map<store::NodeId, uint64_t> acked_ ABSL_GUARDED_BY(mu_);
+  std::list<Waiting> waiting_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread sweeper_;
 };
 
 }  // namespace kv::service

@@ -1,37 +1,81 @@
 #include "kv/service/confirm.h"
 
-#include <thread>
+#include <atomic>
+#include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
 namespace kv::service {
 namespace {
 
-TEST(Confirmations, CountsOnlyTheMembersThatReachedTheSeq) {
+// What a waiting decision was told, and when.
+struct Outcome {
+  absl::Notification told;
+  std::atomic<int> confirmed{-1};
+  std::function<void(bool)> Done() {
+    return [this](bool c) {
+      confirmed = c ? 1 : 0;
+      told.Notify();
+    };
+  }
+};
+
+const absl::Duration kLong = absl::Hours(1);
+
+TEST(Confirmations, ADecisionIsConfirmedByEnoughMembersAtItsSeq) {
   Confirmations c;
+  Outcome o;
+  c.Await(5, {1, 2, 3}, 2, absl::Now() + kLong, o.Done());
   c.Record(2, 5);
-  c.Record(3, 4);
   c.Record(9, 100);  // not a member
-  EXPECT_TRUE(c.Await(5, {1, 2, 3}, 1, absl::ZeroDuration()));
-  EXPECT_FALSE(c.Await(5, {1, 2, 3}, 2, absl::ZeroDuration()));
-  c.Record(3, 3);  // older: kept at 4
-  EXPECT_TRUE(c.Await(4, {1, 2, 3}, 2, absl::ZeroDuration()));
-  c.Clear();
-  EXPECT_FALSE(c.Await(1, {1, 2, 3}, 1, absl::ZeroDuration()));
+  c.Record(3, 4);    // not far enough
+  EXPECT_FALSE(o.told.HasBeenNotified());
+  c.Record(3, 6);
+  ASSERT_TRUE(o.told.HasBeenNotified());
+  EXPECT_EQ(o.confirmed, 1);
 }
 
-TEST(Confirmations, AWaiterWakesWhenEnoughConfirmed) {
+TEST(Confirmations, WhatIsConfirmedAlreadyIsAnsweredAtOnce) {
   Confirmations c;
-  std::thread peer([&c] { c.Record(2, 7); });
-  EXPECT_TRUE(c.Await(7, {1, 2}, 1, absl::Seconds(10)));
-  peer.join();
+  c.Record(2, 7);
+  Outcome o;
+  c.Await(7, {1, 2}, 1, absl::Now() + kLong, o.Done());
+  ASSERT_TRUE(o.told.HasBeenNotified());
+  EXPECT_EQ(o.confirmed, 1);
+  c.Clear();
+  Outcome after;
+  c.Await(7, {1, 2}, 1, absl::Now() + kLong, after.Done());
+  EXPECT_FALSE(after.told.HasBeenNotified());
+}
+
+TEST(Confirmations, ADecisionNotConfirmedByItsDeadlineIsToldSo) {
+  Confirmations c;
+  Outcome o;
+  c.Await(1, {1, 2}, 1, absl::Now() + absl::Milliseconds(50), o.Done());
+  ASSERT_TRUE(o.told.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(o.confirmed, 0);
+  c.Record(2, 1);  // too late: nothing more happens
+}
+
+TEST(Confirmations, StoppingTellsEveryDecisionStillWaiting) {
+  Outcome o;
+  {
+    Confirmations c;
+    c.Await(1, {1, 2}, 1, absl::Now() + kLong, o.Done());
+  }
+  ASSERT_TRUE(o.told.HasBeenNotified());
+  EXPECT_EQ(o.confirmed, 0);
 }
 
 TEST(Confirmations, RemembersABoundedNumberOfPeers) {
   Confirmations c;
   for (store::NodeId n = 1; n <= Confirmations::kMaxPeers + 10; ++n) c.Record(n, 1);
-  EXPECT_FALSE(c.Await(1, {Confirmations::kMaxPeers + 5}, 1, absl::ZeroDuration()));
-  EXPECT_TRUE(c.Await(1, {1}, 1, absl::ZeroDuration()));
+  Outcome dropped, kept;
+  c.Await(1, {Confirmations::kMaxPeers + 5}, 1, absl::Now() + kLong, dropped.Done());
+  c.Await(1, {1}, 1, absl::Now() + kLong, kept.Done());
+  EXPECT_FALSE(dropped.told.HasBeenNotified());
+  EXPECT_TRUE(kept.told.HasBeenNotified());
 }
 
 }  // namespace

@@ -406,10 +406,13 @@ absl::Status LinkService::ServeOwned(micro::Request& request) {
   return Serve(*op, request, /*at_owner=*/true);
 }
 
-absl::Status LinkService::AwaitMajority(micro::Request& request, uint64_t seq) {
+std::optional<absl::Status> LinkService::ReplyOnceConfirmed(micro::Request& request,
+                                                            uint64_t seq,
+                                                            std::string body,
+                                                            micro::Headers headers) {
   const replication::Replica::Quorum q = replica_->QuorumNow();
   const size_t needed = q.known / 2;  // with this node: more than half
-  if (needed == 0) return absl::OkStatus();
+  if (needed == 0) return std::nullopt;
   const store::NodeId self = replica_->node();
   if (absl::Status s =
           request.Publish(ConfirmSubject(replica_->link(), self),
@@ -418,19 +421,31 @@ absl::Status LinkService::AwaitMajority(micro::Request& request, uint64_t seq) {
       !s.ok()) {
     return s;
   }
-  // The event and the request must leave now: nothing else will send them
-  // while this handler waits.
+  // The event and the request must leave now: nothing else sends them.
   if (absl::Status s = request.Flush(); !s.ok()) return s;
+  std::shared_ptr<micro::DeferredReply> deferred = request.Defer();
+  if (deferred == nullptr) return absl::OkStatus();  // nobody waits for a reply
   // Longer would let a new owner settle without a decision confirmed late.
   const absl::Duration window = replica_->ConfirmWindow();
-  if (confirmations_.Await(seq, q.view, needed, window)) return absl::OkStatus();
-  unconfirmed_.fetch_add(1, std::memory_order_relaxed);
-  absl::Status s = absl::DeadlineExceededError(absl::StrCat(
-      "decided here, but a majority of the link's nodes did not confirm it within ",
-      absl::FormatDuration(window),
-      ": the outcome is unknown (read the key, or retry with the same Nats-Msg-Id)"));
-  s.SetPayload(codec::kApiCodePayload, absl::Cord("504"));
-  return s;
+  confirmations_.Await(
+      seq, q.view, needed, absl::Now() + window,
+      [this, deferred, window, body = std::move(body),
+       headers = std::move(headers)](bool confirmed) {
+        if (confirmed) {
+          (void)deferred->Respond(body, headers);
+          return;
+        }
+        unconfirmed_.fetch_add(1, std::memory_order_relaxed);
+        absl::Status s = absl::DeadlineExceededError(absl::StrCat(
+            "decided here, but a majority of the link's nodes did not confirm it "
+            "within ",
+            absl::FormatDuration(window),
+            ": the outcome is unknown (read the key, or retry with the same "
+            "Nats-Msg-Id)"));
+        s.SetPayload(codec::kApiCodePayload, absl::Cord("504"));
+        (void)deferred->RespondError(504, s.message(), ErrorBody(504, s.message(), s));
+      });
+  return absl::OkStatus();
 }
 
 absl::Status LinkService::ServeConfirm(micro::Request& request) {
@@ -530,9 +545,6 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
     if (code >= 400 && code < 500) bad_requests_.fetch_add(1, std::memory_order_relaxed);
     return reply.status();
   }
-  if (context.owned_key && context.dot.has_value()) {
-    if (absl::Status s = AwaitMajority(request, context.dot->seq); !s.ok()) return s;
-  }
   if (context.dot.has_value()) codec::Advance(&position, *context.dot);
   micro::Headers headers;
   if (context.owned_key) {
@@ -541,6 +553,11 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
   }
   if (!position.empty()) {
     headers.emplace_back(codec::kPositionHeader, codec::FormatPosition(position));
+  }
+  // A decision is replied once a majority confirmed it.
+  if (context.owned_key && context.dot.has_value()) {
+    if (auto s = ReplyOnceConfirmed(request, context.dot->seq, *reply, headers))
+      return *s;
   }
   absl::Status sent = request.Respond(*reply, headers);
   if (absl::IsOutOfRange(sent)) {

@@ -122,11 +122,14 @@ class LinkService {
   // A request forwarded to this node as its key's owner (on OwnerPrefix).
   absl::Status ServeOwned(micro::Request& request);
   // After this node decided an operation as its key's owner (its event has
-  // `seq`): asks the peers to confirm they applied it and waits (at most the
-  // replica's ConfirmWindow) until a majority of the link's known nodes, this
-  // one included, did.
-  // DeadlineExceeded (504) when they did not in time.
-  absl::Status AwaitMajority(micro::Request& request, uint64_t seq);
+  // `seq`): asks the peers to confirm they applied it, and leaves the reply
+  // (`body`, `headers`) to be sent once enough of them did that, with this
+  // node, they are more than half of the link's known nodes; 504 if they did
+  // not within the replica's ConfirmWindow. The handler's status when it took
+  // the reply; nullopt when no confirmation is needed (a link of one node).
+  std::optional<absl::Status> ReplyOnceConfirmed(micro::Request& request, uint64_t seq,
+                                                 std::string body,
+                                                 micro::Headers headers);
   // A peer's request to confirm it applied an origin's events (ConfirmSubject):
   // answered once applied, within kOrderWait.
   absl::Status ServeConfirm(micro::Request& request);
