@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "kv/replication/ownership.h"
@@ -40,9 +41,9 @@ uint64_t Id(const KvdNode& node) {
 
 class OwnerTest : public testing_util::ServerTest {
  protected:
-  void StartNodes(int n) {
+  void StartNodes(int n, const std::vector<std::string>& flags = {}) {
     for (int i = 0; i < n; ++i) {
-      auto node = KvdNode::Start(KvdPath(), server_->url());
+      auto node = KvdNode::Start(KvdPath(), server_->url(), flags);
       ASSERT_TRUE(node.ok()) << node.status();
       nodes_.push_back(*std::move(node));
     }
@@ -357,6 +358,59 @@ TEST_F(OwnerTest, PopGivesEveryItemToOneClient) {
   EXPECT_EQ(t.unknown, 0) << t.ToString();
   EXPECT_EQ(popped.size(), static_cast<size_t>(kItems)) << t.ToString();
   for (int i = 0; i < kItems; ++i) EXPECT_EQ(popped.count(absl::StrCat(i)), 1u) << i;
+}
+
+// A client that retries every write with the same Nats-Msg-Id until it is
+// answered, whichever node the queue group picks, while a node is paused for
+// 3 s mid-run: every counter ends at the number of distinct ids sent to it.
+// The nodes run without the pause guard, so the paused node runs the tries
+// that queued up while it was stopped, after their retries were answered.
+TEST_F(OwnerTest, RetriesWithTheSameIdCountOnceThroughAPause) {
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3, {"--max_pause=0"}));
+  ASSERT_EQ(Decided("add", testing_util::KeyIntBody("warm", 1), "warm").code(), 0);
+  constexpr int kWrites = 300;
+  constexpr int kCounters = 10;
+  Tally t;
+  int retries = 0;
+  absl::Time resume_at = absl::InfiniteFuture();
+  for (int i = 0; i < kWrites; ++i) {
+    if (i == 100) {
+      nodes_[1]->process().Signal(SIGSTOP);
+      resume_at = absl::Now() + absl::Seconds(3);
+    }
+    if (absl::Now() > resume_at) {
+      nodes_[1]->process().Signal(SIGCONT);
+      resume_at = absl::InfiniteFuture();
+    }
+    const std::string body =
+        testing_util::KeyIntBody(absl::StrCat("c.", i % kCounters), 1);
+    const std::string id = absl::StrCat("write-", i);
+    // A client's retry loop: a short back-off between tries, up to a deadline.
+    const absl::Time give_up = absl::Now() + kTimeout;
+    for (;;) {
+      const Reply r = CallWithId("add", body, id, absl::Milliseconds(500));
+      if (r.ok() && r.code() == 0) break;
+      ASSERT_LT(absl::Now(), give_up) << "write " << i << " never answered: " << r.data;
+      Count(r, &t);
+      ++retries;
+      absl::SleepFor(absl::Milliseconds(20));
+      if (absl::Now() > resume_at) {
+        nodes_[1]->process().Signal(SIGCONT);
+        resume_at = absl::InfiniteFuture();
+      }
+    }
+  }
+  if (resume_at != absl::InfiniteFuture()) nodes_[1]->process().Signal(SIGCONT);
+  EXPECT_GT(retries, 0) << "the pause cost no retry: it tested nothing";
+  std::vector<KvdNode*> raw{nodes_[0].get(), nodes_[1].get(), nodes_[2].get()};
+  ASSERT_TRUE(testing_util::WaitConverged(nc_.get(), raw, kTimeout).ok());
+  for (int c = 0; c < kCounters; ++c) {
+    const Reply r = testing_util::Call(nc_.get(), "kv.default.get",
+                                       testing_util::KeyBody(absl::StrCat("c.", c)));
+    EXPECT_NE(r.data.find(absl::StrCat(R"("value":")", kWrites / kCounters, R"(")")),
+              std::string::npos)
+        << "c." << c << ": " << r.data << " (" << t.ToString() << ")";
+  }
 }
 
 }  // namespace
