@@ -22,6 +22,7 @@
 #include "tools/kvbench_echo.h"
 #include "tools/kvbench_jetstream.h"
 #include "tools/kvbench_load.h"
+#include "tools/kvbench_notify.h"
 #include "tools/kvbench_report.h"
 #include "tools/kvbench_workload.h"
 #include "tools/kvctl_ops.h"
@@ -54,6 +55,9 @@ ABSL_FLAG(std::string, bucket, "",
 ABSL_FLAG(bool, send_asap, true,
           "write each publish at once (client and echo) rather than through "
           "nats.c's flusher thread, which adds about 1 ms per hop at low load");
+ABSL_FLAG(bool, notify_latency, false,
+          "also subscribe to kv.<link>.changes.> and print, per kvd run, how long change "
+          "notifications took from their write's stamp (1 ms resolution; same machine)");
 ABSL_FLAG(bool, serve_echo, false, "internal: run as the echo responder");
 ABSL_FLAG(std::string, echo_subject, "", "internal: the echo responder's subject");
 
@@ -268,6 +272,13 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
     if (!started.ok()) return started.status();
     echo = *std::move(started);
   }
+  std::unique_ptr<NotifyWatch> notify;
+  if (settings.kvd && absl::GetFlag(FLAGS_notify_latency)) {
+    absl::StatusOr<std::unique_ptr<NotifyWatch>> started =
+        NotifyWatch::Start(nc, absl::GetFlag(FLAGS_link));
+    if (!started.ok()) return started.status();
+    notify = *std::move(started);
+  }
   std::vector<BenchRow> rows;
   for (int inflight : settings.inflight) {
     if (settings.baselines.echo) {
@@ -278,10 +289,14 @@ absl::StatusOr<std::vector<BenchRow>> RunAll(natsConnection* nc,
       rows.push_back(*row);
     }
     if (settings.kvd) {
+      if (notify) notify->TakeReport();  // not the preload's nor the warm-up's
       absl::StatusOr<BenchRow> row = Measure(nc, BaseLoad(workload, kvd_subjects), "kvd",
                                              inflight, workload.keys_per_request());
       if (!row.ok()) return row.status();
       rows.push_back(*row);
+      if (notify) {
+        std::cerr << "kvbench: kvd x" << inflight << ": " << notify->TakeReport() << "\n";
+      }
     }
     if (settings.baselines.jetstream) {
       LoadOptions load = BaseLoad(workload, std::vector<std::string>(2));

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tools/kvbench_notify.h"
 #include "tools/kvbench_report.h"
 #include "tools/kvbench_workload.h"
 
@@ -303,6 +304,15 @@ TEST(Workload, RejectsBadSettings) {
   EXPECT_FALSE(Workload::Create("scan", 10, 10).ok());
   EXPECT_FALSE(Workload::Create("get", 0, 10).ok());
   EXPECT_FALSE(Workload::Create("get", 10, -1).ok());
+}
+
+TEST(NotificationRevision, ReadsTheRevisionMember) {
+  EXPECT_EQ(
+      NotificationRevision(R"({"key":"k","op":"set","revision":123456,"type":"string"})"),
+      123456);
+  EXPECT_EQ(NotificationRevision(R"({"key":"k"})"), -1);
+  EXPECT_EQ(NotificationRevision(R"({"revision":"x"})"), -1);
+  EXPECT_EQ(NotificationRevision(R"({"revision":99999999999999999999})"), -1);
 }
 
 }  // namespace
