@@ -111,25 +111,9 @@ std::string OwnerPrefix(absl::string_view link, store::NodeId node) {
   return absl::StrFormat("_kv.%s.owner.%016x", link, node);
 }
 
-// Whether `op` writes one key (the operations an owner can decide).
-bool KeyWrite(Op op) {
-  switch (op) {
-    case Op::kSet:
-    case Op::kDel:
-    case Op::kAdd:
-    case Op::kPush:
-    case Op::kListDel:
-    case Op::kClear:
-    case Op::kSetAdd:
-    case Op::kSetRemove:
-    case Op::kExpire:
-    case Op::kPersist:
-    case Op::kPop:
-      return true;
-    default:
-      return false;
-  }
-}
+// Whether `op` writes one key (the operations an owner can decide): those that
+// answer the key's revision, but get.
+bool KeyWrite(Op op) { return op != Op::kGet && codec::CarriesRevision(op); }
 
 absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
                                    replication::Replica& replica,
