@@ -55,6 +55,12 @@ bool Ownership::Record(NodeId peer, ViewReport report, absl::Time now) {
 }
 
 bool Ownership::Refresh(absl::Time now) {
+  // A peer silent for two leases is out of every view: forget its reports (a
+  // restarted node comes back under a new id; the map stays bounded).
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    it =
+        now - it->second.received > 2 * options_.lease ? peers_.erase(it) : std::next(it);
+  }
   std::vector<NodeId> view{self_};
   for (const auto& [id, p] : peers_) {
     if (now - p.received <= options_.lease &&

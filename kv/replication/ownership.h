@@ -78,10 +78,13 @@ class Ownership {
 
   // Recomputes this node's view: itself and every peer whose last report was
   // sent (by its clock, within clock_bound) and received within the lease.
-  // True when the view changed (worth a heartbeat at once).
+  // True when the view changed (worth a heartbeat at once). Forgets the peers
+  // silent for two leases.
   bool Refresh(absl::Time now);
 
   const std::vector<store::NodeId>& view() const { return view_; }
+  // Peers whose reports are held (for tests).
+  size_t peers() const { return peers_.size(); }
   absl::Time view_since() const { return view_since_; }
 
   // Whether this node may decide an operation on `key` now (see the class

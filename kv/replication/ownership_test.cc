@@ -150,6 +150,19 @@ TEST(Ownership, ANewOwnerFirstHasWhatThePreviousOneDecided) {
   EXPECT_EQ(link.nodes.at(2).Decide(key, 3, link.vv[2], t).kind, Verdict::kDecide);
 }
 
+TEST(Ownership, PeersSilentForTwoLeasesAreForgotten) {
+  Ownership o(1, Options(), kT0);
+  for (NodeId peer = 2; peer < 100; ++peer) {
+    ASSERT_TRUE(o.Record(peer, ViewReport{{1, peer}, kT0, kT0, {}}, kT0));
+  }
+  EXPECT_EQ(o.peers(), 98u);
+  o.Refresh(kT0 + 2 * Options().lease);
+  EXPECT_EQ(o.peers(), 98u);
+  o.Refresh(kT0 + 2 * Options().lease + absl::Milliseconds(1));
+  EXPECT_EQ(o.peers(), 0u);
+  EXPECT_EQ(o.view(), std::vector<NodeId>{1});
+}
+
 TEST(Ownership, AReportFromTheFutureIsRefused) {
   Ownership o(1, Options(), kT0);
   ViewReport r{{1, 2}, kT0, kT0 + absl::Seconds(1), {}};
