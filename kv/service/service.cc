@@ -446,7 +446,8 @@ absl::Status LinkService::ServeConfirm(micro::Request& request) {
   // The answer's subject comes from the message: only the origin's own.
   if (request.reply() != AckSubject(replica_->link(), origin)) return absl::OkStatus();
   request.PreferPrompt();  // the owner waits for the answer
-  if (!replica_->AwaitApplied(*position, kOrderWait)) {
+  // As long as the owner waits, no longer: a confirmation after that is moot.
+  if (!replica_->AwaitApplied(*position, replica_->ConfirmWindow())) {
     return absl::UnavailableError("not applied yet");
   }
   const store::NodeId self = replica_->node();

@@ -131,7 +131,7 @@ class LinkService {
                                                  std::string body,
                                                  micro::Headers headers);
   // A peer's request to confirm it applied an origin's events (ConfirmSubject):
-  // answered once applied, within kOrderWait.
+  // answered once applied, within the replica's ConfirmWindow.
   absl::Status ServeConfirm(micro::Request& request);
   // A peer's confirmation of this node's events (AckSubject).
   absl::Status ServeAck(micro::Request& request);
