@@ -98,8 +98,8 @@ TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
   EXPECT_TRUE(r->join);
   EXPECT_EQ(r->vv, request.vv);
 
-  Heartbeat hb{3,      {{3, 9}}, {11, 12}, 100,      1ull << 40, {{3, 4}},
-               {5, 6}, {7},      {{8, 2}}, {{9, 3}}, true};
+  Heartbeat hb{3,   {{3, 9}}, {11, 12}, 100,  1ull << 40, {{3, 4}},      {5, 6},
+               {7}, {{8, 2}}, {{9, 3}}, true, {3, 5, 6},  1700000000123, 1700000000456};
   auto h = DecodeHeartbeat(EncodeHeartbeat(hb));
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(h->node, 3u);
@@ -113,6 +113,9 @@ TEST(Binary, SyncRequestAndHeartbeatRoundTrip) {
   EXPECT_EQ(h->retired, hb.retired);
   EXPECT_EQ(h->retiring, hb.retiring);
   EXPECT_TRUE(h->goodbye);
+  EXPECT_EQ(h->view, hb.view);
+  EXPECT_EQ(h->view_since_ms, hb.view_since_ms);
+  EXPECT_EQ(h->sent_ms, hb.sent_ms);
   const std::string bytes = EncodeHeartbeat(hb);
   for (size_t n = 0; n < bytes.size(); ++n) {
     EXPECT_FALSE(DecodeHeartbeat(absl::string_view(bytes.data(), n)).ok()) << n;
