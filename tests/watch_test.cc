@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <random>
@@ -300,9 +301,12 @@ TEST_F(WatchTest, ANearCacheEqualsTheStoreAfterRandomWrites) {
   while (done.load() < 10000) take(absl::Milliseconds(10));
   for (std::thread& t : threads) t.join();
   // Two lossy nodes repair by catch-up; on a loaded machine that takes a while.
+  const absl::Time writes_done = absl::Now();
   const absl::Status converged =
       testing_util::WaitConverged(nc_.get(), {a->get(), b->get()}, 3 * kTimeout);
   ASSERT_TRUE(converged.ok()) << converged;
+  std::printf("converged %s after the writes\n",
+              absl::FormatDuration(absl::Now() - writes_done).c_str());
   // Every operation of the converged store has been taken into account.
   Reply last = Call(nc_.get(), "kv.default.watch", R"({"limit":1})");
   rapidjson::Document doc;
