@@ -34,18 +34,37 @@ std::string SanitizeHeader(absl::string_view s) {
   return out;
 }
 
+// Publishes a reply (`headers` are sanitized here) on `nc`.
+natsStatus PublishReply(natsConnection* nc, const char* reply, absl::string_view data,
+                        const Headers& headers) {
+  const int len = static_cast<int>(data.size());
+  if (headers.empty()) return natsConnection_Publish(nc, reply, data.data(), len);
+  natsMsg* out = nullptr;
+  natsStatus s = natsMsg_Create(&out, reply, nullptr, data.data(), len);
+  for (const auto& [key, value] : headers) {
+    if (s != NATS_OK) break;
+    s = natsMsgHeader_Add(out, SanitizeHeader(key).c_str(),
+                          SanitizeHeader(value).c_str());
+  }
+  if (s == NATS_OK) s = natsConnection_PublishMsg(nc, out);
+  natsMsg_Destroy(out);
+  return s;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
 // Request
 
 Request::Request(natsConnection* nc, natsMsg* msg, internal::Endpoint* endpoint,
-                 natsSubscription* sub, natsConnection* prompt_nc)
+                 natsSubscription* sub, natsConnection* prompt_nc,
+                 internal::HeldReplies* held)
     : nc_(nc),
       msg_(msg),
       endpoint_(endpoint),
       sub_(sub),
       prompt_nc_(prompt_nc),
+      held_replies_(sub != nullptr ? held : nullptr),
       start_(std::chrono::steady_clock::now()) {}
 
 absl::string_view Request::data() const {
@@ -91,8 +110,38 @@ natsConnection* Request::ReplyConnection(bool* flush) const {
 }
 
 natsConnection* Request::OutConnection() {
-  if (out_nc_ == nullptr) out_nc_ = ReplyConnection(&out_flush_);
+  if (out_nc_ != nullptr) return out_nc_;
+  if (held_replies_ != nullptr) {
+    int pending = 0;
+    if (held_replies_->requests > 0 ||
+        (natsSubscription_GetPending(sub_, &pending, nullptr) == NATS_OK &&
+         pending > 0)) {
+      // A burst: the reply waits with the others on the buffering connection.
+      held_ = true;
+      if (held_replies_->requests++ == 0) held_replies_->since = start_;
+      out_nc_ = nc_;
+      return out_nc_;
+    }
+  }
+  out_nc_ = ReplyConnection(&out_flush_);
   return out_nc_;
+}
+
+bool Request::held() {
+  OutConnection();
+  return held_;
+}
+
+void Request::FlushHeld() {
+  if (held_replies_ == nullptr) return;
+  // Handed to the connection (whose flusher writes it within about 1 ms):
+  // a flush's round trip would hold this thread too.
+  internal::WriteHeld(nc_, held_replies_, /*end_of_burst=*/false);
+  if (held_) {
+    // This request's reply is still to come.
+    held_replies_->requests = 1;
+    held_replies_->since = std::chrono::steady_clock::now();
+  }
 }
 
 absl::Status Request::Publish(absl::string_view subject, absl::string_view data) {
@@ -161,23 +210,15 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
     return absl::InvalidArgumentError("reply too large");
   }
   const char* reply = natsMsg_GetReply(msg_);
-  const int len = static_cast<int>(data.size());
   natsConnection* out_nc = OutConnection();
-  const bool flush = out_flush_;
-  natsStatus s = NATS_OK;
-  if (headers.empty()) {
-    s = natsConnection_Publish(out_nc, reply, data.data(), len);
-  } else {
-    natsMsg* out = nullptr;
-    s = natsMsg_Create(&out, reply, nullptr, data.data(), len);
-    for (const auto& [key, value] : headers) {
-      if (s != NATS_OK) break;
-      s = natsMsgHeader_Add(out, SanitizeHeader(key).c_str(),
-                            SanitizeHeader(value).c_str());
-    }
-    if (s == NATS_OK) s = natsConnection_PublishMsg(out_nc, out);
-    natsMsg_Destroy(out);
+  if (held_) {
+    // Written with the burst's other replies (internal::WriteHeld).
+    held_replies_->bytes += size;
+    held_replies_->replies.push_back({reply, std::string(data), headers});
+    return absl::OkStatus();
   }
+  const bool flush = out_flush_;
+  const natsStatus s = PublishReply(out_nc, reply, data, headers);
   if (s == NATS_OK && flush) {
     natsConnection_FlushTimeout(nc_, kBurstFlushTimeoutMs);
   }
@@ -225,9 +266,32 @@ std::string BoundedDescription(absl::string_view description) {
   return absl::StrCat(description.substr(0, cut), "... (", description.size(), " bytes)");
 }
 
+void WriteHeld(natsConnection* nc, HeldReplies* held, bool end_of_burst) {
+  if (held->requests == 0) return;
+  if (held->before) {
+    held->before([nc](absl::string_view subject, absl::string_view data) {
+      if (data.size() > static_cast<size_t>(INT_MAX)) {
+        return absl::InvalidArgumentError("message too large");
+      }
+      const std::string s(subject);
+      return NatsStatusToStatus(natsConnection_Publish(nc, s.c_str(), data.data(),
+                                                       static_cast<int>(data.size())),
+                                "publish");
+    });
+  }
+  // A failed reply means the requester or the connection is gone.
+  for (const HeldReplies::Reply& r : held->replies) {
+    (void)PublishReply(nc, r.subject.c_str(), r.data, r.headers);
+  }
+  held->replies.clear();
+  held->requests = 0;
+  held->bytes = 0;
+  if (end_of_burst) natsConnection_FlushTimeout(nc, kBurstFlushTimeoutMs);
+}
+
 void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
-                        natsSubscription* sub, natsMsg* msg) const {
-  Request request(nc, msg, endpoint, sub, config_.prompt_nc);
+                        natsSubscription* sub, natsMsg* msg, HeldReplies* held) const {
+  Request request(nc, msg, endpoint, sub, config_.prompt_nc, held);
   absl::Status status;
   std::string thrown;
   try {
@@ -247,6 +311,15 @@ void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnecti
     Fail(request, 500, "no response");
   }
   request.Record();  // a request without reply subject that got no reply
+  if (held == nullptr || held->requests == 0) return;
+  int pending = 0;
+  const bool end_of_burst =
+      natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending == 0;
+  if (end_of_burst || held->requests >= kMaxHeldRequests ||
+      held->bytes >= kMaxHeldBytes ||
+      std::chrono::steady_clock::now() - held->since >= kMaxHeldAge) {
+    WriteHeld(nc, held, end_of_burst);
+  }
 }
 
 void Dispatcher::Reject(Endpoint* endpoint, natsConnection* nc, natsMsg* msg, int code,

@@ -199,7 +199,7 @@ void Replica::HandleEvents(const Message& msg) {
   // Peers evict for their own writes; a node far over its limit (a peer with
   // another limit, evictions in flight) evicts too.
   if (ready() && store_->OverMemoryLimit(store_->limits().max_memory_bytes / 8)) {
-    EvictOverLimit(nullptr, 0);
+    EvictOverLimit(OutputOf(nullptr), 0);
   }
 }
 

@@ -99,6 +99,10 @@ class Replica {
  public:
   // The most keys one local write makes a full store evict.
   static constexpr int kMaxEvictionsPerWrite = 1024;
+  // Held output (MutationContext::hold): the most bytes of one events message,
+  // and of everything held, before it is published.
+  static constexpr size_t kMaxHeldMessageBytes = 64 * 1024;
+  static constexpr size_t kMaxHeldBytes = 256 * 1024;
 
   // T for a mutation `F` returning StatusOr<Change<T>>.
   template <typename F>
@@ -161,20 +165,15 @@ class Replica {
     const size_t memory_before = store_->MemoryBytes();
     auto change = f(*store_);
     if (!change.ok()) return change.status();
-    if (change->event && context != nullptr) {
-      PublishEvent(*change->event, context->publish);
-      context->dot = change->event->dot;
-    } else if (change->event) {
-      PublishEvent(*change->event, nullptr);
-    }
     if (change->event) {
-      NotifyChange(*change->event, context != nullptr ? context->op : "",
-                   context != nullptr ? context->publish : nullptr);
-    }
-    if (change->event) {
+      const Output out = OutputOf(context);
+      PublishEvents({*change->event}, out);
+      if (context != nullptr) context->dot = change->event->dot;
+      NotifyChange(*change->event, context != nullptr ? context->op : "", out);
       const size_t memory_after = store_->MemoryBytes();
-      EvictOverLimit(context != nullptr ? context->publish : nullptr,
+      EvictOverLimit(out,
                      memory_after > memory_before ? memory_after - memory_before : 0);
+      if (out.hold && held_bytes_ >= kMaxHeldBytes) FlushHeldLocked(*out.publish);
     }
     return std::move(change->result);
   }
@@ -199,18 +198,27 @@ class Replica {
     const size_t memory_before = store_->MemoryBytes();
     auto result = f(*store_, &events);
     if (!events.empty()) {
-      PublishEvents(events, context != nullptr ? context->publish : nullptr);
+      const Output out = OutputOf(context);
+      PublishEvents(events, out);
       if (context != nullptr) context->dot = events.back().dot;
       for (const store::Event& event : events) {
-        NotifyChange(event, context != nullptr ? context->op : "",
-                     context != nullptr ? context->publish : nullptr);
+        NotifyChange(event, context != nullptr ? context->op : "", out);
       }
       const size_t memory_after = store_->MemoryBytes();
-      EvictOverLimit(context != nullptr ? context->publish : nullptr,
+      EvictOverLimit(out,
                      memory_after > memory_before ? memory_after - memory_before : 0);
+      if (out.hold && held_bytes_ >= kMaxHeldBytes) FlushHeldLocked(*out.publish);
     }
     return result;
   }
+
+  // Publishes what held mutations (MutationContext::hold) left, through
+  // `publish`: their events in seq order, as few events messages as fit in
+  // kMaxHeldMessageBytes and the max payload (a batch's events stay in one
+  // message), then their change notifications in order. micro's
+  // RouterConfig::before_held_replies calls it, so all of it precedes the
+  // held replies on their connection.
+  void FlushHeld(const EventPublisher& publish) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until every event message this node had received when called has
   // been applied (or dropped as invalid), for at most `timeout`: a request
@@ -311,18 +319,29 @@ class Replica {
   // Logs why the join attempt in progress failed, and stops asking its peer.
   void JoinFailed(absl::string_view why, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Publishes through `publish` when set, else the bus.
-  void PublishEvent(const store::Event& event, const EventPublisher& publish)
+  // Where a change's event and notifications go: held (MutationContext::hold,
+  // replication on), or published at once through `publish` (null: the bus).
+  struct Output {
+    const EventPublisher* publish;  // never null; may hold an empty function
+    bool hold;
+  };
+  Output OutputOf(const MutationContext* context) const {
+    if (context == nullptr) return Output{&to_bus_, false};
+    return Output{&context->publish, context->hold && options_.enabled};
+  }
+  // Tells options_.on_change of a change.
+  void NotifyChange(const store::Event& event, absl::string_view op, const Output& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Tells options_.on_change of a change (`publish` null: the bus).
-  void NotifyChange(const store::Event& event, absl::string_view op,
-                    const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Publishes `events` (not empty) as one message, as PublishEvent.
-  void PublishEvents(const std::vector<store::Event>& events,
-                     const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Publishes encoded events (`count` of them, the first of seq `first_seq`).
+  // Publishes `events` (not empty) as one message, or holds them; a message
+  // published at once first flushes what is held (seq order).
+  void PublishEvents(const std::vector<store::Event>& events, const Output& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes encoded events (`count` of them, the first of seq `first_seq`)
+  // through `publish` when set, else the bus.
   void PublishEncoded(const std::string& bytes, size_t count, uint64_t first_seq,
                       const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FlushHeld with the lock held.
+  void FlushHeldLocked(const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the gaps that closed; starts a catch-up for one whose grace ended.
   // Returns when the next grace ends (InfiniteFuture when none is open).
   absl::Time TickGaps(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -373,7 +392,7 @@ class Replica {
   // writes, so three writing replicas do not evict three times too much), or
   // until under the limit when more than an eighth over it (peers with another
   // limit, writes in flight); at most kMaxEvictionsPerWrite per call.
-  void EvictOverLimit(const EventPublisher& publish, size_t own_bytes)
+  void EvictOverLimit(const Output& out, size_t own_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Retires the origins that are gone and that every replica of `waited` (whom
   // collection waits for) applied entirely (docs/replication.md, "Retired
@@ -400,7 +419,8 @@ class Replica {
   Bus* const bus_;
   store::Clock* const clock_;
   const ReplicaOptions options_;
-  std::string inbox_;  // prefix of this replica's catch-up inboxes
+  std::string inbox_;            // prefix of this replica's catch-up inboxes
+  const EventPublisher to_bus_;  // empty: Output to the bus
 
   // Changes (under mu_) only when a stale replica resets; read without the lock.
   std::atomic<store::NodeId> node_;
@@ -444,6 +464,16 @@ class Replica {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<Subscription> any_sub_ ABSL_GUARDED_BY(mu_);
   ReplicaStats counters_ ABSL_GUARDED_BY(mu_);
+  // What held mutations left (FlushHeld): events messages in seq order, each
+  // with its estimated size, and change notifications (subject, body); their
+  // bytes in all.
+  struct HeldMessage {
+    std::vector<store::Event> events;
+    size_t bytes = 0;
+  };
+  std::vector<HeldMessage> held_events_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::string>> held_notes_ ABSL_GUARDED_BY(mu_);
+  size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   ServeLimiter serving_ ABSL_GUARDED_BY(mu_);
   absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);
 };

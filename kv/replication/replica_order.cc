@@ -10,16 +10,30 @@ namespace kv::replication {
 
 using store::VersionVector;
 
-void Replica::PublishEvent(const store::Event& event, const EventPublisher& publish) {
-  if (!options_.enabled) return;
-  PublishEncoded(codec::EncodeEvents({event}), 1, event.dot.seq, publish);
-}
-
-void Replica::PublishEvents(const std::vector<store::Event>& events,
-                            const EventPublisher& publish) {
+void Replica::PublishEvents(const std::vector<store::Event>& events, const Output& out) {
   if (!options_.enabled || events.empty()) return;
-  PublishEncoded(codec::EncodeEvents(events), events.size(), events.front().dot.seq,
-                 publish);
+  if (!out.hold) {
+    // What is held has lower seqs: it leaves first.
+    if (!held_events_.empty() || !held_notes_.empty()) FlushHeldLocked(*out.publish);
+    PublishEncoded(codec::EncodeEvents(events), events.size(), events.front().dot.seq,
+                   *out.publish);
+    return;
+  }
+  // Joins the last held message if it fits: the events of one call stay in
+  // one message (a batch's peers apply it under one lock).
+  size_t bytes = 0;
+  for (const store::Event& e : events) bytes += codec::EncodedSize(e.delta) + 32;
+  const size_t limit =
+      std::min<size_t>(kMaxHeldMessageBytes,
+                       static_cast<size_t>(std::max<int64_t>(1, bus_->MaxPayload())));
+  if (held_events_.empty() || held_events_.back().bytes + bytes > limit) {
+    held_events_.emplace_back();
+    held_events_.back().bytes = 64;  // the message's header
+  }
+  HeldMessage& m = held_events_.back();
+  m.events.insert(m.events.end(), events.begin(), events.end());
+  m.bytes += bytes;
+  held_bytes_ += bytes;
 }
 
 void Replica::PublishEncoded(const std::string& bytes, size_t count, uint64_t first_seq,
@@ -39,11 +53,45 @@ void Replica::PublishEncoded(const std::string& bytes, size_t count, uint64_t fi
   }
 }
 
+void Replica::FlushHeld(const EventPublisher& publish) {
+  absl::MutexLock lock(&mu_);
+  FlushHeldLocked(publish);
+}
+
+void Replica::FlushHeldLocked(const EventPublisher& publish) {
+  for (const HeldMessage& m : held_events_) {
+    PublishEncoded(codec::EncodeEvents(m.events), m.events.size(),
+                   m.events.front().dot.seq, publish);
+  }
+  // Then the notifications: a watcher that has one can read the change on
+  // any node.
+  for (const auto& [subject, body] : held_notes_) {
+    (void)(publish ? publish(subject, body) : bus_->Publish(subject, "", body));
+  }
+  held_events_.clear();
+  held_notes_.clear();
+  held_bytes_ = 0;
+}
+
 void Replica::NotifyChange(const store::Event& event, absl::string_view op,
-                           const EventPublisher& publish) {
+                           const Output& out) {
   if (!options_.on_change) return;
-  if (publish) {
-    options_.on_change(*store_, event, op, publish);
+  if (out.hold) {
+    // Held behind the event (FlushHeld).
+    std::vector<std::pair<std::string, std::string>> notes;
+    options_.on_change(*store_, event, op,
+                       [&notes](absl::string_view subject, absl::string_view data) {
+                         notes.emplace_back(subject, data);
+                         return absl::OkStatus();
+                       });
+    for (auto& note : notes) {
+      held_bytes_ += note.first.size() + note.second.size();
+      held_notes_.push_back(std::move(note));
+    }
+    return;
+  }
+  if (*out.publish) {
+    options_.on_change(*store_, event, op, *out.publish);
     return;
   }
   options_.on_change(*store_, event, op,
@@ -52,7 +100,7 @@ void Replica::NotifyChange(const store::Event& event, absl::string_view op,
                      });
 }
 
-void Replica::EvictOverLimit(const EventPublisher& publish, size_t own_bytes) {
+void Replica::EvictOverLimit(const Output& out, size_t own_bytes) {
   const size_t slack = store_->limits().max_memory_bytes / 8;
   size_t freed = 0;
   for (int i = 0; i < kMaxEvictionsPerWrite && store_->OverMemoryLimit(); ++i) {
@@ -65,8 +113,8 @@ void Replica::EvictOverLimit(const EventPublisher& publish, size_t own_bytes) {
       return;
     }
     if (evicted->event) {
-      PublishEvent(*evicted->event, publish);
-      NotifyChange(*evicted->event, "evict", publish);
+      PublishEvents({*evicted->event}, out);
+      NotifyChange(*evicted->event, "evict", out);
     }
     const size_t after = store_->MemoryBytes();
     if (after < before) freed += before - after;

@@ -274,6 +274,10 @@ absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
     router.endpoints.push_back(std::move(ep));
   }
   router.unmatched = [self](micro::Request& request) { return self->Unknown(request); };
+  // The events of a burst's writes leave as one message, ahead of their replies.
+  router.before_held_replies = [replica](const micro::Publisher& publish) {
+    replica->FlushHeld(publish);
+  };
   if (absl::Status s = service->AddRouter(std::move(router)); !s.ok()) return s;
   return ls;
 }
@@ -290,10 +294,16 @@ absl::Status LinkService::Serve(Op op, micro::Request& request) {
   }
   if (replica_->ready()) {  // (not ready: Handle answers 503)
     // Not ahead of the events the server delivered before this request: their
-    // replies may have reached the client already.
+    // replies may have reached the client already. (A short wait: the replies
+    // held before this one wait with it, which keeps a burst's events in one
+    // message.)
     if (!replica_->AwaitEventsReceived(kOrderWait)) {
       return absl::UnavailableError(
           "this node is catching up with replication; retry shortly");
+    }
+    // A position may take long: the replies held so far do not wait for it.
+    if (!position.empty() && !replica_->AwaitApplied(position, absl::ZeroDuration())) {
+      request.FlushHeld();
     }
     if (!position.empty() && !replica_->AwaitApplied(position, kOrderWait)) {
       return absl::UnavailableError(
@@ -305,6 +315,7 @@ absl::Status LinkService::Serve(Op op, micro::Request& request) {
   // the reply can count on every node's having been sent the event first.
   replication::MutationContext context;
   context.op = std::string(codec::OpName(op));
+  context.hold = request.held();
   context.publish = [&request](absl::string_view subject, absl::string_view data) {
     return request.Publish(subject, data);
   };
