@@ -80,6 +80,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "kv/codec/binary.h"
+#include "kv/codec/events_builder.h"
 #include "kv/replication/bus.h"
 #include "kv/replication/chunker.h"
 #include "kv/replication/joiner.h"
@@ -338,7 +339,7 @@ class Replica {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Publishes encoded events (`count` of them, the first of seq `first_seq`)
   // through `publish` when set, else the bus.
-  void PublishEncoded(const std::string& bytes, size_t count, uint64_t first_seq,
+  void PublishEncoded(absl::string_view bytes, size_t count, uint64_t first_seq,
                       const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // FlushHeld with the lock held.
   void FlushHeldLocked(const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -464,15 +465,15 @@ class Replica {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<Subscription> any_sub_ ABSL_GUARDED_BY(mu_);
   ReplicaStats counters_ ABSL_GUARDED_BY(mu_);
-  // What held mutations left (FlushHeld): events messages in seq order, each
-  // with its estimated size, and change notifications (subject, body); their
-  // bytes in all.
-  struct HeldMessage {
-    std::vector<store::Event> events;
-    size_t bytes = 0;
-  };
-  std::vector<HeldMessage> held_events_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<std::string, std::string>> held_notes_ ABSL_GUARDED_BY(mu_);
+  // What held mutations left (FlushHeld), as bytes in buffers that keep their
+  // capacity (holding copies of events across requests fragments the heap: a
+  // tenth more memory per key): the first held_messages_ events messages, in
+  // seq order; the change notifications, each subject then body, with their
+  // sizes; the bytes held in all.
+  std::vector<codec::EventsBuilder> held_events_ ABSL_GUARDED_BY(mu_);
+  size_t held_messages_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string held_notes_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<size_t, size_t>> held_note_sizes_ ABSL_GUARDED_BY(mu_);
   size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   ServeLimiter serving_ ABSL_GUARDED_BY(mu_);
   absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);

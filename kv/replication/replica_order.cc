@@ -14,7 +14,7 @@ void Replica::PublishEvents(const std::vector<store::Event>& events, const Outpu
   if (!options_.enabled || events.empty()) return;
   if (!out.hold) {
     // What is held has lower seqs: it leaves first.
-    if (!held_events_.empty() || !held_notes_.empty()) FlushHeldLocked(*out.publish);
+    if (held_messages_ > 0 || !held_note_sizes_.empty()) FlushHeldLocked(*out.publish);
     PublishEncoded(codec::EncodeEvents(events), events.size(), events.front().dot.seq,
                    *out.publish);
     return;
@@ -26,17 +26,15 @@ void Replica::PublishEvents(const std::vector<store::Event>& events, const Outpu
   const size_t limit =
       std::min<size_t>(kMaxHeldMessageBytes,
                        static_cast<size_t>(std::max<int64_t>(1, bus_->MaxPayload())));
-  if (held_events_.empty() || held_events_.back().bytes + bytes > limit) {
-    held_events_.emplace_back();
-    held_events_.back().bytes = 64;  // the message's header
+  if (held_messages_ == 0 || held_events_[held_messages_ - 1].size() + bytes > limit) {
+    if (held_events_.size() == held_messages_) held_events_.emplace_back();
+    ++held_messages_;
   }
-  HeldMessage& m = held_events_.back();
-  m.events.insert(m.events.end(), events.begin(), events.end());
-  m.bytes += bytes;
-  held_bytes_ += bytes;
+  codec::EventsBuilder& m = held_events_[held_messages_ - 1];
+  for (const store::Event& e : events) held_bytes_ += m.Add(e);
 }
 
-void Replica::PublishEncoded(const std::string& bytes, size_t count, uint64_t first_seq,
+void Replica::PublishEncoded(absl::string_view bytes, size_t count, uint64_t first_seq,
                              const EventPublisher& publish) {
   const std::string subject = Subject("events");
   absl::Status s = publish ? publish(subject, bytes) : bus_->Publish(subject, "", bytes);
@@ -59,17 +57,23 @@ void Replica::FlushHeld(const EventPublisher& publish) {
 }
 
 void Replica::FlushHeldLocked(const EventPublisher& publish) {
-  for (const HeldMessage& m : held_events_) {
-    PublishEncoded(codec::EncodeEvents(m.events), m.events.size(),
-                   m.events.front().dot.seq, publish);
+  for (size_t i = 0; i < held_messages_; ++i) {
+    codec::EventsBuilder& m = held_events_[i];
+    PublishEncoded(m.bytes(), m.count(), m.first_seq(), publish);
+    m.Clear();
   }
   // Then the notifications: a watcher that has one can read the change on
   // any node.
-  for (const auto& [subject, body] : held_notes_) {
+  size_t at = 0;
+  for (const auto& [subject_size, body_size] : held_note_sizes_) {
+    const absl::string_view subject(held_notes_.data() + at, subject_size);
+    const absl::string_view body(held_notes_.data() + at + subject_size, body_size);
+    at += subject_size + body_size;
     (void)(publish ? publish(subject, body) : bus_->Publish(subject, "", body));
   }
-  held_events_.clear();
+  held_messages_ = 0;
   held_notes_.clear();
+  held_note_sizes_.clear();
   held_bytes_ = 0;
 }
 
@@ -78,16 +82,18 @@ void Replica::NotifyChange(const store::Event& event, absl::string_view op,
   if (!options_.on_change) return;
   if (out.hold) {
     // Held behind the event (FlushHeld).
-    std::vector<std::pair<std::string, std::string>> notes;
-    options_.on_change(*store_, event, op,
-                       [&notes](absl::string_view subject, absl::string_view data) {
-                         notes.emplace_back(subject, data);
-                         return absl::OkStatus();
-                       });
-    for (auto& note : notes) {
-      held_bytes_ += note.first.size() + note.second.size();
-      held_notes_.push_back(std::move(note));
-    }
+    std::string notes;
+    std::vector<std::pair<size_t, size_t>> sizes;
+    options_.on_change(
+        *store_, event, op,
+        [&notes, &sizes](absl::string_view subject, absl::string_view data) {
+          absl::StrAppend(&notes, subject, data);
+          sizes.emplace_back(subject.size(), data.size());
+          return absl::OkStatus();
+        });
+    held_notes_.append(notes);
+    held_note_sizes_.insert(held_note_sizes_.end(), sizes.begin(), sizes.end());
+    held_bytes_ += notes.size();
     return;
   }
   if (*out.publish) {
