@@ -118,7 +118,9 @@ natsConnection* Request::OutConnection() {
          pending > 0)) {
       // A burst: the reply waits with the others on the buffering connection.
       held_ = true;
-      if (held_replies_->requests++ == 0) held_replies_->since = start_;
+      if (held_replies_->requests++ == 0) {
+        held_replies_->since = std::chrono::steady_clock::now();
+      }
       out_nc_ = nc_;
       return out_nc_;
     }
@@ -289,6 +291,18 @@ void WriteHeld(natsConnection* nc, HeldReplies* held, bool end_of_burst) {
   if (end_of_burst) natsConnection_FlushTimeout(nc, kBurstFlushTimeoutMs);
 }
 
+void WriteHeldIfDue(natsConnection* nc, natsSubscription* sub, HeldReplies* held) {
+  if (held == nullptr || held->requests == 0) return;
+  int pending = 0;
+  const bool end_of_burst =
+      natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending == 0;
+  if (end_of_burst || held->requests >= kMaxHeldRequests ||
+      held->bytes >= kMaxHeldBytes ||
+      std::chrono::steady_clock::now() - held->since >= kMaxHeldAge) {
+    WriteHeld(nc, held, end_of_burst);
+  }
+}
+
 void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
                         natsSubscription* sub, natsMsg* msg, HeldReplies* held) const {
   Request request(nc, msg, endpoint, sub, config_.prompt_nc, held);
@@ -311,15 +325,6 @@ void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnecti
     Fail(request, 500, "no response");
   }
   request.Record();  // a request without reply subject that got no reply
-  if (held == nullptr || held->requests == 0) return;
-  int pending = 0;
-  const bool end_of_burst =
-      natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending == 0;
-  if (end_of_burst || held->requests >= kMaxHeldRequests ||
-      held->bytes >= kMaxHeldBytes ||
-      std::chrono::steady_clock::now() - held->since >= kMaxHeldAge) {
-    WriteHeld(nc, held, end_of_burst);
-  }
 }
 
 void Dispatcher::Reject(Endpoint* endpoint, natsConnection* nc, natsMsg* msg, int code,

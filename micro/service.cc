@@ -281,6 +281,7 @@ void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub, natsMsg*
     } else {
       sub->service->HandleMonitoring(sub->verb, nc, msg);
     }
+    internal::WriteHeldIfDue(nc, nats_sub, sub->held.get());
   } catch (...) {
   }
   natsMsg_Destroy(msg);

@@ -85,6 +85,10 @@ inline constexpr std::chrono::microseconds kMaxHeldAge{500};
 // its replies in order; flushes `nc` when `end_of_burst` (nothing else will
 // follow soon). Does nothing when no request is held.
 void WriteHeld(natsConnection* nc, HeldReplies* held, bool end_of_burst);
+// After each message of the router's subscription `sub` (whatever handled
+// it: an endpoint, the unmatched handler, the pause guard): writes `held`
+// (null: none) when the burst ended (nothing pending) or passed a bound.
+void WriteHeldIfDue(natsConnection* nc, natsSubscription* sub, HeldReplies* held);
 
 // The longest error description replied (header, body) and kept as last_error.
 inline constexpr size_t kMaxErrorDescription = 1024;
@@ -106,8 +110,8 @@ class Dispatcher {
   // `endpoint` (none when null). An error status (or exception) is replied
   // with its code and body unless the handler replied already, and counted.
   // Never throws.
-  // `held` (may be null): the router's held replies, written after the
-  // handler when the burst ended or passed a bound.
+  // `held` (may be null): the router's held replies, which the request may
+  // join (WriteHeldIfDue writes them).
   void Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
               natsSubscription* sub, natsMsg* msg, HeldReplies* held = nullptr) const;
 

@@ -1004,6 +1004,52 @@ TEST_F(MicroServiceTest, HeldRepliesOfABurstLeaveAfterTheHook) {
   EXPECT_TRUE(service->Stop().ok());
 }
 
+// A burst whose last request the unmatched handler takes still ends: the
+// replies held before it are written then, not at the next burst.
+TEST_F(MicroServiceTest, HeldRepliesLeaveWhenTheUnmatchedHandlerEndsTheBurst) {
+  testing_util::ConnectOptions buffered;
+  buffered.send_asap = false;
+  ConnectionPtr nc = NewConnection(buffered);
+  ConnectionPtr prompt = NewConnection();
+  ServiceConfig config = Config("held_unmatched");
+  config.prompt_nc = prompt.get();
+  auto service = StartService(nc.get(), config);
+  ASSERT_TRUE(service);
+  std::atomic<int> held{0};
+  RouterConfig router;
+  router.prefix = "hu";
+  EndpointConfig e;
+  e.name = "write";
+  e.handler = [&](Request& r) {
+    // The unmatched request published right after this one is queued by then.
+    absl::SleepFor(absl::Milliseconds(5));
+    if (r.held()) ++held;
+    return r.Respond(r.data());
+  };
+  router.endpoints.push_back(e);
+  router.unmatched = [](Request& r) { return r.Respond("?"); };
+  router.before_held_replies = [](const micro::Publisher&) {};
+  ASSERT_TRUE(service->AddRouter(router).ok());
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, client_.get(), inbox), NATS_OK);
+  for (const char* subject : {"hu.write", "hu.nope"}) {
+    ASSERT_EQ(natsConnection_PublishRequestString(client_.get(), subject, inbox, "x"),
+              NATS_OK);
+  }
+  for (int i = 0; i < 2; ++i) {
+    natsMsg* msg = nullptr;
+    // No later request comes to end the burst.
+    ASSERT_EQ(natsSubscription_NextMsg(&msg, sub, 3000), NATS_OK) << "reply " << i;
+    natsMsg_Destroy(msg);
+  }
+  EXPECT_EQ(held.load(), 1);
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  EXPECT_TRUE(service->Stop().ok());
+}
+
 TEST_F(MicroServiceTest, EndpointsRunConcurrently) {
   ConnectionPtr nc = NewConnection();
   auto service = StartService(nc.get(), Config("conc"));
