@@ -141,6 +141,8 @@ class Replica {
   absl::Time Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& link() const { return options_.link; }
+  // Whether replication is on (ReplicaOptions::enabled).
+  bool replicating() const { return options_.enabled; }
   const store::Limits& limits() const { return options_.limits; }
   // This replica's node id; a new one after a stale reset.
   store::NodeId node() const { return node_.load(std::memory_order_acquire); }

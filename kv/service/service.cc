@@ -274,10 +274,13 @@ absl::StatusOr<std::unique_ptr<LinkService>> LinkService::Start(
     router.endpoints.push_back(std::move(ep));
   }
   router.unmatched = [self](micro::Request& request) { return self->Unknown(request); };
-  // The events of a burst's writes leave as one message, ahead of their replies.
-  router.before_held_replies = [replica](const micro::Publisher& publish) {
-    replica->FlushHeld(publish);
-  };
+  // The events of a burst's writes leave as one message, ahead of their replies
+  // (standalone, holding replies would only cost a copy of each).
+  if (replica->replicating()) {
+    router.before_held_replies = [replica](const micro::Publisher& publish) {
+      replica->FlushHeld(publish);
+    };
+  }
   if (absl::Status s = service->AddRouter(std::move(router)); !s.ok()) return s;
   return ls;
 }
