@@ -78,12 +78,14 @@ void RecordStats(internal::Endpoint* endpoint,
 // Request
 
 Request::Request(natsConnection* nc, natsMsg* msg, internal::Endpoint* endpoint,
-                 natsSubscription* sub, natsConnection* prompt_nc)
+                 natsSubscription* sub, natsConnection* prompt_nc,
+                 internal::HeldReplies* held)
     : nc_(nc),
       msg_(msg),
       endpoint_(endpoint),
       sub_(sub),
       prompt_nc_(prompt_nc),
+      held_replies_(sub != nullptr ? held : nullptr),
       start_(std::chrono::steady_clock::now()) {}
 
 absl::string_view Request::data() const {
@@ -134,8 +136,40 @@ natsConnection* Request::ReplyConnection(bool* flush) const {
 }
 
 natsConnection* Request::OutConnection() {
-  if (out_nc_ == nullptr) out_nc_ = ReplyConnection(&out_flush_);
+  if (out_nc_ != nullptr) return out_nc_;
+  if (held_replies_ != nullptr) {
+    int pending = 0;
+    if (held_replies_->requests > 0 ||
+        (natsSubscription_GetPending(sub_, &pending, nullptr) == NATS_OK &&
+         pending > 0)) {
+      // A burst: the reply waits with the others on the buffering connection.
+      held_ = true;
+      if (held_replies_->requests++ == 0) {
+        held_replies_->since = std::chrono::steady_clock::now();
+      }
+      out_nc_ = nc_;
+      return out_nc_;
+    }
+  }
+  out_nc_ = ReplyConnection(&out_flush_);
   return out_nc_;
+}
+
+bool Request::held() {
+  OutConnection();
+  return held_;
+}
+
+void Request::FlushHeld() {
+  if (held_replies_ == nullptr) return;
+  // Handed to the connection (whose flusher writes it within about 1 ms):
+  // a flush's round trip would hold this thread too.
+  internal::WriteHeld(nc_, held_replies_, /*end_of_burst=*/false);
+  if (held_) {
+    // This request's reply is still to come.
+    held_replies_->requests = 1;
+    held_replies_->since = std::chrono::steady_clock::now();
+  }
 }
 
 absl::Status Request::Publish(absl::string_view subject, absl::string_view data,
@@ -197,9 +231,16 @@ absl::Status Request::Respond(absl::string_view data, const Headers& headers) {
   if (data.size() > static_cast<size_t>(INT_MAX)) {
     return absl::InvalidArgumentError("reply too large");
   }
+  const char* reply = natsMsg_GetReply(msg_);
   natsConnection* out_nc = OutConnection();
+  if (held_) {
+    // Written with the burst's other replies (internal::WriteHeld).
+    held_replies_->bytes += size;
+    held_replies_->replies.push_back({reply, std::string(data), headers});
+    return absl::OkStatus();
+  }
   const bool flush = out_flush_;
-  const natsStatus s = PublishReply(out_nc, natsMsg_GetReply(msg_), data, headers);
+  const natsStatus s = PublishReply(out_nc, reply, data, headers);
   if (s == NATS_OK && flush) {
     natsConnection_FlushTimeout(nc_, kBurstFlushTimeoutMs);
   }
@@ -322,9 +363,44 @@ std::string BoundedDescription(absl::string_view description) {
   return absl::StrCat(description.substr(0, cut), "... (", description.size(), " bytes)");
 }
 
+void WriteHeld(natsConnection* nc, HeldReplies* held, bool end_of_burst) {
+  if (held->requests == 0) return;
+  if (held->before) {
+    held->before([nc](absl::string_view subject, absl::string_view data) {
+      if (data.size() > static_cast<size_t>(INT_MAX)) {
+        return absl::InvalidArgumentError("message too large");
+      }
+      const std::string s(subject);
+      return NatsStatusToStatus(natsConnection_Publish(nc, s.c_str(), data.data(),
+                                                       static_cast<int>(data.size())),
+                                "publish");
+    });
+  }
+  // A failed reply means the requester or the connection is gone.
+  for (const HeldReplies::Reply& r : held->replies) {
+    (void)PublishReply(nc, r.subject.c_str(), r.data, r.headers);
+  }
+  held->replies.clear();
+  held->requests = 0;
+  held->bytes = 0;
+  if (end_of_burst) natsConnection_FlushTimeout(nc, kBurstFlushTimeoutMs);
+}
+
+void WriteHeldIfDue(natsConnection* nc, natsSubscription* sub, HeldReplies* held) {
+  if (held == nullptr || held->requests == 0) return;
+  int pending = 0;
+  const bool end_of_burst =
+      natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK || pending == 0;
+  if (end_of_burst || held->requests >= kMaxHeldRequests ||
+      held->bytes >= kMaxHeldBytes ||
+      std::chrono::steady_clock::now() - held->since >= kMaxHeldAge) {
+    WriteHeld(nc, held, end_of_burst);
+  }
+}
+
 void Dispatcher::Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
-                        natsSubscription* sub, natsMsg* msg) const {
-  Request request(nc, msg, endpoint, sub, config_.prompt_nc);
+                        natsSubscription* sub, natsMsg* msg, HeldReplies* held) const {
+  Request request(nc, msg, endpoint, sub, config_.prompt_nc, held);
   absl::Status status;
   std::string thrown;
   try {

@@ -22,6 +22,7 @@ namespace micro {
 namespace internal {
 class Dispatcher;
 struct Endpoint;
+struct HeldReplies;
 }  // namespace internal
 
 // Header names of ADR-32 service errors.
@@ -59,6 +60,10 @@ class DeferredReply {
   const std::chrono::steady_clock::time_point start_;
   bool responded_ = false;
 };
+// Publishes `data` on `subject` (no reply subject); returns OK when handed to
+// the connection.
+using Publisher =
+    std::function<absl::Status(absl::string_view subject, absl::string_view data)>;
 
 // One request as seen by an endpoint handler. Valid only during the handler
 // call: the views it returns point into the message, which is freed when the
@@ -127,13 +132,27 @@ class Request {
   absl::Status Publish(absl::string_view subject, absl::string_view data,
                        absl::string_view reply = {});
 
+  // Whether this request's reply is held (RouterConfig::before_held_replies):
+  // it came in a burst (other requests wait behind it, or replies to earlier
+  // ones are held), so its reply waits with theirs and leaves once the burst
+  // ends, after the router's hook ran. Decides the connection (as the first
+  // Publish or Respond does). Always false without a hook.
+  bool held();
+
+  // Writes the replies held so far (those of earlier requests of the burst;
+  // the hook runs first) without waiting for the burst to end: call it before
+  // waiting for something, so that they do not wait too. Does nothing when
+  // none is held.
+  void FlushHeld();
+
  private:
   friend class internal::Dispatcher;
 
   // `endpoint` (whose stats count the request) may be null; so may `sub`
   // (the subscription the request came on) and `prompt_nc`.
   Request(natsConnection* nc, natsMsg* msg, internal::Endpoint* endpoint,
-          natsSubscription* sub, natsConnection* prompt_nc);
+          natsSubscription* sub, natsConnection* prompt_nc,
+          internal::HeldReplies* held = nullptr);
 
   // Replies an error: headers Nats-Service-Error: `description` and
   // Nats-Service-Error-Code: `code`, body `body`, and counts the error.
@@ -154,13 +173,15 @@ class Request {
   void Record();
 
   natsConnection* const nc_;
-  natsMsg* const msg_;                  // not owned
-  internal::Endpoint* const endpoint_;  // null for requests of no endpoint
-  natsSubscription* const sub_;         // the subscription it came on, or null
-  natsConnection* const prompt_nc_;     // or null
+  natsMsg* const msg_;                         // not owned
+  internal::Endpoint* const endpoint_;         // null for requests of no endpoint
+  natsSubscription* const sub_;                // the subscription it came on, or null
+  natsConnection* const prompt_nc_;            // or null
+  internal::HeldReplies* const held_replies_;  // the router's, or null
   const std::chrono::steady_clock::time_point start_;
   natsConnection* out_nc_ = nullptr;  // chosen by OutConnection()
   bool out_flush_ = false;            // flush nc_ after the reply
+  bool held_ = false;                 // the reply waits in held_replies_
   bool responded_ = false;
   bool recorded_ = false;
   bool failed_ = false;  // an error was counted

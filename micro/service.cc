@@ -206,6 +206,10 @@ absl::Status Service::AddRouter(RouterConfig config) {
   auto sub = std::make_unique<Subscription>();
   sub->unmatched = std::move(config.unmatched);
   sub->pause_guard = config.pause_guard;
+  if (config.before_held_replies) {
+    sub->held = std::make_unique<internal::HeldReplies>();
+    sub->held->before = std::move(config.before_held_replies);
+  }
   for (EndpointConfig& ec : config.endpoints) {
     ec.queue_group = config.queue_group;
     auto endpoint = MakeEndpoint(std::move(ec), config.prefix);
@@ -271,7 +275,7 @@ void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub, natsMsg*
       auto route = sub->routes.find(absl::string_view(natsMsg_GetSubject(msg)));
       if (route != sub->routes.end()) {
         internal::Endpoint* e = route->second;
-        dispatcher.Handle(e->handler, e, nc, nats_sub, msg);
+        dispatcher.Handle(e->handler, e, nc, nats_sub, msg, sub->held.get());
       } else {
         // Counted in no endpoint's stats, replied on `nc` only.
         dispatcher.Handle(sub->unmatched, nullptr, nc, nullptr, msg);
@@ -279,6 +283,7 @@ void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub, natsMsg*
     } else {
       sub->service->HandleMonitoring(sub->verb, nc, msg);
     }
+    internal::WriteHeldIfDue(nc, nats_sub, sub->held.get());
   } catch (...) {
   }
   natsMsg_Destroy(msg);
@@ -367,6 +372,14 @@ absl::Status Service::Stop() {
     for (natsSubscription* sub : draining) {
       status.Update(NatsStatusToStatus(natsSubscription_DrainCompletionStatus(sub),
                                        "drain subscription"));
+    }
+  }
+  // No handler runs any more: write the replies a burst still held (its last
+  // requests were dropped, or never came).
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& s : subscriptions_) {
+      if (s->held != nullptr) internal::WriteHeld(nc_, s->held.get(), false);
     }
   }
   // No handler runs any more: stop the pause guard's watchdog.

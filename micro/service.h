@@ -139,6 +139,18 @@ struct RouterConfig {
   // False: the pause guard (ServiceConfig::max_pause) leaves this router's
   // messages alone (internal traffic that carries its own staleness rules).
   bool pause_guard = true;
+  // Optional: holds the replies to a burst. While requests wait in the
+  // router's queue, the replies to its endpoints' requests (Request::held)
+  // are held and written together once the queue is empty, or once 256
+  // requests, 256 KiB of replies or 500 us are held, on the service's own
+  // connection, right after this hook ran (on the router's thread) with a
+  // publisher on that connection: what it publishes reaches the server
+  // before any held reply. Messages a held request Publish()es are written
+  // at once, before every held reply too. Handlers gather work of several
+  // requests this way (kv: their replication events, as one message) while
+  // keeping each reply behind it. Requests the router's unmatched handler
+  // takes are never held.
+  std::function<void(const Publisher& publish)> before_held_replies;
 };
 
 // A snapshot of one endpoint's counters (Service::Metrics()), for exporting

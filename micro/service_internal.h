@@ -6,7 +6,9 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,6 +57,39 @@ struct Endpoint {
   EndpointStats stats ABSL_GUARDED_BY(mu);
 };
 
+// The replies held during a burst of a router's requests, and the router's
+// hook (RouterConfig::before_held_replies). Used only by the router's
+// delivery thread while it runs, and by Stop() once no handler runs.
+struct HeldReplies {
+  struct Reply {
+    std::string subject;
+    std::string data;
+    Headers headers;  // sanitized
+  };
+  std::function<void(const Publisher& publish)> before;
+  std::vector<Reply> replies;
+  // Requests held since the last flush (some have no reply subject), and the
+  // bytes of their replies.
+  size_t requests = 0;
+  size_t bytes = 0;
+  std::chrono::steady_clock::time_point since;  // when the first was held
+};
+
+// Bounds of a burst's held replies: past any, they are written (the burst
+// goes on). They bound the latency holding adds and the memory it takes.
+inline constexpr size_t kMaxHeldRequests = 256;
+inline constexpr size_t kMaxHeldBytes = 256 * 1024;
+inline constexpr std::chrono::microseconds kMaxHeldAge{500};
+
+// Writes `held` on `nc`: runs its hook (what it publishes leaves first), then
+// its replies in order; flushes `nc` when `end_of_burst` (nothing else will
+// follow soon). Does nothing when no request is held.
+void WriteHeld(natsConnection* nc, HeldReplies* held, bool end_of_burst);
+// After each message of the router's subscription `sub` (whatever handled
+// it: an endpoint, the unmatched handler, the pause guard): writes `held`
+// (null: none) when the burst ended (nothing pending) or passed a bound.
+void WriteHeldIfDue(natsConnection* nc, natsSubscription* sub, HeldReplies* held);
+
 // The longest error description replied (header, body) and kept as last_error.
 inline constexpr size_t kMaxErrorDescription = 1024;
 
@@ -75,8 +110,10 @@ class Dispatcher {
   // `endpoint` (none when null). An error status (or exception) is replied
   // with its code and body unless the handler replied already, and counted.
   // Never throws.
+  // `held` (may be null): the router's held replies, which the request may
+  // join (WriteHeldIfDue writes them).
   void Handle(const Handler& handler, Endpoint* endpoint, natsConnection* nc,
-              natsSubscription* sub, natsMsg* msg) const;
+              natsSubscription* sub, natsMsg* msg, HeldReplies* held = nullptr) const;
 
   // Replies error `code` with `description` to `msg` without running a
   // handler, and counts it in the stats of `endpoint` (none when null).
@@ -135,6 +172,8 @@ struct Service::Subscription {
   // Endpoint and router subscriptions: their queue's state in the pause guard.
   PauseGuard::Queue pause_queue;
   bool pause_guard = true;  // RouterConfig::pause_guard
+  // Routers with RouterConfig::before_held_replies: their held replies.
+  std::unique_ptr<internal::HeldReplies> held;
 };
 
 }  // namespace micro

@@ -16,6 +16,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -940,6 +942,143 @@ TEST_F(MicroServiceTest, ForwardLetsAnotherSubjectAnswerTheRequester) {
     EXPECT_EQ(m.num_requests, 1) << m.name;
     EXPECT_EQ(m.num_errors, 0) << m.name;
   }
+  EXPECT_TRUE(service->Stop().ok());
+}
+
+// RouterConfig::before_held_replies: the replies to a burst are held and
+// written after the hook ran, so what the hook published for a held request
+// reaches the client before that request's reply; several requests share one
+// hook call.
+TEST_F(MicroServiceTest, HeldRepliesOfABurstLeaveAfterTheHook) {
+  testing_util::ConnectOptions buffered;
+  buffered.send_asap = false;
+  ConnectionPtr nc = NewConnection(buffered);
+  ConnectionPtr prompt = NewConnection();
+  ServiceConfig config = Config("held");
+  config.prompt_nc = prompt.get();
+  auto service = StartService(nc.get(), config);
+  ASSERT_TRUE(service);
+  natsInbox* inbox = nullptr;
+  ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
+  const std::string base = inbox;
+  natsInbox_Destroy(inbox);
+
+  absl::Mutex mu;
+  std::vector<std::string> batch;  // held requests since the last hook
+  std::set<std::string> held;      // every held request
+  int hooks = 0;
+  RouterConfig router;
+  router.prefix = "held";
+  EndpointConfig e;
+  e.name = "write";
+  e.handler = [&](Request& r) {
+    absl::SleepFor(absl::Microseconds(100));  // let a burst queue up
+    if (r.held()) {
+      absl::MutexLock lock(&mu);
+      batch.emplace_back(r.data());
+      held.emplace(r.data());
+    }
+    return r.Respond(r.data());
+  };
+  router.endpoints.push_back(e);
+  router.unmatched = [](Request& r) { return r.Respond("?"); };
+  router.before_held_replies = [&](const micro::Publisher& publish) {
+    std::string joined;
+    {
+      absl::MutexLock lock(&mu);
+      joined = absl::StrJoin(batch, ",");
+      batch.clear();
+      ++hooks;
+    }
+    (void)publish(absl::StrCat(base, ".hook"), joined);
+  };
+  ASSERT_TRUE(service->AddRouter(router).ok());
+
+  // One subscription gets the hook's messages and the replies, in the order
+  // the server forwarded them.
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, client_.get(), (base + ".>").c_str()),
+            NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(client_.get()), NATS_OK);
+  constexpr int kBurst = 300;
+  for (int i = 0; i < kBurst; ++i) {
+    const std::string reply = absl::StrCat(base, ".r");
+    ASSERT_EQ(natsConnection_PublishRequestString(client_.get(), "held.write",
+                                                  reply.c_str(), absl::StrCat(i).c_str()),
+              NATS_OK);
+  }
+  std::set<std::string> hooked;  // requests a hook message named so far
+  std::vector<std::string> replied_before_hook;
+  int replies = 0;
+  while (replies < kBurst) {
+    natsMsg* msg = nullptr;
+    ASSERT_EQ(natsSubscription_NextMsg(&msg, sub, absl::ToInt64Milliseconds(kTimeout)),
+              NATS_OK);
+    const std::string subject = natsMsg_GetSubject(msg);
+    const std::string data(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+    natsMsg_Destroy(msg);
+    if (absl::EndsWith(subject, ".hook")) {
+      for (absl::string_view id : absl::StrSplit(data, ',', absl::SkipEmpty())) {
+        hooked.emplace(id);
+      }
+      continue;
+    }
+    ++replies;
+    if (hooked.count(data) == 0) replied_before_hook.push_back(data);
+  }
+  absl::MutexLock lock(&mu);
+  EXPECT_GT(held.size(), static_cast<size_t>(kBurst / 2));
+  EXPECT_LT(hooks, static_cast<int>(held.size()) / 2) << "hooks ran per request";
+  for (const std::string& id : replied_before_hook) {
+    EXPECT_EQ(held.count(id), 0u) << "held request " << id << " replied before its hook";
+  }
+  natsSubscription_Destroy(sub);
+  EXPECT_TRUE(service->Stop().ok());
+}
+
+// A burst whose last request the unmatched handler takes still ends: the
+// replies held before it are written then, not at the next burst.
+TEST_F(MicroServiceTest, HeldRepliesLeaveWhenTheUnmatchedHandlerEndsTheBurst) {
+  testing_util::ConnectOptions buffered;
+  buffered.send_asap = false;
+  ConnectionPtr nc = NewConnection(buffered);
+  ConnectionPtr prompt = NewConnection();
+  ServiceConfig config = Config("held_unmatched");
+  config.prompt_nc = prompt.get();
+  auto service = StartService(nc.get(), config);
+  ASSERT_TRUE(service);
+  std::atomic<int> held{0};
+  RouterConfig router;
+  router.prefix = "hu";
+  EndpointConfig e;
+  e.name = "write";
+  e.handler = [&](Request& r) {
+    // The unmatched request published right after this one is queued by then.
+    absl::SleepFor(absl::Milliseconds(5));
+    if (r.held()) ++held;
+    return r.Respond(r.data());
+  };
+  router.endpoints.push_back(e);
+  router.unmatched = [](Request& r) { return r.Respond("?"); };
+  router.before_held_replies = [](const micro::Publisher&) {};
+  ASSERT_TRUE(service->AddRouter(router).ok());
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
+  ASSERT_EQ(natsConnection_SubscribeSync(&sub, client_.get(), inbox), NATS_OK);
+  for (const char* subject : {"hu.write", "hu.nope"}) {
+    ASSERT_EQ(natsConnection_PublishRequestString(client_.get(), subject, inbox, "x"),
+              NATS_OK);
+  }
+  for (int i = 0; i < 2; ++i) {
+    natsMsg* msg = nullptr;
+    // No later request comes to end the burst.
+    ASSERT_EQ(natsSubscription_NextMsg(&msg, sub, 3000), NATS_OK) << "reply " << i;
+    natsMsg_Destroy(msg);
+  }
+  EXPECT_EQ(held.load(), 1);
+  natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
   EXPECT_TRUE(service->Stop().ok());
 }
 

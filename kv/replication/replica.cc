@@ -199,7 +199,7 @@ void Replica::HandleEvents(const Message& msg) {
   // Peers evict for their own writes; a node far over its limit (a peer with
   // another limit, evictions in flight) evicts too.
   if (ready() && store_->OverMemoryLimit(store_->limits().max_memory_bytes / 8)) {
-    EvictOverLimit(nullptr, 0);
+    EvictOverLimit(OutputOf(nullptr), 0);
   }
 }
 
@@ -479,27 +479,6 @@ absl::Time Replica::Tick() {
   next = std::min(next, TickGaps(now));
   if (sync_) next = std::min(next, sync_->deadline + absl::Nanoseconds(1));
   return next;
-}
-
-ReplicaStats Replica::stats() const {
-  absl::MutexLock lock(&mu_);
-  ReplicaStats s = counters_;
-  s.ready = ready();
-  const store::StoreStats st = store_->stats();
-  s.keys = st.keys;
-  s.tombstones = st.tombstones;
-  s.memory_bytes = st.memory_bytes;
-  s.max_memory_bytes = st.max_memory_bytes;
-  s.evicted = st.evicted;
-  s.expired = st.expired;
-  s.retired_origins = st.retired_origins;
-  s.vv = store_->vv();
-  s.digest = store_->digest();
-  const absl::Time now = clock_->Now();
-  s.peers = peers_->LivePeers(now);
-  s.lag = peers_->Lag(s.vv, now);
-  s.heartbeats_ignored += peers_->ignored();
-  return s;
 }
 
 }  // namespace kv::replication

@@ -10,45 +10,13 @@
 // ("<inbox>.<n>", one per catch-up): the chunks, a join's acknowledgement and the
 // server's "no responders". No subject travels in a payload.
 //
-// Protocol:
-//   * Each local mutation is applied to the store and its event published at once,
-//     in seq order (under the replica lock).
-//   * A received event is merged (idempotent, any order). A seq above vv+1 shows a
-//     gap: events of one origin may arrive out of order (a node publishes them
-//     on the connection of each request's reply), so a gap still open after
-//     `gap_grace` is a loss: catch up from the origin (or another peer that has
-//     it).
-//   * Heartbeats every `heartbeat`: a peer that still has operations we lack a full
-//     heartbeat later (lost tail events), or whose digest differs although the
-//     vectors are equal for longer than `divergence_grace` (anti-entropy), is asked
-//     for what we lack (PeerTable).
-//   * A heartbeat counts only from a node proven real (PeerTable): it published
-//     an event applied here, answered a catch-up (a probe is sent to an
-//     unproven node), or a proven peer lists it.
-//   * Catch-up: the requester sends its vector; the peer answers with the delta
-//     above it in numbered chunks under the bus's max payload; the requester merges
-//     every chunk and takes the peer's vector only when all chunks arrived
-//     (ChunkWriter, ChunkAssembler). A catch-up fails when no chunk arrived for
-//     `sync_timeout`. Catch-ups served are limited (ServeLimiter); requests
-//     beyond are dropped.
-//   * Joining: a new replica asks any ready peer for everything (a request on
-//     sync.any; the peer that takes it acknowledges with its node id), or a peer
-//     whose heartbeat it heard (on sync.<node>), and answers 503 until it is
-//     caught up. An attempt fails when nobody acknowledges within `join_timeout`
-//     or the catch-up fails; the next one starts `join_timeout` later, for as
-//     long as it takes, and asks another live peer than one whose catch-up
-//     failed (Joiner). The replica is the first of its link only after
-//     `first_replica_silence` without hearing any peer since its connection came
-//     up, confirmed by "no responders" on sync.any; such a replica is
-//     provisional until it merged with a peer: one heard with operations it lacks
-//     turns it back to 503 until caught up. Only a ready replica heartbeats,
-//     serves joins, starts catch-ups and collects garbage.
-//   * Tombstones are collected every `gc_interval`, only once every replica seen in
-//     the last `forget_after` has applied them and no operation stamped below them
-//     can still arrive (Store::CollectGarbage; the HLC floor comes from the peers'
-//     heartbeats: a heartbeat says "my operations after seq s will be stamped at
-//     or above h", so once every replica applied s, nothing of that origin below
-//     h can still arrive).
+// Protocol (docs/replication.md has it whole): local mutations are applied and
+// their events published in seq order; received events merge in any order, and
+// a gap still open after `gap_grace` is caught up from a peer; heartbeats carry
+// vectors, digests, views (ownership.h) and HLC marks, and count only from
+// proven peers (PeerTable); catch-ups and joins stream deltas in chunks
+// (ChunkWriter, ChunkAssembler, Joiner); tombstones are collected once every
+// replica heard in `forget_after` applied them.
 //
 // Time comes from the injected clock only; the replica has no thread and never
 // blocks on the network. Messages are handled as the bus delivers them; Tick()
@@ -80,6 +48,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "kv/codec/binary.h"
+#include "kv/codec/events_builder.h"
 #include "kv/replication/bus.h"
 #include "kv/replication/chunker.h"
 #include "kv/replication/joiner.h"
@@ -99,6 +68,10 @@ class Replica {
  public:
   // The most keys one local write makes a full store evict.
   static constexpr int kMaxEvictionsPerWrite = 1024;
+  // Held output (MutationContext::hold): the most bytes of one events message,
+  // and of everything held, before it is published.
+  static constexpr size_t kMaxHeldMessageBytes = 64 * 1024;
+  static constexpr size_t kMaxHeldBytes = 256 * 1024;
 
   // T for a mutation `F` returning StatusOr<Change<T>>.
   template <typename F>
@@ -136,6 +109,8 @@ class Replica {
   absl::Time Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& link() const { return options_.link; }
+  // Whether replication is on (ReplicaOptions::enabled).
+  bool replicating() const { return options_.enabled; }
   const store::Limits& limits() const { return options_.limits; }
   // This replica's node id; a new one after a stale reset.
   store::NodeId node() const { return node_.load(std::memory_order_acquire); }
@@ -164,20 +139,15 @@ class Replica {
     const size_t memory_before = store_->MemoryBytes();
     auto change = f(*store_);
     if (!change.ok()) return change.status();
-    if (change->event && context != nullptr) {
-      PublishEvent(*change->event, context->publish);
-      context->dot = change->event->dot;
-    } else if (change->event) {
-      PublishEvent(*change->event, nullptr);
-    }
     if (change->event) {
-      NotifyChange(*change->event, context != nullptr ? context->op : "",
-                   context != nullptr ? context->publish : nullptr);
-    }
-    if (change->event) {
+      const Output out = OutputOf(context);
+      PublishEvents({*change->event}, out);
+      if (context != nullptr) context->dot = change->event->dot;
+      NotifyChange(*change->event, context != nullptr ? context->op : "", out);
       const size_t memory_after = store_->MemoryBytes();
-      EvictOverLimit(context != nullptr ? context->publish : nullptr,
+      EvictOverLimit(out,
                      memory_after > memory_before ? memory_after - memory_before : 0);
+      if (out.hold && held_bytes_ >= kMaxHeldBytes) FlushHeldLocked(*out.publish);
     }
     return std::move(change->result);
   }
@@ -202,18 +172,27 @@ class Replica {
     const size_t memory_before = store_->MemoryBytes();
     auto result = f(*store_, &events);
     if (!events.empty()) {
-      PublishEvents(events, context != nullptr ? context->publish : nullptr);
+      const Output out = OutputOf(context);
+      PublishEvents(events, out);
       if (context != nullptr) context->dot = events.back().dot;
       for (const store::Event& event : events) {
-        NotifyChange(event, context != nullptr ? context->op : "",
-                     context != nullptr ? context->publish : nullptr);
+        NotifyChange(event, context != nullptr ? context->op : "", out);
       }
       const size_t memory_after = store_->MemoryBytes();
-      EvictOverLimit(context != nullptr ? context->publish : nullptr,
+      EvictOverLimit(out,
                      memory_after > memory_before ? memory_after - memory_before : 0);
+      if (out.hold && held_bytes_ >= kMaxHeldBytes) FlushHeldLocked(*out.publish);
     }
     return result;
   }
+
+  // Publishes what held mutations (MutationContext::hold) left, through
+  // `publish`: their events in seq order, as few events messages as fit in
+  // kMaxHeldMessageBytes and the max payload (a batch's events stay in one
+  // message), then their change notifications in order. micro's
+  // RouterConfig::before_held_replies calls it, so all of it precedes the
+  // held replies on their connection.
+  void FlushHeld(const EventPublisher& publish) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until every event message this node had received when called has
   // been applied (or dropped as invalid), for at most `timeout`: a request
@@ -329,18 +308,31 @@ class Replica {
   // Logs why the join attempt in progress failed, and stops asking its peer.
   void JoinFailed(absl::string_view why, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Publishes through `publish` when set, else the bus.
-  void PublishEvent(const store::Event& event, const EventPublisher& publish)
+  // Where a change's event and notifications go: held (MutationContext::hold,
+  // replication on), or published at once through `publish` (null: the bus).
+  struct Output {
+    const EventPublisher* publish;  // never null; may hold an empty function
+    bool hold;
+  };
+  Output OutputOf(const MutationContext* context) const {
+    if (context == nullptr) return Output{&to_bus_, false};
+    // A decision's owner waits for its confirmation: its event leaves at once.
+    return Output{&context->publish,
+                  context->hold && options_.enabled && !context->owned_key};
+  }
+  // Tells options_.on_change of a change.
+  void NotifyChange(const store::Event& event, absl::string_view op, const Output& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Tells options_.on_change of a change (`publish` null: the bus).
-  void NotifyChange(const store::Event& event, absl::string_view op,
-                    const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Publishes `events` (not empty) as one message, as PublishEvent.
-  void PublishEvents(const std::vector<store::Event>& events,
-                     const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Publishes encoded events (`count` of them, the first of seq `first_seq`).
-  void PublishEncoded(const std::string& bytes, size_t count, uint64_t first_seq,
+  // Publishes `events` (not empty) as one message, or holds them; a message
+  // published at once first flushes what is held (seq order).
+  void PublishEvents(const std::vector<store::Event>& events, const Output& out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Publishes encoded events (`count` of them, the first of seq `first_seq`)
+  // through `publish` when set, else the bus.
+  void PublishEncoded(absl::string_view bytes, size_t count, uint64_t first_seq,
                       const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FlushHeld with the lock held.
+  void FlushHeldLocked(const EventPublisher& publish) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the gaps that closed; starts a catch-up for one whose grace ended.
   // Returns when the next grace ends (InfiniteFuture when none is open).
   absl::Time TickGaps(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -397,7 +389,7 @@ class Replica {
   // writes, so three writing replicas do not evict three times too much), or
   // until under the limit when more than an eighth over it (peers with another
   // limit, writes in flight); at most kMaxEvictionsPerWrite per call.
-  void EvictOverLimit(const EventPublisher& publish, size_t own_bytes)
+  void EvictOverLimit(const Output& out, size_t own_bytes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Retires the origins that are gone and that every replica of `waited` (whom
   // collection waits for) applied entirely (docs/replication.md, "Retired
@@ -437,7 +429,8 @@ class Replica {
   Bus* const bus_;
   store::Clock* const clock_;
   const ReplicaOptions options_;
-  std::string inbox_;  // prefix of this replica's catch-up inboxes
+  std::string inbox_;            // prefix of this replica's catch-up inboxes
+  const EventPublisher to_bus_;  // empty: Output to the bus
 
   // Changes (under mu_) only when a stale replica resets; read without the lock.
   std::atomic<store::NodeId> node_;
@@ -482,6 +475,16 @@ class Replica {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<Subscription> any_sub_ ABSL_GUARDED_BY(mu_);
   ReplicaStats counters_ ABSL_GUARDED_BY(mu_);
+  // What held mutations left (FlushHeld), as bytes in buffers that keep their
+  // capacity (holding copies of events across requests fragments the heap: a
+  // tenth more memory per key): the first held_messages_ events messages, in
+  // seq order; the change notifications, each subject then body, with their
+  // sizes; the bytes held in all.
+  std::vector<codec::EventsBuilder> held_events_ ABSL_GUARDED_BY(mu_);
+  size_t held_messages_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string held_notes_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<size_t, size_t>> held_note_sizes_ ABSL_GUARDED_BY(mu_);
+  size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   ServeLimiter serving_ ABSL_GUARDED_BY(mu_);
   absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,6 +1,7 @@
 // The parts of Replica that decide whom tombstone collection waits for and what a
 // stale replica does (docs/replication.md, "Tombstone collection"): heartbeats'
-// membership fields, garbage collection, goodbyes and stale resets.
+// membership fields, garbage collection, goodbyes and stale resets, and the
+// figures a replica reports (stats()).
 #include <algorithm>
 #include <iterator>
 #include <memory>
@@ -73,7 +74,7 @@ void Replica::AnnounceExpired(const std::vector<store::ExpiredKey>& expired,
     store::Event note;
     note.dot = store::Dot{node(), 0};
     note.delta.key = k.key;
-    NotifyChange(note, "expired", nullptr);
+    NotifyChange(note, "expired", OutputOf(nullptr));
   }
 }
 
@@ -218,6 +219,27 @@ void Replica::Reset(absl::string_view why) {
   ++counters_.stale_resets;
   counters_.node = Hex(fresh);
   Log("new node id after a stale reset");
+}
+
+ReplicaStats Replica::stats() const {
+  absl::MutexLock lock(&mu_);
+  ReplicaStats s = counters_;
+  s.ready = ready();
+  const store::StoreStats st = store_->stats();
+  s.keys = st.keys;
+  s.tombstones = st.tombstones;
+  s.memory_bytes = st.memory_bytes;
+  s.max_memory_bytes = st.max_memory_bytes;
+  s.evicted = st.evicted;
+  s.expired = st.expired;
+  s.retired_origins = st.retired_origins;
+  s.vv = store_->vv();
+  s.digest = store_->digest();
+  const absl::Time now = clock_->Now();
+  s.peers = peers_->LivePeers(now);
+  s.lag = peers_->Lag(s.vv, now);
+  s.heartbeats_ignored += peers_->ignored();
+  return s;
 }
 
 }  // namespace kv::replication

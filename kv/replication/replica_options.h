@@ -106,6 +106,14 @@ struct MutationContext {
   // Set for an operation that must have one winner: Mutate runs it only when
   // this node may decide this key now (Replica::Owner), under the same lock.
   std::optional<std::string> owned_key;
+  // The request's reply is held for the end of a burst (micro::Request::held):
+  // the replica holds the event and its change notifications with those of
+  // the burst's other writes, and publishes them at Replica::FlushHeld (the
+  // events of several writes as one message, then the notifications), which
+  // the caller runs before the reply leaves. Past kMaxHeldBytes the replica
+  // publishes what it holds at once through `publish`, which must then write
+  // ahead of every held reply (on their connection).
+  bool hold = false;
 };
 
 }  // namespace kv::replication

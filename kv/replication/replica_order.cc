@@ -10,19 +10,31 @@ namespace kv::replication {
 
 using store::VersionVector;
 
-void Replica::PublishEvent(const store::Event& event, const EventPublisher& publish) {
-  if (!options_.enabled) return;
-  PublishEncoded(codec::EncodeEvents({event}), 1, event.dot.seq, publish);
-}
-
-void Replica::PublishEvents(const std::vector<store::Event>& events,
-                            const EventPublisher& publish) {
+void Replica::PublishEvents(const std::vector<store::Event>& events, const Output& out) {
   if (!options_.enabled || events.empty()) return;
-  PublishEncoded(codec::EncodeEvents(events), events.size(), events.front().dot.seq,
-                 publish);
+  if (!out.hold) {
+    // What is held has lower seqs: it leaves first.
+    if (held_messages_ > 0 || !held_note_sizes_.empty()) FlushHeldLocked(*out.publish);
+    PublishEncoded(codec::EncodeEvents(events), events.size(), events.front().dot.seq,
+                   *out.publish);
+    return;
+  }
+  // Joins the last held message if it fits: the events of one call stay in
+  // one message (a batch's peers apply it under one lock).
+  size_t bytes = 0;
+  for (const store::Event& e : events) bytes += codec::EncodedSize(e.delta) + 32;
+  const size_t limit =
+      std::min<size_t>(kMaxHeldMessageBytes,
+                       static_cast<size_t>(std::max<int64_t>(1, bus_->MaxPayload())));
+  if (held_messages_ == 0 || held_events_[held_messages_ - 1].size() + bytes > limit) {
+    if (held_events_.size() == held_messages_) held_events_.emplace_back();
+    ++held_messages_;
+  }
+  codec::EventsBuilder& m = held_events_[held_messages_ - 1];
+  for (const store::Event& e : events) held_bytes_ += m.Add(e);
 }
 
-void Replica::PublishEncoded(const std::string& bytes, size_t count, uint64_t first_seq,
+void Replica::PublishEncoded(absl::string_view bytes, size_t count, uint64_t first_seq,
                              const EventPublisher& publish) {
   const std::string subject = Subject("events");
   absl::Status s = publish ? publish(subject, bytes) : bus_->Publish(subject, "", bytes);
@@ -39,11 +51,53 @@ void Replica::PublishEncoded(const std::string& bytes, size_t count, uint64_t fi
   }
 }
 
+void Replica::FlushHeld(const EventPublisher& publish) {
+  absl::MutexLock lock(&mu_);
+  FlushHeldLocked(publish);
+}
+
+void Replica::FlushHeldLocked(const EventPublisher& publish) {
+  for (size_t i = 0; i < held_messages_; ++i) {
+    codec::EventsBuilder& m = held_events_[i];
+    PublishEncoded(m.bytes(), m.count(), m.first_seq(), publish);
+    m.Clear();
+  }
+  // Then the notifications: a watcher that has one can read the change on
+  // any node.
+  size_t at = 0;
+  for (const auto& [subject_size, body_size] : held_note_sizes_) {
+    const absl::string_view subject(held_notes_.data() + at, subject_size);
+    const absl::string_view body(held_notes_.data() + at + subject_size, body_size);
+    at += subject_size + body_size;
+    (void)(publish ? publish(subject, body) : bus_->Publish(subject, "", body));
+  }
+  held_messages_ = 0;
+  held_notes_.clear();
+  held_note_sizes_.clear();
+  held_bytes_ = 0;
+}
+
 void Replica::NotifyChange(const store::Event& event, absl::string_view op,
-                           const EventPublisher& publish) {
+                           const Output& out) {
   if (!options_.on_change) return;
-  if (publish) {
-    options_.on_change(*store_, event, op, publish);
+  if (out.hold) {
+    // Held behind the event (FlushHeld).
+    std::string notes;
+    std::vector<std::pair<size_t, size_t>> sizes;
+    options_.on_change(
+        *store_, event, op,
+        [&notes, &sizes](absl::string_view subject, absl::string_view data) {
+          absl::StrAppend(&notes, subject, data);
+          sizes.emplace_back(subject.size(), data.size());
+          return absl::OkStatus();
+        });
+    held_notes_.append(notes);
+    held_note_sizes_.insert(held_note_sizes_.end(), sizes.begin(), sizes.end());
+    held_bytes_ += notes.size();
+    return;
+  }
+  if (*out.publish) {
+    options_.on_change(*store_, event, op, *out.publish);
     return;
   }
   options_.on_change(*store_, event, op,
@@ -52,7 +106,7 @@ void Replica::NotifyChange(const store::Event& event, absl::string_view op,
                      });
 }
 
-void Replica::EvictOverLimit(const EventPublisher& publish, size_t own_bytes) {
+void Replica::EvictOverLimit(const Output& out, size_t own_bytes) {
   const size_t slack = store_->limits().max_memory_bytes / 8;
   size_t freed = 0;
   for (int i = 0; i < kMaxEvictionsPerWrite && store_->OverMemoryLimit(); ++i) {
@@ -65,8 +119,8 @@ void Replica::EvictOverLimit(const EventPublisher& publish, size_t own_bytes) {
       return;
     }
     if (evicted->event) {
-      PublishEvent(*evicted->event, publish);
-      NotifyChange(*evicted->event, "evict", publish);
+      PublishEvents({*evicted->event}, out);
+      NotifyChange(*evicted->event, "evict", out);
     }
     const size_t after = store_->MemoryBytes();
     if (after < before) freed += before - after;

@@ -167,24 +167,8 @@ struct RetiredOrigin {
 using RetiredOrigins = absl::flat_hash_map<NodeId, RetiredOrigin>;
 
 namespace internal {
-class Entry;  // compact in-memory form of one key (entry.h)
-
-// What a version vector covers and, when `retired` is given, every dot of a
-// retired origin. The default covers nothing.
-class Coverage {
- public:
-  Coverage() = default;
-  Coverage(const VersionVector& v, const RetiredOrigins* retired)
-      : v_(&v), retired_(retired) {}
-  bool Covers(const Dot& d) const {
-    return (v_ != nullptr && store::Covers(*v_, d)) ||
-           (retired_ != nullptr && retired_->contains(d.node));
-  }
-
- private:
-  const VersionVector* v_ = nullptr;
-  const RetiredOrigins* retired_ = nullptr;
-};
+class Entry;     // compact in-memory form of one key (entry.h)
+class Coverage;  // what a vector covers (store_internal.h)
 }  // namespace internal
 
 class Store {
@@ -385,17 +369,13 @@ class Store {
   // Equal exactly when the states are equal (up to 128-bit hash collisions).
   Digest digest() const { return digest_; }
 
-  // Tombstone collection. A removal record or register tombstone may only be dropped
-  // once no replica can still receive an operation it must hide:
-  //   * `stable`: every replica has applied everything up to this vector (the
-  //     element-wise minimum of all live replicas' vectors);
-  //   * `hlc_floor`: no replica will ever again emit or deliver an operation stamped
-  //     below this HLC (the minimum of the replicas' HLCs at the time `stable` was
-  //     taken).
-  // A register tombstone (or a register that expired before `now - grace`) goes when
-  // its dot is in `stable` and its stamp below `hlc_floor`; list/set removal records
-  // when both dots are in `stable`; a counter origin whose increments were all deleted
-  // when both are in `stable`. A key with nothing left goes entirely.
+  // Tombstone collection, once no replica can still receive an operation a record
+  // must hide: every replica applied `stable` (the minimum of the live replicas'
+  // vectors) and none will emit or deliver anything stamped below `hlc_floor`. A
+  // register tombstone (or a register expired before `now - grace`) goes when its
+  // dot is in `stable` and its stamp below `hlc_floor`; removal records and fully
+  // deleted counter origins when both dots are in `stable`; a key with nothing
+  // left goes entirely.
   // Returns the number of records dropped. Raises collected() to include `stable`
   // (capped at vv()). Each key reclaimed because it expired and still showed a
   // value (counted in stats().expired) is appended to `expired` when given.
@@ -403,15 +383,11 @@ class Store {
                         absl::Duration grace = absl::Minutes(1),
                         std::vector<ExpiredKey>* expired = nullptr);
   // The collected watermark W: the element-wise maximum of every `stable` vector
-  // passed to CollectGarbage (or adopted), never above vv(). Every operation it
-  // covers was applied here, so merging it again is a no-op unless its record was
-  // collected, in which case it would come back: Apply and MergeDelta skip every
-  // atom it covers (a register write, list item, set element, counter increment or
-  // container stamp whose dot it covers; a list or set removal whose removing dot
-  // it covers). Counter removals are always merged: they only take away, and one
-  // collected here may be needed again to subtract from increments its origin made
-  // concurrently with it. A peer whose own W is not covered by this store's vv()
-  // collected records this store never applied.
+  // passed to CollectGarbage (or adopted), never above vv(). Apply and MergeDelta
+  // skip every atom whose dot it covers (it was applied here; its record may be
+  // collected), but counter removals, which only take away (docs/replication.md,
+  // "The collected watermark"). A peer whose W this vv() does not cover collected
+  // records this store never applied.
   const VersionVector& collected() const { return collected_; }
   // Raises collected() to include `w` (a full copy of a peer whose watermark is
   // `w` was merged, or a new store is about to become one). FailedPrecondition,
@@ -466,7 +442,7 @@ class Store {
   // MergeDelta and MergeCopy: merges `delta` skipping what `w` covers.
   absl::Status MergeFiltered(const Delta& delta, const internal::Coverage& w);
   // collected() with the retired origins.
-  internal::Coverage Collected() const { return {collected_, &retired_}; }
+  internal::Coverage Collected() const;  // (store_internal.h)
   // Adds to `ks` the removal of everything `e` shows (a register tombstone unless
   // `keep_register`, counter contributions, list items, set elements), by the
   // operation `dot` stamped `stamp`: what del does, and a write to an expired key.

@@ -17,6 +17,23 @@
 
 namespace kv::store::internal {
 
+// What a version vector covers and, when `retired` is given, every dot of a
+// retired origin. The default covers nothing.
+class Coverage {
+ public:
+  Coverage() = default;
+  Coverage(const VersionVector& v, const RetiredOrigins* retired)
+      : v_(&v), retired_(retired) {}
+  bool Covers(const Dot& d) const {
+    return (v_ != nullptr && store::Covers(*v_, d)) ||
+           (retired_ != nullptr && retired_->contains(d.node));
+  }
+
+ private:
+  const VersionVector* v_ = nullptr;
+  const RetiredOrigins* retired_ = nullptr;
+};
+
 // `t` in Unix milliseconds; times before the epoch give 0.
 inline int64_t ToMillis(absl::Time t) {
   return std::max<int64_t>(0, absl::ToUnixMillis(t));
@@ -92,5 +109,9 @@ void ForEachDot(const Entry& e, F f) {
 }
 
 }  // namespace kv::store::internal
+
+namespace kv::store {
+inline internal::Coverage Store::Collected() const { return {collected_, &retired_}; }
+}  // namespace kv::store
 
 #endif  // KV_STORE_STORE_INTERNAL_H_

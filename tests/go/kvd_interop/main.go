@@ -267,6 +267,21 @@ func main() {
 		"pop right")
 	same(kv("pop", obj{"key": "q"}), obj{"exists": false, "value": ""}, "pop of no list")
 
+	// watch: a page of keys as notifications state them, with the position.
+	kv("set", obj{"key": "w.a", "value": "1"})
+	var page struct {
+		Entries []struct {
+			Key   string `json:"key"`
+			Type  string `json:"type"`
+			Value string `json:"value"`
+		} `json:"entries"`
+		Position string `json:"position"`
+	}
+	m = raw("watch", obj{"prefix": "w."})
+	check(json.Unmarshal(m.Data, &page) == nil && len(page.Entries) == 1 &&
+		page.Entries[0].Key == "w.a" && page.Entries[0].Value == "1" && page.Position != "",
+		"watch page %s", m.Data)
+
 	// Every op of the API table was exercised, and no other.
 	var done []string
 	for op := range covered {

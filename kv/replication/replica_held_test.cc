@@ -1,0 +1,171 @@
+// Held mutations (MutationContext::hold): the events of several writes leave as
+// one message at FlushHeld, ahead of their change notifications, in seq order,
+// and the peers apply them.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "kv/codec/binary.h"
+#include "kv/replication/replica.h"
+#include "kv/replication/sim/simulation.h"
+#include "kv/store/store.h"
+
+namespace kv::replication {
+namespace {
+
+using sim::Simulation;
+using store::Store;
+
+// What a publisher was handed, in order.
+struct Captured {
+  std::vector<std::pair<std::string, std::string>> messages;
+  EventPublisher publisher() {
+    return [this](absl::string_view subject, absl::string_view data) {
+      messages.emplace_back(subject, data);
+      return absl::OkStatus();
+    };
+  }
+  // The seqs of each events message, in order.
+  std::vector<std::vector<uint64_t>> EventSeqs() const {
+    std::vector<std::vector<uint64_t>> out;
+    for (const auto& [subject, data] : messages) {
+      if (!absl::EndsWith(subject, ".events")) continue;
+      auto events = codec::DecodeEvents(data);
+      EXPECT_TRUE(events.ok()) << events.status();
+      out.emplace_back();
+      for (const store::Event& e : *events) out.back().push_back(e.dot.seq);
+    }
+    return out;
+  }
+};
+
+sim::SimulationOptions Options() {
+  sim::SimulationOptions o = sim::FastOptions(7);
+  // One notification per change, on "note.<key>".
+  o.replica.on_change = [](const Store&, const store::Event& event, absl::string_view,
+                           const EventPublisher& publish) {
+    (void)publish(absl::StrCat("note.", event.delta.key), "changed");
+  };
+  return o;
+}
+
+absl::StatusOr<bool> Set(Replica& r, const std::string& key, const std::string& value,
+                         MutationContext* context) {
+  return r.Mutate([&](Store& s) { return s.Set(key, value, std::nullopt); }, context);
+}
+
+TEST(ReplicaHeld, EventsOfHeldWritesLeaveAsOneMessageBeforeTheirNotifications) {
+  Simulation sim(Options());
+  sim.AddNode();
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2)));
+  Replica& r = sim.replica(0);
+  Captured captured;
+  for (int i = 0; i < 3; ++i) {
+    MutationContext context;
+    context.hold = true;
+    context.publish = captured.publisher();
+    ASSERT_TRUE(Set(r, absl::StrCat("k", i), "v", &context).ok());
+    ASSERT_TRUE(context.dot.has_value());
+    EXPECT_EQ(context.dot->seq, static_cast<uint64_t>(i + 1));
+  }
+  EXPECT_TRUE(captured.messages.empty()) << "held output left before FlushHeld";
+  EXPECT_EQ(r.stats().events_out, 0u);
+
+  r.FlushHeld(captured.publisher());
+  ASSERT_EQ(captured.messages.size(), 4u);
+  EXPECT_EQ(captured.EventSeqs(), (std::vector<std::vector<uint64_t>>{{1, 2, 3}}));
+  EXPECT_TRUE(absl::EndsWith(captured.messages[0].first, ".events"));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(captured.messages[i + 1].first, absl::StrCat("note.k", i));
+  }
+  EXPECT_EQ(r.stats().events_out, 3u);
+  r.FlushHeld(captured.publisher());  // nothing more
+  EXPECT_EQ(captured.messages.size(), 4u);
+}
+
+TEST(ReplicaHeld, PeersApplyAFlushedBatch) {
+  Simulation sim(Options());
+  sim.AddNode();
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2)));
+  for (int i = 0; i < 5; ++i) {
+    MutationContext context;  // no publisher: FlushHeld's goes to the bus
+    context.hold = true;
+    ASSERT_TRUE(Set(sim.replica(0), absl::StrCat("k", i), "v", &context).ok());
+  }
+  sim.RunFor(absl::Milliseconds(50));
+  EXPECT_EQ(sim.replica(1).stats().events_in, 0u);
+  sim.replica(0).FlushHeld(EventPublisher());
+  sim.RunFor(absl::Milliseconds(50));
+  EXPECT_EQ(sim.replica(1).stats().events_in, 5u);
+  EXPECT_EQ(sim.replica(1).stats().gaps, 0u);
+  EXPECT_TRUE(sim.Divergence().empty()) << sim.Divergence();
+}
+
+// A write published at once (a lone request) after held ones: the held events
+// leave first, so an origin's events stay in seq order on the connection.
+TEST(ReplicaHeld, AWritePublishedAtOnceFlushesTheHeldOnesFirst) {
+  Simulation sim(Options());
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2)));
+  Replica& r = sim.replica(0);
+  Captured captured;
+  for (int i = 0; i < 2; ++i) {
+    MutationContext context;
+    context.hold = true;
+    context.publish = captured.publisher();
+    ASSERT_TRUE(Set(r, absl::StrCat("k", i), "v", &context).ok());
+  }
+  MutationContext now;
+  now.publish = captured.publisher();
+  ASSERT_TRUE(Set(r, "k2", "v", &now).ok());
+  EXPECT_EQ(captured.EventSeqs(), (std::vector<std::vector<uint64_t>>{{1, 2}, {3}}));
+  // Each notification after its event.
+  std::vector<std::string> subjects;
+  for (const auto& [subject, data] : captured.messages) subjects.push_back(subject);
+  ASSERT_EQ(subjects.size(), 5u);
+  EXPECT_EQ(subjects[1], "note.k0");
+  EXPECT_EQ(subjects[2], "note.k1");
+  EXPECT_TRUE(absl::EndsWith(subjects[3], ".events"));
+  EXPECT_EQ(subjects[4], "note.k2");
+}
+
+// Held output is bounded: messages stay within the max payload, and past
+// kMaxHeldBytes what is held leaves at once through the write's publisher.
+TEST(ReplicaHeld, HeldOutputIsBoundedInBytes) {
+  Simulation sim(Options());
+  sim.AddNode();
+  ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2)));
+  Replica& r = sim.replica(0);
+  Captured captured;
+  const std::string value(1000, 'v');
+  int writes = 0;
+  while (captured.messages.empty() && writes < 1000) {
+    MutationContext context;
+    context.hold = true;
+    context.publish = captured.publisher();
+    ASSERT_TRUE(Set(r, absl::StrCat("k", writes++), value, &context).ok());
+  }
+  ASSERT_FALSE(captured.messages.empty()) << "nothing left after " << writes << " writes";
+  // At least kMaxHeldBytes were held (values and notifications), not much more.
+  EXPECT_GE(writes * 1000, static_cast<int>(Replica::kMaxHeldBytes) / 2);
+  EXPECT_LE(writes * 1000, static_cast<int>(Replica::kMaxHeldBytes));
+  uint64_t next = 1;
+  for (const auto& seqs : captured.EventSeqs()) {
+    for (uint64_t seq : seqs) EXPECT_EQ(seq, next++);
+  }
+  EXPECT_EQ(next, static_cast<uint64_t>(writes) + 1);
+  for (const auto& [subject, data] : captured.messages) {
+    EXPECT_LE(data.size(), 6u * 1024) << subject;
+  }
+}
+
+}  // namespace
+}  // namespace kv::replication
