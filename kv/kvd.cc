@@ -21,16 +21,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "kv/codec/binary.h"
 #include "kv/codec/json.h"
+#include "kv/link_flags.h"
 #include "kv/log/logger.h"
 #include "kv/memory_flags.h"
 #include "kv/metrics/collector.h"
-#include "kv/notify_flags.h"
 #include "kv/replication/driver.h"
 #include "kv/replication/nats_bus.h"
 #include "kv/replication/replica.h"
@@ -43,8 +42,6 @@
 #include "kv/transport/flags.h"
 #include "micro/service.h"
 
-ABSL_FLAG(std::string, link, "default",
-          "link(s) to serve, comma-separated; each is an isolated store");
 ABSL_FLAG(bool, replication, true,
           "replicate with the other nodes of each link; false = standalone cache");
 ABSL_FLAG(int64_t, max_key_bytes, 1024, "longest key accepted, in bytes");
@@ -263,24 +260,13 @@ int main(int argc, char** argv) {
                  std::string(p.status().message()).c_str());
     return 2;
   }
-  std::vector<std::string> links =
-      absl::StrSplit(absl::GetFlag(FLAGS_link), ',', absl::SkipWhitespace());
-  if (links.empty()) {
-    std::fprintf(stderr, "kvd: --link must name at least one link\n");
+  absl::StatusOr<std::vector<std::string>> parsed_links = kv::LinksFromFlags();
+  if (!parsed_links.ok()) {
+    std::fprintf(stderr, "kvd: %s\n",
+                 std::string(parsed_links.status().message()).c_str());
     return 2;
   }
-  for (size_t i = 0; i < links.size(); ++i) {
-    if (!kv::service::ValidLinkName(links[i])) {
-      std::fprintf(stderr,
-                   "kvd: invalid link '%s': use 1 to 64 letters, digits, '-' or '_'\n",
-                   links[i].c_str());
-      return 2;
-    }
-    if (std::find(links.begin(), links.begin() + i, links[i]) != links.begin() + i) {
-      std::fprintf(stderr, "kvd: link '%s' is listed twice\n", links[i].c_str());
-      return 2;
-    }
-  }
+  const std::vector<std::string>& links = *parsed_links;
 
   // Signals are taken by sigwait below; block them before any thread starts.
   sigset_t signals;

@@ -129,8 +129,7 @@ std::string Metavar(const codec::FieldSpec& f) {
   return absl::AsciiStrToUpper(f.name);
 }
 
-// Whether the positional argument `i` of `op` is a VALUE (a string "value"
-// field, or every second argument of mset's KEY VALUE pairs).
+// Whether positional argument `i` of `op` is a VALUE (or mset's odd ones).
 bool IsValueArg(const OpSpec& op, size_t i) {
   if (TakesEntries(*op.api)) return i % 2 == 1;
   size_t next = 0;
@@ -413,6 +412,7 @@ absl::StatusOr<std::string> FormatReply(const OpSpec& op, absl::string_view body
     case codec::ReplyShape::kGet:
       return FormatGet(*doc, body);
     case codec::ReplyShape::kOk:
+    case codec::ReplyShape::kOkCount:
       return std::string("OK\n");
     case codec::ReplyShape::kBool: {
       auto it = doc->FindMember(field.c_str());
@@ -430,8 +430,6 @@ absl::StatusOr<std::string> FormatReply(const OpSpec& op, absl::string_view body
     }
     case codec::ReplyShape::kMget:
       return FormatMget(*doc, body);
-    case codec::ReplyShape::kOkCount:
-      return std::string("OK\n");
     case codec::ReplyShape::kWatch:  // (kvctl watch prints entries itself)
       return absl::StrCat(body, "\n");
     case codec::ReplyShape::kTtl: {

@@ -1,0 +1,30 @@
+#include "kv/link_flags.h"
+
+#include "gtest/gtest.h"
+
+namespace kv {
+namespace {
+
+TEST(ParseLinks, ChecksNamesRepeatsAndNotify) {
+  auto links = ParseLinks("a, b", "true");
+  ASSERT_TRUE(links.ok()) << links.status();
+  EXPECT_EQ(*links, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(ParseLinks("a,b", "b").ok());
+  EXPECT_TRUE(ParseLinks("a,b", "false").ok());
+  EXPECT_FALSE(ParseLinks("", "true").ok());
+  EXPECT_FALSE(ParseLinks("a,a", "true").ok());
+  EXPECT_FALSE(ParseLinks("a.b", "true").ok());
+  const auto unknown = ParseLinks("a,b", "a,c");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("'c'"), absl::string_view::npos);
+}
+
+TEST(NotifyOn, TrueFalseOrTheListedLinks) {
+  EXPECT_TRUE(NotifyOn("true", "a"));
+  EXPECT_FALSE(NotifyOn("false", "a"));
+  EXPECT_TRUE(NotifyOn("a,b", "b"));
+  EXPECT_FALSE(NotifyOn("a,b", "c"));
+}
+
+}  // namespace
+}  // namespace kv
