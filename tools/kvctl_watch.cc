@@ -128,11 +128,27 @@ bool SnapshotRule::Covered(const Change& change) const {
   return false;
 }
 
+// `s` with its control characters (C0, DEL) as \xNN: a key or value written by
+// anyone must not drive the watcher's terminal.
+std::string Printable(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, absl::StrFormat("\\x%02x", c));
+    } else {
+      out.push_back(ch);
+    }
+  }
+  return out;
+}
+
 std::string FormatChange(const Change& c) {
   std::string line = c.op.empty() ? "=" : c.op;
-  absl::StrAppend(&line, " ", c.key);
+  absl::StrAppend(&line, " ", Printable(c.key));
   if (c.value.has_value()) {
-    absl::StrAppend(&line, " = ", *c.value, c.base64 ? " (base64)" : "",
+    absl::StrAppend(&line, " = ", Printable(*c.value), c.base64 ? " (base64)" : "",
                     c.truncated ? " (truncated)" : "");
   } else if (!c.count_field.empty()) {
     absl::StrAppend(&line, " ", c.count_field == "value" ? "=" : c.count_field,

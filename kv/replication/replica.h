@@ -139,6 +139,8 @@ class Replica {
     const size_t memory_before = store_->MemoryBytes();
     auto change = f(*store_);
     if (!change.ok()) return change.status();
+    if (context != nullptr && context->owned_key)
+      context->own_seq = At(store_->vv(), node());
     if (change->event) {
       const Output out = OutputOf(context);
       PublishEvents({*change->event}, out);

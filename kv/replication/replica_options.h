@@ -106,6 +106,9 @@ struct MutationContext {
   // Set for an operation that must have one winner: Mutate runs it only when
   // this node may decide this key now (Replica::Owner), under the same lock.
   std::optional<std::string> owned_key;
+  // With owned_key: this node's own seq when Mutate decided (what a decision
+  // that changed nothing was decided on).
+  uint64_t own_seq = 0;
   // The request's reply is held for the end of a burst (micro::Request::held):
   // the replica holds the event and its change notifications with those of
   // the burst's other writes, and publishes them at Replica::FlushHeld (the

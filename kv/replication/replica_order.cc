@@ -13,8 +13,10 @@ using store::VersionVector;
 void Replica::PublishEvents(const std::vector<store::Event>& events, const Output& out) {
   if (!options_.enabled || events.empty()) return;
   if (!out.hold) {
-    // What is held has lower seqs: it leaves first.
-    if (held_messages_ > 0 || !held_note_sizes_.empty()) FlushHeldLocked(*out.publish);
+    // What is held has lower seqs: it leaves first, on the bus's connection,
+    // which carries the held replies after it (this write's `publish` may be
+    // another connection: a reply held there could overtake its event).
+    if (held_messages_ > 0 || !held_note_sizes_.empty()) FlushHeldLocked(to_bus_);
     PublishEncoded(codec::EncodeEvents(events), events.size(), events.front().dot.seq,
                    *out.publish);
     return;
@@ -22,7 +24,10 @@ void Replica::PublishEvents(const std::vector<store::Event>& events, const Outpu
   // Joins the last held message if it fits: the events of one call stay in
   // one message (a batch's peers apply it under one lock).
   size_t bytes = 0;
-  for (const store::Event& e : events) bytes += codec::EncodedSize(e.delta) + 32;
+  for (const store::Event& e : events) {
+    bytes += codec::EncodedSize(e.delta) + 32;
+    if (e.request) bytes += e.request->id.size() + e.request->reply.size() + 32;
+  }
   const size_t limit =
       std::min<size_t>(kMaxHeldMessageBytes,
                        static_cast<size_t>(std::max<int64_t>(1, bus_->MaxPayload())));

@@ -43,20 +43,30 @@ bool Confirmations::Confirmed(const Waiting& w) const {
   return n >= w.needed;
 }
 
-void Confirmations::Record(store::NodeId peer, uint64_t seq) {
+void Confirmations::Record(store::NodeId peer, uint64_t seq,
+                           const std::vector<store::NodeId>& live) {
   std::list<Waiting> done;
   {
     absl::MutexLock lock(&mu_);
     auto it = acked_.find(peer);
     if (it == acked_.end()) {
-      if (acked_.size() >= kMaxPeers) return;
+      if (acked_.size() >= kMaxPeers) {  // make room: peers that left the view
+        for (auto a = acked_.begin(); a != acked_.end();) {
+          const bool gone = std::find(live.begin(), live.end(), a->first) == live.end();
+          a = gone ? acked_.erase(a) : std::next(a);
+        }
+        if (acked_.size() >= kMaxPeers) return;
+      }
       acked_.emplace(peer, seq);
     } else {
       it->second = std::max(it->second, seq);
     }
+    // A confirmation after a decision's deadline does not count (the sweeper
+    // answers that one).
+    const absl::Time now = absl::Now();
     for (auto w = waiting_.begin(); w != waiting_.end();) {
       auto next = std::next(w);
-      if (Confirmed(*w)) done.splice(done.end(), waiting_, w);
+      if (w->deadline > now && Confirmed(*w)) done.splice(done.end(), waiting_, w);
       w = next;
     }
   }
@@ -70,7 +80,7 @@ void Confirmations::Await(uint64_t seq, std::vector<store::NodeId> members, size
   bool full = false;
   {
     absl::MutexLock lock(&mu_);
-    now = Confirmed(w);
+    now = w.deadline > absl::Now() && Confirmed(w);
     full = !now && (stop_ || waiting_.size() >= kMaxWaiting);
     if (!now && !full) {
       waiting_.push_back(std::move(w));

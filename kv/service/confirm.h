@@ -48,13 +48,15 @@ class Confirmations {
   Confirmations(const Confirmations&) = delete;
   Confirmations& operator=(const Confirmations&) = delete;
 
-  // `peer` applied this node's events up to `seq`; answers the decisions this
-  // confirms.
-  void Record(store::NodeId peer, uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
-  // Calls done(true) once `needed` of `members` confirmed `seq` or a later
-  // seq (at once if they have), or done(false) at `deadline`. `done` runs
-  // outside the lock, on the thread of the confirmation, of this call or of
-  // the deadlines.
+  // `peer` (a member of `live`, this node's view) applied this node's events up
+  // to `seq`; answers the decisions this confirms before their deadline. When
+  // kMaxPeers are remembered, those not in `live` are forgotten first.
+  void Record(store::NodeId peer, uint64_t seq, const std::vector<store::NodeId>& live)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Calls done(true) once `needed` of `members` (peers, not this node)
+  // confirmed `seq` or a later seq before `deadline` (at once if they have),
+  // else done(false) at `deadline`. `done` runs outside the lock, on the
+  // thread of the confirmation, of this call or of the deadlines.
   void Await(uint64_t seq, std::vector<store::NodeId> members, size_t needed,
              absl::Time deadline, std::function<void(bool confirmed)> done)
       ABSL_LOCKS_EXCLUDED(mu_);

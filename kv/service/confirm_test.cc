@@ -22,23 +22,24 @@ struct Outcome {
 };
 
 const absl::Duration kLong = absl::Hours(1);
+const std::vector<store::NodeId> kLive = {1, 2, 3};
 
 TEST(Confirmations, ADecisionIsConfirmedByEnoughMembersAtItsSeq) {
   Confirmations c;
   Outcome o;
   c.Await(5, {1, 2, 3}, 2, absl::Now() + kLong, o.Done());
-  c.Record(2, 5);
-  c.Record(9, 100);  // not a member
-  c.Record(3, 4);    // not far enough
+  c.Record(2, 5, kLive);
+  c.Record(9, 100, kLive);  // not a member
+  c.Record(3, 4, kLive);    // not far enough
   EXPECT_FALSE(o.told.HasBeenNotified());
-  c.Record(3, 6);
+  c.Record(3, 6, kLive);
   ASSERT_TRUE(o.told.HasBeenNotified());
   EXPECT_EQ(o.confirmed, 1);
 }
 
 TEST(Confirmations, WhatIsConfirmedAlreadyIsAnsweredAtOnce) {
   Confirmations c;
-  c.Record(2, 7);
+  c.Record(2, 7, kLive);
   Outcome o;
   c.Await(7, {1, 2}, 1, absl::Now() + kLong, o.Done());
   ASSERT_TRUE(o.told.HasBeenNotified());
@@ -55,7 +56,7 @@ TEST(Confirmations, ADecisionNotConfirmedByItsDeadlineIsToldSo) {
   c.Await(1, {1, 2}, 1, absl::Now() + absl::Milliseconds(50), o.Done());
   ASSERT_TRUE(o.told.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_EQ(o.confirmed, 0);
-  c.Record(2, 1);  // too late: nothing more happens
+  c.Record(2, 1, kLive);  // too late: nothing more happens
 }
 
 TEST(Confirmations, StoppingTellsEveryDecisionStillWaiting) {
@@ -70,12 +71,20 @@ TEST(Confirmations, StoppingTellsEveryDecisionStillWaiting) {
 
 TEST(Confirmations, RemembersABoundedNumberOfPeers) {
   Confirmations c;
-  for (store::NodeId n = 1; n <= Confirmations::kMaxPeers + 10; ++n) c.Record(n, 1);
+  std::vector<store::NodeId> all;
+  for (store::NodeId n = 1; n <= Confirmations::kMaxPeers + 10; ++n) all.push_back(n);
+  for (store::NodeId n : all) c.Record(n, 1, all);
   Outcome dropped, kept;
   c.Await(1, {Confirmations::kMaxPeers + 5}, 1, absl::Now() + kLong, dropped.Done());
   c.Await(1, {1}, 1, absl::Now() + kLong, kept.Done());
   EXPECT_FALSE(dropped.told.HasBeenNotified());
   EXPECT_TRUE(kept.told.HasBeenNotified());
+  // Peers that left the view make room for new ones.
+  const std::vector<store::NodeId> now_live{1, 1000};
+  c.Record(1000, 1, now_live);
+  Outcome fresh;
+  c.Await(1, {1000}, 1, absl::Now() + kLong, fresh.Done());
+  EXPECT_TRUE(fresh.told.HasBeenNotified());
 }
 
 }  // namespace

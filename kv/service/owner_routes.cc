@@ -34,8 +34,8 @@ absl::Status LinkService::SubscribeOwner() {
   router.queue_group = "";
   router.unmatched = [this](micro::Request& request) { return ServeOwned(request); };
   if (absl::Status s = service_->AddRouter(std::move(router)); !s.ok()) return s;
-  // Confirmations come on a subscription of their own: a decision waits for
-  // them on the owner subscription's thread.
+  // Confirmations come on a subscription of their own (their prefix names
+  // this node's current id).
   micro::RouterConfig acks;
   acks.prefix = AckPrefix(replica_->link(), node);
   acks.queue_group = "";
@@ -69,29 +69,50 @@ absl::Status LinkService::ServeOwned(micro::Request& request) {
   return Serve(*op, request, /*at_owner=*/true);
 }
 
+namespace {
+
+// The 504 of a decision a majority did not confirm: decided here, so its outcome
+// is unknown (a 503 would say nothing changed).
+absl::Status Unconfirmed(absl::string_view why) {
+  absl::Status s = absl::DeadlineExceededError(absl::StrCat(
+      "decided here, but ", why,
+      ": the outcome is unknown (read the key, or retry with the same Nats-Msg-Id)"));
+  s.SetPayload(codec::kApiCodePayload, absl::Cord("504"));
+  return s;
+}
+
+}  // namespace
+
 std::optional<absl::Status> LinkService::ReplyOnceConfirmed(micro::Request& request,
                                                             uint64_t seq,
                                                             std::string body,
                                                             micro::Headers headers) {
   const replication::Replica::Quorum q = replica_->QuorumNow();
+  const store::NodeId self = replica_->node();
+  // The peers that may confirm: this node counts once, by itself.
+  std::vector<store::NodeId> peers;
+  for (store::NodeId member : q.view) {
+    if (member != self) peers.push_back(member);
+  }
   const size_t needed = q.known / 2;  // with this node: more than half
   if (needed == 0) return std::nullopt;
-  const store::NodeId self = replica_->node();
-  if (absl::Status s =
-          request.Publish(ConfirmSubject(replica_->link(), self),
-                          codec::FormatPosition(store::VersionVector{{self, seq}}),
-                          AckSubject(replica_->link(), self));
-      !s.ok()) {
-    return s;
+  // The deadline counts from the decision: a confirmation later than `delivery`
+  // after it could escape a new owner (docs/ownership.md, condition 5).
+  const absl::Duration window = replica_->ConfirmWindow();
+  const absl::Time deadline = absl::Now() + window;
+  if (!request
+           .Publish(ConfirmSubject(replica_->link(), self),
+                    codec::FormatPosition(store::VersionVector{{self, seq}}),
+                    AckSubject(replica_->link(), self))
+           .ok() ||
+      !request.Flush().ok()) {  // the event and the request must leave now
+    unconfirmed_.fetch_add(1, std::memory_order_relaxed);
+    return Unconfirmed("its confirmation could not be asked for");
   }
-  // The event and the request must leave now: nothing else sends them.
-  if (absl::Status s = request.Flush(); !s.ok()) return s;
   std::shared_ptr<micro::DeferredReply> deferred = request.Defer();
   if (deferred == nullptr) return absl::OkStatus();  // nobody waits for a reply
-  // Longer would let a new owner settle without a decision confirmed late.
-  const absl::Duration window = replica_->ConfirmWindow();
   confirmations_.Await(
-      seq, q.view, needed, absl::Now() + window,
+      seq, std::move(peers), needed, deadline,
       [this, deferred, window, body = std::move(body),
        headers = std::move(headers)](bool confirmed) {
         if (confirmed) {
@@ -99,31 +120,29 @@ std::optional<absl::Status> LinkService::ReplyOnceConfirmed(micro::Request& requ
           return;
         }
         unconfirmed_.fetch_add(1, std::memory_order_relaxed);
-        absl::Status s = absl::DeadlineExceededError(absl::StrCat(
-            "decided here, but a majority of the link's nodes did not confirm it "
-            "within ",
-            absl::FormatDuration(window),
-            ": the outcome is unknown (read the key, or retry with the same "
-            "Nats-Msg-Id)"));
-        s.SetPayload(codec::kApiCodePayload, absl::Cord("504"));
+        const absl::Status s = Unconfirmed(
+            absl::StrCat("a majority of the link's nodes did not confirm it within ",
+                         absl::FormatDuration(window)));
         (void)deferred->RespondError(504, s.message(), ErrorBody(504, s.message(), s));
       });
   return absl::OkStatus();
 }
 
 absl::Status LinkService::ServeConfirm(micro::Request& request) {
-  // _kv.<link>.confirm.<origin>, body {origin: seq}, answered on AckSubject.
+  // _kv.<link>.confirm.<origin>, body {origin: seq}, answered on AckSubject
+  // (only that subject: it comes from the message). Anything else is dropped
+  // unanswered, as is this node's own request (it counts once, by itself).
   const absl::string_view subject = request.subject();
   store::NodeId origin = 0;
-  if (!absl::SimpleHexAtoi(subject.substr(subject.rfind('.') + 1), &origin)) {
-    return absl::InvalidArgumentError("bad confirm subject");
+  if (!absl::SimpleHexAtoi(subject.substr(subject.rfind('.') + 1), &origin) ||
+      origin == replica_->node() ||
+      request.reply() != AckSubject(replica_->link(), origin)) {
+    return absl::OkStatus();
   }
   auto position = codec::ParsePosition(request.data());
   if (!position.ok() || position->size() != 1 || position->begin()->first != origin) {
-    return absl::InvalidArgumentError("a confirm request names its origin's seq");
+    return absl::OkStatus();
   }
-  // The answer's subject comes from the message: only the origin's own.
-  if (request.reply() != AckSubject(replica_->link(), origin)) return absl::OkStatus();
   request.PreferPrompt();  // the owner waits for the answer
   // As long as the owner waits, no longer: a confirmation after that is moot.
   if (!replica_->AwaitApplied(*position, replica_->ConfirmWindow())) {
@@ -135,16 +154,23 @@ absl::Status LinkService::ServeConfirm(micro::Request& request) {
 }
 
 absl::Status LinkService::ServeAck(micro::Request& request) {
-  // Errors (a peer that did not apply in time) carry the error header.
-  if (request.header(micro::kErrorHeader).has_value()) return absl::OkStatus();
+  // Errors (a peer that did not apply in time) carry the error header; an ack
+  // on a node id this node no longer has (a stale reset) is for old decisions.
+  if (request.header(micro::kErrorHeader).has_value() ||
+      !absl::StartsWith(request.subject(),
+                        AckPrefix(replica_->link(), replica_->node()))) {
+    return absl::OkStatus();
+  }
   auto position = codec::ParsePosition(request.data());
   if (!position.ok() || position->size() != 1) return absl::OkStatus();
   const auto [peer, seq] = *position->begin();
   const replication::Replica::Quorum q = replica_->QuorumNow();
-  if (std::find(q.view.begin(), q.view.end(), peer) == q.view.end()) {
-    return absl::OkStatus();  // only the live members' confirmations count
+  // Only the live members' confirmations count, and never this node's own.
+  if (peer == replica_->node() ||
+      std::find(q.view.begin(), q.view.end(), peer) == q.view.end()) {
+    return absl::OkStatus();
   }
-  confirmations_.Record(peer, seq);
+  confirmations_.Record(peer, seq, q.view);
   return absl::OkStatus();
 }
 

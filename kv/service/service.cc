@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -128,9 +129,10 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
   }
   if (msg_id) {
     if (absl::Status s = store::RequestLog::CheckId(*msg_id); !s.ok()) return s;
-    if (op == Op::kMset || op == Op::kMdel) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "header '", kMsgIdHeader, "' is not supported on batches (mset, mdel)"));
+    if (op == Op::kMset || op == Op::kMdel || op == Op::kPop) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("header '", kMsgIdHeader,
+                       "' is not supported on batches (mset, mdel) nor pop"));
     }
   }
   auto parsed = codec::ParseRequest(
@@ -380,6 +382,18 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
   // the reply can count on every node's having been sent the event first.
   replication::MutationContext context;
   context.op = std::string(codec::OpName(op));
+  std::optional<absl::string_view> msg_id;
+  if (auto id = request.header(kMsgIdHeader); id.has_value()) msg_id = *id;
+  // What may be a one-winner operation (the owner's decision waits for its
+  // confirmation; a forward is one hop more) is not held with a burst: its
+  // messages leave at once. (Whether it is one is known after parsing; this
+  // only picks the connection.)
+  const absl::string_view body = request.data();
+  if (at_owner || msg_id || op == Op::kPop || absl::StrContains(body, "\"if\"") ||
+      absl::StrContains(body, "\"revision\"")) {
+    if (absl::Status s = SubscribeOwner(); !s.ok()) return s;  // after a stale reset
+    request.PreferPrompt();
+  }
   context.hold = request.held();
   context.publish = [&request, &context](absl::string_view subject,
                                          absl::string_view data) {
@@ -387,18 +401,14 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
     if (context.owned_key) request.PreferPrompt();
     return request.Publish(subject, data);
   };
-  std::optional<absl::string_view> msg_id;
-  if (auto id = request.header(kMsgIdHeader); id.has_value()) msg_id = *id;
   absl::StatusOr<std::string> reply =
       Handle(op, request.data(), *replica_, &context, batch_, msg_id);
   if (!reply.ok() && context.owned_key) {
     if (auto owner = reply.status().GetPayload(replication::kForwardPayload)) {
       if (!at_owner) {
-        if (absl::Status s = SubscribeOwner(); !s.ok()) return s;
         store::NodeId node = 0;
         if (absl::SimpleHexAtoi(std::string(*owner), &node)) {
           forwarded_.fetch_add(1, std::memory_order_relaxed);
-          request.PreferPrompt();  // one hop more: do not add a buffer's wait
           return request.Forward(
               absl::StrCat(OwnerPrefix(replica_->link(), node), ".", codec::OpName(op)));
         }
@@ -424,10 +434,12 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
   if (!position.empty()) {
     headers.emplace_back(codec::kPositionHeader, codec::FormatPosition(position));
   }
-  // A decision is replied once a majority confirmed it.
-  if (context.owned_key && context.dot.has_value()) {
-    if (auto s = ReplyOnceConfirmed(request, context.dot->seq, *reply, headers))
-      return *s;
+  // A decision is replied once a majority confirmed it. (One that changed
+  // nothing, a duplicate or a pop of nothing, was decided on this node's state
+  // up to its own last event: that must be confirmed too.)
+  if (context.owned_key && (context.dot.has_value() || context.own_seq > 0)) {
+    const uint64_t seq = context.dot.has_value() ? context.dot->seq : context.own_seq;
+    if (auto s = ReplyOnceConfirmed(request, seq, *reply, headers)) return *s;
   }
   absl::Status sent = request.Respond(*reply, headers);
   if (absl::IsOutOfRange(sent)) {
