@@ -1,9 +1,11 @@
 // Operations that must have one winner, end to end: three replicating kvd
 // nodes decide them at the key's owner (docs/ownership.md).
+#include <dirent.h>
 #include <nats/nats.h>
 
 #include <atomic>
 #include <csignal>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -37,6 +39,28 @@ uint64_t Id(const KvdNode& node) {
   uint64_t id = 0;
   EXPECT_TRUE(absl::SimpleHexAtoi(node.node_id(), &id)) << node.node_id();
   return id;
+}
+
+// Whether every thread of process `pid` is stopped (state T in
+// /proc/<pid>/task/<tid>/stat).
+bool AllThreadsStopped(pid_t pid) {
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  bool all = true;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream stat(absl::StrCat(dir, "/", e->d_name, "/stat"));
+    std::string line;
+    std::getline(stat, line);
+    const size_t paren = line.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= line.size() ||
+        line[paren + 2] != 'T') {
+      all = false;
+    }
+  }
+  closedir(d);
+  return all;
 }
 
 class OwnerTest : public testing_util::ServerTest {
@@ -415,6 +439,43 @@ TEST_F(OwnerTest, RetriesWithTheSameIdCountOnceThroughAPause) {
               std::string::npos)
         << "c." << c << ": " << r.data << " (" << t.ToString() << ")";
   }
+}
+
+// An owner whose peers stop right after it decided: no majority confirms the
+// decision, so it is never answered 200 (504: outcome unknown, or 503 once the
+// owner sees it has no majority). The request goes straight to the owner's
+// subject, as a forward would.
+TEST_F(OwnerTest, ADecisionNoPeerConfirmsIsNeverAnswered200) {
+  ASSERT_NO_FATAL_FAILURE(StartNodes(3));
+  ASSERT_NO_FATAL_FAILURE(AwaitOwners());
+  const std::vector<uint64_t> view = {Id(*nodes_[0]), Id(*nodes_[1]), Id(*nodes_[2])};
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    const std::string k = absl::StrCat("alone.", i);
+    if (kv::replication::Ownership::OwnerOf(k, view) == view[0]) key = k;
+  }
+  // kill() returns before every thread stopped: wait until they all have, so
+  // that no confirmation can still leave them.
+  for (int i : {1, 2}) {
+    nodes_[i]->process().Signal(SIGSTOP);
+    ASSERT_TRUE(
+        WaitFor([&] { return AllThreadsStopped(nodes_[i]->process().pid()); }, kTimeout));
+  }
+  const std::string subject =
+      absl::StrCat("_kv.default.owner.", nodes_[0]->node_id(), ".set");
+  const absl::Time sent = absl::Now();
+  const Reply r = testing_util::Call(
+      nc_.get(), subject,
+      absl::StrCat(R"({"key":")", key, R"(","value":"x","if":"absent"})"));
+  const absl::Duration took = absl::Now() - sent;
+  nodes_[1]->process().Signal(SIGCONT);
+  nodes_[2]->process().Signal(SIGCONT);
+  ASSERT_TRUE(r.ok());
+  std::string headers;
+  for (const auto& [k, v] : r.headers) absl::StrAppend(&headers, k, "=", v, " ");
+  EXPECT_TRUE(r.code() == 504 || r.code() == 503)
+      << r.code() << " " << r.data << " " << headers << " after " << took << "\n"
+      << nodes_[0]->Output();
 }
 
 }  // namespace
