@@ -107,6 +107,14 @@ class OwnerTest : public testing_util::ServerTest {
     return r;
   }
 
+  // SIGSTOPs node `i` and waits until every thread of it stopped (kill returns
+  // before: a thread may still send a message).
+  void Stop(int i) {
+    nodes_[i]->process().Signal(SIGSTOP);
+    ASSERT_TRUE(
+        WaitFor([&] { return AllThreadsStopped(nodes_[i]->process().pid()); }, kTimeout));
+  }
+
   // Waits until the nodes agree on the keys' owners (a one-winner write on a
   // key of its own is decided).
   void AwaitOwners() {
@@ -239,9 +247,10 @@ TEST_F(OwnerTest, EachKeysOneWinnerOperationsAreDecidedByItsOwner) {
 TEST_F(OwnerTest, ANodeThatSeesNoMajorityAnswers503AndPlainWritesGoOn) {
   ASSERT_NO_FATAL_FAILURE(StartNodes(3));
   ASSERT_EQ(Decided("add", testing_util::KeyIntBody("k", 1), "first").code(), 0);
-  // Two of three nodes paused: the third sees one of three known nodes.
-  nodes_[1]->process().Signal(SIGSTOP);
-  nodes_[2]->process().Signal(SIGSTOP);
+  // Two of three nodes paused (every thread stopped: kill returns before): the
+  // third sees one of three known nodes.
+  ASSERT_NO_FATAL_FAILURE(Stop(1));
+  ASSERT_NO_FATAL_FAILURE(Stop(2));
   Reply r;
   // Requests routed to a paused node time out; the live one answers 503, and
   // once its view lost the others, because it sees no majority.
@@ -454,13 +463,9 @@ TEST_F(OwnerTest, ADecisionNoPeerConfirmsIsNeverAnswered200) {
     const std::string k = absl::StrCat("alone.", i);
     if (kv::replication::Ownership::OwnerOf(k, view) == view[0]) key = k;
   }
-  // kill() returns before every thread stopped: wait until they all have, so
-  // that no confirmation can still leave them.
-  for (int i : {1, 2}) {
-    nodes_[i]->process().Signal(SIGSTOP);
-    ASSERT_TRUE(
-        WaitFor([&] { return AllThreadsStopped(nodes_[i]->process().pid()); }, kTimeout));
-  }
+  // No confirmation can leave them.
+  ASSERT_NO_FATAL_FAILURE(Stop(1));
+  ASSERT_NO_FATAL_FAILURE(Stop(2));
   const std::string subject =
       absl::StrCat("_kv.default.owner.", nodes_[0]->node_id(), ".set");
   const absl::Time sent = absl::Now();
