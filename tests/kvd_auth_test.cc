@@ -365,6 +365,22 @@ TEST(KvdPermissions, LeastPrivilegeUsersServeReplicateAndFence) {
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_TRUE((*second)->WaitForOutput("ready: caught up", kTimeout))
       << (*second)->Output();
+  // One-winner writes: forwarded to the key's owner, which answers the client
+  // (allow_responses) once the other node confirmed (both under _kv.>). 503s
+  // while the owners settle; then every key of 20 is decided by one of the two.
+  for (int i = 0; i < 20; ++i) {
+    Reply r;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          r = Call(nc, "kv.default.set",
+                   absl::StrCat(R"({"key":"once)", i, R"(","value":"v","if":"absent"})"),
+                   absl::Seconds(5));
+          return !r.ok() || r.code() != 503;
+        },
+        kTimeout));
+    ASSERT_TRUE(r.ok()) << i << ": " << natsStatus_GetText(r.status);
+    EXPECT_EQ(r.code(), 0) << i << ": " << r.data;
+  }
   (*first)->Signal(SIGTERM);
   ASSERT_TRUE((*first)->Wait(kTimeout).ok());
   const Reply got = Call(nc, "kv.default.get", KeyBody("k49"), absl::Seconds(5));
