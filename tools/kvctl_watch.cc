@@ -7,28 +7,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kv/codec/json.h"
 #include "kv/codec/position.h"
 #include "rapidjson/document.h"
 
 namespace kv::tools {
 namespace {
-
-// Whole subject tokens: printable ASCII without '*', '>', spaces or an empty
-// token (the subject rule of kv/service/changes.h).
-bool IsTokens(absl::string_view s) {
-  if (s.empty() || s.front() == '.' || s.back() == '.') return false;
-  if (s == "_b64" || absl::StartsWith(s, "_b64.") || s == "_h" ||
-      absl::StartsWith(s, "_h.")) {
-    return false;
-  }
-  char prev = 0;
-  for (char c : s) {
-    if (c < 0x21 || c > 0x7e || c == '*' || c == '>') return false;
-    if (c == '.' && prev == '.') return false;
-    prev = c;
-  }
-  return true;
-}
 
 std::string Text(const rapidjson::Value& v) {
   return std::string(v.GetString(), v.GetStringLength());
@@ -74,7 +58,8 @@ absl::StatusOr<Change> FromJson(const rapidjson::Value& v) {
 
 std::vector<std::string> WatchSubjects(absl::string_view link, absl::string_view prefix) {
   const std::string base = absl::StrCat("kv.", link, ".changes.");
-  if (absl::EndsWith(prefix, ".") && IsTokens(prefix.substr(0, prefix.size() - 1))) {
+  if (absl::EndsWith(prefix, ".") &&
+      codec::IsSubjectKey(prefix.substr(0, prefix.size() - 1))) {
     return {absl::StrCat(base, prefix, ">"), absl::StrCat(base, "_b64.>"),
             absl::StrCat(base, "_h.>")};
   }

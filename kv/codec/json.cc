@@ -486,4 +486,19 @@ std::string WatchReply(const std::vector<std::string>& entries, absl::string_vie
   return j.Done();
 }
 
+bool IsSubjectKey(absl::string_view key) {
+  if (key.empty() || key.front() == '.' || key.back() == '.') return false;
+  if (key == "_b64" || absl::StartsWith(key, "_b64.") || key == "_h" ||
+      absl::StartsWith(key, "_h.")) {
+    return false;
+  }
+  char prev = 0;
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e || c == '*' || c == '>') return false;
+    if (c == '.' && prev == '.') return false;
+    prev = c;
+  }
+  return true;
+}
+
 }  // namespace kv::codec

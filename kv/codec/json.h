@@ -118,6 +118,12 @@ struct ChangeNote {
 // {"key","op","revision","type","value"?|"length"?|"size"?,"origin","seq"?,
 //  "vv"?,"encoding"?:"base64","truncated"?:true}
 std::string ChangeBody(const ChangeNote& note);
+
+// True when `key` can stand as subject tokens after kv.<link>.changes.:
+// printable ASCII (0x21..0x7e) without '*' or '>', no empty token (no
+// leading, trailing or doubled '.'), and not starting with the token "_b64" or
+// "_h" (kvd's notification subjects; kvctl watch's subscriptions).
+bool IsSubjectKey(absl::string_view key);
 // A watch page: {"entries":[{"key","revision","type","value"?|"length"?|"size"?,
 // "encoding"?,"truncated"?}..],"cursor"?,"position"}. `entries` are JSON
 // objects, ChangeBody of notes without an op (so without origin, seq and vv).

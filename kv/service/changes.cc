@@ -48,21 +48,6 @@ absl::string_view CutUtf8(absl::string_view s, size_t n) {
 
 }  // namespace
 
-bool IsSubjectKey(absl::string_view key) {
-  if (key.empty() || key.front() == '.' || key.back() == '.') return false;
-  if (key == "_b64" || absl::StartsWith(key, "_b64.") || key == "_h" ||
-      absl::StartsWith(key, "_h.")) {
-    return false;
-  }
-  char prev = 0;
-  for (char c : key) {
-    if (c < 0x21 || c > 0x7e || c == '*' || c == '>') return false;
-    if (c == '.' && prev == '.') return false;
-    prev = c;
-  }
-  return true;
-}
-
 std::string ChangeSubject(absl::string_view link, absl::string_view key) {
   // nats-server refuses a protocol line over max_control_line (4 KiB by
   // default) and closes the connection: a longer key names its subject by a
@@ -71,7 +56,7 @@ std::string ChangeSubject(absl::string_view link, absl::string_view key) {
     const uint64_t h = store::internal::Hasher(0x6368616e6765).Add(key).value();
     return absl::StrCat("kv.", link, ".changes._h.", absl::Hex(h, absl::kZeroPad16));
   }
-  if (IsSubjectKey(key)) return absl::StrCat("kv.", link, ".changes.", key);
+  if (codec::IsSubjectKey(key)) return absl::StrCat("kv.", link, ".changes.", key);
   std::string b64 = absl::WebSafeBase64Escape(key);  // unpadded
   return absl::StrCat("kv.", link, ".changes._b64.", b64);
 }

@@ -17,18 +17,12 @@
 
 namespace kv::service {
 
-// True when `key` can stand as subject tokens after kv.<link>.changes.:
-// printable ASCII (0x21..0x7e) without '*' or '>', no empty token (no
-// leading, trailing or doubled '.'), and not starting with the token "_b64" or
-// "_h".
-bool IsSubjectKey(absl::string_view key);
-
 // Keys longer than this name their subject by a hash: a subject stays far
 // below nats-server's max_control_line (4 KiB by default).
 inline constexpr size_t kMaxSubjectKeyBytes = 512;
 
 // The subject of `key`'s changes on `link`: kv.<link>.changes.<key> when
-// IsSubjectKey(key), else kv.<link>.changes._b64.<unpadded base64url of key>;
+// codec::IsSubjectKey(key), else kv.<link>.changes._b64.<unpadded base64url of key>;
 // kv.<link>.changes._h.<hash> above kMaxSubjectKeyBytes.
 std::string ChangeSubject(absl::string_view link, absl::string_view key);
 

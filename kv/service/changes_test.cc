@@ -13,22 +13,22 @@ namespace kv::service {
 namespace {
 
 TEST(ChangeSubject, KeysThatAreSubjectTokensStandAsIs) {
-  EXPECT_TRUE(IsSubjectKey("user.42.name"));
-  EXPECT_TRUE(IsSubjectKey("a-b_c:d"));
+  EXPECT_TRUE(codec::IsSubjectKey("user.42.name"));
+  EXPECT_TRUE(codec::IsSubjectKey("a-b_c:d"));
   EXPECT_EQ(ChangeSubject("default", "user.42"), "kv.default.changes.user.42");
 }
 
 TEST(ChangeSubject, OtherKeysGoUnderB64) {
   for (const char* key : {"with space", "a..b", ".a", "a.", "a*", "a>b", "tab\t",
                           "caf\xc3\xa9", "_b64", "_b64.x"}) {
-    EXPECT_FALSE(IsSubjectKey(key)) << key;
+    EXPECT_FALSE(codec::IsSubjectKey(key)) << key;
   }
   EXPECT_EQ(ChangeSubject("default", "with space"),
             "kv.default.changes._b64.d2l0aCBzcGFjZQ");
   // base64url: '-' and '_', never '/', '+' or '='.
   EXPECT_EQ(ChangeSubject("l", "\xfb\xff"), "kv.l.changes._b64.-_8");
   EXPECT_EQ(ChangeSubject("l", "_b64"), "kv.l.changes._b64.X2I2NA");
-  EXPECT_FALSE(IsSubjectKey("_h.1"));
+  EXPECT_FALSE(codec::IsSubjectKey("_h.1"));
 }
 
 // A long key (up to 65,535 bytes) would make a protocol line the server
