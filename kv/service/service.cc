@@ -388,9 +388,12 @@ absl::Status LinkService::Serve(Op op, micro::Request& request, bool at_owner) {
   // confirmation; a forward is one hop more) is not held with a burst: its
   // messages leave at once. (Whether it is one is known after parsing; this
   // only picks the connection.)
+  // (Only set and del can carry a condition: no other body is scanned.)
   const absl::string_view body = request.data();
-  if (at_owner || msg_id || op == Op::kPop || absl::StrContains(body, "\"if\"") ||
-      absl::StrContains(body, "\"revision\"")) {
+  const bool conditional_op = op == Op::kSet || op == Op::kDel;
+  if (at_owner || msg_id || op == Op::kPop ||
+      (conditional_op &&
+       (absl::StrContains(body, "\"if\"") || absl::StrContains(body, "\"revision\"")))) {
     if (absl::Status s = SubscribeOwner(); !s.ok()) return s;  // after a stale reset
     request.PreferPrompt();
   }
