@@ -8,8 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "kv/replication/sim/network.h"
 #include "kv/service/service.h"
+#include "kv/service/standalone_test_fixture.h"
 #include "kv/store/store.h"
 
 namespace kv::service {
@@ -24,22 +24,12 @@ TEST(AsDuplicate, AddsTheMember) {
 }
 
 // A standalone replica (ready at once) with a dedup window of 2 minutes.
-class IdempotentTest : public ::testing::Test {
+class IdempotentTest : public StandaloneReplicaTest {
  protected:
   void SetUp() override {
     store::Limits limits;
     limits.dedup_window = absl::Minutes(2);
     Start(limits);
-  }
-  void Start(const store::Limits& limits) {
-    replica_.reset();
-    bus_ = net_.Connect(0);
-    replication::ReplicaOptions o;
-    o.enabled = false;
-    o.limits = limits;
-    auto r = replication::Replica::Start(bus_.get(), net_.clock(), o);
-    ASSERT_TRUE(r.ok()) << r.status();
-    replica_ = *std::move(r);
   }
   absl::StatusOr<std::string> Call(Op op, absl::string_view body,
                                    std::optional<absl::string_view> id) {
@@ -50,10 +40,6 @@ class IdempotentTest : public ::testing::Test {
     EXPECT_TRUE(reply.ok()) << reply.status();
     return reply.ok() ? *reply : "";
   }
-
-  replication::sim::Network net_{1, 1 << 20};
-  std::unique_ptr<replication::Bus> bus_;
-  std::unique_ptr<replication::Replica> replica_;
 };
 
 TEST_F(IdempotentTest, ARetryIsAnsweredTheFirstReplyAndAppliesNothing) {

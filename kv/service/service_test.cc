@@ -10,7 +10,7 @@
 #include "kv/codec/binary.h"
 #include "kv/codec/encoding.h"
 #include "kv/replication/replica_stats.h"
-#include "kv/replication/sim/network.h"
+#include "kv/service/standalone_test_fixture.h"
 #include "kv/store/store.h"
 
 namespace kv::service {
@@ -51,19 +51,9 @@ TEST(StatsVvBytes, IsAShareOfTheReplyBudget) {
 }
 
 // A standalone replica (no replication: ready at once) for Handle.
-class HandleTest : public ::testing::Test {
+class HandleTest : public StandaloneReplicaTest {
  protected:
   void SetUp() override { Start(store::Limits()); }
-  void Start(const store::Limits& limits) {
-    replica_.reset();
-    bus_ = net_.Connect(0);
-    replication::ReplicaOptions o;
-    o.enabled = false;
-    o.limits = limits;
-    auto r = replication::Replica::Start(bus_.get(), net_.clock(), o);
-    ASSERT_TRUE(r.ok()) << r.status();
-    replica_ = *std::move(r);
-  }
   absl::StatusOr<std::string> Call(codec::Op op, absl::string_view body) {
     return Handle(op, body, *replica_, nullptr, batch_);
   }
@@ -87,9 +77,6 @@ class HandleTest : public ::testing::Test {
     return std::stoll(reply->substr(at + 11));
   }
 
-  replication::sim::Network net_{1, 1 << 20};
-  std::unique_ptr<replication::Bus> bus_;
-  std::unique_ptr<replication::Replica> replica_;
   BatchLimits batch_;
 };
 
