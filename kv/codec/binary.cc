@@ -141,7 +141,7 @@ struct Reader {
     if (!store::RequestLog::CheckId(r.id).ok())
       throw cereal::Exception("invalid request id");
     String(r.reply, store::RequestLog::kMaxReplyBytes);
-    ar(r.applied_ms);
+    ar(r.applied_ms, r.dot);
   }
   void Key(KeyState& ks) {
     String(ks.key);
@@ -227,7 +227,7 @@ struct Writer {
   void Request(const store::RequestRecord& r) {
     String(r.id);
     String(r.reply);
-    ar(r.applied_ms);
+    ar(r.applied_ms, r.dot);
   }
   void Key(const KeyState& ks) {
     String(ks.key);
@@ -397,8 +397,8 @@ size_t EncodedSize(const KeyState& ks) {
 }
 
 size_t EncodedSize(const store::RequestRecord& record) {
-  // Two size tags and the time, 8 bytes each.
-  return 24 + record.id.size() + record.reply.size();
+  // Two size tags and the time, 8 bytes each, and the dot (16).
+  return 40 + record.id.size() + record.reply.size();
 }
 
 size_t EncodedHeaderSize(const DeltaChunk& chunk) {

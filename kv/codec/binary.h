@@ -17,7 +17,7 @@
 
 namespace kv::codec {
 
-inline constexpr uint32_t kFormatVersion = 5;
+inline constexpr uint32_t kFormatVersion = 6;
 
 // The most node ids a heartbeat or chunk lists (members, departed); decoding
 // refuses more.

@@ -291,7 +291,8 @@ namespace {
 
 TEST(Binary, EventsCarryTheirRequestRecord) {
   std::vector<Event> events = SampleEvents();
-  events[1].request = store::RequestRecord{"retry-1", R"({"value":-5})", 1700000000123};
+  events[1].request =
+      store::RequestRecord{"retry-1", R"({"value":-5})", 1700000000123, {5, 6}};
   auto decoded = DecodeEvents(EncodeEvents(events));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_FALSE((*decoded)[0].request.has_value());
@@ -299,6 +300,7 @@ TEST(Binary, EventsCarryTheirRequestRecord) {
   EXPECT_EQ((*decoded)[1].request->id, "retry-1");
   EXPECT_EQ((*decoded)[1].request->reply, R"({"value":-5})");
   EXPECT_EQ((*decoded)[1].request->applied_ms, 1700000000123);
+  EXPECT_EQ((*decoded)[1].request->dot, (store::Dot{5, 6}));
 }
 
 TEST(Binary, RequestRecordsAreBounded) {
@@ -322,7 +324,7 @@ TEST(Binary, LastChunkCarriesRequests) {
   DeltaChunk chunk;
   chunk.from = 3;
   chunk.last = true;
-  chunk.requests = {{"b", R"({"ok":true,"revision":2})", 20}, {"a", "{}", 10}};
+  chunk.requests = {{"b", R"({"ok":true,"revision":2})", 20, {7, 9}}, {"a", "{}", 10}};
   const size_t without = EncodedHeaderSize(DeltaChunk{});
   EXPECT_EQ(EncodedHeaderSize(chunk),
             without + EncodedSize(chunk.requests[0]) + EncodedSize(chunk.requests[1]));
@@ -331,6 +333,7 @@ TEST(Binary, LastChunkCarriesRequests) {
   ASSERT_EQ(decoded->requests.size(), 2u);
   EXPECT_EQ(decoded->requests[0].id, "b");
   EXPECT_EQ(decoded->requests[0].reply, R"({"ok":true,"revision":2})");
+  EXPECT_EQ(decoded->requests[0].dot, (store::Dot{7, 9}));
   EXPECT_EQ(decoded->requests[1].applied_ms, 10);
 }
 

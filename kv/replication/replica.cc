@@ -196,6 +196,7 @@ void Replica::HandleEvents(const Message& msg) {
       if (!inserted) gap->second.seq = std::max(gap->second.seq, e.dot.seq);
     }
   }
+  WithdrawLost();
   // Peers evict for their own writes; a node far over its limit (a peer with
   // another limit, evictions in flight) evicts too.
   if (ready() && store_->OverMemoryLimit(store_->limits().max_memory_bytes / 8)) {
@@ -366,6 +367,7 @@ void Replica::HandleChunk(absl::string_view data) {
   // Whatever the peer collected, this replica now holds what remains of it.
   (void)store_->AdoptCollected(chunk->collected);
   for (auto& r : chunk->requests) store_->requests().Record(std::move(r), clock_->Now());
+  WithdrawLost();
   // A copy holds the dots of the origins the peer retired.
   if (sync_->copying) (void)store_->AdoptRetired(chunk->retired);
   if (restored_) SnapshotMerged(sync_->peer, sync_->join ? retired : VersionVector());

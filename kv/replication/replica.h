@@ -10,13 +10,10 @@
 // ("<inbox>.<n>", one per catch-up): the chunks, a join's acknowledgement and the
 // server's "no responders". No subject travels in a payload.
 //
-// Protocol (docs/replication.md has it whole): local mutations are applied and
-// their events published in seq order; received events merge in any order, and
-// a gap still open after `gap_grace` is caught up from a peer; heartbeats carry
-// vectors, digests, views (ownership.h) and HLC marks, and count only from
-// proven peers (PeerTable); catch-ups and joins stream deltas in chunks
-// (ChunkWriter, ChunkAssembler, Joiner); tombstones are collected once every
-// replica heard in `forget_after` applied them.
+// Protocol (docs/replication.md): local events are published in seq order;
+// received ones merge in any order, a gap open past `gap_grace` is caught up;
+// heartbeats carry vectors, digests, views (ownership.h) and HLC marks, and count
+// only from proven peers; catch-ups and joins stream deltas in chunks (Joiner).
 //
 // Time comes from the injected clock only; the replica has no thread and never
 // blocks on the network. Messages are handled as the bus delivers them; Tick()
@@ -322,6 +319,9 @@ class Replica {
     return Output{&context->publish,
                   context->hold && options_.enabled && !context->owned_key};
   }
+  // Takes back this node's applications of request ids that lost to earlier
+  // ones (store::RequestLog::TakeWithdrawals), publishing the withdrawals.
+  void WithdrawLost() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells options_.on_change of a change.
   void NotifyChange(const store::Event& event, absl::string_view op, const Output& out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -26,7 +26,7 @@ void Replica::PublishEvents(const std::vector<store::Event>& events, const Outpu
   size_t bytes = 0;
   for (const store::Event& e : events) {
     bytes += codec::EncodedSize(e.delta) + 32;
-    if (e.request) bytes += e.request->id.size() + e.request->reply.size() + 32;
+    if (e.request) bytes += codec::EncodedSize(*e.request) + 8;
   }
   const size_t limit =
       std::min<size_t>(kMaxHeldMessageBytes,
@@ -109,6 +109,23 @@ void Replica::NotifyChange(const store::Event& event, absl::string_view op,
                      [this](absl::string_view subject, absl::string_view data) {
                        return bus_->Publish(subject, "", data);
                      });
+}
+
+void Replica::WithdrawLost() {
+  if (!ready()) return;  // they wait in the log until it is
+  for (const store::Withdrawal& w : store_->requests().TakeWithdrawals()) {
+    auto taken = store_->Withdraw(w);
+    if (!taken.ok()) {
+      Log(absl::StrCat("cannot take back a second application of a request id on key '",
+                       w.key, "': ", taken.status().message()));
+      continue;
+    }
+    if (!taken->event) continue;
+    ++counters_.withdrawn;
+    const Output out = OutputOf(nullptr);
+    PublishEvents({*taken->event}, out);
+    NotifyChange(*taken->event, "withdraw", out);
+  }
 }
 
 void Replica::EvictOverLimit(const Output& out, size_t own_bytes) {

@@ -56,6 +56,9 @@ struct ReplicaStats {
   size_t retired_origins = 0;
   // Retired origins found not gone (a peer or an event had more of them).
   uint64_t origins_unretired = 0;
+  // This node's applications of a request id taken back because another node
+  // applied the id earlier (store::RequestLog, "Two applications of one id").
+  uint64_t withdrawn = 0;
   // Replication lag of the events applied: from the operation's HLC time at
   // its origin to its application here, in milliseconds (the HLC's physical
   // part has millisecond resolution; across machines it includes clock skew).

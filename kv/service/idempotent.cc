@@ -16,7 +16,7 @@ absl::Status CheckIdRoom(const store::Limits& limits, size_t key_and_value,
   if (limits.max_write_bytes == 0) return absl::OkStatus();
   // The event carries the record: the id, a reply of up to kMaxReplyBytes and
   // their framing (codec::EncodedSize of a record, plus the optional's flag).
-  const size_t record = 32 + id.size() + store::RequestLog::kMaxReplyBytes;
+  const size_t record = 48 + id.size() + store::RequestLog::kMaxReplyBytes;
   if (key_and_value + record <= limits.max_write_bytes) return absl::OkStatus();
   return absl::OutOfRangeError(
       absl::StrCat("key plus value take ", key_and_value, " bytes; with header '",

@@ -39,11 +39,15 @@ absl::Status CheckIdRoom(const store::Limits& limits, size_t key_and_value,
 //   * new: `f` runs; on success the reply, `make_reply(result, revision of
 //     key)`, is recorded and travels in the write's event (every replica that
 //     applies it records it too), so it is known before the event leaves.
+//     With it the log keeps `undo` (its key, and what an add added or that a
+//     push pushed; the dot is the event's): if another node applied the id too
+//     and its application was the earlier, this node takes its own back
+//     (store::RequestLog, "Two applications of one id").
 // A failed write records nothing (a retry runs it again).
 template <typename F, typename MakeReply>
 absl::StatusOr<std::string> Idempotent(replication::Replica& replica,
-                                       absl::string_view id, absl::string_view key, F&& f,
-                                       MakeReply&& make_reply,
+                                       absl::string_view id, store::Withdrawal undo,
+                                       F&& f, MakeReply&& make_reply,
                                        replication::MutationContext* context) {
   return replica.Mutate(
       [&](store::Store& s) -> absl::StatusOr<store::Change<std::string>> {
@@ -54,17 +58,23 @@ absl::StatusOr<std::string> Idempotent(replication::Replica& replica,
         auto change = f(s);
         if (!change.ok()) return change.status();
         store::RequestRecord record{std::string(id),
-                                    make_reply(change->result, s.Revision(key)),
+                                    make_reply(change->result, s.Revision(undo.key)),
                                     absl::ToUnixMillis(now)};
         std::string body = record.reply;
+        std::optional<store::Withdrawal> own;
         if (change->event) {
           // The same time on every replica: the write's own stamp.
           record.applied_ms = store::HlcMillis(store::EventHlc(*change->event));
+          record.dot = change->event->dot;
           if (record.reply.size() <= store::RequestLog::kMaxReplyBytes) {
             change->event->request = record;
           }
+          if (undo.added != 0 || undo.pushed) {
+            undo.dot = record.dot;
+            own = std::move(undo);
+          }
         }
-        s.requests().Record(std::move(record), now);
+        s.requests().Record(std::move(record), now, std::move(own));
         return store::Change<std::string>{std::move(body), std::move(change->event)};
       },
       context);

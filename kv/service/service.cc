@@ -175,7 +175,12 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
     auto make_reply = [op](const auto& result, uint64_t revision) {
       return codec::WithRevision(codec::Reply(op, result), revision);
     };
-    return Idempotent(replica, *msg_id, r.key, std::move(f), make_reply, context);
+    // What to take back if another node applied the id first: what counts twice.
+    store::Withdrawal undo{r.key};
+    if (op == Op::kAdd) undo.added = r.delta;
+    undo.pushed = op == Op::kPush;
+    return Idempotent(replica, *msg_id, std::move(undo), std::move(f), make_reply,
+                      context);
   };
   switch (op) {
     case Op::kGet: {
@@ -307,9 +312,10 @@ std::string StatsData(const replication::ReplicaStats& s, const ServiceCounters&
       ",\"catchups_failed\":", s.catchups_failed,
       ",\"tombstones_collected\":", s.tombstones_collected,
       ",\"stale_resets\":", s.stale_resets, ",\"origins_retired\":", s.origins_retired,
-      ",\"retired_origins\":", s.retired_origins, ",\"bad_requests\":", c.bad_requests,
-      ",\"unknown_ops\":", c.unknown_ops, ",\"forwarded_to_owner\":", c.forwarded,
-      ",\"decided_as_owner\":", c.owned, ",\"owner_unavailable\":", c.owner_unavailable,
+      ",\"retired_origins\":", s.retired_origins, ",\"withdrawn\":", s.withdrawn,
+      ",\"bad_requests\":", c.bad_requests, ",\"unknown_ops\":", c.unknown_ops,
+      ",\"forwarded_to_owner\":", c.forwarded, ",\"decided_as_owner\":", c.owned,
+      ",\"owner_unavailable\":", c.owner_unavailable,
       ",\"owner_unconfirmed\":", c.unconfirmed,
       ",\"apply_lag_ms\":{\"count\":", s.apply_lag.total,
       ",\"p50\":", s.apply_lag.Quantile(0.5), ",\"p99\":", s.apply_lag.Quantile(0.99),

@@ -365,7 +365,12 @@ absl::StatusOr<ApplyResult> Store::Apply(const Event& event) {
   if (auto s = internal::Validate(event.delta, limits_); !s.ok()) return s;
   if (auto s = CheckStamps(event.delta); !s.ok()) return s;
   // A write made with a request id: a retry of it here is answered, not applied.
-  if (event.request) requests_.Record(*event.request, clock_->Now());
+  // Its application is the event's operation, whatever the record says.
+  if (event.request) {
+    RequestRecord record = *event.request;
+    record.dot = event.dot;
+    requests_.Record(std::move(record), clock_->Now());
+  }
   ApplyResult result;
   if (auto r = retired_.find(event.dot.node); r != retired_.end()) {
     if (event.dot.seq <= r->second.seq) {

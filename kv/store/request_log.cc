@@ -1,5 +1,8 @@
 #include "kv/store/request_log.h"
 
+#include <tuple>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace kv::store {
@@ -31,11 +34,12 @@ int64_t RequestLog::CutoffMs(absl::Time now) const {
 const RequestRecord* RequestLog::Find(absl::string_view id, absl::Time now) const {
   if (!enabled()) return nullptr;
   auto it = by_id_.find(id);
-  if (it == by_id_.end() || it->second.applied_ms <= CutoffMs(now)) return nullptr;
-  return &it->second;
+  if (it == by_id_.end() || it->second.record.applied_ms <= CutoffMs(now)) return nullptr;
+  return &it->second.record;
 }
 
-bool RequestLog::Record(RequestRecord record, absl::Time now) {
+bool RequestLog::Record(RequestRecord record, absl::Time now,
+                        std::optional<Withdrawal> own) {
   if (!enabled()) return false;
   Trim(now);
   if (!CheckId(record.id).ok() || record.reply.size() > kMaxReplyBytes) return false;
@@ -44,11 +48,23 @@ bool RequestLog::Record(RequestRecord record, absl::Time now) {
   if (record.applied_ms <= now_ms - window_ms || record.applied_ms > now_ms + window_ms) {
     return false;
   }
-  if (by_id_.contains(record.id)) return false;
+  if (auto it = by_id_.find(record.id); it != by_id_.end()) {
+    const RequestRecord& known = it->second.record;
+    // Records without a dot (none is made so) cannot be told apart: the first stays.
+    const bool earlier =
+        known.dot.node != 0 && record.dot.node != 0 &&
+        std::tie(record.applied_ms, record.dot) < std::tie(known.applied_ms, known.dot);
+    if (!earlier) return false;
+    // Two applications of the id: the earlier stays; this node takes its own back.
+    if (it->second.own) withdrawals_.push_back(*std::move(it->second.own));
+    bytes_ -= EntryBytes(known);
+    by_time_.erase({known.applied_ms, known.id});
+    by_id_.erase(it);
+  }
   bytes_ += EntryBytes(record);
   by_time_.emplace(record.applied_ms, record.id);
   std::string id = record.id;
-  by_id_.emplace(std::move(id), std::move(record));
+  by_id_.emplace(std::move(id), Entry{std::move(record), std::move(own)});
   // Over the bounds: the oldest go (possibly this one, when it is the oldest).
   while (!by_id_.empty() && (by_id_.size() > max_entries_ || bytes_ > max_bytes_)) {
     DropOldest();
@@ -62,11 +78,17 @@ std::vector<RequestRecord> RequestLog::Newest(absl::Time now, size_t max_bytes) 
   const int64_t cutoff = CutoffMs(now);
   size_t bytes = 0;
   for (auto it = by_time_.rbegin(); it != by_time_.rend() && it->first > cutoff; ++it) {
-    const RequestRecord& record = by_id_.find(it->second)->second;
+    const RequestRecord& record = by_id_.find(it->second)->second.record;
     bytes += EntryBytes(record);
     if (bytes > max_bytes) break;
     out.push_back(record);
   }
+  return out;
+}
+
+std::vector<Withdrawal> RequestLog::TakeWithdrawals() {
+  std::vector<Withdrawal> out;
+  out.swap(withdrawals_);
   return out;
 }
 
@@ -78,7 +100,7 @@ void RequestLog::Trim(absl::Time now) {
 void RequestLog::DropOldest() {
   auto oldest = by_time_.begin();
   auto it = by_id_.find(oldest->second);
-  bytes_ -= EntryBytes(it->second);
+  bytes_ -= EntryBytes(it->second.record);
   by_id_.erase(it);
   by_time_.erase(oldest);
 }

@@ -12,6 +12,13 @@
 // again), at most `max_entries` records and `max_bytes` bytes (EntryBytes);
 // beyond, the oldest records go first. Records older than the window go too.
 //
+// Two applications of one id: nodes that applied the same id before hearing
+// of each other (an owner cut off from the others applied it, a retry applied
+// it again on the other side) each hold a record of it. When their records
+// meet, every log keeps the earlier one (applied_ms, then dot), and the node
+// whose own application lost takes it back (Withdrawal, Store::Withdraw): the
+// link counts the id once.
+//
 // Time is passed in (absl::Time): the log has no clock. Thread safety: not
 // thread-safe; the owner (the Store, under the replica's lock) serialises calls.
 #ifndef KV_STORE_REQUEST_LOG_H_
@@ -19,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -31,6 +39,18 @@
 #include "kv/store/state.h"
 
 namespace kv::store {
+
+// What a node's own application of a request id did, so that it can take it
+// back if another application of the id wins (Store::Withdraw). Only writes
+// that would count twice have one: an add (its amount) and a push (its item,
+// the operation's dot). Kept by the log beside the node's own records; never
+// sent.
+struct Withdrawal {
+  std::string key;
+  Dot dot;              // the application's operation
+  int64_t added = 0;    // add: the amount added
+  bool pushed = false;  // push: the item `dot` pushed
+};
 
 class RequestLog {
  public:
@@ -63,12 +83,21 @@ class RequestLog {
   // nullptr otherwise. The pointer is valid until the next non-const call.
   const RequestRecord* Find(absl::string_view id, absl::Time now) const;
 
-  // Records `record` unless its id is known already (the first record stays),
-  // it is invalid (CheckId, a reply over kMaxReplyBytes), it is out of the
-  // window at `now`, or stamped more than a window ahead of `now` (a peer's
-  // clock far ahead would pin it). Drops expired records, then the oldest while
-  // over the bounds. True when recorded.
-  bool Record(RequestRecord record, absl::Time now);
+  // Records `record` unless it is invalid (CheckId, a reply over
+  // kMaxReplyBytes), out of the window at `now`, or stamped more than a window
+  // ahead of `now` (a peer's clock far ahead would pin it). When the id is
+  // known already, the earlier application stays ((applied_ms, dot) order; the
+  // same dot is the same application): a later one is not recorded, an earlier
+  // one replaces the record, and if the replaced record was this node's own
+  // application (`own`, given when the node applied the write itself) its
+  // Withdrawal is queued (TakeWithdrawals). Drops expired records, then the
+  // oldest while over the bounds. True when recorded.
+  bool Record(RequestRecord record, absl::Time now,
+              std::optional<Withdrawal> own = std::nullopt);
+
+  // The node's own applications that lost to an earlier application of their
+  // id since the last call, to be taken back (Store::Withdraw).
+  std::vector<Withdrawal> TakeWithdrawals();
 
   // The live records at `now`, newest first, while their EntryBytes sum stays
   // within `max_bytes` (what a catch-up may carry).
@@ -87,8 +116,13 @@ class RequestLog {
   const absl::Duration window_;
   const size_t max_entries_;
   const size_t max_bytes_;
-  absl::flat_hash_map<std::string, RequestRecord> by_id_;
+  struct Entry {
+    RequestRecord record;
+    std::optional<Withdrawal> own;  // this node's own application
+  };
+  absl::flat_hash_map<std::string, Entry> by_id_;
   std::set<std::pair<int64_t, std::string>> by_time_;  // (applied_ms, id)
+  std::vector<Withdrawal> withdrawals_;
   size_t bytes_ = 0;
 };
 

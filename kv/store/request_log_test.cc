@@ -1,6 +1,7 @@
 #include "kv/store/request_log.h"
 
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -30,6 +31,44 @@ TEST(RequestLog, TheFirstRecordOfAnIdStays) {
   EXPECT_FALSE(log.Record(At("a", "second", kT0 + absl::Seconds(1)), kT0));
   EXPECT_EQ(log.Find("a", kT0)->reply, "first");
   EXPECT_EQ(log.size(), 1u);
+}
+
+// Two nodes that applied one id before hearing of each other: every log keeps
+// the earlier application, and the node whose own application lost is told to
+// take it back, once.
+TEST(RequestLog, OfTwoApplicationsOfAnIdTheEarlierStays) {
+  RequestLog log(absl::Minutes(2));
+  RequestRecord mine = At("a", "mine", kT0 + absl::Seconds(2));
+  mine.dot = Dot{0xA, 7};
+  ASSERT_TRUE(log.Record(mine, kT0 + absl::Seconds(2), Withdrawal{"n", mine.dot, 3}));
+  // A later application elsewhere loses: nothing to take back here.
+  RequestRecord later = At("a", "later", kT0 + absl::Seconds(3));
+  later.dot = Dot{0xC, 1};
+  EXPECT_FALSE(log.Record(later, kT0 + absl::Seconds(3)));
+  EXPECT_TRUE(log.TakeWithdrawals().empty());
+  EXPECT_EQ(log.Find("a", kT0 + absl::Seconds(3))->reply, "mine");
+  // An earlier one wins: its reply answers retries, and ours is taken back.
+  RequestRecord earlier = At("a", "earlier", kT0 + absl::Seconds(1));
+  earlier.dot = Dot{0xB, 4};
+  EXPECT_TRUE(log.Record(earlier, kT0 + absl::Seconds(3)));
+  EXPECT_EQ(log.Find("a", kT0 + absl::Seconds(3))->reply, "earlier");
+  EXPECT_EQ(log.size(), 1u);
+  const std::vector<Withdrawal> taken = log.TakeWithdrawals();
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].key, "n");
+  EXPECT_EQ(taken[0].dot, mine.dot);
+  EXPECT_EQ(taken[0].added, 3);
+  // Hearing of ours again (a catch-up) changes nothing, nor does the winner again.
+  EXPECT_FALSE(log.Record(mine, kT0 + absl::Seconds(4)));
+  EXPECT_FALSE(log.Record(earlier, kT0 + absl::Seconds(4)));
+  EXPECT_TRUE(log.TakeWithdrawals().empty());
+  // Equal times: the smaller dot is the earlier.
+  RequestRecord tie = At("a", "tie", kT0 + absl::Seconds(1));
+  tie.dot = Dot{0xB, 3};
+  EXPECT_TRUE(log.Record(tie, kT0 + absl::Seconds(4)));
+  EXPECT_EQ(log.Find("a", kT0 + absl::Seconds(4))->reply, "tie");
+  EXPECT_TRUE(log.TakeWithdrawals().empty());  // 0xB's, not ours
+  EXPECT_EQ(log.bytes(), RequestLog::EntryBytes(tie));
 }
 
 TEST(RequestLog, RecordsLiveOnlyForTheWindow) {

@@ -169,6 +169,9 @@ struct RequestRecord {
   std::string id;
   std::string reply;
   int64_t applied_ms = 0;  // when it was applied: the write's HLC wall time, unix ms
+  // The write's operation (its event's dot). Two records of one id with
+  // different dots are two applications of it (RequestLog::Record).
+  Dot dot;
 };
 
 // One local mutation, as published to the other replicas.

@@ -245,6 +245,12 @@ class Store {
   // nullopt (no event) when the key shows nothing. (pop.cc)
   absl::StatusOr<Change<std::optional<std::string>>> Pop(absl::string_view key,
                                                          ListEnd end);
+  // Takes back this node's own application of a request id that lost to an
+  // earlier application of the id (RequestLog::TakeWithdrawals): removes the
+  // item a push added if it is still there, adds the opposite of an add while
+  // the node's contribution still counts it. Result: whether anything was
+  // taken back (else no event). (withdraw.cc)
+  absl::StatusOr<Change<bool>> Withdraw(const Withdrawal& w);
   // Removes every item of a list. Result: whether the list had items.
   absl::StatusOr<Change<bool>> Clear(absl::string_view key);
   // Result: the set's new size.
