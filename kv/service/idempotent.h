@@ -59,7 +59,7 @@ absl::StatusOr<std::string> Idempotent(replication::Replica& replica,
         if (!change.ok()) return change.status();
         store::RequestRecord record{std::string(id),
                                     make_reply(change->result, s.Revision(undo.key)),
-                                    absl::ToUnixMillis(now)};
+                                    absl::ToUnixMillis(now), store::Dot{}};
         std::string body = record.reply;
         std::optional<store::Withdrawal> own;
         if (change->event) {
