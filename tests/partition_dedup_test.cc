@@ -57,8 +57,10 @@ class PartitionDedupTest : public ::testing::Test {
     s2_cluster_ = *s2_port;
     // s1 only listens for routes; s2 solicits the one route, so taking it out
     // of s2's configuration cuts the cluster in two.
-    auto s1_conf = testing_util::WriteConfig("s1", ClusterConfig("s1", s1_cluster_, false));
-    auto s2_conf = testing_util::WriteConfig("s2", ClusterConfig("s2", s2_cluster_, true));
+    auto s1_conf =
+        testing_util::WriteConfig("s1", ClusterConfig("s1", s1_cluster_, false));
+    auto s2_conf =
+        testing_util::WriteConfig("s2", ClusterConfig("s2", s2_cluster_, true));
     ASSERT_TRUE(s1_conf.ok() && s2_conf.ok());
     s2_conf_ = *s2_conf;
     for (const std::string& conf : {*s1_conf, *s2_conf}) {
@@ -66,14 +68,15 @@ class PartitionDedupTest : public ::testing::Test {
       ASSERT_TRUE(server.ok()) << server.status();
       servers_.push_back(*std::move(server));
     }
-    ASSERT_TRUE(testing_util::WaitAllForwarding({servers_[0].get(), servers_[1].get()},
-                                                kTimeout)
-                    .ok());
+    ASSERT_TRUE(
+        testing_util::WaitAllForwarding({servers_[0].get(), servers_[1].get()}, kTimeout)
+            .ok());
     // A 500 ms heartbeat: A's view stays usable about 1.25 s after the cut (its
     // lease less the clock bound), time enough to send it the first try.
     for (int i = 0; i < 3; ++i) {
       auto kvd = KvdNode::Start(testing_util::RunfilePath("kv/kvd"),
-                                servers_[i == 0 ? 0 : 1]->url(), {"--heartbeat=500ms", "--first_replica_silence=1s"});
+                                servers_[i == 0 ? 0 : 1]->url(),
+                                {"--heartbeat=500ms", "--first_replica_silence=1s"});
       ASSERT_TRUE(kvd.ok()) << kvd.status();
       kvds_.push_back(*std::move(kvd));
     }
@@ -86,12 +89,11 @@ class PartitionDedupTest : public ::testing::Test {
   }
 
   std::string ClusterConfig(const std::string& name, int own_port, bool route) const {
-    return absl::StrCat("server_name: \"", name, "\"\ncluster {\n  name: \"cut\"\n",
-                        "  listen: \"127.0.0.1:", own_port, "\"\n  routes: [",
-                        route ? absl::StrCat("\"nats-route://127.0.0.1:", s1_cluster_,
-                                             "\"")
-                              : "",
-                        "]\n}\n");
+    return absl::StrCat(
+        "server_name: \"", name, "\"\ncluster {\n  name: \"cut\"\n",
+        "  listen: \"127.0.0.1:", own_port, "\"\n  routes: [",
+        route ? absl::StrCat("\"nats-route://127.0.0.1:", s1_cluster_, "\"") : "",
+        "]\n}\n");
   }
 
   // Rewrites s2's configuration with or without its route and reloads it.
@@ -105,7 +107,8 @@ class PartitionDedupTest : public ::testing::Test {
 
   // An add of 1 to `key` with request id `id`, retried while the answer is 503
   // or none (owners settle after the view changes).
-  static Reply Decided(natsConnection* nc, const std::string& key, const std::string& id) {
+  static Reply Decided(natsConnection* nc, const std::string& key,
+                       const std::string& id) {
     Reply r;
     EXPECT_TRUE(WaitFor(
         [&] {
@@ -152,7 +155,8 @@ TEST_F(PartitionDedupTest, AnIdAppliedOnBothSidesCountsOnceWhenTheyMeet) {
       conns_[0].get(), absl::StrCat("_kv.default.owner.", kvds_[0]->node_id(), ".add"),
       KeyIntBody(key, 1), {{"Nats-Msg-Id", "X"}}, absl::Seconds(5));
   ASSERT_TRUE(first.ok());
-  ASSERT_EQ(first.code(), 504) << first.data << " (the cut came too late for A to decide)";
+  ASSERT_EQ(first.code(), 504) << first.data
+                               << " (the cut came too late for A to decide)";
   EXPECT_EQ(Value(conns_[0].get(), key), R"({"exists":true,"value":"1"})");
   // The retry on the other side: applied again there once B and C decide alone.
   const Reply retry = Decided(conns_[1].get(), key, "X");
@@ -161,9 +165,9 @@ TEST_F(PartitionDedupTest, AnIdAppliedOnBothSidesCountsOnceWhenTheyMeet) {
   EXPECT_EQ(Value(conns_[1].get(), key), R"({"exists":true,"value":"1"})");
   // Healed: the records meet; the later application (B's or C's) is taken back.
   ASSERT_NO_FATAL_FAILURE(SetRoute(true));
-  ASSERT_TRUE(testing_util::WaitAllForwarding({servers_[0].get(), servers_[1].get()},
-                                              kTimeout)
-                  .ok());
+  ASSERT_TRUE(
+      testing_util::WaitAllForwarding({servers_[0].get(), servers_[1].get()}, kTimeout)
+          .ok());
   std::vector<KvdNode*> raw{kvds_[0].get(), kvds_[1].get(), kvds_[2].get()};
   ASSERT_TRUE(testing_util::WaitConverged(conns_[1].get(), raw, kTimeout).ok());
   for (const auto& nc : conns_) {

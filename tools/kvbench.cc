@@ -30,7 +30,8 @@
 ABSL_FLAG(
     std::string, op, "get",
     "get, set, set_if (a set with \"if\":\"present\", decided by the key's owner), add, "
-    "push, mget or mixed (80% get, 20% set)");
+    "push, pop (of lists preloaded with 16 items each, decided by the key's owner), mget "
+    "or mixed (80% get, 20% set)");
 ABSL_FLAG(int64_t, batch_keys, 100, "mget: keys per request");
 ABSL_FLAG(int64_t, keys, 10000, "key space: requests pick among this many keys");
 ABSL_FLAG(int64_t, value_size, 100, "bytes per value (set, push, mixed, preload)");
@@ -72,7 +73,8 @@ constexpr int kPreloadInflight = 128;
 constexpr const char* kUsage =
     // absl prints "kvbench: " before it.
     "pipelined load generator for kvd (kv.<link>.<op> over NATS).\n\n"
-    "usage: kvbench [--server URL] [--op get|set|set_if|add|push|mget|mixed] [--inflight "
+    "usage: kvbench [--server URL] [--op get|set|set_if|add|push|pop|mget|mixed] "
+    "[--inflight "
     "1,128]\n"
     "               [--duration 10s] [--warmup 2s] [--keys 10000] [--value_size 100]\n"
     "               [--batch_keys 100]\n"
@@ -173,11 +175,11 @@ absl::Status Preload(natsConnection* nc, const std::string& what, LoadOptions lo
 
 absl::Status PreloadKvd(natsConnection* nc, const Workload& workload) {
   LoadOptions load;
-  load.subjects = {OpSubject(absl::GetFlag(FLAGS_link), "set")};
+  load.subjects = {OpSubject(absl::GetFlag(FLAGS_link), workload.preload_op())};
   load.next = [&workload](uint64_t seq) {
     return WorkItem{0, &workload.PreloadBody(seq)};
   };
-  return Preload(nc, "kvd", std::move(load), workload.keys());
+  return Preload(nc, "kvd", std::move(load), workload.preload_count());
 }
 
 // The JetStream baseline, ready to measure: its bucket (deleted with it) and

@@ -194,6 +194,20 @@ TEST(Workload, RealisticBodies) {
   EXPECT_NE(add->Next(0).body->find(R"("value":1})"), std::string::npos);
 }
 
+TEST(Workload, PopPopsListsThePreloadFilled) {
+  absl::StatusOr<Workload> w = Workload::Create("pop", 10, 4);
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->ops(), std::vector<std::string>{"pop"});
+  EXPECT_TRUE(w->reads());  // preloaded
+  EXPECT_EQ(w->preload_op(), "push");
+  EXPECT_EQ(w->preload_count(), 10 * Workload::kPopItemsPerKey);
+  EXPECT_NE(w->Next(3).body->find(R"("end":"left")"), std::string::npos);
+  EXPECT_EQ(w->Next(3).body->substr(0, 10), R"({"key":"l:)");
+  EXPECT_EQ(w->PreloadBody(13).substr(0, 10), R"({"key":"l:)");
+  // The preload pushes every list the same number of items.
+  EXPECT_EQ(w->PreloadBody(13), w->PreloadBody(13 + 10));
+}
+
 TEST(Workload, KeysSpreadAndMixedIsMostlyReads) {
   absl::StatusOr<Workload> w = Workload::Create("mixed", 100, 10);
   ASSERT_TRUE(w.ok());

@@ -60,9 +60,9 @@ uint64_t Mix64(uint64_t x) {
 absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
                                           int64_t value_size, int64_t batch_keys) {
   if (op != "get" && op != "set" && op != "set_if" && op != "add" && op != "push" &&
-      op != "mget" && op != "mixed") {
+      op != "pop" && op != "mget" && op != "mixed") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--op must be get, set, set_if, add, push, mget or mixed; got '", op, "'"));
+        "--op must be get, set, set_if, add, push, pop, mget or mixed; got '", op, "'"));
   }
   if (batch_keys < 1 || batch_keys > kMaxBatchKeys) {
     return absl::InvalidArgumentError(
@@ -86,6 +86,14 @@ absl::StatusOr<Workload> Workload::Create(absl::string_view op, int64_t keys,
   }
   if (s.ok() && op == "add") s = Fill("add", "c", keys, &one, &w.main_bodies_);
   if (s.ok() && op == "push") s = Fill("push", "l", keys, &value, &w.main_bodies_);
+  if (s.ok() && op == "pop") {
+    s = Fill("push", "l", keys, &value, &w.push_bodies_);
+    w.preload_op_ = "push";
+    for (int64_t i = 0; i < keys; ++i) {
+      w.main_bodies_.push_back(
+          absl::StrCat(R"({"key":")", Key("l", i), R"(","end":"left"})"));
+    }
+  }
   if (s.ok() && op == "set_if") {
     // A conditional set that always succeeds (the keys are preloaded): the
     // whole path of a one-winner write (owner, forwarding, confirmation).
@@ -137,7 +145,12 @@ WorkItem Workload::Next(uint64_t seq) const {
 }
 
 const std::string& Workload::PreloadBody(uint64_t i) const {
-  return set_bodies_[i % set_bodies_.size()];
+  const std::vector<std::string>& bodies = name_ == "pop" ? push_bodies_ : set_bodies_;
+  return bodies[i % bodies.size()];
+}
+
+int64_t Workload::preload_count() const {
+  return name_ == "pop" ? keys() * kPopItemsPerKey : keys();
 }
 
 absl::StatusOr<JetStreamWorkload> JetStreamWorkload::Create(const Workload& workload,

@@ -37,6 +37,10 @@ class Workload {
   //
   // `op` mget: each request reads `batch_keys` consecutive keys "k:..." (1..
   // 10,000; from a pseudo-random first key, wrapping around the key space).
+  //
+  // `op` pop: pops the left item of a list "l:..." (a one-winner write,
+  // decided by the key's owner); the preload pushes kPopItemsPerKey items
+  // onto every list first.
   static absl::StatusOr<Workload> Create(absl::string_view op, int64_t keys,
                                          int64_t value_size, int64_t batch_keys = 100);
 
@@ -49,14 +53,24 @@ class Workload {
   // The op and key of request `seq`: what Next(seq) sends.
   Pick PickAt(uint64_t seq) const;
 
-  // A "set" of key i % keys() with a value, to fill the store before reads.
+  // Items each list holds before a pop run.
+  static constexpr int64_t kPopItemsPerKey = 16;
+
+  // Request i of the preload, which fills the store before reads and pops: a
+  // "set" of key i % keys() with a value (pop: a "push" onto list i % keys()).
   const std::string& PreloadBody(uint64_t i) const;
+  // The op the preload sends, and how many requests (keys(), or
+  // keys() * kPopItemsPerKey for pop).
+  const std::string& preload_op() const { return preload_op_; }
+  int64_t preload_count() const;
 
   int64_t keys() const { return static_cast<int64_t>(set_bodies_.size()); }
   // Keys one request reads or writes: batch_keys for mget, else 1.
   int64_t keys_per_request() const { return keys_per_request_; }
-  // True when reads are measured, so the store should be filled first.
-  bool reads() const { return !get_bodies_.empty() || keys_per_request_ > 1; }
+  // True when reads (or pops) are measured, so the store should be filled first.
+  bool reads() const {
+    return !get_bodies_.empty() || keys_per_request_ > 1 || name_ == "pop";
+  }
   const std::string& name() const { return name_; }
   // The value every set, push and preload carries.
   const std::string& value() const { return value_; }
@@ -69,7 +83,9 @@ class Workload {
   std::vector<std::string> ops_;
   std::vector<std::string> get_bodies_;   // get, mixed
   std::vector<std::string> set_bodies_;   // every op: preload, set, mixed
-  std::vector<std::string> main_bodies_;  // add, push, mget
+  std::vector<std::string> main_bodies_;  // add, push, mget, set_if, pop
+  std::vector<std::string> push_bodies_;  // pop's preload
+  std::string preload_op_ = "set";
   int64_t keys_per_request_ = 1;
 };
 
