@@ -29,6 +29,7 @@ Confirmations::~Confirmations() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
     left.swap(waiting_);
+    waiting_bytes_ = 0;
   }
   sweeper_.join();
   for (Waiting& w : left) w.done(false);
@@ -66,7 +67,10 @@ void Confirmations::Record(store::NodeId peer, uint64_t seq,
     const absl::Time now = absl::Now();
     for (auto w = waiting_.begin(); w != waiting_.end();) {
       auto next = std::next(w);
-      if (w->deadline > now && Confirmed(*w)) done.splice(done.end(), waiting_, w);
+      if (w->deadline > now && Confirmed(*w)) {
+        waiting_bytes_ -= w->bytes;
+        done.splice(done.end(), waiting_, w);
+      }
       w = next;
     }
   }
@@ -74,15 +78,18 @@ void Confirmations::Record(store::NodeId peer, uint64_t seq,
 }
 
 void Confirmations::Await(uint64_t seq, std::vector<store::NodeId> members, size_t needed,
-                          absl::Time deadline, std::function<void(bool)> done) {
-  Waiting w{seq, std::move(members), needed, deadline, std::move(done)};
+                          absl::Time deadline, std::function<void(bool)> done,
+                          size_t bytes) {
+  Waiting w{seq, std::move(members), needed, deadline, std::move(done), bytes};
   bool now = false;
   bool full = false;
   {
     absl::MutexLock lock(&mu_);
     now = w.deadline > absl::Now() && Confirmed(w);
-    full = !now && (stop_ || waiting_.size() >= kMaxWaiting);
+    full = !now && (stop_ || waiting_.size() >= kMaxWaiting ||
+                    waiting_bytes_ + bytes > kMaxWaitingBytes);
     if (!now && !full) {
+      waiting_bytes_ += bytes;
       waiting_.push_back(std::move(w));
       return;
     }
@@ -111,7 +118,10 @@ void Confirmations::Sweep() {
       const absl::Time now = absl::Now();
       for (auto w = waiting_.begin(); w != waiting_.end();) {
         auto after = std::next(w);
-        if (w->deadline <= now) late.splice(late.end(), waiting_, w);
+        if (w->deadline <= now) {
+          waiting_bytes_ -= w->bytes;
+          late.splice(late.end(), waiting_, w);
+        }
         w = after;
       }
     }

@@ -39,8 +39,10 @@ class Confirmations {
  public:
   // Peers remembered at most (confirmations of others are dropped).
   static constexpr size_t kMaxPeers = 256;
-  // Decisions waiting at most; one beyond is answered unconfirmed at once.
+  // Decisions waiting at most, and the bytes they hold (their replies); one
+  // beyond either is answered unconfirmed at once.
   static constexpr size_t kMaxWaiting = 100000;
+  static constexpr size_t kMaxWaitingBytes = size_t{64} << 20;
 
   Confirmations();
   // Answers every decision still waiting as unconfirmed.
@@ -56,9 +58,10 @@ class Confirmations {
   // Calls done(true) once `needed` of `members` (peers, not this node)
   // confirmed `seq` or a later seq before `deadline` (at once if they have),
   // else done(false) at `deadline`. `done` runs outside the lock, on the
-  // thread of the confirmation, of this call or of the deadlines.
+  // thread of the confirmation, of this call or of the deadlines. `bytes`:
+  // what `done` holds (counted against kMaxWaitingBytes while it waits).
   void Await(uint64_t seq, std::vector<store::NodeId> members, size_t needed,
-             absl::Time deadline, std::function<void(bool confirmed)> done)
+             absl::Time deadline, std::function<void(bool confirmed)> done, size_t bytes)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets the confirmations (this node took a new id).
   void Clear() ABSL_LOCKS_EXCLUDED(mu_);
@@ -70,6 +73,7 @@ class Confirmations {
     size_t needed;
     absl::Time deadline;
     std::function<void(bool)> done;
+    size_t bytes;
   };
 
   bool Confirmed(const Waiting& w) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -79,6 +83,7 @@ class Confirmations {
   mutable absl::Mutex mu_;
   std::map<store::NodeId, uint64_t> acked_ ABSL_GUARDED_BY(mu_);
   std::list<Waiting> waiting_ ABSL_GUARDED_BY(mu_);
+  size_t waiting_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread sweeper_;
 };

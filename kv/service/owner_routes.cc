@@ -111,6 +111,9 @@ std::optional<absl::Status> LinkService::ReplyOnceConfirmed(micro::Request& requ
   }
   std::shared_ptr<micro::DeferredReply> deferred = request.Defer();
   if (deferred == nullptr) return absl::OkStatus();  // nobody waits for a reply
+  // What the waiting decision holds: its reply, the peers, the deferred reply.
+  size_t held = body.size() + peers.size() * sizeof(store::NodeId) + 512;
+  for (const auto& [name, value] : headers) held += name.size() + value.size();
   confirmations_.Await(
       seq, std::move(peers), needed, deadline,
       [this, deferred, window, body = std::move(body),
@@ -124,7 +127,8 @@ std::optional<absl::Status> LinkService::ReplyOnceConfirmed(micro::Request& requ
             absl::StrCat("a majority of the link's nodes did not confirm it within ",
                          absl::FormatDuration(window)));
         (void)deferred->RespondError(504, s.message(), ErrorBody(504, s.message(), s));
-      });
+      },
+      held);
   return absl::OkStatus();
 }
 
