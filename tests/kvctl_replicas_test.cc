@@ -106,6 +106,24 @@ TEST_F(KvctlReplicasTest, ThreeReplicasAgree) {
   EXPECT_EQ(Kvctl({"status", "extra"}).code, 2);
 }
 
+// A one-winner write right after a node joined meets owners still settling
+// (503, nothing changed); kvctl asks again until its timeout instead of
+// failing.
+TEST_F(KvctlReplicasTest, AOneWinnerWriteWaitsOutSettlingOwners) {
+  std::vector<std::unique_ptr<Process>> nodes;
+  for (int i = 0; i < 2; ++i) {
+    nodes.push_back(StartKvd({}));
+    ASSERT_NE(nodes.back(), nullptr);
+    ASSERT_TRUE(WaitReady(*nodes.back())) << nodes.back()->Output();
+  }
+  const KvctlRun take = Kvctl({"--timeout=15s", "set", "lock:x", "me", "--if", "absent"});
+  EXPECT_EQ(take.code, 0) << take.output;
+  const KvctlRun again =
+      Kvctl({"--timeout=15s", "set", "lock:x", "you", "--if", "absent"});
+  EXPECT_EQ(again.code, 1) << again.output;  // taken: 412, not retried
+  EXPECT_TRUE(absl::StrContains(again.output, "412")) << again.output;
+}
+
 TEST_F(KvctlReplicasTest, AStandaloneNodeWithOtherDataDiffers) {
   // Alone on the link, the standalone node takes a write the others never see.
   auto lone = StartKvd({"--replication=false"});

@@ -6,6 +6,7 @@
 #include <nats/nats.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <iostream>
@@ -314,8 +315,19 @@ int RunOp(const OpSpec& op, const std::vector<std::string>& args) {
   absl::StatusOr<transport::Connection> nc = ConnectFromFlags(timeout);
   if (!nc.ok()) return Failure(nc.status().message());
   if (op.paged) return RunKeys(nc->get(), op, args, options, timeout);
-  absl::StatusOr<CallResult> result =
-      Call(nc->get(), OpSubject(absl::GetFlag(FLAGS_link), op.name), *body, timeout);
+  // A 503 changed nothing (catching up, owners settling): asked again until the timeout.
+  const absl::Time give_up = absl::Now() + timeout;
+  absl::StatusOr<CallResult> result;
+  for (absl::Duration pause = absl::Milliseconds(50);;
+       pause = std::min(2 * pause, absl::Milliseconds(500))) {
+    result = Call(nc->get(), OpSubject(absl::GetFlag(FLAGS_link), op.name), *body,
+                  std::max(give_up - absl::Now(), absl::Milliseconds(1)));
+    if (!result.ok() || !result->error || result->error->code != 503 ||
+        absl::Now() + pause >= give_up) {
+      break;
+    }
+    absl::SleepFor(pause);
+  }
   if (!result.ok()) return Failure(result.status().message());
   if (result->error) return PrintServiceError(*result->error);
   PrintPosition(*result);
