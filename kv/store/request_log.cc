@@ -1,5 +1,6 @@
 #include "kv/store/request_log.h"
 
+#include <algorithm>
 #include <tuple>
 #include <utility>
 
@@ -7,8 +8,12 @@
 
 namespace kv::store {
 
-RequestLog::RequestLog(absl::Duration window, size_t max_entries, size_t max_bytes)
-    : window_(window), max_entries_(max_entries), max_bytes_(max_bytes) {}
+RequestLog::RequestLog(absl::Duration window, size_t max_entries, size_t max_bytes,
+                       absl::Duration max_ahead)
+    : window_(window),
+      max_ahead_(std::min(window, max_ahead)),
+      max_entries_(max_entries),
+      max_bytes_(max_bytes) {}
 
 absl::Status RequestLog::CheckId(absl::string_view id) {
   bool printable = true;
@@ -45,7 +50,8 @@ bool RequestLog::Record(RequestRecord record, absl::Time now,
   if (!CheckId(record.id).ok() || record.reply.size() > kMaxReplyBytes) return false;
   const int64_t now_ms = absl::ToUnixMillis(now);
   const int64_t window_ms = absl::ToInt64Milliseconds(window_);
-  if (record.applied_ms <= now_ms - window_ms || record.applied_ms > now_ms + window_ms) {
+  if (record.applied_ms <= now_ms - window_ms ||
+      record.applied_ms > now_ms + absl::ToInt64Milliseconds(max_ahead_)) {
     return false;
   }
   if (auto it = by_id_.find(record.id); it != by_id_.end()) {

@@ -62,9 +62,11 @@ class RequestLog {
   static constexpr size_t kDefaultMaxBytes = size_t{32} << 20;
 
   // `window`: how long a record lives (zero: the log is off: records nothing,
-  // finds nothing).
+  // finds nothing). `max_ahead`: how far ahead of the clock a record may be
+  // stamped (the store's max_clock_skew).
   explicit RequestLog(absl::Duration window, size_t max_entries = kDefaultMaxEntries,
-                      size_t max_bytes = kDefaultMaxBytes);
+                      size_t max_bytes = kDefaultMaxBytes,
+                      absl::Duration max_ahead = absl::Seconds(60));
   RequestLog(const RequestLog&) = delete;
   RequestLog& operator=(const RequestLog&) = delete;
 
@@ -84,8 +86,8 @@ class RequestLog {
   const RequestRecord* Find(absl::string_view id, absl::Time now) const;
 
   // Records `record` unless it is invalid (CheckId, a reply over
-  // kMaxReplyBytes), out of the window at `now`, or stamped more than a window
-  // ahead of `now` (a peer's clock far ahead would pin it). When the id is
+  // kMaxReplyBytes), out of the window at `now`, or stamped more than
+  // `max_ahead` ahead of `now` (a peer's clock far ahead would pin it). When the id is
   // known already, the earlier application stays ((applied_ms, dot) order; the
   // same dot is the same application): a later one is not recorded, an earlier
   // one replaces the record, and if the replaced record was this node's own
@@ -114,6 +116,7 @@ class RequestLog {
   int64_t CutoffMs(absl::Time now) const;
 
   const absl::Duration window_;
+  const absl::Duration max_ahead_;
   const size_t max_entries_;
   const size_t max_bytes_;
   struct Entry {

@@ -83,7 +83,12 @@ TEST(RequestLog, RecordsLiveOnlyForTheWindow) {
   EXPECT_FALSE(log.Record(At("old", "r", kT0), kT0 + absl::Minutes(3)));
   EXPECT_FALSE(
       log.Record(At("ahead", "r", kT0 + absl::Minutes(6)), kT0 + absl::Minutes(3)));
-  EXPECT_EQ(log.size(), 1u);
+  // Nor one stamped beyond the clock skew allowed (60 s by default).
+  EXPECT_FALSE(log.Record(At("skewed", "r", kT0 + absl::Minutes(3) + absl::Seconds(61)),
+                          kT0 + absl::Minutes(3)));
+  EXPECT_TRUE(log.Record(At("near", "r", kT0 + absl::Minutes(3) + absl::Seconds(59)),
+                         kT0 + absl::Minutes(3)));
+  EXPECT_EQ(log.size(), 2u);
 }
 
 TEST(RequestLog, ZeroWindowIsOff) {

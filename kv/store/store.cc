@@ -47,7 +47,11 @@ bool Store::EntryLess::operator()(absl::string_view a, const Entry* b) const {
 }
 
 Store::Store(NodeId node, Clock* clock, Limits limits)
-    : node_(node), clock_(clock), limits_(limits), requests_(limits.dedup_window) {}
+    : node_(node),
+      clock_(clock),
+      limits_(limits),
+      requests_(limits.dedup_window, RequestLog::kDefaultMaxEntries,
+                RequestLog::kDefaultMaxBytes, limits.max_clock_skew) {}
 
 Store::~Store() {
   for (Entry* e : index_) Entry::Destroy(e);
