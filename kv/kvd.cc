@@ -317,7 +317,9 @@ int main(int argc, char** argv) {
   // connection holds no notification when a lone request picks the prompt one.
   kv::transport::ConnectOptions notes_options = options;
   notes_options.name = absl::StrCat(options.name, "-changes");
-  notes_options.log = [](absl::string_view line) { Log(absl::StrCat("changes: ", line)); };
+  notes_options.log = [](absl::string_view line) {
+    Log(absl::StrCat("changes: ", line));
+  };
   notes_options.on_closed = nullptr;
   notes_options.on_reconnected = nullptr;
   auto notes_nc = kv::transport::Connect(notes_options);
