@@ -302,12 +302,9 @@ int main(int argc, char** argv) {
   if (!nc.ok()) return Fail(nc.status().message());
   kv::transport::Connection prompt_nc;
   if (prompt_replies) {
-    kv::transport::ConnectOptions prompt = options;
-    prompt.name = absl::StrCat(options.name, "-replies");
+    kv::transport::ConnectOptions prompt =
+        kv::transport::CompanionOptions(options, "replies");
     prompt.send_asap = true;
-    prompt.log = [](absl::string_view line) { Log(absl::StrCat("replies: ", line)); };
-    prompt.on_closed = nullptr;
-    prompt.on_reconnected = nullptr;
     auto c = kv::transport::Connect(prompt);
     if (!c.ok()) return Fail(c.status().message());
     prompt_nc = *std::move(c);
@@ -315,14 +312,8 @@ int main(int argc, char** argv) {
   // Change notifications leave on a third connection, buffered: one
   // connection keeps an origin's notifications in order, and the service's
   // connection holds no notification when a lone request picks the prompt one.
-  kv::transport::ConnectOptions notes_options = options;
-  notes_options.name = absl::StrCat(options.name, "-changes");
-  notes_options.log = [](absl::string_view line) {
-    Log(absl::StrCat("changes: ", line));
-  };
-  notes_options.on_closed = nullptr;
-  notes_options.on_reconnected = nullptr;
-  auto notes_nc = kv::transport::Connect(notes_options);
+  auto notes_nc =
+      kv::transport::Connect(kv::transport::CompanionOptions(options, "changes"));
   if (!notes_nc.ok()) return Fail(notes_nc.status().message());
   // Limits depend on the server's max payload: wait for the connections.
   auto connected = [](natsConnection* c) {
