@@ -302,21 +302,25 @@ int main(int argc, char** argv) {
   if (!nc.ok()) return Fail(nc.status().message());
   kv::transport::Connection prompt_nc;
   if (prompt_replies) {
-    kv::transport::ConnectOptions prompt = options;
-    prompt.name = absl::StrCat(options.name, "-replies");
+    kv::transport::ConnectOptions prompt =
+        kv::transport::CompanionOptions(options, "replies");
     prompt.send_asap = true;
-    prompt.log = [](absl::string_view line) { Log(absl::StrCat("replies: ", line)); };
-    prompt.on_closed = nullptr;
-    prompt.on_reconnected = nullptr;
     auto c = kv::transport::Connect(prompt);
     if (!c.ok()) return Fail(c.status().message());
     prompt_nc = *std::move(c);
   }
+  // Change notifications leave on a third connection, buffered: one
+  // connection keeps an origin's notifications in order, and the service's
+  // connection holds no notification when a lone request picks the prompt one.
+  auto notes_nc =
+      kv::transport::Connect(kv::transport::CompanionOptions(options, "changes"));
+  if (!notes_nc.ok()) return Fail(notes_nc.status().message());
   // Limits depend on the server's max payload: wait for the connections.
   auto connected = [](natsConnection* c) {
     return c == nullptr || natsConnection_Status(c) == NATS_CONN_STATUS_CONNECTED;
   };
-  while (!connected(nc->get()) || !connected(prompt_nc.get())) {
+  while (!connected(nc->get()) || !connected(prompt_nc.get()) ||
+         !connected(notes_nc->get())) {
     if (natsConnection_IsClosed(nc->get())) {
       return Fail(absl::StrCat("cannot connect to ",
                                kv::transport::RedactUrls(options.servers),
@@ -370,6 +374,7 @@ int main(int argc, char** argv) {
 
   kv::store::SystemClock clock;
   kv::replication::NatsBus bus(nc->get());
+  kv::replication::NatsBus notes_bus(notes_nc->get());
   std::vector<std::unique_ptr<kv::replication::Replica>> replicas;
   std::vector<std::unique_ptr<kv::replication::ReplicaDriver>> drivers;
   LinkServices link_services;
@@ -421,7 +426,7 @@ int main(int argc, char** argv) {
       logger->Log(kv::log::GuessLevel(line), link, line);
     };
     ro.drop_events = absl::GetFlag(FLAGS_test_drop_events);
-    ro.on_change = kv::NotifyObserver(link, static_cast<size_t>(max_payload), &bus);
+    ro.on_change = kv::NotifyObserver(link, static_cast<size_t>(max_payload), &notes_bus);
     ro.expiry_grace = absl::GetFlag(FLAGS_test_expiry_grace);
     if (*keeper) ro.restore = (*keeper)->Restorer(link, &clock, limits);
     auto replica = kv::replication::Replica::Start(&bus, &clock, ro);
@@ -471,8 +476,10 @@ int main(int argc, char** argv) {
   reconnect_listeners.Clear();
   for (auto& r : replicas) r->Stop();
   if (*keeper) (void)(*keeper)->SaveAll();  // nothing changes any more
-  if (natsConnection_Status(nc->get()) == NATS_CONN_STATUS_CONNECTED) {
-    natsConnection_FlushTimeout(nc->get(), 2000);
+  for (natsConnection* c : {nc->get(), notes_nc->get()}) {
+    if (natsConnection_Status(c) == NATS_CONN_STATUS_CONNECTED) {
+      natsConnection_FlushTimeout(c, 2000);
+    }
   }
   Log(stopped.ok() ? "stopped" : absl::StrCat("stopped: ", stopped.message()));
   metrics.reset();
@@ -480,6 +487,7 @@ int main(int argc, char** argv) {
   replicas.clear();
   service->reset();
   prompt_nc.reset();
+  notes_nc->reset();
   nc->reset();
   return 0;
 }

@@ -32,8 +32,8 @@ absl::StatusOr<std::vector<std::string>> LinksFromFlags();
 bool NotifyOn(absl::string_view notify_flag, absl::string_view link);
 
 // The on_change of `link`'s replica: when --notify names it, publishes each
-// change on `bus` (kvd's main connection: one connection keeps an origin's
-// notifications in seq order), bodies under `max_payload`; else null.
+// change on `bus` (kvd's change-notification connection: one connection keeps
+// an origin's notifications in seq order), bodies under `max_payload`; else null.
 replication::ChangeObserver NotifyObserver(const std::string& link, size_t max_payload,
                                            replication::Bus* bus);
 

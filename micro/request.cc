@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "micro/destroy_batch.h"
 #include "micro/nats_status.h"
 #include "micro/service.h"
 #include "micro/service_internal.h"
@@ -48,7 +49,8 @@ natsStatus PublishReply(natsConnection* nc, const char* reply, absl::string_view
                           SanitizeHeader(value).c_str());
   }
   if (s == NATS_OK) s = natsConnection_PublishMsg(nc, out);
-  natsMsg_Destroy(out);
+  // Written into the connection's buffer: the message itself can wait.
+  DestroyBatch::Destroy(out);
   return s;
 }
 

@@ -254,6 +254,8 @@ void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub, natsMsg*
   auto* sub = static_cast<Subscription*>(closure);
   const internal::Dispatcher dispatcher(sub->service->config_);
   PauseGuard* guard = sub->service->pause_guard_.get();
+  // The replies this callback creates go with the requests it received.
+  const DestroyBatch::Scope scope(&sub->handled);
   // No exception may unwind into nats.c.
   try {
     int backlog = 0;
@@ -286,14 +288,17 @@ void Service::OnMessage(natsConnection* nc, natsSubscription* nats_sub, natsMsg*
     internal::WriteHeldIfDue(nc, nats_sub, sub->held.get());
   } catch (...) {
   }
-  natsMsg_Destroy(msg);
+  sub->handled.Add(msg);
 }
 
 void Service::OnComplete(void* closure) {
   // Copy the shared pointer first: once `open` is decremented, Stop() may
   // return and the service (with `closure`) may be destroyed, but the tracker
   // and its mutex stay alive until this copy goes away after the unlock.
-  std::shared_ptr<Tracker> tracker = static_cast<Subscription*>(closure)->tracker;
+  auto* sub = static_cast<Subscription*>(closure);
+  // The last callback returned: nothing of this subscription is held past it.
+  sub->handled.Flush();
+  std::shared_ptr<Tracker> tracker = sub->tracker;
   absl::MutexLock lock(&tracker->mu);
   --tracker->open;
 }
@@ -380,6 +385,7 @@ absl::Status Service::Stop() {
     absl::MutexLock lock(&mu_);
     for (const auto& s : subscriptions_) {
       if (s->held != nullptr) internal::WriteHeld(nc_, s->held.get(), false);
+      s->handled.Flush();
     }
   }
   // No handler runs any more: stop the pause guard's watchdog.

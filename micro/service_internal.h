@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "micro/destroy_batch.h"
 #include "micro/histogram.h"
 #include "micro/pause_guard.h"
 #include "micro/request.h"
@@ -174,6 +175,9 @@ struct Service::Subscription {
   bool pause_guard = true;  // RouterConfig::pause_guard
   // Routers with RouterConfig::before_held_replies: their held replies.
   std::unique_ptr<internal::HeldReplies> held;
+  // Handled request messages, destroyed a few at a time (used by the
+  // callbacks, then by OnComplete and Stop() once no callback runs).
+  DestroyBatch handled;
 };
 
 }  // namespace micro

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "micro/destroy_batch.h"
 
 namespace kv::replication {
 namespace {
@@ -29,6 +30,9 @@ struct Closure {
   int running ABSL_GUARDED_BY(mu) = 0;
   // Set by OnComplete: nats.c will not call OnMessage for it any more.
   bool complete ABSL_GUARDED_BY(mu) = false;
+  // Handled messages, destroyed a few at a time (one wake-up of nats.c's
+  // collector per batch, not per event); flushed once the subscription closed.
+  micro::DestroyBatch handled_msgs ABSL_GUARDED_BY(mu);
 };
 
 // nats.c's completion callback: the subscription is closed and its last
@@ -38,6 +42,7 @@ void OnComplete(void* arg) {
   auto* holder = static_cast<std::shared_ptr<Closure>*>(arg);
   {
     absl::MutexLock lock(&(*holder)->mu);
+    (*holder)->handled_msgs.Flush();
     (*holder)->complete = true;
     (*holder)->idle.SignalAll();
   }
@@ -84,8 +89,8 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
                              static_cast<size_t>(natsMsg_GetDataLength(msg)));
   m.no_responders = natsMsg_IsNoResponders(msg);
   c->handler(m);
-  natsMsg_Destroy(msg);
   absl::MutexLock lock(&c->mu);
+  c->handled_msgs.Add(msg);
   c->handled.fetch_add(1, std::memory_order_release);
   if (--c->running == 0) c->idle.SignalAll();
 }
@@ -116,6 +121,9 @@ class NatsSubscription : public Subscription {
       while (completes_ && !closure_->complete &&
              !closure_->idle.WaitWithDeadline(&closure_->mu, deadline)) {
       }
+      // Whatever comes later is destroyed at once (closed): nothing is held
+      // past the subscription.
+      closure_->handled_msgs.Flush();
     }
     natsSubscription_Destroy(sub_);
   }

@@ -198,6 +198,18 @@ absl::Status CheckOptions(const ConnectOptions& o) {
   return absl::OkStatus();
 }
 
+ConnectOptions CompanionOptions(const ConnectOptions& options, absl::string_view role) {
+  ConnectOptions o = options;
+  o.name = absl::StrCat(options.name, "-", role);
+  if (options.log) {
+    o.log = [log = options.log, prefix = absl::StrCat(role, ": ")](
+                absl::string_view line) { log(absl::StrCat(prefix, line)); };
+  }
+  o.on_closed = nullptr;
+  o.on_reconnected = nullptr;
+  return o;
+}
+
 absl::StatusOr<Connection> Connect(const ConnectOptions& o) {
   if (absl::Status s = CheckOptions(o); !s.ok()) return s;
   natsOptions* opts = nullptr;

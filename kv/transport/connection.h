@@ -95,6 +95,11 @@ absl::Duration ReconnectBackoff(int attempts, absl::BitGenRef gen);
 // the flags. Connect() checks them too.
 absl::Status CheckOptions(const ConnectOptions& options);
 
+// The options of a further connection of the same client, "<name>-<role>": its
+// log lines start with "<role>: ", and it has no close or reconnect handlers
+// (the first connection's decide for the client).
+ConnectOptions CompanionOptions(const ConnectOptions& options, absl::string_view role);
+
 // Connects. Errors: InvalidArgument for unusable settings (unreadable files, two
 // auth methods), Unavailable when no server answers, PermissionDenied when the
 // server rejects the credentials.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/harness.h"
 
@@ -49,6 +50,24 @@ TEST(RedactUrls, HidesUserInfoOfEveryUrl) {
 
 // A connection owns its callbacks: they run until the connection is closed and are
 // freed with it (LeakSanitizer fails this test under --config=asan otherwise).
+TEST(CompanionOptions, NamedForTheRoleLogPrefixedWithoutHandlers) {
+  ConnectOptions o;
+  o.name = "kvd";
+  o.servers = "nats://127.0.0.1:4222";
+  std::vector<std::string> lines;
+  o.log = [&lines](absl::string_view line) { lines.emplace_back(line); };
+  o.on_closed = [] {};
+  o.on_reconnected = [] {};
+  const ConnectOptions c = CompanionOptions(o, "changes");
+  EXPECT_EQ(c.name, "kvd-changes");
+  EXPECT_EQ(c.servers, o.servers);
+  EXPECT_FALSE(c.on_closed);
+  EXPECT_FALSE(c.on_reconnected);
+  ASSERT_TRUE(c.log);
+  c.log("reconnected");
+  EXPECT_THAT(lines, ::testing::ElementsAre("changes: reconnected"));
+}
+
 TEST(Connect, CallbacksLiveUntilClosedAndGoWithTheConnection) {
   auto server = testing_util::NatsServer::Start();
   ASSERT_TRUE(server.ok()) << server.status();
