@@ -83,8 +83,8 @@ struct ReplicaOptions {
   // replication is off.
   ChangeObserver on_change;
   // Who decides the operations that need one winner (docs/ownership.md). A
-  // zero lease is three heartbeats; a zero delivery, one heartbeat or 1 s,
-  // whichever is longer.
+  // zero lease is three heartbeats plus the clock bound; a zero delivery, one heartbeat
+  // or 1 s, whichever is longer.
   OwnershipOptions ownership{absl::ZeroDuration(), absl::Milliseconds(250),
                              absl::ZeroDuration()};
 };

@@ -10,7 +10,10 @@ namespace kv::replication {
 
 OwnershipOptions Replica::OwnershipFor(const ReplicaOptions& options) {
   OwnershipOptions o = options.ownership;
-  if (o.lease == absl::ZeroDuration()) o.lease = 3 * options.heartbeat;
+  // A member's heartbeat grants lease - clock_bound: three heartbeats, however
+  // short the heartbeat (with a lease of three heartbeats alone, a 100 ms
+  // heartbeat left 50 ms in which a node could decide).
+  if (o.lease == absl::ZeroDuration()) o.lease = 3 * options.heartbeat + o.clock_bound;
   // A decision is confirmed within `delivery` or answered 504 (ConfirmWindow):
   // at least a second, so that a loaded link confirms in time.
   if (o.delivery == absl::ZeroDuration()) {
