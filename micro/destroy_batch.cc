@@ -1,5 +1,6 @@
 #include "micro/destroy_batch.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace micro {
@@ -9,9 +10,25 @@ size_t Footprint(natsMsg* msg) {
   const char* subject = natsMsg_GetSubject(msg);
   const char* reply = natsMsg_GetReply(msg);
   const int data = natsMsg_GetDataLength(msg);
-  return (subject != nullptr ? std::strlen(subject) : 0) +
-         (reply != nullptr ? std::strlen(reply) : 0) +
-         (data > 0 ? static_cast<size_t>(data) : 0);
+  size_t bytes = (subject != nullptr ? std::strlen(subject) : 0) +
+                 (reply != nullptr ? std::strlen(reply) : 0) +
+                 (data > 0 ? static_cast<size_t>(data) : 0);
+  // The headers share the payload's buffer: a sender may make them as large.
+  const char** keys = nullptr;
+  int count = 0;
+  if (natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK) {
+    for (int i = 0; i < count; ++i) {
+      bytes += std::strlen(keys[i]) + 4;
+      const char** values = nullptr;
+      int n = 0;
+      if (natsMsgHeader_Values(msg, keys[i], &values, &n) == NATS_OK) {
+        for (int j = 0; j < n; ++j) bytes += std::strlen(values[j]) + 4;
+        std::free(static_cast<void*>(values));
+      }
+    }
+    std::free(static_cast<void*>(keys));
+  }
+  return bytes;
 }
 
 // The batch of the innermost Scope of this thread (not owned).

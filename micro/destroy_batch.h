@@ -15,8 +15,8 @@
 
 namespace micro {
 
-// Holds at most kMaxMessages messages and kMaxBytes of them (subject, reply
-// and payload), whichever comes first, and destroys them together; a message
+// Holds at most kMaxMessages messages and kMaxBytes of them (subject, reply,
+// headers and payload), whichever comes first, and destroys them together; a message
 // larger than kMaxBytes on its own is destroyed at once. Its owner calls
 // Flush() (or destroys it) before the messages' subscription is destroyed and
 // before nats_Close(): a held message must not outlive the library.

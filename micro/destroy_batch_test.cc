@@ -66,6 +66,18 @@ TEST_F(DestroyBatchTest, DestroysALargeMessageAtOnce) {
   EXPECT_EQ(batch.size(), 1);
 }
 
+// Headers count as payload does: a tiny body with large headers is large.
+TEST_F(DestroyBatchTest, CountsHeaders) {
+  DestroyBatch batch(&Record);
+  natsMsg* headed = Make(1);
+  const std::string value(DestroyBatch::kMaxBytes, 'h');
+  ASSERT_EQ(natsMsgHeader_Set(headed, "Big", value.c_str()), NATS_OK);
+  batch.Add(headed);
+  ASSERT_EQ(log_.size(), 1u);
+  EXPECT_EQ(log_[0], headed);
+  EXPECT_EQ(batch.size(), 0);
+}
+
 TEST_F(DestroyBatchTest, FlushAndDestructionDestroyEverythingHeld) {
   {
     DestroyBatch batch(&Record);

@@ -467,6 +467,7 @@ absl::Time Replica::Tick() {
                      ")"));
   }
   if (!ready()) return TickJoin(now);
+  WithdrawLost();  // those queued while not ready (a demotion's catch-up)
   if (sync_ && now > sync_->deadline) EndSync("timed out");
   RefreshView(now);
   if (now >= next_heartbeat_) {

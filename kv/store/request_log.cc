@@ -56,21 +56,23 @@ bool RequestLog::Record(RequestRecord record, absl::Time now,
   }
   if (auto it = by_id_.find(record.id); it != by_id_.end()) {
     const RequestRecord& known = it->second.record;
-    // Records without a dot (none is made so) cannot be told apart: the first stays.
+    // Records without a dot (a write that changed nothing) cannot be told apart:
+    // the first stays.
     const bool earlier =
         known.dot.node != 0 && record.dot.node != 0 &&
         std::tie(record.applied_ms, record.dot) < std::tie(known.applied_ms, known.dot);
     if (!earlier) return false;
     // Two applications of the id: the earlier stays; this node takes its own back.
+    bytes_ -= Bytes(it->second);
     if (it->second.own) withdrawals_.push_back(*std::move(it->second.own));
-    bytes_ -= EntryBytes(known);
     by_time_.erase({known.applied_ms, known.id});
     by_id_.erase(it);
   }
-  bytes_ += EntryBytes(record);
-  by_time_.emplace(record.applied_ms, record.id);
-  std::string id = record.id;
-  by_id_.emplace(std::move(id), Entry{std::move(record), std::move(own)});
+  Entry entry{std::move(record), std::move(own)};
+  bytes_ += Bytes(entry);
+  by_time_.emplace(entry.record.applied_ms, entry.record.id);
+  std::string id = entry.record.id;
+  by_id_.emplace(std::move(id), std::move(entry));
   // Over the bounds: the oldest go (possibly this one, when it is the oldest).
   while (!by_id_.empty() && (by_id_.size() > max_entries_ || bytes_ > max_bytes_)) {
     DropOldest();
@@ -106,7 +108,7 @@ void RequestLog::Trim(absl::Time now) {
 void RequestLog::DropOldest() {
   auto oldest = by_time_.begin();
   auto it = by_id_.find(oldest->second);
-  bytes_ -= EntryBytes(it->second.record);
+  bytes_ -= Bytes(it->second);
   by_id_.erase(it);
   by_time_.erase(oldest);
 }

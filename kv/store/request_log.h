@@ -123,6 +123,10 @@ class RequestLog {
     RequestRecord record;
     std::optional<Withdrawal> own;  // this node's own application
   };
+  // The bytes an entry is counted for: its record's, and its withdrawal's.
+  static size_t Bytes(const Entry& e) {
+    return EntryBytes(e.record) + (e.own ? e.own->key.size() + 48 : 0);
+  }
   absl::flat_hash_map<std::string, Entry> by_id_;
   std::set<std::pair<int64_t, std::string>> by_time_;  // (applied_ms, id)
   std::vector<Withdrawal> withdrawals_;

@@ -41,6 +41,8 @@ TEST(RequestLog, OfTwoApplicationsOfAnIdTheEarlierStays) {
   RequestRecord mine = At("a", "mine", kT0 + absl::Seconds(2));
   mine.dot = Dot{0xA, 7};
   ASSERT_TRUE(log.Record(mine, kT0 + absl::Seconds(2), Withdrawal{"n", mine.dot, 3}));
+  // The withdrawal kept beside it is counted too (its key, and a fixed part).
+  EXPECT_EQ(log.bytes(), RequestLog::EntryBytes(mine) + 1 + 48);
   // A later application elsewhere loses: nothing to take back here.
   RequestRecord later = At("a", "later", kT0 + absl::Seconds(3));
   later.dot = Dot{0xC, 1};

@@ -301,9 +301,8 @@ absl::StatusOr<KeyTtl> Store::Ttl(absl::string_view key) const {
   return out;
 }
 
-absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta,
-                                           std::optional<absl::Duration> ttl) {
-  if (auto s = CheckMemory(); !s.ok()) return s;
+absl::StatusOr<Change<int64_t>> Store::AddAnyway(absl::string_view key, int64_t delta,
+                                                 std::optional<absl::Duration> ttl) {
   // Checked before the operation takes a stamp and a seq: a refusal changes nothing.
   const absl::StatusOr<int64_t> expiry = ExpiryFor(ttl);
   if (!expiry.ok()) return expiry.status();

@@ -234,7 +234,10 @@ class Store {
   // Adds `delta` to a counter (created at 0). Result: the new value.
   // OutOfRange when the new value would not fit in int64.
   absl::StatusOr<Change<int64_t>> Add(absl::string_view key, int64_t delta,
-                                      std::optional<absl::Duration> ttl = std::nullopt);
+                                      std::optional<absl::Duration> ttl = std::nullopt) {
+    if (auto s = CheckMemory(); !s.ok()) return s;
+    return AddAnyway(key, delta, ttl);
+  }
   // Appends to a list. Result: the new length.
   absl::StatusOr<Change<int64_t>> Push(absl::string_view key, absl::string_view value,
                                        std::optional<absl::Duration> ttl = std::nullopt);
@@ -442,6 +445,9 @@ class Store {
   absl::StatusOr<const Entry*> FindAs(absl::string_view key, Kind kind) const;
   Stamp NextStamp();
   Dot NextDot();
+  // Add without the memory check (a withdrawal frees, it must not be refused).
+  absl::StatusOr<Change<int64_t>> AddAnyway(absl::string_view key, int64_t delta,
+                                            std::optional<absl::Duration> ttl);
   // Merges `ks` into the store (creating the entry when needed), keeping the digest,
   // skipping the atoms `w` covers (the collected watermark, or nothing).
   absl::Status Merge(const KeyState& ks, const internal::Coverage& w);

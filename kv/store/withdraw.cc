@@ -42,7 +42,7 @@ absl::StatusOr<Change<bool>> Store::Withdraw(const Withdrawal& w) {
       !internal::CounterComp::Live(mine->second, cc.DelOf(node_))) {
     return nothing;
   }
-  auto taken = Add(w.key, -w.added, std::nullopt);
+  auto taken = AddAnyway(w.key, -w.added, std::nullopt);
   if (!taken.ok()) return taken.status();
   return Change<bool>{true, std::move(taken->event)};
 }
