@@ -322,10 +322,8 @@ int RunOp(const OpSpec& op, const std::vector<std::string>& args) {
        pause = std::min(2 * pause, absl::Milliseconds(500))) {
     result = Call(nc->get(), OpSubject(absl::GetFlag(FLAGS_link), op.name), *body,
                   std::max(give_up - absl::Now(), absl::Milliseconds(1)));
-    if (!result.ok() || !result->error || result->error->code != 503 ||
-        absl::Now() + pause >= give_up) {
-      break;
-    }
+    const bool again = result.ok() && result->error && result->error->code == 503;
+    if (!again || absl::Now() + pause >= give_up) break;
     absl::SleepFor(pause);
   }
   if (!result.ok()) return Failure(result.status().message());

@@ -301,6 +301,12 @@ absl::StatusOr<KeyTtl> Store::Ttl(absl::string_view key) const {
   return out;
 }
 
+absl::StatusOr<Change<int64_t>> Store::Add(absl::string_view key, int64_t delta,
+                                           std::optional<absl::Duration> ttl) {
+  if (auto s = CheckMemory(); !s.ok()) return s;
+  return AddAnyway(key, delta, ttl);
+}
+
 absl::StatusOr<Change<int64_t>> Store::AddAnyway(absl::string_view key, int64_t delta,
                                                  std::optional<absl::Duration> ttl) {
   // Checked before the operation takes a stamp and a seq: a refusal changes nothing.

@@ -234,10 +234,7 @@ class Store {
   // Adds `delta` to a counter (created at 0). Result: the new value.
   // OutOfRange when the new value would not fit in int64.
   absl::StatusOr<Change<int64_t>> Add(absl::string_view key, int64_t delta,
-                                      std::optional<absl::Duration> ttl = std::nullopt) {
-    if (auto s = CheckMemory(); !s.ok()) return s;
-    return AddAnyway(key, delta, ttl);
-  }
+                                      std::optional<absl::Duration> ttl = std::nullopt);
   // Appends to a list. Result: the new length.
   absl::StatusOr<Change<int64_t>> Push(absl::string_view key, absl::string_view value,
                                        std::optional<absl::Duration> ttl = std::nullopt);
@@ -249,10 +246,9 @@ class Store {
   absl::StatusOr<Change<std::optional<std::string>>> Pop(absl::string_view key,
                                                          ListEnd end);
   // Takes back this node's own application of a request id that lost to an
-  // earlier application of the id (RequestLog::TakeWithdrawals): removes the
-  // item a push added if it is still there, adds the opposite of an add while
-  // the node's contribution still counts it. Result: whether anything was
-  // taken back (else no event). (withdraw.cc)
+  // earlier one (RequestLog::TakeWithdrawals): removes a push's item if still
+  // there, adds the opposite of an add while the node's contribution counts it.
+  // Result: whether anything was taken back (else no event). (withdraw.cc)
   absl::StatusOr<Change<bool>> Withdraw(const Withdrawal& w);
   // Removes every item of a list. Result: whether the list had items.
   absl::StatusOr<Change<bool>> Clear(absl::string_view key);
