@@ -307,9 +307,10 @@ TEST(Binary, RequestRecordsAreBounded) {
   // Peers are not trusted: an id or reply beyond the log's bounds, or an id
   // that is not printable, refuses the whole message.
   for (const store::RequestRecord& bad :
-       {store::RequestRecord{std::string(129, 'i'), "{}", 1},
-        store::RequestRecord{"", "{}", 1}, store::RequestRecord{"a\r\nb", "{}", 1},
-        store::RequestRecord{"id", std::string(1025, 'r'), 1}}) {
+       {store::RequestRecord{std::string(129, 'i'), "{}", 1, {}},
+        store::RequestRecord{"", "{}", 1, {}},
+        store::RequestRecord{"a\r\nb", "{}", 1, {}},
+        store::RequestRecord{"id", std::string(1025, 'r'), 1, {}}}) {
     std::vector<Event> events = SampleEvents();
     events[0].request = bad;
     EXPECT_FALSE(DecodeEvents(EncodeEvents(events)).ok());
@@ -324,7 +325,8 @@ TEST(Binary, LastChunkCarriesRequests) {
   DeltaChunk chunk;
   chunk.from = 3;
   chunk.last = true;
-  chunk.requests = {{"b", R"({"ok":true,"revision":2})", 20, {7, 9}}, {"a", "{}", 10}};
+  chunk.requests = {{"b", R"({"ok":true,"revision":2})", 20, {7, 9}},
+                    {"a", "{}", 10, {}}};
   const size_t without = EncodedHeaderSize(DeltaChunk{});
   EXPECT_EQ(EncodedHeaderSize(chunk),
             without + EncodedSize(chunk.requests[0]) + EncodedSize(chunk.requests[1]));

@@ -176,7 +176,8 @@ absl::StatusOr<std::string> Handle(Op op, absl::string_view body,
       return codec::WithRevision(codec::Reply(op, result), revision);
     };
     // What to take back if another node applied the id first: what counts twice.
-    store::Withdrawal undo{r.key};
+    store::Withdrawal undo;
+    undo.key = r.key;
     if (op == Op::kAdd) undo.added = r.delta;
     undo.pushed = op == Op::kPush;
     return Idempotent(replica, *msg_id, std::move(undo), std::move(f), make_reply,

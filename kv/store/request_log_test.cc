@@ -12,7 +12,7 @@ namespace {
 const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 
 RequestRecord At(std::string id, std::string reply, absl::Time t) {
-  return RequestRecord{std::move(id), std::move(reply), absl::ToUnixMillis(t)};
+  return RequestRecord{std::move(id), std::move(reply), absl::ToUnixMillis(t), Dot{}};
 }
 
 TEST(RequestLog, FindsARecordedIdWithItsReply) {
@@ -40,7 +40,8 @@ TEST(RequestLog, OfTwoApplicationsOfAnIdTheEarlierStays) {
   RequestLog log(absl::Minutes(2));
   RequestRecord mine = At("a", "mine", kT0 + absl::Seconds(2));
   mine.dot = Dot{0xA, 7};
-  ASSERT_TRUE(log.Record(mine, kT0 + absl::Seconds(2), Withdrawal{"n", mine.dot, 3}));
+  ASSERT_TRUE(
+      log.Record(mine, kT0 + absl::Seconds(2), Withdrawal{"n", mine.dot, 3, false}));
   // The withdrawal kept beside it is counted too (its key, and a fixed part).
   EXPECT_EQ(log.bytes(), RequestLog::EntryBytes(mine) + 1 + 48);
   // A later application elsewhere loses: nothing to take back here.
