@@ -142,7 +142,7 @@ class Replica {
       const Output out = OutputOf(context);
       PublishEvents({*change->event}, out);
       if (context != nullptr) context->dot = change->event->dot;
-      NotifyChange(*change->event, context != nullptr ? context->op : "", out);
+      NotifyChange(*change->event, context != nullptr ? context->op : "");
       const size_t memory_after = store_->MemoryBytes();
       EvictOverLimit(out,
                      memory_after > memory_before ? memory_after - memory_before : 0);
@@ -175,7 +175,7 @@ class Replica {
       PublishEvents(events, out);
       if (context != nullptr) context->dot = events.back().dot;
       for (const store::Event& event : events) {
-        NotifyChange(event, context != nullptr ? context->op : "", out);
+        NotifyChange(event, context != nullptr ? context->op : "");
       }
       const size_t memory_after = store_->MemoryBytes();
       EvictOverLimit(out,
@@ -188,9 +188,8 @@ class Replica {
   // Publishes what held mutations (MutationContext::hold) left, through
   // `publish`: their events in seq order, as few events messages as fit in
   // kMaxHeldMessageBytes and the max payload (a batch's events stay in one
-  // message), then their change notifications in order. micro's
-  // RouterConfig::before_held_replies calls it, so all of it precedes the
-  // held replies on their connection.
+  // message). micro's RouterConfig::before_held_replies calls it, so they
+  // precede the held replies on their connection.
   void FlushHeld(const EventPublisher& publish) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waits until every event message this node had received when called has
@@ -307,7 +306,7 @@ class Replica {
   // Logs why the join attempt in progress failed, and stops asking its peer.
   void JoinFailed(absl::string_view why, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Where a change's event and notifications go: held (MutationContext::hold,
+  // Where a change's event goes: held (MutationContext::hold,
   // replication on), or published at once through `publish` (null: the bus).
   struct Output {
     const EventPublisher* publish;  // never null; may hold an empty function
@@ -323,7 +322,7 @@ class Replica {
   // ones (store::RequestLog::TakeWithdrawals), publishing the withdrawals.
   void WithdrawLost() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells options_.on_change of a change.
-  void NotifyChange(const store::Event& event, absl::string_view op, const Output& out)
+  void NotifyChange(const store::Event& event, absl::string_view op)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Publishes `events` (not empty) as one message, or holds them; a message
   // published at once first flushes what is held (seq order).
@@ -480,12 +479,9 @@ class Replica {
   // What held mutations left (FlushHeld), as bytes in buffers that keep their
   // capacity (holding copies of events across requests fragments the heap: a
   // tenth more memory per key): the first held_messages_ events messages, in
-  // seq order; the change notifications, each subject then body, with their
-  // sizes; the bytes held in all.
+  // seq order; the bytes held in all.
   std::vector<codec::EventsBuilder> held_events_ ABSL_GUARDED_BY(mu_);
   size_t held_messages_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string held_notes_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<size_t, size_t>> held_note_sizes_ ABSL_GUARDED_BY(mu_);
   size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   ServeLimiter serving_ ABSL_GUARDED_BY(mu_);
   absl::BitGen drop_gen_ ABSL_GUARDED_BY(mu_);

@@ -74,7 +74,7 @@ void Replica::AnnounceExpired(const std::vector<store::ExpiredKey>& expired,
     store::Event note;
     note.dot = store::Dot{node(), 0};
     note.delta.key = k.key;
-    NotifyChange(note, "expired", OutputOf(nullptr));
+    NotifyChange(note, "expired");
   }
 }
 

@@ -23,16 +23,17 @@ using EventPublisher =
     std::function<absl::Status(absl::string_view subject, absl::string_view data)>;
 
 // Called for each change this node makes: a local write's event (once per
-// event of a batch) or an eviction's, under the replica's lock, after the event
-// left, with the store after the change, the op (MutationContext::op; "evict"
-// for evictions) and the publisher the event left through (never null): change
-// notifications (kv/service/changes.h). Also for each key that expired and that
+// event of a batch), an eviction's or a withdrawal's, under the replica's lock
+// and in seq order, with the store after the change and the op
+// (MutationContext::op; "evict", "withdraw"): change notifications
+// (kv/service/changes.h), which the observer publishes where it chooses (kvd: a
+// connection of their own, so an origin's notifications keep their order; they
+// may precede a held event by up to a burst). Also for each key that expired and that
 // this node announces (op "expired"; the event holds the key only, with the
 // dot (this node, 0): no operation): see Replica::CollectGarbage. Must not
 // call back into the replica.
-using ChangeObserver =
-    std::function<void(const store::Store& store, const store::Event& event,
-                       absl::string_view op, const EventPublisher& publish)>;
+using ChangeObserver = std::function<void(
+    const store::Store& store, const store::Event& event, absl::string_view op)>;
 
 struct ReplicaOptions {
   std::string link = "default";

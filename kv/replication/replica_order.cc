@@ -16,7 +16,7 @@ void Replica::PublishEvents(const std::vector<store::Event>& events, const Outpu
     // What is held has lower seqs: it leaves first, on the bus's connection,
     // which carries the held replies after it (this write's `publish` may be
     // another connection: a reply held there could overtake its event).
-    if (held_messages_ > 0 || !held_note_sizes_.empty()) FlushHeldLocked(to_bus_);
+    if (held_messages_ > 0) FlushHeldLocked(to_bus_);
     PublishEncoded(codec::EncodeEvents(events), events.size(), events.front().dot.seq,
                    *out.publish);
     return;
@@ -67,48 +67,12 @@ void Replica::FlushHeldLocked(const EventPublisher& publish) {
     PublishEncoded(m.bytes(), m.count(), m.first_seq(), publish);
     m.Clear();
   }
-  // Then the notifications: a watcher that has one can read the change on
-  // any node.
-  size_t at = 0;
-  for (const auto& [subject_size, body_size] : held_note_sizes_) {
-    const absl::string_view subject(held_notes_.data() + at, subject_size);
-    const absl::string_view body(held_notes_.data() + at + subject_size, body_size);
-    at += subject_size + body_size;
-    (void)(publish ? publish(subject, body) : bus_->Publish(subject, "", body));
-  }
   held_messages_ = 0;
-  held_notes_.clear();
-  held_note_sizes_.clear();
   held_bytes_ = 0;
 }
 
-void Replica::NotifyChange(const store::Event& event, absl::string_view op,
-                           const Output& out) {
-  if (!options_.on_change) return;
-  if (out.hold) {
-    // Held behind the event (FlushHeld).
-    std::string notes;
-    std::vector<std::pair<size_t, size_t>> sizes;
-    options_.on_change(
-        *store_, event, op,
-        [&notes, &sizes](absl::string_view subject, absl::string_view data) {
-          absl::StrAppend(&notes, subject, data);
-          sizes.emplace_back(subject.size(), data.size());
-          return absl::OkStatus();
-        });
-    held_notes_.append(notes);
-    held_note_sizes_.insert(held_note_sizes_.end(), sizes.begin(), sizes.end());
-    held_bytes_ += notes.size();
-    return;
-  }
-  if (*out.publish) {
-    options_.on_change(*store_, event, op, *out.publish);
-    return;
-  }
-  options_.on_change(*store_, event, op,
-                     [this](absl::string_view subject, absl::string_view data) {
-                       return bus_->Publish(subject, "", data);
-                     });
+void Replica::NotifyChange(const store::Event& event, absl::string_view op) {
+  if (options_.on_change) options_.on_change(*store_, event, op);
 }
 
 void Replica::WithdrawLost() {
@@ -122,9 +86,8 @@ void Replica::WithdrawLost() {
     }
     if (!taken->event) continue;
     ++counters_.withdrawn;
-    const Output out = OutputOf(nullptr);
-    PublishEvents({*taken->event}, out);
-    NotifyChange(*taken->event, "withdraw", out);
+    PublishEvents({*taken->event}, OutputOf(nullptr));
+    NotifyChange(*taken->event, "withdraw");
   }
 }
 
@@ -142,7 +105,7 @@ void Replica::EvictOverLimit(const Output& out, size_t own_bytes) {
     }
     if (evicted->event) {
       PublishEvents({*evicted->event}, out);
-      NotifyChange(*evicted->event, "evict", out);
+      NotifyChange(*evicted->event, "evict");
     }
     const size_t after = store_->MemoryBytes();
     if (after < before) freed += before - after;

@@ -123,15 +123,13 @@ std::string ChangeBody(const store::Store& store, const store::Event& event,
 }
 
 replication::ChangeObserver ChangePublisher(std::string link, size_t max_payload,
-                                            replication::EventPublisher out) {
-  return [link = std::move(link), max_payload, out = std::move(out)](
-             const store::Store& store, const store::Event& event, absl::string_view op,
-             const replication::EventPublisher& publish) {
+                                            replication::EventPublisher publish) {
+  return [link = std::move(link), max_payload, publish = std::move(publish)](
+             const store::Store& store, const store::Event& event, absl::string_view op) {
     // A notification lost (connection down) is a gap in the origin's seqs,
     // which watchers see; nothing to retry.
-    const replication::EventPublisher& via = out ? out : publish;
-    (void)via(ChangeSubject(link, event.delta.key),
-              ChangeBody(store, event, op, max_payload));
+    (void)publish(ChangeSubject(link, event.delta.key),
+                  ChangeBody(store, event, op, max_payload));
   };
 }
 

@@ -50,8 +50,8 @@ codec::ChangeNote KeyNote(const store::Store& store, absl::string_view key);
 std::string FitNote(codec::ChangeNote note, size_t max_bytes);
 
 // The Replica's on_change for `link`: publishes each change's body on its
-// subject through `out` (null: the event's publisher), bodies kept under
-// `max_payload`. kvd passes a connection of their own (buffered, publishing
+// subject through `publish`, bodies kept under `max_payload`. kvd passes a
+// connection of their own (buffered, publishing
 // nothing else): the replica calls on_change in seq order under its lock, so one
 // connection keeps every watcher's view of an origin in seq order, and no
 // notification waits in the buffer of a connection a request's event or reply
@@ -59,7 +59,7 @@ std::string FitNote(codec::ChangeNote note, size_t max_bytes);
 // replies there and flushes it, a PING/PONG round trip, instead of replying at
 // once on the prompt connection).
 replication::ChangeObserver ChangePublisher(std::string link, size_t max_payload,
-                                            replication::EventPublisher out = nullptr);
+                                            replication::EventPublisher publish);
 
 }  // namespace kv::service
 
