@@ -149,6 +149,23 @@ class MicroServiceTest : public ::testing::Test {
     return nc.ok() ? std::move(*nc) : nullptr;
   }
 
+  // A service as kvd runs one: on a buffering connection, with a prompt one
+  // for lone replies. Members go in reverse order: the service first.
+  struct PromptService {
+    ConnectionPtr nc;
+    ConnectionPtr prompt;
+    std::unique_ptr<Service> service;
+  };
+  PromptService StartPromptService(const std::string& name) {
+    testing_util::ConnectOptions buffered;
+    buffered.send_asap = false;
+    PromptService p{NewConnection(buffered), NewConnection(), nullptr};
+    ServiceConfig config = Config(name);
+    config.prompt_nc = p.prompt.get();
+    p.service = StartService(p.nc.get(), config);
+    return p;
+  }
+
   static std::unique_ptr<Service> StartService(natsConnection* nc, ServiceConfig config) {
     auto service = Service::Start(nc, std::move(config));
     EXPECT_TRUE(service.ok()) << service.status();
@@ -830,13 +847,7 @@ TEST_F(MicroServiceTest, RouterServesEndpointsOnOneSubscription) {
 // With a prompt connection, lone replies leave on it and bursts are buffered on
 // the service's connection; either way every request gets its own reply.
 TEST_F(MicroServiceTest, PromptConnectionAnswersLoneAndPipelinedRequests) {
-  testing_util::ConnectOptions buffered;
-  buffered.send_asap = false;
-  ConnectionPtr nc = NewConnection(buffered);
-  ConnectionPtr prompt = NewConnection();
-  ServiceConfig config = Config("prompt");
-  config.prompt_nc = prompt.get();
-  auto service = StartService(nc.get(), config);
+  auto [nc, prompt, service] = StartPromptService("prompt");
   ASSERT_TRUE(service);
   EndpointConfig e;
   e.name = "echo";
@@ -876,13 +887,7 @@ TEST_F(MicroServiceTest, PromptConnectionAnswersLoneAndPipelinedRequests) {
 // subscribed to the published subject has the message before the reply, for
 // lone requests (prompt connection) as for pipelined ones (buffered).
 TEST_F(MicroServiceTest, PublishLeavesBeforeTheReplyOnTheSameConnection) {
-  testing_util::ConnectOptions buffered;
-  buffered.send_asap = false;
-  ConnectionPtr nc = NewConnection(buffered);
-  ConnectionPtr prompt = NewConnection();
-  ServiceConfig config = Config("publish");
-  config.prompt_nc = prompt.get();
-  auto service = StartService(nc.get(), config);
+  auto [nc, prompt, service] = StartPromptService("publish");
   ASSERT_TRUE(service);
   EndpointConfig e;
   e.name = "write";
@@ -950,13 +955,7 @@ TEST_F(MicroServiceTest, ForwardLetsAnotherSubjectAnswerTheRequester) {
 // reaches the client before that request's reply; several requests share one
 // hook call.
 TEST_F(MicroServiceTest, HeldRepliesOfABurstLeaveAfterTheHook) {
-  testing_util::ConnectOptions buffered;
-  buffered.send_asap = false;
-  ConnectionPtr nc = NewConnection(buffered);
-  ConnectionPtr prompt = NewConnection();
-  ServiceConfig config = Config("held");
-  config.prompt_nc = prompt.get();
-  auto service = StartService(nc.get(), config);
+  auto [nc, prompt, service] = StartPromptService("held");
   ASSERT_TRUE(service);
   natsInbox* inbox = nullptr;
   ASSERT_EQ(natsInbox_Create(&inbox), NATS_OK);
@@ -1039,13 +1038,7 @@ TEST_F(MicroServiceTest, HeldRepliesOfABurstLeaveAfterTheHook) {
 // A burst whose last request the unmatched handler takes still ends: the
 // replies held before it are written then, not at the next burst.
 TEST_F(MicroServiceTest, HeldRepliesLeaveWhenTheUnmatchedHandlerEndsTheBurst) {
-  testing_util::ConnectOptions buffered;
-  buffered.send_asap = false;
-  ConnectionPtr nc = NewConnection(buffered);
-  ConnectionPtr prompt = NewConnection();
-  ServiceConfig config = Config("held_unmatched");
-  config.prompt_nc = prompt.get();
-  auto service = StartService(nc.get(), config);
+  auto [nc, prompt, service] = StartPromptService("held_unmatched");
   ASSERT_TRUE(service);
   std::atomic<int> held{0};
   RouterConfig router;
