@@ -35,12 +35,6 @@ constexpr absl::Duration kTimeout = absl::Seconds(20);
 
 std::string KvdPath() { return testing_util::RunfilePath("kv/kvd"); }
 
-uint64_t Id(const KvdNode& node) {
-  uint64_t id = 0;
-  EXPECT_TRUE(absl::SimpleHexAtoi(node.node_id(), &id)) << node.node_id();
-  return id;
-}
-
 // Whether every thread of process `pid` is stopped (state T in
 // /proc/<pid>/task/<tid>/stat).
 bool AllThreadsStopped(pid_t pid) {
@@ -222,7 +216,8 @@ std::string ValueOf(natsConnection* nc, const std::string& key) {
 
 TEST_F(OwnerTest, EachKeysOneWinnerOperationsAreDecidedByItsOwner) {
   ASSERT_NO_FATAL_FAILURE(StartNodes(3));
-  const std::vector<uint64_t> view = {Id(*nodes_[0]), Id(*nodes_[1]), Id(*nodes_[2])};
+  const std::vector<uint64_t> view = {nodes_[0]->node_number(), nodes_[1]->node_number(),
+                                      nodes_[2]->node_number()};
   std::map<std::string, int> by_node;
   for (int i = 0; i < 30; ++i) {
     const std::string key = absl::StrCat("counter.", i);
@@ -457,7 +452,8 @@ TEST_F(OwnerTest, RetriesWithTheSameIdCountOnceThroughAPause) {
 TEST_F(OwnerTest, ADecisionNoPeerConfirmsIsNeverAnswered200) {
   ASSERT_NO_FATAL_FAILURE(StartNodes(3));
   ASSERT_NO_FATAL_FAILURE(AwaitOwners());
-  const std::vector<uint64_t> view = {Id(*nodes_[0]), Id(*nodes_[1]), Id(*nodes_[2])};
+  const std::vector<uint64_t> view = {nodes_[0]->node_number(), nodes_[1]->node_number(),
+                                      nodes_[2]->node_number()};
   std::string key;
   for (int i = 0; key.empty(); ++i) {
     const std::string k = absl::StrCat("alone.", i);

@@ -17,7 +17,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -40,12 +39,6 @@ using ::testing_util::Reply;
 using ::testing_util::WaitFor;
 
 constexpr absl::Duration kTimeout = absl::Seconds(30);
-
-uint64_t Id(const KvdNode& node) {
-  uint64_t id = 0;
-  EXPECT_TRUE(absl::SimpleHexAtoi(node.node_id(), &id)) << node.node_id();
-  return id;
-}
 
 class PartitionDedupTest : public ::testing::Test {
  protected:
@@ -135,7 +128,8 @@ class PartitionDedupTest : public ::testing::Test {
 
 TEST_F(PartitionDedupTest, AnIdAppliedOnBothSidesCountsOnceWhenTheyMeet) {
   // A key A owns while the three nodes see each other.
-  const std::vector<uint64_t> view = {Id(*kvds_[0]), Id(*kvds_[1]), Id(*kvds_[2])};
+  const std::vector<uint64_t> view = {kvds_[0]->node_number(), kvds_[1]->node_number(),
+                                      kvds_[2]->node_number()};
   std::string key;
   for (int i = 0; key.empty(); ++i) {
     const std::string k = absl::StrCat("orders.", i);

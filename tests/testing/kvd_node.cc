@@ -5,12 +5,18 @@
 #include <regex>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "tests/testing/client.h"
 
 namespace testing_util {
+
+uint64_t KvdNode::node_number() const {
+  uint64_t id = 0;
+  return absl::SimpleHexAtoi(node_id_, &id) ? id : 0;
+}
 namespace {
 
 uint64_t U64(const rapidjson::Value& obj, const char* field) {

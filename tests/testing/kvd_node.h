@@ -41,6 +41,8 @@ class KvdNode {
   const std::string& service_id() const { return service_id_; }
   // The replica's node id (16 hex digits), as in Kv-Position.
   const std::string& node_id() const { return node_id_; }
+  // The same as a number (store::NodeId), e.g. for Ownership::OwnerOf.
+  uint64_t node_number() const;
   Process& process() { return *process_; }
   std::string Output() const { return process_->Output(); }
 
