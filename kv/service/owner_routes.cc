@@ -25,6 +25,8 @@ std::string OwnerPrefix(absl::string_view link, store::NodeId node) {
 }
 
 absl::Status LinkService::SubscribeOwner() {
+  // Every one-winner request comes here: done already, without the lock.
+  if (owner_node_.load() == replica_->node()) return absl::OkStatus();
   absl::MutexLock lock(&owner_mu_);
   const store::NodeId node = replica_->node();
   if (owner_node_.load() == node) return absl::OkStatus();
