@@ -97,8 +97,11 @@ absl::Status Replica::Subscribe() {
       {absl::StrCat(inbox_, ".>"), &Replica::HandleInbox, &inbox_sub_},
   };
   for (Sub& s : subs) {
-    auto sub = bus_->Subscribe(s.subject, "",
-                               [this, h = s.handle](const Message& m) { (this->*h)(m); });
+    MessageHandler handler = [this, h = s.handle](const Message& m) { (this->*h)(m); };
+    auto sub =
+        s.sub == &events_sub_
+            ? bus_->SubscribeBatched(s.subject, options_.event_linger, std::move(handler))
+            : bus_->Subscribe(s.subject, "", std::move(handler));
     if (!sub.ok()) return sub.status();
     *s.sub = *std::move(sub);
   }
