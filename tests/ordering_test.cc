@@ -13,12 +13,10 @@
 #include <regex>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -255,50 +253,34 @@ TEST_F(OrderingTest, PositionHeaders) {
   EXPECT_EQ(CallAfter(nc_.get(), "get", KeyBody("a"), "abc:1").code(), 503);
 }
 
-// The bus on a connection to a real server, and a second connection that
-// publishes to it.
-class NatsBusTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto server = NatsServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    auto nc = testing_util::Connect(server_->url());
-    ASSERT_TRUE(nc.ok()) << nc.status();
-    nc_ = *std::move(nc);
-    auto publisher = testing_util::Connect(server_->url());
-    ASSERT_TRUE(publisher.ok()) << publisher.status();
-    publisher_ = *std::move(publisher);
-    bus_ = std::make_unique<kv::replication::NatsBus>(nc_.get());
-  }
-
-  std::unique_ptr<NatsServer> server_;
-  ConnectionPtr nc_;
-  ConnectionPtr publisher_;
-  std::unique_ptr<kv::replication::NatsBus> bus_;
-};
-
 // The bus's "await received": a request handler waits for the event messages
 // the connection had received before it (queued behind a slow handler).
-TEST_F(NatsBusTest, AwaitReceivedWaitsForWhatWasReceivedBeforeTheCall) {
+TEST(NatsBus, AwaitReceivedWaitsForWhatWasReceivedBeforeTheCall) {
+  auto server = NatsServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto nc = testing_util::Connect((*server)->url());
+  ASSERT_TRUE(nc.ok()) << nc.status();
+  auto publisher = testing_util::Connect((*server)->url());
+  ASSERT_TRUE(publisher.ok()) << publisher.status();
+  kv::replication::NatsBus bus(nc->get());
   absl::Notification entered;
   absl::Notification release;
   std::atomic<int> handled{0};
-  auto sub = bus_->Subscribe("t", "", [&](const kv::replication::Message&) {
+  auto sub = bus.Subscribe("t", "", [&](const kv::replication::Message&) {
     if (!entered.HasBeenNotified()) entered.Notify();
     release.WaitForNotification();
     ++handled;
   });
   ASSERT_TRUE(sub.ok()) << sub.status();
-  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);       // subscribed
+  ASSERT_EQ(natsConnection_Flush(nc->get()), NATS_OK);       // subscribed
   EXPECT_TRUE((*sub)->AwaitReceived(absl::ZeroDuration()));  // nothing received
   for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(natsConnection_PublishString(publisher_.get(), "t", "m"), NATS_OK);
+    ASSERT_EQ(natsConnection_PublishString(publisher->get(), "t", "m"), NATS_OK);
   }
-  ASSERT_EQ(natsConnection_Flush(publisher_.get()), NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(publisher->get()), NATS_OK);
   ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
   // A PING/PONG: every message the server sent before the PONG is received.
-  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(nc->get()), NATS_OK);
   EXPECT_FALSE((*sub)->AwaitReceived(absl::Milliseconds(50)));
   std::thread releaser([&] {
     absl::SleepFor(absl::Milliseconds(100));
@@ -308,80 +290,6 @@ TEST_F(NatsBusTest, AwaitReceivedWaitsForWhatWasReceivedBeforeTheCall) {
   EXPECT_EQ(handled.load(), 3);
   releaser.join();
   sub->reset();
-}
-
-// A batched subscription (the replica's events): every message is handled
-// exactly once, whether by its thread or by AwaitReceived's callers.
-TEST_F(NatsBusTest, BatchedSubscriptionHandlesEveryMessageOnce) {
-  absl::Mutex mu;
-  std::vector<std::string> seen;  // guarded by mu
-  auto sub = bus_->SubscribeBatched("t", absl::Milliseconds(1),
-                                    [&](const kv::replication::Message& m) {
-                                      absl::MutexLock lock(&mu);
-                                      seen.emplace_back(m.data);
-                                    });
-  ASSERT_TRUE(sub.ok()) << sub.status();
-  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);  // subscribed
-  constexpr int kMessages = 2000;
-  for (int i = 0; i < kMessages; ++i) {
-    const std::string body = absl::StrCat(i);
-    ASSERT_EQ(natsConnection_PublishString(publisher_.get(), "t", body.c_str()), NATS_OK);
-    if (i % 100 == 99) {  // now and then, a request's wait
-      ASSERT_EQ(natsConnection_Flush(publisher_.get()), NATS_OK);
-      ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);
-      EXPECT_TRUE((*sub)->AwaitReceived(absl::Seconds(10)));
-      absl::MutexLock lock(&mu);
-      EXPECT_EQ(seen.size(), static_cast<size_t>(i + 1));
-    }
-  }
-  sub->reset();
-  absl::MutexLock lock(&mu);
-  ASSERT_EQ(seen.size(), static_cast<size_t>(kMessages));
-  std::vector<bool> once(kMessages, false);
-  for (const std::string& body : seen) {
-    int i = -1;
-    ASSERT_TRUE(absl::SimpleAtoi(body, &i) && i >= 0 && i < kMessages) << body;
-    EXPECT_FALSE(once[i]) << "handled twice: " << i;
-    once[i] = true;
-  }
-}
-
-// While the subscription's thread lingers between batches, what arrives is
-// handled by the next AwaitReceived, on its caller's thread, in order; and
-// destroying the subscription does not wait out the linger.
-TEST_F(NatsBusTest, BatchedSubscriptionHandlesOnTheWaitersThreadWhileItsThreadLingers) {
-  absl::Mutex mu;
-  std::vector<std::pair<std::string, std::thread::id>> seen;  // guarded by mu
-  auto sub =
-      bus_->SubscribeBatched("t", absl::Hours(1), [&](const kv::replication::Message& m) {
-        absl::MutexLock lock(&mu);
-        seen.emplace_back(std::string(m.data), std::this_thread::get_id());
-      });
-  ASSERT_TRUE(sub.ok()) << sub.status();
-  ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);  // subscribed
-  auto publish = [&](const std::vector<std::string>& bodies) {
-    for (const std::string& b : bodies) {
-      ASSERT_EQ(natsConnection_PublishString(publisher_.get(), "t", b.c_str()), NATS_OK);
-    }
-    ASSERT_EQ(natsConnection_Flush(publisher_.get()), NATS_OK);
-    ASSERT_EQ(natsConnection_Flush(nc_.get()), NATS_OK);  // received, per PING/PONG
-    ASSERT_TRUE((*sub)->AwaitReceived(absl::Seconds(10)));
-  };
-  // The first message wakes the thread, which then lingers for an hour (the
-  // second batch may still be partly its own, taken before it lingered).
-  publish({"a"});
-  publish({"b", "c"});
-  publish({"d", "e", "f"});
-  {
-    absl::MutexLock lock(&mu);
-    ASSERT_EQ(seen.size(), 6u);
-    EXPECT_NE(seen[0].second, std::this_thread::get_id());
-    for (size_t i = 3; i < 6; ++i) {
-      EXPECT_EQ(seen[i].first, std::string(1, static_cast<char>('a' + i)));
-      EXPECT_EQ(seen[i].second, std::this_thread::get_id()) << seen[i].first;
-    }
-  }
-  sub->reset();  // returns although the thread lingers
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -80,18 +79,6 @@ class Bus {
   virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(
       absl::string_view subject, absl::string_view queue_group,
       MessageHandler handler) = 0;
-
-  // Like Subscribe without a queue group, for a busy stream whose messages need
-  // not be handled the moment they arrive: a message is handled by the next
-  // AwaitReceived (on the caller's thread), else by a thread of the subscription
-  // at most about `linger` after the previous batch it handled, all that queued
-  // meanwhile in one wake-up. The first message after a quiet spell is handled at
-  // once. The default is Subscribe's prompt delivery.
-  virtual absl::StatusOr<std::unique_ptr<Subscription>> SubscribeBatched(
-      absl::string_view subject, absl::Duration linger, MessageHandler handler) {
-    (void)linger;
-    return Subscribe(subject, "", std::move(handler));
-  }
 
   // A new subject, unique on the bus, for answers ("_INBOX.<unique>").
   virtual std::string NewInbox() = 0;

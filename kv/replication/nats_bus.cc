@@ -3,14 +3,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <memory>
-#include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "micro/destroy_batch.h"
@@ -72,39 +70,6 @@ struct HandledAtLeast {
   }
 };
 
-// The bus's view of `msg` (valid as long as `msg`).
-Message MessageOf(natsMsg* msg) {
-  Message m;
-  m.subject = natsMsg_GetSubject(msg);
-  const char* reply = natsMsg_GetReply(msg);
-  if (reply != nullptr) m.reply = reply;
-  m.data = absl::string_view(natsMsg_GetData(msg),
-                             static_cast<size_t>(natsMsg_GetDataLength(msg)));
-  m.no_responders = natsMsg_IsNoResponders(msg);
-  return m;
-}
-
-// What `sub` had received when called: the messages it delivered (took off its
-// queue) plus those queued; -1 when the subscription is closed. nats.c moves
-// a message from the queue to `delivered` under the subscription's lock, but
-// the two counts are read by two calls: reading delivered, pending, delivered
-// again, when no message was delivered in between, delivered + pending is
-// exactly what had been received when pending was read. (Should deliveries
-// never pause, the upper bound is taken.)
-int64_t ReceivedBy(natsSubscription* sub) {
-  for (int attempt = 0;; ++attempt) {
-    int pending = 0;
-    int64_t before = 0;
-    int64_t after = 0;
-    if (natsSubscription_GetDelivered(sub, &before) != NATS_OK ||
-        natsSubscription_GetPending(sub, &pending, nullptr) != NATS_OK ||
-        natsSubscription_GetDelivered(sub, &after) != NATS_OK) {
-      return -1;
-    }
-    if (before == after || attempt == 15) return after + pending;
-  }
-}
-
 void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
   Closure* c = static_cast<Closure*>(arg);
   {
@@ -116,7 +81,14 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* arg) {
     }
     ++c->running;
   }
-  c->handler(MessageOf(msg));
+  Message m;
+  m.subject = natsMsg_GetSubject(msg);
+  const char* reply = natsMsg_GetReply(msg);
+  if (reply != nullptr) m.reply = reply;
+  m.data = absl::string_view(natsMsg_GetData(msg),
+                             static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  m.no_responders = natsMsg_IsNoResponders(msg);
+  c->handler(m);
   absl::MutexLock lock(&c->mu);
   c->handled_msgs.Add(msg);
   c->handled.fetch_add(1, std::memory_order_release);
@@ -157,10 +129,25 @@ class NatsSubscription : public Subscription {
   }
 
   bool AwaitReceived(absl::Duration timeout) override {
-    // (Should the count be an upper bound, the wait also ends once everything
-    // received was handled.)
-    const int64_t target = ReceivedBy(sub_);
-    if (target < 0) return true;  // closed: nothing more will be handled
+    // nats.c moves a message from the pending queue to `delivered` under the
+    // subscription's lock, before calling back, but the two counts are read by
+    // two calls. Reading delivered, pending, delivered again: when no message
+    // was delivered in between, delivered + pending is exactly what had been
+    // received when pending was read. (Should deliveries never pause, the
+    // upper bound is taken, and the wait also ends once everything received
+    // was handled.)
+    int64_t target = -1;
+    for (int attempt = 0; attempt < 16 && target < 0; ++attempt) {
+      int pending = 0;
+      int64_t before = 0;
+      int64_t after = 0;
+      if (natsSubscription_GetDelivered(sub_, &before) != NATS_OK ||
+          natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK ||
+          natsSubscription_GetDelivered(sub_, &after) != NATS_OK) {
+        return true;  // closed: nothing more will be handled
+      }
+      if (before == after || attempt == 15) target = after + pending;
+    }
     HandledAtLeast wait{closure_.get(), sub_, target};
     if (closure_->handled.load(std::memory_order_acquire) >= target) return true;
     absl::MutexLock lock(&closure_->mu);
@@ -173,112 +160,6 @@ class NatsSubscription : public Subscription {
   natsSubscription* const sub_;
   std::shared_ptr<Closure> closure_;
   const bool completes_;  // OnComplete was set up
-};
-
-// A synchronous nats.c subscription whose messages are taken off its queue by
-// whoever needs them handled first: AwaitReceived's caller, or the
-// subscription's thread. nats.c's reader thread wakes a subscription's
-// consumer only when it waits for a message; the thread here waits only after
-// a quiet spell, and otherwise sleeps `linger` between batches, so a stream of
-// messages costs one wake-up per batch rather than one per message.
-class BatchedSubscription : public Subscription {
- public:
-  BatchedSubscription(natsSubscription* sub, MessageHandler handler,
-                      absl::Duration linger)
-      : sub_(sub), handler_(std::move(handler)), linger_(linger) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  BatchedSubscription(const BatchedSubscription&) = delete;
-  BatchedSubscription& operator=(const BatchedSubscription&) = delete;
-
-  ~BatchedSubscription() override {
-    {
-      absl::MutexLock lock(&mu_);
-      HandleQueued();  // what was received is still handled
-    }
-    stop_.Notify();                      // ends a linger
-    natsSubscription_Unsubscribe(sub_);  // ends a wait in NextMsg
-    thread_.join();
-    {
-      absl::MutexLock lock(&mu_);
-      handled_msgs_.Flush();
-    }
-    natsSubscription_Destroy(sub_);
-  }
-
-  bool AwaitReceived(absl::Duration timeout) override {
-    const int64_t target = ReceivedBy(sub_);
-    if (target < 0) return true;  // closed: nothing more will be handled
-    if (handled_.load(std::memory_order_acquire) >= target) return true;
-    absl::MutexLock lock(&mu_);
-    HandleQueued();
-    // What the thread took off the queue before this call, it handles as soon
-    // as it has the lock.
-    HandledAtLeast wait{this, target};
-    return mu_.AwaitWithTimeout(absl::Condition(&HandledAtLeast::Reached, &wait),
-                                timeout);
-  }
-
- private:
-  struct HandledAtLeast {
-    BatchedSubscription* s;
-    int64_t target;
-    static bool Reached(HandledAtLeast* w) {
-      return w->s->handled_.load(std::memory_order_acquire) >= w->target;
-    }
-  };
-
-  void Run() {
-    // (A bound on the wait, should the end of the subscription go unnoticed.)
-    constexpr int64_t kWaitMs = 1000;
-    while (!stop_.HasBeenNotified()) {
-      natsMsg* msg = nullptr;
-      const natsStatus s = natsSubscription_NextMsg(&msg, sub_, kWaitMs);
-      if (s == NATS_OK) {
-        {
-          absl::MutexLock lock(&mu_);
-          Handle(msg);
-          HandleQueued();
-        }
-        // What comes meanwhile wakes nobody: the next AwaitReceived or the
-        // next batch handles it.
-        stop_.WaitForNotificationWithTimeout(linger_);
-      } else if (s != NATS_TIMEOUT && s != NATS_SLOW_CONSUMER) {
-        return;  // closed
-      }
-    }
-  }
-
-  void Handle(natsMsg* msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    handler_(MessageOf(msg));
-    handled_msgs_.Add(msg);
-    handled_.fetch_add(1, std::memory_order_release);
-  }
-
-  // Handles every message queued when called.
-  void HandleQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    int queued = 0;
-    if (natsSubscription_GetPending(sub_, &queued, nullptr) != NATS_OK) return;
-    while (queued > 0) {
-      natsMsg* msg = nullptr;
-      const natsStatus s = natsSubscription_NextMsg(&msg, sub_, 0);
-      if (s == NATS_SLOW_CONSUMER) continue;  // reported once: messages were dropped
-      if (s != NATS_OK) return;
-      Handle(msg);
-      --queued;
-    }
-  }
-
-  natsSubscription* const sub_;
-  const MessageHandler handler_;
-  const absl::Duration linger_;
-  absl::Notification stop_;
-  // Held while messages are taken off the queue and handled: one at a time.
-  absl::Mutex mu_;
-  // Messages taken off the queue and handled; written under mu_.
-  std::atomic<int64_t> handled_{0};
-  micro::DestroyBatch handled_msgs_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
 };
 
 }  // namespace
@@ -328,20 +209,6 @@ absl::StatusOr<std::unique_ptr<Subscription>> NatsBus::Subscribe(
       answers ? kMaxPendingAnswerBytes : kMaxPendingBytes);
   return std::unique_ptr<Subscription>(
       new NatsSubscription(nc_, sub, std::move(closure), completes));
-}
-
-absl::StatusOr<std::unique_ptr<Subscription>> NatsBus::SubscribeBatched(
-    absl::string_view subject, absl::Duration linger, MessageHandler handler) {
-  const std::string s(subject);
-  natsSubscription* sub = nullptr;
-  if (const natsStatus st = natsConnection_SubscribeSync(&sub, nc_, s.c_str());
-      st != NATS_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot subscribe to ", s, ": ", natsStatus_GetText(st)));
-  }
-  natsSubscription_SetPendingLimits(sub, kMaxPendingMessages, kMaxPendingBytes);
-  return std::unique_ptr<Subscription>(
-      new BatchedSubscription(sub, std::move(handler), linger));
 }
 
 std::string NatsBus::NewInbox() {

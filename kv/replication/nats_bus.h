@@ -11,7 +11,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "kv/replication/bus.h"
 
 namespace kv::replication {
@@ -42,13 +41,6 @@ class NatsBus : public Bus {
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(
       absl::string_view subject, absl::string_view queue_group,
       MessageHandler handler) override;
-  // Takes messages off a synchronous nats.c subscription, which nats.c's reader
-  // wakes only when its thread waits (not per message), with the pending limits
-  // above. Destroying one handles what it had received, then unsubscribes. A
-  // message the thread took while an AwaitReceived handled the next ones may be
-  // handled after them (rarely; receivers of events merge in any order).
-  absl::StatusOr<std::unique_ptr<Subscription>> SubscribeBatched(
-      absl::string_view subject, absl::Duration linger, MessageHandler handler) override;
   // "_kv._INBOX.<unique>": under _kv.> like every replication subject.
   std::string NewInbox() override;
   int64_t MaxPayload() override;

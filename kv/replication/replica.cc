@@ -97,11 +97,8 @@ absl::Status Replica::Subscribe() {
       {absl::StrCat(inbox_, ".>"), &Replica::HandleInbox, &inbox_sub_},
   };
   for (Sub& s : subs) {
-    MessageHandler handler = [this, h = s.handle](const Message& m) { (this->*h)(m); };
-    auto sub =
-        s.sub == &events_sub_
-            ? bus_->SubscribeBatched(s.subject, options_.event_linger, std::move(handler))
-            : bus_->Subscribe(s.subject, "", std::move(handler));
+    auto sub = bus_->Subscribe(s.subject, "",
+                               [this, h = s.handle](const Message& m) { (this->*h)(m); });
     if (!sub.ok()) return sub.status();
     *s.sub = *std::move(sub);
   }

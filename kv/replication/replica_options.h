@@ -58,9 +58,6 @@ struct ReplicaOptions {
   // later (events of one origin may come a few ms out of order).
   absl::Duration gap_grace = absl::Milliseconds(100);
   absl::Duration gc_interval = absl::Seconds(30);
-  // Peers' events are handled before each request (AwaitEventsReceived), else
-  // in batches at most about this far apart (Bus::SubscribeBatched).
-  absl::Duration event_linger = absl::Milliseconds(1);
   // An expired key is reclaimed (and its expiry announced) once it expired this
   // long ago (Store::CollectGarbage's grace; tests shorten it).
   absl::Duration expiry_grace = absl::Minutes(1);

@@ -151,11 +151,7 @@ absl::Status LinkService::ServeConfirm(micro::Request& request) {
   }
   request.PreferPrompt();  // the owner waits for the answer
   // As long as the owner waits, no longer: a confirmation after that is moot.
-  // (The event has usually been received: handled here, not by the next batch.)
-  const absl::Time deadline = absl::Now() + replica_->ConfirmWindow();
-  replica_->AwaitEventsReceived(replica_->ConfirmWindow());
-  if (!replica_->AwaitApplied(*position,
-                              std::max(deadline - absl::Now(), absl::ZeroDuration()))) {
+  if (!replica_->AwaitApplied(*position, replica_->ConfirmWindow())) {
     return absl::UnavailableError("not applied yet");
   }
   const store::NodeId self = replica_->node();
