@@ -45,12 +45,11 @@ struct Captured {
   }
 };
 
-// The keys of the change notifications the observer was told of, in order.
-std::vector<std::string>* notes = nullptr;
-
-sim::SimulationOptions Options() {
+// With `notes`: the keys of the changes the observer is told of, in order.
+sim::SimulationOptions Options(std::vector<std::string>* notes = nullptr) {
   sim::SimulationOptions o = sim::FastOptions(7);
-  o.replica.on_change = [](const Store&, const store::Event& event, absl::string_view) {
+  o.replica.on_change = [notes](const Store&, const store::Event& event,
+                                absl::string_view) {
     if (notes != nullptr) notes->push_back(event.delta.key);
   };
   return o;
@@ -63,8 +62,7 @@ absl::StatusOr<bool> Set(Replica& r, const std::string& key, const std::string& 
 
 TEST(ReplicaHeld, EventsOfHeldWritesLeaveAsOneMessage) {
   std::vector<std::string> told;
-  notes = &told;
-  Simulation sim(Options());
+  Simulation sim(Options(&told));
   sim.AddNode();
   sim.AddNode();
   ASSERT_TRUE(sim.RunUntilReady(absl::Seconds(2)));
@@ -89,7 +87,6 @@ TEST(ReplicaHeld, EventsOfHeldWritesLeaveAsOneMessage) {
   EXPECT_EQ(r.stats().events_out, 3u);
   r.FlushHeld(captured.publisher());  // nothing more
   EXPECT_EQ(captured.messages.size(), 1u);
-  notes = nullptr;
 }
 
 TEST(ReplicaHeld, PeersApplyAFlushedBatch) {
