@@ -2,6 +2,7 @@
 
 #include "micro/service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -128,6 +129,7 @@ absl::Status Service::Subscribe(std::unique_ptr<Subscription> sub,
                                 const std::string& queue_group) {
   sub->service = this;
   sub->tracker = tracker_;
+  sub->subject = subject;
   natsSubscription* nats_sub = nullptr;
   natsStatus s = queue_group.empty()
                      ? natsConnection_Subscribe(&nats_sub, nc_, subject.c_str(),
@@ -239,6 +241,36 @@ absl::Status Service::AddRouter(RouterConfig config) {
   return absl::OkStatus();
 }
 
+absl::Status Service::RemoveRouter(absl::string_view prefix) {
+  const std::string wildcard = absl::StrCat(prefix, ".*");
+  natsSubscription* nats_sub = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::FailedPreconditionError("service is stopped");
+    for (const auto& s : subscriptions_) {
+      if (s->removed || !s->unmatched || s->subject != wildcard || s->sub == nullptr) {
+        continue;
+      }
+      s->removed = true;
+      nats_sub = s->sub;
+      for (const auto& e : s->routed) {
+        endpoints_.erase(std::remove(endpoints_.begin(), endpoints_.end(), e.get()),
+                         endpoints_.end());
+      }
+      break;
+    }
+  }
+  if (nats_sub == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no router of prefix '", prefix, "'"));
+  }
+  // Closes the subscription; its completion callback follows once no handler
+  // of it runs (Stop() waits for it as for the others).
+  MICRO_RETURN_IF_ERROR(
+      NatsStatusToStatus(natsSubscription_Unsubscribe(nats_sub), "unsubscribe"));
+  AwaitSubscriptions();
+  return absl::OkStatus();
+}
+
 void Service::AwaitSubscriptions() {
   // A PING/PONG round trip: once the PONG is back, the server has processed
   // the SUBs sent before it. If the connection is down, nats.c re-sends the
@@ -316,7 +348,7 @@ absl::Status Service::Stop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     for (const auto& s : subscriptions_) {
-      if (s->sub != nullptr) subs.push_back(s->sub);
+      if (s->sub != nullptr && !s->removed) subs.push_back(s->sub);
     }
   }
   absl::Status status;

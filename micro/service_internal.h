@@ -168,8 +168,12 @@ struct Service::Subscription {
   // Monitoring subscriptions (no endpoint, no unmatched handler).
   Verb verb = Verb::kPing;
   std::shared_ptr<Tracker> tracker;
+  // The subscribed subject (routers: `<prefix>.*`).
+  std::string subject;
   // Destroyed by Stop().
   natsSubscription* sub = nullptr;
+  // Unsubscribed by Service::RemoveRouter (Stop() has nothing to drain).
+  bool removed = false;
   // Endpoint and router subscriptions: their queue's state in the pause guard.
   PauseGuard::Queue pause_queue;
   bool pause_guard = true;  // RouterConfig::pause_guard

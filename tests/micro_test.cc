@@ -844,6 +844,60 @@ TEST_F(MicroServiceTest, RouterServesEndpointsOnOneSubscription) {
   EXPECT_EQ(service->AddRouter(no_unmatched).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(MicroServiceTest, RemoveRouterUnsubscribesOnlyThatRouter) {
+  ConnectionPtr nc = NewConnection();
+  auto service = StartService(nc.get(), Config("removable"));
+  ASSERT_TRUE(service);
+  micro::Service* raw = service.get();
+  for (const char* prefix : {"app.a", "app.b", "app.c"}) {
+    RouterConfig router;
+    router.prefix = prefix;
+    EndpointConfig e;
+    e.name = absl::StrCat("x_", absl::string_view(prefix).substr(4));  // x_a, x_b, x_c
+    e.subject = "x";
+    e.handler = [prefix](Request& r) { return r.Respond(prefix); };
+    router.endpoints.push_back(std::move(e));
+    // app.c's unmatched handler removes its own router, then answers.
+    const bool self_removing = absl::string_view(prefix) == "app.c";
+    router.unmatched = [raw, prefix, self_removing](Request& r) {
+      if (self_removing) {
+        if (absl::Status s = raw->RemoveRouter(prefix); !s.ok()) return s;
+      }
+      return r.Respond("bye");
+    };
+    ASSERT_TRUE(service->AddRouter(router).ok());
+  }
+  for (const char* subject : {"app.a.x", "app.b.x", "app.c.x"}) {
+    auto reply = Call(client_.get(), subject);
+    ASSERT_TRUE(reply.has_value()) << subject;
+  }
+
+  ASSERT_TRUE(service->RemoveRouter("app.a").ok());
+  natsMsg* msg = nullptr;
+  EXPECT_EQ(natsConnection_RequestString(&msg, client_.get(), "app.a.x", "", 2000),
+            NATS_NO_RESPONDERS);
+  EXPECT_EQ(service->RemoveRouter("app.a").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(service->RemoveRouter("app").code(), absl::StatusCode::kNotFound);
+  auto b = Call(client_.get(), "app.b.x");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->data, "app.b");
+
+  // Removed from within its own handler: that request is still answered.
+  auto bye = Call(client_.get(), "app.c.other");
+  ASSERT_TRUE(bye.has_value());
+  EXPECT_EQ(bye->data, "bye");
+  EXPECT_EQ(natsConnection_RequestString(&msg, client_.get(), "app.c.x", "", 2000),
+            NATS_NO_RESPONDERS);
+
+  // INFO lists the remaining router's endpoint only; Stop has nothing to
+  // complain about.
+  rapidjson::Document info = Parse(service->InfoJson());
+  ASSERT_EQ(info["endpoints"].Size(), 1u);
+  EXPECT_STREQ(info["endpoints"][0]["subject"].GetString(), "app.b.x");
+  EXPECT_TRUE(service->Stop().ok());
+  EXPECT_EQ(service->RemoveRouter("app.b").code(), absl::StatusCode::kFailedPrecondition);
+}
+
 // With a prompt connection, lone replies leave on it and bursts are buffered on
 // the service's connection; either way every request gets its own reply.
 TEST_F(MicroServiceTest, PromptConnectionAnswersLoneAndPipelinedRequests) {

@@ -53,6 +53,18 @@ absl::Status LinkService::SubscribeOwner() {
     if (absl::Status s = service_->AddRouter(std::move(confirm)); !s.ok()) return s;
   } else {
     confirmations_.Clear();
+    // The routers of the id before the last one go: the last one's stay and
+    // answer forwards to it with 503 while peers still count it (a reset
+    // follows another after --forget_after at the soonest).
+    if (retired_owner_node_ != 0) {
+      for (const std::string& prefix :
+           {OwnerPrefix(replica_->link(), retired_owner_node_),
+            AckPrefix(replica_->link(), retired_owner_node_)}) {
+        // (Fails only when it is gone already: nothing left to do.)
+        service_->RemoveRouter(prefix).IgnoreError();
+      }
+    }
+    retired_owner_node_ = owner_node_.load();
   }
   owner_node_.store(node);
   return absl::OkStatus();

@@ -153,6 +153,9 @@ class LinkService {
   Confirmations confirmations_;
   std::atomic<store::NodeId> owner_node_{0};  // the node id OwnerPrefix is subscribed for
   absl::Mutex owner_mu_;                      // serialises SubscribeOwner
+  // The id subscribed before owner_node_ (0: none): its routers stay until the
+  // next change of id.
+  store::NodeId retired_owner_node_ ABSL_GUARDED_BY(owner_mu_) = 0;
 };
 
 }  // namespace kv::service
