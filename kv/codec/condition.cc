@@ -11,7 +11,7 @@ namespace kv::codec {
 bool IsConditional(Op op, const ApiRequest& r) {
   switch (op) {
     case Op::kSet:
-      return !r.if_state.empty() || r.revision.has_value();
+      return HasCondition(r);
     case Op::kDel:
       return r.revision.has_value();
     case Op::kPop:

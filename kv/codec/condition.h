@@ -22,6 +22,11 @@ inline constexpr int kConditionFailedCode = 412;
 // "revision", del with "revision", and every pop.
 bool IsConditional(Op op, const ApiRequest& r);
 
+// True when `r` carries a condition ("if" or "revision").
+inline bool HasCondition(const ApiRequest& r) {
+  return !r.if_state.empty() || r.revision.has_value();
+}
+
 // OK when the condition of `r` (set's "if"/"revision", del's "revision"; none:
 // OK) holds for key `r.key` whose revision is `current` (0: the key shows
 // nothing, Store::Revision). Otherwise ConditionFailed naming the key, what

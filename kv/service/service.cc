@@ -94,8 +94,9 @@ auto Revised(replication::Replica& replica, absl::string_view key, F&& f,
 template <typename F>
 auto IfCondition(const codec::ApiRequest& r, F&& f) {
   return [&r, f = std::forward<F>(f)](Store& s) -> std::invoke_result_t<F&, Store&> {
-    // A key the store refuses (too long) is the write's 400, not a 412.
-    if (r.key.size() > s.limits().max_key_bytes) return f(s);
+    // A key the store refuses (too long) is the write's 400, not a 412; without
+    // a condition the key's revision is not needed.
+    if (r.key.size() > s.limits().max_key_bytes || !codec::HasCondition(r)) return f(s);
     if (absl::Status c = codec::CheckCondition(r, s.Revision(r.key)); !c.ok()) return c;
     return f(s);
   };
