@@ -312,15 +312,19 @@ int main(int argc, char** argv) {
   // Change notifications leave on a third connection, buffered: one
   // connection keeps an origin's notifications in order, and the service's
   // connection holds no notification when a lone request picks the prompt one.
-  auto notes_nc =
-      kv::transport::Connect(kv::transport::CompanionOptions(options, "changes"));
-  if (!notes_nc.ok()) return Fail(notes_nc.status().message());
+  // (None when no link publishes notifications.)
+  kv::transport::Connection notes_nc;
+  if (kv::AnyNotifies(links)) {
+    auto c = kv::transport::Connect(kv::transport::CompanionOptions(options, "changes"));
+    if (!c.ok()) return Fail(c.status().message());
+    notes_nc = *std::move(c);
+  }
   // Limits depend on the server's max payload: wait for the connections.
   auto connected = [](natsConnection* c) {
     return c == nullptr || natsConnection_Status(c) == NATS_CONN_STATUS_CONNECTED;
   };
   while (!connected(nc->get()) || !connected(prompt_nc.get()) ||
-         !connected(notes_nc->get())) {
+         !connected(notes_nc.get())) {
     if (natsConnection_IsClosed(nc->get())) {
       return Fail(absl::StrCat("cannot connect to ",
                                kv::transport::RedactUrls(options.servers),
@@ -374,7 +378,7 @@ int main(int argc, char** argv) {
 
   kv::store::SystemClock clock;
   kv::replication::NatsBus bus(nc->get());
-  kv::replication::NatsBus notes_bus(notes_nc->get());
+  kv::replication::NatsBus notes_bus(notes_nc.get());
   std::vector<std::unique_ptr<kv::replication::Replica>> replicas;
   std::vector<std::unique_ptr<kv::replication::ReplicaDriver>> drivers;
   LinkServices link_services;
@@ -476,8 +480,8 @@ int main(int argc, char** argv) {
   reconnect_listeners.Clear();
   for (auto& r : replicas) r->Stop();
   if (*keeper) (void)(*keeper)->SaveAll();  // nothing changes any more
-  for (natsConnection* c : {nc->get(), notes_nc->get()}) {
-    if (natsConnection_Status(c) == NATS_CONN_STATUS_CONNECTED) {
+  for (natsConnection* c : {nc->get(), notes_nc.get()}) {
+    if (c != nullptr && natsConnection_Status(c) == NATS_CONN_STATUS_CONNECTED) {
       natsConnection_FlushTimeout(c, 2000);
     }
   }
@@ -487,7 +491,7 @@ int main(int argc, char** argv) {
   replicas.clear();
   service->reset();
   prompt_nc.reset();
-  notes_nc->reset();
+  notes_nc.reset();
   nc->reset();
   return 0;
 }

@@ -68,6 +68,12 @@ bool NotifyOn(absl::string_view notify_flag, absl::string_view link) {
   return std::find(names.begin(), names.end(), link) != names.end();
 }
 
+bool AnyNotifies(const std::vector<std::string>& links) {
+  const std::string flag = absl::GetFlag(FLAGS_notify);
+  return std::any_of(links.begin(), links.end(),
+                     [&flag](const std::string& link) { return NotifyOn(flag, link); });
+}
+
 replication::ChangeObserver NotifyObserver(const std::string& link, size_t max_payload,
                                            replication::Bus* bus) {
   if (!NotifyOn(absl::GetFlag(FLAGS_notify), link)) return nullptr;

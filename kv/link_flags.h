@@ -31,6 +31,9 @@ absl::StatusOr<std::vector<std::string>> LinksFromFlags();
 // ParseLinks).
 bool NotifyOn(absl::string_view notify_flag, absl::string_view link);
 
+// Whether any of `links` publishes change notifications under --notify.
+bool AnyNotifies(const std::vector<std::string>& links);
+
 // The on_change of `link`'s replica: when --notify names it, publishes each
 // change on `bus` (kvd's change-notification connection: one connection keeps
 // an origin's notifications in seq order), bodies under `max_payload`; else null.

@@ -1,6 +1,11 @@
 #include "kv/link_flags.h"
 
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "gtest/gtest.h"
+
+ABSL_DECLARE_FLAG(std::string, notify);
 
 namespace kv {
 namespace {
@@ -24,6 +29,18 @@ TEST(NotifyOn, TrueFalseOrTheListedLinks) {
   EXPECT_FALSE(NotifyOn("false", "a"));
   EXPECT_TRUE(NotifyOn("a,b", "b"));
   EXPECT_FALSE(NotifyOn("a,b", "c"));
+}
+
+TEST(AnyNotifies, NeedsOneLinkUnderNotify) {
+  absl::FlagSaver saver;
+  const std::vector<std::string> links = {"a", "b"};
+  absl::SetFlag(&FLAGS_notify, "true");
+  EXPECT_TRUE(AnyNotifies(links));
+  absl::SetFlag(&FLAGS_notify, "b");
+  EXPECT_TRUE(AnyNotifies(links));
+  EXPECT_FALSE(AnyNotifies({"a"}));
+  absl::SetFlag(&FLAGS_notify, "false");
+  EXPECT_FALSE(AnyNotifies(links));
 }
 
 }  // namespace
