@@ -243,32 +243,24 @@ absl::Status Service::AddRouter(RouterConfig config) {
 
 absl::Status Service::RemoveRouter(absl::string_view prefix) {
   const std::string wildcard = absl::StrCat(prefix, ".*");
-  natsSubscription* nats_sub = nullptr;
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::FailedPreconditionError("service is stopped");
-    for (const auto& s : subscriptions_) {
-      if (s->removed || !s->unmatched || s->subject != wildcard || s->sub == nullptr) {
-        continue;
-      }
-      s->removed = true;
-      nats_sub = s->sub;
-      for (const auto& e : s->routed) {
-        endpoints_.erase(std::remove(endpoints_.begin(), endpoints_.end(), e.get()),
-                         endpoints_.end());
-      }
-      break;
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::FailedPreconditionError("service is stopped");
+  for (const auto& s : subscriptions_) {
+    if (s->removed || !s->unmatched || s->subject != wildcard || s->sub == nullptr) {
+      continue;
     }
+    s->removed = true;
+    for (const auto& e : s->routed) {
+      endpoints_.erase(std::remove(endpoints_.begin(), endpoints_.end(), e.get()),
+                       endpoints_.end());
+    }
+    // Under the lock, so that a concurrent Stop() cannot destroy it first.
+    // Closes the subscription (never waits for its callbacks); its completion
+    // callback follows once no handler of it runs, and Stop() waits for that
+    // as for the others.
+    return NatsStatusToStatus(natsSubscription_Unsubscribe(s->sub), "unsubscribe");
   }
-  if (nats_sub == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no router of prefix '", prefix, "'"));
-  }
-  // Closes the subscription; its completion callback follows once no handler
-  // of it runs (Stop() waits for it as for the others).
-  MICRO_RETURN_IF_ERROR(
-      NatsStatusToStatus(natsSubscription_Unsubscribe(nats_sub), "unsubscribe"));
-  AwaitSubscriptions();
-  return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("no router of prefix '", prefix, "'"));
 }
 
 void Service::AwaitSubscriptions() {
@@ -328,8 +320,13 @@ void Service::OnComplete(void* closure) {
   // return and the service (with `closure`) may be destroyed, but the tracker
   // and its mutex stay alive until this copy goes away after the unlock.
   auto* sub = static_cast<Subscription*>(closure);
-  // The last callback returned: nothing of this subscription is held past it.
+  // The last callback returned: nothing of this subscription is held past it
+  // (a burst's replies too: the router may have been removed mid-burst; the
+  // connection's flusher sends them).
   sub->handled.Flush();
+  if (sub->held != nullptr) {
+    internal::WriteHeld(sub->service->nc_, sub->held.get(), /*end_of_burst=*/false);
+  }
   std::shared_ptr<Tracker> tracker = sub->tracker;
   absl::MutexLock lock(&tracker->mu);
   --tracker->open;

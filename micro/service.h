@@ -227,11 +227,12 @@ class Service {
   // otherwise as AddEndpoint().
   absl::Status AddRouter(RouterConfig config) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Unsubscribes the router added with `prefix`; with the connection up, the
-  // server has processed the unsubscription when this returns (requests for
-  // it meet no responders). Requests already queued are dropped unanswered;
-  // a handler of it that runs may finish. Its endpoints leave INFO and STATS.
-  // Callable from any handler, that router's own included.
+  // Unsubscribes the router added with `prefix`: once the server has
+  // processed the unsubscription (a flush of the connection waits for it),
+  // requests for it meet no responders. Requests already queued are dropped
+  // unanswered; a handler of it that runs finishes and its reply is sent.
+  // Its endpoints leave INFO and STATS. Does not block; callable from any
+  // handler, that router's own included.
   // Returns NotFound if no router of that prefix is subscribed,
   // FailedPrecondition after Stop().
   absl::Status RemoveRouter(absl::string_view prefix) ABSL_LOCKS_EXCLUDED(mu_);

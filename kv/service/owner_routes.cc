@@ -54,8 +54,7 @@ absl::Status LinkService::SubscribeOwner() {
   } else {
     confirmations_.Clear();
     // The routers of the id before the last one go: the last one's stay and
-    // answer forwards to it with 503 while peers still count it (a reset
-    // follows another after --forget_after at the soonest).
+    // answer forwards to it with 503 while peers still count it.
     if (retired_owner_node_ != 0) {
       for (const std::string& prefix :
            {OwnerPrefix(replica_->link(), retired_owner_node_),
