@@ -245,6 +245,16 @@ absl::Status Service::RemoveRouter(absl::string_view prefix) {
   const std::string wildcard = absl::StrCat(prefix, ".*");
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::FailedPreconditionError("service is stopped");
+  // Routers removed earlier whose last callback has run are freed: removals
+  // (a peer can cause one per stale reset) leave at most the latest behind.
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+    if ((*it)->removed && (*it)->completed.load(std::memory_order_acquire)) {
+      natsSubscription_Destroy((*it)->sub);
+      it = subscriptions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (const auto& s : subscriptions_) {
     if (s->removed || !s->unmatched || s->subject != wildcard || s->sub == nullptr) {
       continue;
@@ -328,6 +338,7 @@ void Service::OnComplete(void* closure) {
     internal::WriteHeld(sub->service->nc_, sub->held.get(), /*end_of_burst=*/false);
   }
   std::shared_ptr<Tracker> tracker = sub->tracker;
+  sub->completed.store(true, std::memory_order_release);  // `sub` is not used below
   absl::MutexLock lock(&tracker->mu);
   --tracker->open;
 }

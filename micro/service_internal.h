@@ -6,6 +6,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -170,10 +171,13 @@ struct Service::Subscription {
   std::shared_ptr<Tracker> tracker;
   // The subscribed subject (routers: `<prefix>.*`).
   std::string subject;
-  // Destroyed by Stop().
+  // Destroyed by Stop(), or by RemoveRouter once removed and completed.
   natsSubscription* sub = nullptr;
   // Unsubscribed by Service::RemoveRouter (Stop() has nothing to drain).
   bool removed = false;
+  // Set by OnComplete after its last use of this closure: a removed router's
+  // closure may then be freed (the next RemoveRouter does).
+  std::atomic<bool> completed{false};
   // Endpoint and router subscriptions: their queue's state in the pause guard.
   PauseGuard::Queue pause_queue;
   bool pause_guard = true;  // RouterConfig::pause_guard
